@@ -1,0 +1,198 @@
+//! The execution context a task receives: subtasks, display name, logs, spans.
+
+use std::fmt::Display;
+
+use crate::bindings::sandflow::task::{host, types};
+use crate::{Error, Task};
+
+/// Severity of a log record.
+pub use host::Level;
+
+/// What a running task can ask of the host. One is passed to
+/// [`Task::execute`].
+#[derive(Debug)]
+pub struct Context {
+    _private: (),
+}
+
+/// Names a subtask submitted during this execution, for use in
+/// [`SubtaskBuilder::depends_on`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubtaskHandle(u32);
+
+impl Context {
+    pub(crate) fn new() -> Self {
+        Context { _private: () }
+    }
+
+    /// Submits `task` as a subtask with default settings: no dependencies, no
+    /// retries, the current task's cluster. It runs after this task succeeds.
+    pub fn submit_subtask<T: Task>(&self, task: &T) -> Result<SubtaskHandle, Error> {
+        self.subtask(task).submit()
+    }
+
+    /// Starts building a subtask submission with dependencies, retries or a
+    /// cluster; finish it with [`SubtaskBuilder::submit`].
+    pub fn subtask<T: Task>(&self, task: &T) -> SubtaskBuilder {
+        SubtaskBuilder {
+            task_type: types::TaskType { name: T::name().to_owned(), version: T::VERSION.to_owned() },
+            input: serde_json::to_string(task).map_err(Error::from),
+            depends_on: Vec::new(),
+            max_retries: 0,
+            cluster: None,
+        }
+    }
+
+    /// Sets the display name shown in task lists and diagrams (at most 1024
+    /// characters are kept; `\n` starts a new line).
+    pub fn set_display(&self, name: impl AsRef<str>) {
+        host::set_display(name.as_ref());
+    }
+
+    /// Starts a log record at `level`; it is sent when dropped, after any
+    /// [`LogRecord::field`] calls chained to it.
+    pub fn log(&self, level: Level, message: impl Into<String>) -> LogRecord {
+        LogRecord { level, message: message.into(), fields: Vec::new() }
+    }
+
+    /// A debug-level log record; see [`Context::log`].
+    pub fn debug(&self, message: impl Into<String>) -> LogRecord {
+        self.log(Level::Debug, message)
+    }
+
+    /// An info-level log record; see [`Context::log`].
+    pub fn info(&self, message: impl Into<String>) -> LogRecord {
+        self.log(Level::Info, message)
+    }
+
+    /// A warn-level log record; see [`Context::log`].
+    pub fn warn(&self, message: impl Into<String>) -> LogRecord {
+        self.log(Level::Warn, message)
+    }
+
+    /// An error-level log record; see [`Context::log`].
+    pub fn error(&self, message: impl Into<String>) -> LogRecord {
+        self.log(Level::Error, message)
+    }
+
+    /// Starts building a trace span; [`SpanBuilder::enter`] opens it.
+    pub fn span(&self, name: impl Into<String>) -> SpanBuilder {
+        SpanBuilder { name: name.into(), attributes: Vec::new() }
+    }
+
+    /// The id of the job this task belongs to.
+    pub fn job_id(&self) -> String {
+        host::current().job_id
+    }
+
+    /// The id of this task.
+    pub fn task_id(&self) -> String {
+        host::current().task_id
+    }
+
+    /// The attempt number of this execution, starting at 1.
+    pub fn attempt(&self) -> u32 {
+        host::current().attempt
+    }
+}
+
+/// A subtask submission being built; see [`Context::subtask`].
+#[derive(Debug)]
+#[must_use = "a subtask is only submitted by `submit`"]
+pub struct SubtaskBuilder {
+    task_type: types::TaskType,
+    input: Result<String, Error>,
+    depends_on: Vec<u32>,
+    max_retries: u32,
+    cluster: Option<String>,
+}
+
+impl SubtaskBuilder {
+    /// Runs the subtask only once these subtasks (and their own subtasks) are
+    /// computed.
+    pub fn depends_on(mut self, handles: &[SubtaskHandle]) -> Self {
+        self.depends_on.extend(handles.iter().map(|h| h.0));
+        self
+    }
+
+    /// Retries a failed attempt up to `n` times before the subtask fails.
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// Runs the subtask on runners of `cluster` instead of the current one.
+    pub fn cluster(mut self, cluster: impl Into<String>) -> Self {
+        self.cluster = Some(cluster.into());
+        self
+    }
+
+    /// Submits the subtask. Fails when the host refuses it (unknown task
+    /// type, bad dependency, a limit exceeded).
+    pub fn submit(self) -> Result<SubtaskHandle, Error> {
+        let spec = host::Subtask {
+            task_type: self.task_type,
+            input: self.input?,
+            depends_on: self.depends_on,
+            max_retries: self.max_retries,
+            cluster: self.cluster,
+        };
+        host::submit_subtask(&spec).map(SubtaskHandle).map_err(Error::from)
+    }
+}
+
+/// A log record, sent to the host when dropped.
+#[derive(Debug)]
+pub struct LogRecord {
+    level: Level,
+    message: String,
+    fields: Vec<types::Field>,
+}
+
+impl LogRecord {
+    /// Attaches a key/value field.
+    pub fn field(mut self, key: impl Into<String>, value: impl Display) -> Self {
+        self.fields.push(types::Field { key: key.into(), value: value.to_string() });
+        self
+    }
+}
+
+impl Drop for LogRecord {
+    fn drop(&mut self) {
+        host::log(self.level, &self.message, &self.fields);
+    }
+}
+
+/// A trace span being built; see [`Context::span`].
+#[derive(Debug)]
+#[must_use = "a span is only opened by `enter`"]
+pub struct SpanBuilder {
+    name: String,
+    attributes: Vec<types::Field>,
+}
+
+impl SpanBuilder {
+    /// Attaches an attribute.
+    pub fn attr(mut self, key: impl Into<String>, value: impl Display) -> Self {
+        self.attributes.push(types::Field { key: key.into(), value: value.to_string() });
+        self
+    }
+
+    /// Opens the span; it closes when the guard is dropped.
+    pub fn enter(self) -> SpanGuard {
+        SpanGuard { id: host::span_enter(&self.name, &self.attributes) }
+    }
+}
+
+/// An open trace span; closed on drop.
+#[derive(Debug)]
+#[must_use = "the span closes as soon as the guard is dropped"]
+pub struct SpanGuard {
+    id: u64,
+}
+
+impl Drop for SpanGuard {
+    fn drop(&mut self) {
+        host::span_exit(self.id);
+    }
+}

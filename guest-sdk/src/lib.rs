@@ -1,0 +1,123 @@
+//! Write Sandflow tasks in Rust.
+//!
+//! A task type is a serde struct (its fields are the task's input) that
+//! implements [`Task`]. One call to [`export_tasks!`] names the task types a
+//! crate provides; built with `cargo build --target wasm32-wasip2`, the crate is
+//! a component that the Sandflow host accepts at `POST /v1/modules`.
+//!
+//! ```
+//! use sandflow_sdk::{Context, Error, Task};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct MoviesStats {
+//!     titles: Vec<String>,
+//! }
+//!
+//! impl Task for MoviesStats {
+//!     fn execute(&self, ctx: &Context) -> Result<(), Error> {
+//!         ctx.set_display(format!("MoviesStats({})", self.titles.len()));
+//!         for title in &self.titles {
+//!             ctx.submit_subtask(&PrintMovieStats { title: title.clone() })?;
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct PrintMovieStats {
+//!     title: String,
+//! }
+//!
+//! impl Task for PrintMovieStats {
+//!     const VERSION: &'static str = "v1.1";
+//!
+//!     fn execute(&self, ctx: &Context) -> Result<(), Error> {
+//!         let _span = ctx.span("lookup").attr("movie.title", &self.title).enter();
+//!         if self.title.is_empty() {
+//!             return Err("a movie needs a title".into());
+//!         }
+//!         ctx.info("movie looked up").field("title", &self.title);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! sandflow_sdk::export_tasks!(MoviesStats, PrintMovieStats);
+//! # fn main() {}
+//! ```
+//!
+//! Subtasks run only after the submitting task returns `Ok`; if it fails (an
+//! `Err` or a panic), the subtasks it submitted are discarded, and a retried
+//! attempt submits its own afresh.
+
+mod context;
+mod export;
+
+pub use context::{Context, Level, LogRecord, SpanBuilder, SpanGuard, SubtaskBuilder, SubtaskHandle};
+pub use serde;
+pub use serde_json;
+
+/// The bindings generated from Sandflow's WIT world. Task authors do not need
+/// them; they are public for [`export_tasks!`].
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "task-component",
+        pub_export_macro: true,
+        export_macro_name: "__export_task_component",
+        default_bindings_module: "sandflow_sdk::bindings",
+    });
+}
+
+#[doc(hidden)]
+pub use export::{__execute, __task_types};
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// A task type: its fields are its input, [`Task::execute`] is its code.
+pub trait Task: Serialize + DeserializeOwned {
+    /// The task type's name. Empty (the default) means the Rust type's name
+    /// without its module path.
+    const NAME: &'static str = "";
+    /// The task type's version, `vMAJOR.MINOR`.
+    const VERSION: &'static str = "v0.0";
+
+    /// Runs the task. An `Err` fails the attempt with its message.
+    fn execute(&self, ctx: &Context) -> Result<(), Error>;
+
+    /// The name under which this task type is registered.
+    fn name() -> &'static str {
+        if Self::NAME.is_empty() {
+            let full = std::any::type_name::<Self>();
+            let base = full.split('<').next().unwrap_or(full);
+            base.rsplit("::").next().unwrap_or(base)
+        } else {
+            Self::NAME
+        }
+    }
+}
+
+/// Why a task failed: any message. Every type that implements `Display`
+/// (strings, `std::io::Error`, `anyhow::Error`, ...) converts into it, so `?`
+/// works on most results.
+///
+/// `Error` deliberately does not implement `Display` itself; that is what lets
+/// it convert from everything that does. Read the text with [`Error::message`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    message: String,
+}
+
+impl Error {
+    /// The failure message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for Error {
+    fn from(value: E) -> Self {
+        Error { message: value.to_string() }
+    }
+}

@@ -1,0 +1,91 @@
+//! API errors: every failure answers `{"error": {"code", "message"}}` with a
+//! fitting status; internal details are logged, not sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::{sandbox, scheduler, store};
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with an explicit status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into() }
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404: no such thing.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 422: well-formed, but refused.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 500, with the detail logged rather than sent.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the host's log")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<store::Error> for ApiError {
+    fn from(e: store::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<scheduler::Error> for ApiError {
+    fn from(e: scheduler::Error) -> Self {
+        match e {
+            scheduler::Error::UnknownJob(_) | scheduler::Error::UnknownTask(_) => {
+                ApiError::not_found(e.to_string())
+            }
+            scheduler::Error::StaleAttempt { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "stale_attempt", e.to_string())
+            }
+            scheduler::Error::BadDependency(_) => ApiError::unprocessable("bad_dependency", e.to_string()),
+            scheduler::Error::Closed => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the host is shutting down")
+            }
+            scheduler::Error::Store(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<sandbox::Error> for ApiError {
+    fn from(e: sandbox::Error) -> Self {
+        match e {
+            sandbox::Error::NotAComponent(_) => ApiError::unprocessable("not_a_component", e.to_string()),
+            sandbox::Error::Incompatible(_) => {
+                ApiError::unprocessable("incompatible_component", e.to_string())
+            }
+            sandbox::Error::TaskTypes(_) => ApiError::unprocessable("invalid_task_types", e.to_string()),
+            sandbox::Error::Engine(_) | sandbox::Error::Artifact(_) | sandbox::Error::MissingModule(_) => {
+                ApiError::internal(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Job routes: submit, show, list tasks, read logs.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use super::extract::{Json, Query};
+use super::views::{JobView, LogView, TaskView};
+use super::{ApiError, AppState};
+use crate::model::{JobId, LogLevel, TaskId, TaskType, check_cluster};
+use crate::scheduler::JobSpec;
+
+/// Longest job name, in bytes.
+const MAX_JOB_NAME: usize = 256;
+/// Longest idempotency key, in bytes.
+const MAX_IDEMPOTENCY_KEY: usize = 256;
+
+/// The body of `POST /v1/jobs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitJob {
+    /// The job's name.
+    pub name: String,
+    /// The root task type, `Name` or `Name@vX.Y`.
+    pub task: String,
+    /// The root task's input.
+    pub input: serde_json::Value,
+    /// The cluster to run the root task on; `default` when absent.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// Retries of the root task.
+    #[serde(default)]
+    pub max_retries: u32,
+    /// A repeat with the same key returns the first job.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+fn parse_job_id(raw: &str) -> Result<JobId, ApiError> {
+    raw.parse().map_err(|e: crate::model::ParseIdError| ApiError::bad_request("invalid_id", e.to_string()))
+}
+
+fn validate(state: &AppState, body: SubmitJob) -> Result<JobSpec, ApiError> {
+    if body.name.is_empty() || body.name.len() > MAX_JOB_NAME {
+        return Err(ApiError::unprocessable(
+            "invalid_name",
+            format!("job name must be 1 to {MAX_JOB_NAME} bytes"),
+        ));
+    }
+    let task_type = TaskType::parse(&body.task)
+        .map_err(|e| ApiError::unprocessable("invalid_task_type", e.to_string()))?;
+    let known = state.scheduler.registry().read().map(|r| r.resolve(&task_type).is_some()).unwrap_or(false);
+    if !known {
+        return Err(ApiError::unprocessable(
+            "unknown_task_type",
+            format!("unknown task type {task_type}: no uploaded module implements a compatible version"),
+        ));
+    }
+    let cluster = body.cluster.unwrap_or_else(|| "default".to_owned());
+    check_cluster(&cluster).map_err(|e| ApiError::unprocessable("invalid_cluster", e))?;
+    let input = body.input.to_string();
+    let limit = state.sandbox.limits().max_input_bytes;
+    if input.len() > limit {
+        return Err(ApiError::unprocessable(
+            "input_too_large",
+            format!("input of {} bytes exceeds the limit of {limit} bytes", input.len()),
+        ));
+    }
+    if body.idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY) {
+        return Err(ApiError::unprocessable(
+            "invalid_idempotency_key",
+            "idempotency_key must be 1 to 256 bytes",
+        ));
+    }
+    Ok(JobSpec {
+        name: body.name,
+        task_type,
+        input,
+        cluster,
+        max_retries: body.max_retries,
+        idempotency_key: body.idempotency_key,
+    })
+}
+
+/// `POST /v1/jobs`: 201 with the new job once it is on disk; 200 with the
+/// existing job for a repeated idempotency key.
+pub async fn submit(
+    State(state): State<AppState>,
+    Json(body): Json<SubmitJob>,
+) -> Result<(StatusCode, axum::Json<JobView>), ApiError> {
+    let spec = validate(&state, body)?;
+    let submitted = state.scheduler.submit(spec).await?;
+    let job = state.store.job(submitted.job)?.ok_or_else(|| ApiError::internal("submitted job vanished"))?;
+    let status = if submitted.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, axum::Json(JobView::from(&job))))
+}
+
+/// `GET /v1/jobs/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<JobView>, ApiError> {
+    let id = parse_job_id(&id)?;
+    let job = state.store.job(id)?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+    Ok(axum::Json(JobView::from(&job)))
+}
+
+/// `GET /v1/jobs/{id}/tasks`: every task, in creation order.
+pub async fn tasks(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<TaskView>>, ApiError> {
+    let id = parse_job_id(&id)?;
+    if state.store.job(id)?.is_none() {
+        return Err(ApiError::not_found(format!("job {id} not found")));
+    }
+    let tasks = state.store.tasks_of(id)?;
+    Ok(axum::Json(tasks.iter().map(TaskView::from).collect()))
+}
+
+/// Filters of `GET /v1/jobs/{id}/logs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFilter {
+    /// Only this task's lines.
+    pub task: Option<String>,
+    /// Only lines at this level or above.
+    pub level: Option<LogLevel>,
+}
+
+/// `GET /v1/jobs/{id}/logs`: log lines per task, then per attempt.
+pub async fn logs(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(filter): Query<LogFilter>,
+) -> Result<axum::Json<Vec<LogView>>, ApiError> {
+    let id = parse_job_id(&id)?;
+    if state.store.job(id)?.is_none() {
+        return Err(ApiError::not_found(format!("job {id} not found")));
+    }
+    let task = match &filter.task {
+        Some(t) => Some(t.parse::<TaskId>().map_err(|e| ApiError::bad_request("invalid_id", e.to_string()))?),
+        None => None,
+    };
+    let lines = state.store.logs_of(id)?;
+    let views = lines
+        .iter()
+        .filter(|(k, _)| task.is_none_or(|t| k.task == t))
+        .filter(|(_, e)| filter.level.is_none_or(|l| e.level >= l))
+        .map(|(k, e)| LogView::new(k, e))
+        .collect();
+    Ok(axum::Json(views))
+}

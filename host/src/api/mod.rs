@@ -1,0 +1,63 @@
+//! The HTTP API: the only code that touches axum. Handlers hold handles to
+//! the scheduler, the store's read side and the sandbox; they validate every
+//! request and answer errors as JSON.
+
+mod error;
+mod extract;
+mod jobs;
+mod modules;
+mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+pub use views::{JobView, LogView, ModuleView, TaskTypeView, TaskView};
+
+use crate::sandbox::Sandbox;
+use crate::scheduler::Scheduler;
+use crate::store::Store;
+
+/// Largest request body of most routes.
+const BODY_LIMIT: usize = 4 << 20;
+/// Largest module upload.
+const MODULE_LIMIT: usize = 64 << 20;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Changes the job graph.
+    pub scheduler: Scheduler,
+    /// Reads jobs, tasks, logs and modules.
+    pub store: Store,
+    /// Validates and compiles uploaded modules.
+    pub sandbox: Arc<Sandbox>,
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    let modules = Router::new()
+        .route("/v1/modules", post(modules::upload).get(modules::list))
+        .layer(DefaultBodyLimit::max(MODULE_LIMIT));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/task-types", get(modules::task_types))
+        .route("/v1/jobs", post(jobs::submit))
+        .route("/v1/jobs/{id}", get(jobs::show))
+        .route("/v1/jobs/{id}/tasks", get(jobs::tasks))
+        .route("/v1/jobs/{id}/logs", get(jobs::logs))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .merge(modules)
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed",
+            )
+        })
+        .with_state(state)
+}

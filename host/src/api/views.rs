@@ -1,0 +1,182 @@
+//! The JSON shapes the API answers with.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Job, LogEntry, LogLevel, ModuleInfo, Task, TaskCounts, TaskKey, TaskType};
+
+/// RFC 3339 with milliseconds, UTC.
+pub fn timestamp(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// A job.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JobView {
+    pub id: String,
+    pub name: String,
+    /// `submitted|running|started|completed|failed|canceled`.
+    pub state: String,
+    pub cluster: String,
+    pub root_task: String,
+    pub submitted_at: String,
+    pub task_counts: CountsView,
+}
+
+/// Tasks per state.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CountsView {
+    pub queued: u64,
+    pub running: u64,
+    pub computed: u64,
+    pub failed: u64,
+    pub total: u64,
+}
+
+impl From<&TaskCounts> for CountsView {
+    fn from(c: &TaskCounts) -> Self {
+        CountsView {
+            queued: c.queued,
+            running: c.running,
+            computed: c.computed,
+            failed: c.failed,
+            total: c.total(),
+        }
+    }
+}
+
+impl From<&Job> for JobView {
+    fn from(j: &Job) -> Self {
+        JobView {
+            id: j.id.to_string(),
+            name: j.name.clone(),
+            state: j.state().as_str().to_owned(),
+            cluster: j.cluster.clone(),
+            root_task: j.root.to_string(),
+            submitted_at: timestamp(j.id.created_ms()),
+            task_counts: (&j.counts).into(),
+        }
+    }
+}
+
+/// A task type.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TaskTypeView {
+    pub name: String,
+    pub version: String,
+}
+
+impl From<&TaskType> for TaskTypeView {
+    fn from(t: &TaskType) -> Self {
+        TaskTypeView { name: t.name.clone(), version: t.version.to_string() }
+    }
+}
+
+/// One failed attempt.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AttemptErrorView {
+    pub attempt: u32,
+    pub message: String,
+}
+
+/// A task of a job.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TaskView {
+    pub id: String,
+    pub parent: Option<String>,
+    pub depends_on: Vec<String>,
+    pub task_type: TaskTypeView,
+    /// The display name, else the task type's name.
+    pub display: String,
+    /// `queued|running|computed|failed`.
+    pub state: String,
+    pub cluster: String,
+    pub attempts: u32,
+    pub max_retries: u32,
+    /// The last failed attempt's error.
+    pub error: Option<String>,
+    pub errors: Vec<AttemptErrorView>,
+    /// The implementation version of the last attempt.
+    pub ran_version: Option<String>,
+    pub input: serde_json::Value,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+impl From<&Task> for TaskView {
+    fn from(t: &Task) -> Self {
+        TaskView {
+            id: t.key.task.to_string(),
+            parent: t.parent.map(|p| p.to_string()),
+            depends_on: t.depends_on.iter().map(ToString::to_string).collect(),
+            task_type: (&t.task_type).into(),
+            display: t.display_name().to_owned(),
+            state: t.state.as_str().to_owned(),
+            cluster: t.cluster.clone(),
+            attempts: t.attempt,
+            max_retries: t.max_retries,
+            error: t.last_error().map(str::to_owned),
+            errors: t
+                .errors
+                .iter()
+                .map(|e| AttemptErrorView { attempt: e.attempt, message: e.message.clone() })
+                .collect(),
+            ran_version: t.ran_version.map(|v| v.to_string()),
+            input: serde_json::from_str(&t.input).unwrap_or(serde_json::Value::Null),
+            created_at: timestamp(t.created_ms),
+            started_at: t.started_ms.map(timestamp),
+            finished_at: t.finished_ms.map(timestamp),
+        }
+    }
+}
+
+/// An uploaded module.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ModuleView {
+    pub digest: String,
+    pub size: u64,
+    pub task_types: Vec<TaskTypeView>,
+    pub uploaded_at: String,
+}
+
+impl From<&ModuleInfo> for ModuleView {
+    fn from(m: &ModuleInfo) -> Self {
+        ModuleView {
+            digest: m.digest.to_string(),
+            size: m.size,
+            task_types: m.task_types.iter().map(Into::into).collect(),
+            uploaded_at: timestamp(m.uploaded_ms),
+        }
+    }
+}
+
+/// A log line of a task.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LogView {
+    pub task: String,
+    pub attempt: u32,
+    pub time: String,
+    pub level: LogLevel,
+    pub message: String,
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl LogView {
+    /// The view of `entry`, logged by task `key`.
+    pub fn new(key: &TaskKey, entry: &LogEntry) -> Self {
+        LogView {
+            task: key.task.to_string(),
+            attempt: entry.attempt,
+            time: timestamp(entry.time_ms),
+            level: entry.level,
+            message: entry.message.clone(),
+            fields: entry
+                .fields
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! A typed HTTP client of the host's API.
+
+use reqwest::StatusCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::api::{JobView, LogView, ModuleView, TaskView};
+
+/// A client-side failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The host could not be reached or answered garbage.
+    #[error("request to {url} failed: {source}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// The cause.
+        source: reqwest::Error,
+    },
+    /// The host answered with an error.
+    #[error("{message} ({status}, {code})")]
+    Api {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The error code.
+        code: String,
+        /// The error message.
+        message: String,
+    },
+    /// A local file could not be read.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Bad command-line input.
+    #[error("{0}")]
+    Usage(String),
+    /// The server failed.
+    #[error(transparent)]
+    Server(#[from] crate::server::Error),
+}
+
+/// Talks to one host.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client of the host at `base` (e.g. `http://127.0.0.1:7700`).
+    pub fn new(base: &str) -> Self {
+        Client { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder, url: &str) -> Result<T, Error> {
+        let http = |source| Error::Http { url: url.to_owned(), source };
+        let resp = req.send().await.map_err(http)?;
+        let status = resp.status();
+        if status.is_success() {
+            return resp.json().await.map_err(http);
+        }
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let field = |k: &str| body["error"][k].as_str().unwrap_or("").to_owned();
+        Err(Error::Api { status, code: field("code"), message: field("message") })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        let url = format!("{}{path}", self.base);
+        self.send(self.http.get(&url), &url).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, Error> {
+        let url = format!("{}{path}", self.base);
+        self.send(self.http.post(&url).json(body), &url).await
+    }
+
+    /// Uploads a component.
+    pub async fn upload_module(&self, bytes: Vec<u8>) -> Result<ModuleView, Error> {
+        let url = format!("{}/v1/modules", self.base);
+        let req = self.http.post(&url).header("content-type", "application/wasm").body(bytes);
+        self.send(req, &url).await
+    }
+
+    /// Every uploaded module.
+    pub async fn modules(&self) -> Result<Vec<ModuleView>, Error> {
+        self.get("/v1/modules").await
+    }
+
+    /// Every registered task type.
+    pub async fn task_types(&self) -> Result<Vec<serde_json::Value>, Error> {
+        self.get("/v1/task-types").await
+    }
+
+    /// Submits a job; the body is the API's submission object.
+    pub async fn submit(&self, body: &serde_json::Value) -> Result<JobView, Error> {
+        self.post("/v1/jobs", body).await
+    }
+
+    /// The job `id`.
+    pub async fn job(&self, id: &str) -> Result<JobView, Error> {
+        self.get(&format!("/v1/jobs/{id}")).await
+    }
+
+    /// The tasks of job `id`.
+    pub async fn tasks(&self, id: &str) -> Result<Vec<TaskView>, Error> {
+        self.get(&format!("/v1/jobs/{id}/tasks")).await
+    }
+
+    /// The logs of job `id`, filtered.
+    pub async fn logs(
+        &self,
+        id: &str,
+        task: Option<&str>,
+        level: Option<&str>,
+    ) -> Result<Vec<LogView>, Error> {
+        let mut query = Vec::new();
+        if let Some(t) = task {
+            query.push(format!("task={t}"));
+        }
+        if let Some(l) = level {
+            query.push(format!("level={l}"));
+        }
+        let q = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+        self.get(&format!("/v1/jobs/{id}/logs{q}")).await
+    }
+}

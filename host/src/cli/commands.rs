@@ -1,0 +1,158 @@
+//! What each command does.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use super::client::{Client, Error};
+use super::{Cli, Command, JobCommand, ModuleCommand, ServeArgs, SubmitArgs, tree};
+use crate::model::JobId;
+use crate::sandbox::Limits;
+use crate::server;
+
+/// Runs `cli`; the exit code on success.
+pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let client = Client::new(&cli.server);
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Module(ModuleCommand::Upload { files }) => upload(&client, files).await,
+        Command::Module(ModuleCommand::List) => {
+            for m in client.modules().await? {
+                let types: Vec<String> =
+                    m.task_types.iter().map(|t| format!("{}@{}", t.name, t.version)).collect();
+                println!("{}  {:>9} B  {}", m.digest, m.size, types.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::TaskTypes => {
+            for t in client.task_types().await? {
+                println!(
+                    "{}@{}  {}",
+                    t["name"].as_str().unwrap_or(""),
+                    t["version"].as_str().unwrap_or(""),
+                    t["module"].as_str().unwrap_or("")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Job(command) => job(&client, command).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
+    let runners = args.runners.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let limits = Limits {
+        timeout: args.task_timeout,
+        memory_bytes: (args.memory_limit_mib as usize) << 20,
+        ..Limits::default()
+    };
+    let options = server::Options {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        runners,
+        cluster: args.cluster,
+        limits,
+    };
+    server::run(options, |addr| {
+        println!("sandflow listening on http://{addr}");
+        let _ = std::io::stdout().flush();
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn upload(client: &Client, files: Vec<std::path::PathBuf>) -> Result<ExitCode, Error> {
+    for path in files {
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|source| Error::File { path: path.display().to_string(), source })?;
+        let m = client.upload_module(bytes).await?;
+        let types: Vec<String> = m.task_types.iter().map(|t| format!("{}@{}", t.name, t.version)).collect();
+        println!("{}: {} ({})", path.display(), m.digest, types.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn job_id(raw: &str) -> Result<String, Error> {
+    raw.parse::<JobId>().map(|id| id.to_string()).map_err(|e| Error::Usage(e.to_string()))
+}
+
+async fn job(client: &Client, command: JobCommand) -> Result<ExitCode, Error> {
+    match command {
+        JobCommand::Submit(args) => submit(client, args).await,
+        JobCommand::Show { id } => {
+            let job = client.job(&job_id(&id)?).await?;
+            let c = &job.task_counts;
+            println!("{}  {}  {}", job.id, job.name, job.state);
+            println!(
+                "cluster {}  submitted {}  tasks {} (queued {}, running {}, computed {}, failed {})",
+                job.cluster, job.submitted_at, c.total, c.queued, c.running, c.computed, c.failed
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCommand::Tasks { id } => {
+            print!("{}", tree::render(&client.tasks(&job_id(&id)?).await?));
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCommand::Logs { id, task, level } => {
+            for line in client.logs(&job_id(&id)?, task.as_deref(), level.as_deref()).await? {
+                let fields: Vec<String> =
+                    line.fields.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+                println!(
+                    "{} {:5} {} {} {}",
+                    line.time,
+                    format!("{:?}", line.level).to_uppercase(),
+                    &line.task[..8.min(line.task.len())],
+                    line.message,
+                    fields.join(" ")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode, Error> {
+    let input: serde_json::Value = serde_json::from_str(&args.input)
+        .map_err(|e| Error::Usage(format!("--input is not valid JSON: {e}")))?;
+    let body = json!({
+        "name": args.name,
+        "task": args.task,
+        "input": input,
+        "cluster": args.cluster,
+        "max_retries": args.max_retries,
+        "idempotency_key": args.idempotency_key,
+    });
+    let job = client.submit(&body).await?;
+    println!("{}", job.id);
+    if !args.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    wait(client, &job.id).await
+}
+
+/// Shows a progress bar until the job ends; fails when the job did not
+/// complete.
+pub async fn wait(client: &Client, id: &str) -> Result<ExitCode, Error> {
+    let bar = ProgressBar::new(1);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg:10} [{bar:40}] {pos}/{len} tasks computed ({elapsed})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    loop {
+        let job = client.job(id).await?;
+        bar.set_length(job.task_counts.total);
+        bar.set_position(job.task_counts.computed);
+        bar.set_message(job.state.clone());
+        if matches!(job.state.as_str(), "completed" | "failed" | "canceled") {
+            bar.finish();
+            eprintln!("job {} {}", job.id, job.state);
+            return Ok(if job.state == "completed" { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

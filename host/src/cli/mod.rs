@@ -1,0 +1,153 @@
+//! The command line: `sandflow serve` runs the host; every other command is a
+//! client of a host's HTTP API (`--server` or `SANDFLOW_SERVER`).
+
+mod client;
+mod commands;
+mod tree;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use client::{Client, Error};
+
+/// Sandflow: workflows whose tasks run as WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "sandflow", version, about)]
+pub struct Cli {
+    /// The host's API address.
+    #[arg(long, global = true, env = "SANDFLOW_SERVER", default_value = "http://127.0.0.1:7700")]
+    pub server: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the host: store, scheduler, runners and the HTTP API.
+    Serve(ServeArgs),
+    /// Upload and list task modules.
+    #[command(subcommand)]
+    Module(ModuleCommand),
+    /// List the registered task types.
+    TaskTypes,
+    /// Submit and inspect jobs.
+    #[command(subcommand)]
+    Job(JobCommand),
+}
+
+/// Options of `sandflow serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where the database and the artifact cache live.
+    #[arg(long, default_value = "sandflow-data")]
+    pub data_dir: PathBuf,
+    /// The address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:7700")]
+    pub listen: SocketAddr,
+    /// In-process runners (default: one per core).
+    #[arg(long)]
+    pub runners: Option<usize>,
+    /// The cluster the in-process runners serve.
+    #[arg(long, default_value = "default")]
+    pub cluster: String,
+    /// Wall-clock limit of one task attempt, e.g. `90s`, `15m`.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub task_timeout: Duration,
+    /// Linear memory limit of one task, in MiB.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub memory_limit_mib: u32,
+}
+
+/// `sandflow module ...`
+#[derive(Debug, Subcommand)]
+pub enum ModuleCommand {
+    /// Upload component files (`.wasm`) and register their task types.
+    Upload {
+        /// The component files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List uploaded modules.
+    List,
+}
+
+/// `sandflow job ...`
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Submit a job.
+    Submit(SubmitArgs),
+    /// Show a job's state and task counts.
+    Show {
+        /// The job id.
+        id: String,
+    },
+    /// Print a job's task tree.
+    Tasks {
+        /// The job id.
+        id: String,
+    },
+    /// Print a job's logs.
+    Logs {
+        /// The job id.
+        id: String,
+        /// Only this task's lines.
+        #[arg(long)]
+        task: Option<String>,
+        /// Only lines at this level or above (trace, debug, info, warn, error).
+        #[arg(long)]
+        level: Option<String>,
+    },
+}
+
+/// Options of `sandflow job submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The job's name.
+    pub name: String,
+    /// The root task type, `Name` or `Name@vX.Y`.
+    #[arg(long)]
+    pub task: String,
+    /// The root task's input, as JSON.
+    #[arg(long, default_value = "{}")]
+    pub input: String,
+    /// The cluster to run the root task on.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Retries of the root task.
+    #[arg(long, default_value_t = 0)]
+    pub max_retries: u32,
+    /// Makes the submission idempotent.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Show progress until the job completes, fails or is canceled.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// Runs the command line; the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SANDFLOW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The pure domain model: ids, task types and versions, task and job states,
+//! and the derivation of a job's state. No I/O happens here.
+
+mod ids;
+mod module;
+mod state;
+mod task;
+mod task_type;
+mod telemetry;
+
+pub use ids::{JobId, ParseIdError, TaskId, TaskKey};
+pub use module::{Digest, ModuleInfo};
+pub use state::{JobState, TaskCounts, TaskState};
+pub use task::{AttemptError, Job, MAX_DISPLAY_CHARS, SubtaskSpec, Task, check_cluster, truncate_display};
+pub use task_type::{TaskType, TaskTypeError, Version};
+pub use telemetry::{LogEntry, LogLevel, SpanEntry};
+
+/// Milliseconds since the Unix epoch, the time unit of every timestamp.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

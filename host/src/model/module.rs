@@ -1,0 +1,43 @@
+//! Uploaded task components ("modules") and the task types they provide.
+
+use std::fmt;
+
+use super::TaskType;
+
+/// The sha256 of a module's bytes: its content address.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Digest(pub [u8; 32]);
+
+impl Digest {
+    /// Parses 64 hex digits.
+    pub fn parse(hex_digits: &str) -> Option<Self> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(hex_digits, &mut bytes).ok()?;
+        Some(Digest(bytes))
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({self})")
+    }
+}
+
+/// What the host knows of an uploaded module.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModuleInfo {
+    /// Its content address.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The task types it provides.
+    pub task_types: Vec<TaskType>,
+    /// When it was first uploaded (Unix ms).
+    pub uploaded_ms: u64,
+}

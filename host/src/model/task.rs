@@ -1,0 +1,186 @@
+//! Jobs and tasks as the scheduler sees them.
+
+use super::{JobId, JobState, TaskCounts, TaskId, TaskKey, TaskState, TaskType, Version};
+
+/// Longest display name, in characters; longer ones are truncated.
+pub const MAX_DISPLAY_CHARS: usize = 1024;
+
+/// Keeps the first [`MAX_DISPLAY_CHARS`] characters of `display`.
+pub fn truncate_display(display: &str) -> String {
+    match display.char_indices().nth(MAX_DISPLAY_CHARS) {
+        Some((end, _)) => display[..end].to_owned(),
+        None => display.to_owned(),
+    }
+}
+
+/// Longest cluster name.
+pub const MAX_CLUSTER_CHARS: usize = 100;
+
+/// Checks a cluster name: 1 to 100 characters of `[A-Za-z0-9-]`.
+pub fn check_cluster(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_CLUSTER_CHARS {
+        return Err(format!("cluster name must be 1 to {MAX_CLUSTER_CHARS} characters, got {}", name.len()));
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(format!("cluster name `{}` may only contain A-Z, a-z, 0-9 and -", name.escape_debug()));
+    }
+    Ok(())
+}
+
+/// One execution of a workflow, started from a root task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    /// Its id; also its submission time.
+    pub id: JobId,
+    /// The name given at submission.
+    pub name: String,
+    /// The root task.
+    pub root: TaskId,
+    /// The root task's cluster.
+    pub cluster: String,
+    /// Tasks per state.
+    pub counts: TaskCounts,
+    /// Whether the user canceled it (until it is retried).
+    pub canceled: bool,
+    /// The client's key making the submission idempotent, if any.
+    pub idempotency_key: Option<String>,
+}
+
+impl Job {
+    /// The derived job state.
+    pub fn state(&self) -> JobState {
+        self.counts.job_state(self.canceled)
+    }
+}
+
+/// Why one attempt of a task failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptError {
+    /// The attempt number, from 1.
+    pub attempt: u32,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// One node of a job's graph.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    /// Its job and id.
+    pub key: TaskKey,
+    /// The task that submitted it; `None` for the root.
+    pub parent: Option<TaskId>,
+    /// The task type as submitted.
+    pub task_type: TaskType,
+    /// The JSON input.
+    pub input: String,
+    /// The cluster whose runners may run it.
+    pub cluster: String,
+    /// Where it stands.
+    pub state: TaskState,
+    /// Failed attempts retried before the task fails.
+    pub max_retries: u32,
+    /// Attempts started so far; the current or last attempt's number.
+    pub attempt: u32,
+    /// Attempts that failed since the last job retry.
+    pub failures: u32,
+    /// Siblings that must be complete before it may run.
+    pub depends_on: Vec<TaskId>,
+    /// Siblings waiting for it to be complete.
+    pub dependents: Vec<TaskId>,
+    /// How many of `depends_on` are not complete yet.
+    pub unmet_deps: u32,
+    /// Tasks of its subtree, itself included, not computed yet; 0 = complete.
+    pub incomplete: u64,
+    /// The display name set by the task, if any.
+    pub display: Option<String>,
+    /// The last errors, one per failed attempt, oldest first.
+    pub errors: Vec<AttemptError>,
+    /// The implementation version of its last attempt.
+    pub ran_version: Option<Version>,
+    /// When it was created (Unix ms).
+    pub created_ms: u64,
+    /// When its last attempt started.
+    pub started_ms: Option<u64>,
+    /// When it was last computed or failed.
+    pub finished_ms: Option<u64>,
+}
+
+impl Task {
+    /// A queued task, not yet attached to any dependency.
+    pub fn new_queued(
+        key: TaskKey,
+        parent: Option<TaskId>,
+        task_type: TaskType,
+        input: String,
+        cluster: String,
+        max_retries: u32,
+    ) -> Self {
+        Task {
+            key,
+            parent,
+            task_type,
+            input,
+            cluster,
+            state: TaskState::Queued,
+            max_retries,
+            attempt: 0,
+            failures: 0,
+            depends_on: Vec::new(),
+            dependents: Vec::new(),
+            unmet_deps: 0,
+            incomplete: 1,
+            display: None,
+            errors: Vec::new(),
+            ran_version: None,
+            created_ms: super::now_ms(),
+            started_ms: None,
+            finished_ms: None,
+        }
+    }
+
+    /// The name to show: the display name, else the task type's name.
+    pub fn display_name(&self) -> &str {
+        self.display.as_deref().unwrap_or(&self.task_type.name)
+    }
+
+    /// The last attempt's error, if it failed.
+    pub fn last_error(&self) -> Option<&str> {
+        self.errors.last().map(|e| e.message.as_str())
+    }
+}
+
+/// A subtask as a running task submitted it, before it is committed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubtaskSpec {
+    /// The task type to run.
+    pub task_type: TaskType,
+    /// Its JSON input, already checked to be valid JSON.
+    pub input: String,
+    /// Indexes of earlier subtasks of the same execution it depends on.
+    pub depends_on: Vec<u32>,
+    /// Failed attempts to retry.
+    pub max_retries: u32,
+    /// Its cluster; the parent's when `None`.
+    pub cluster: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_names_are_slugs() {
+        assert!(check_cluster("default").is_ok());
+        assert!(check_cluster("gpu-2").is_ok());
+        assert!(check_cluster("").is_err());
+        assert!(check_cluster("a b").is_err());
+        assert!(check_cluster(&"a".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn display_is_truncated_to_1024_chars() {
+        let long = "é".repeat(2000);
+        assert_eq!(truncate_display(&long).chars().count(), MAX_DISPLAY_CHARS);
+        assert_eq!(truncate_display("a\nb"), "a\nb");
+    }
+}

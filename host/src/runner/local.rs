@@ -1,0 +1,58 @@
+//! The in-process work source: claims from and reports to the scheduler of
+//! this host, reads module bytes from its store.
+
+use std::sync::Arc;
+
+use super::WorkSource;
+use crate::model::{Digest, check_cluster};
+use crate::sandbox::SubtaskCheck;
+use crate::scheduler::{self, Assignment, Report, Scheduler};
+use crate::store::Store;
+
+/// Work from this host's own scheduler, for one cluster.
+pub struct LocalSource {
+    scheduler: Scheduler,
+    store: Store,
+    cluster: String,
+}
+
+impl LocalSource {
+    /// A source of `cluster`'s tasks.
+    pub fn new(scheduler: Scheduler, store: Store, cluster: String) -> Self {
+        LocalSource { scheduler, store, cluster }
+    }
+}
+
+/// Accepts subtasks whose type has a compatible registered implementation.
+pub fn registry_check(scheduler: &Scheduler) -> SubtaskCheck {
+    let registry = scheduler.registry().clone();
+    Arc::new(move |task_type, cluster| {
+        if let Some(c) = cluster {
+            check_cluster(c)?;
+        }
+        let known = registry.read().map(|r| r.resolve(task_type).is_some()).unwrap_or(false);
+        if known {
+            Ok(())
+        } else {
+            Err(format!("unknown task type {task_type}: no registered implementation can run it"))
+        }
+    })
+}
+
+impl WorkSource for LocalSource {
+    async fn claim(&self) -> Result<Assignment, scheduler::Error> {
+        self.scheduler.claim(&self.cluster).await
+    }
+
+    async fn report(&self, report: Report) -> Result<(), scheduler::Error> {
+        self.scheduler.report(report).await
+    }
+
+    fn module_bytes(&self, digest: &Digest) -> Option<Vec<u8>> {
+        self.store.module_bytes(digest).ok().flatten()
+    }
+
+    fn subtask_check(&self) -> SubtaskCheck {
+        registry_check(&self.scheduler)
+    }
+}

@@ -1,0 +1,83 @@
+//! Runners: claim an eligible task, run it in the sandbox, report the outcome.
+//!
+//! The loop in [`run`] is the one execution path. Where work comes from and
+//! where outcomes go is a [`WorkSource`]: the in-process source talks to the
+//! scheduler directly; a remote runner's source would speak HTTP.
+
+mod local;
+
+use std::sync::Arc;
+
+pub use local::LocalSource;
+
+use crate::model::Digest;
+use crate::sandbox::{Execution, Sandbox, SubtaskCheck};
+use crate::scheduler::{self, Assignment, Report};
+
+/// Where a runner gets work and sends results.
+pub trait WorkSource: Send + Sync + 'static {
+    /// Waits for the next task.
+    fn claim(&self) -> impl Future<Output = Result<Assignment, scheduler::Error>> + Send;
+    /// Reports an attempt's outcome.
+    fn report(&self, report: Report) -> impl Future<Output = Result<(), scheduler::Error>> + Send;
+    /// The bytes of a module this runner has not prepared yet.
+    fn module_bytes(&self, digest: &Digest) -> Option<Vec<u8>>;
+    /// How submitted subtasks are checked.
+    fn subtask_check(&self) -> SubtaskCheck;
+}
+
+/// Runs tasks from `source` until it closes.
+pub async fn run<S: WorkSource>(source: Arc<S>, sandbox: Arc<Sandbox>) {
+    loop {
+        let assignment = match source.claim().await {
+            Ok(a) => a,
+            Err(scheduler::Error::Closed) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "claim failed");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let report = execute(source.clone(), sandbox.clone(), assignment).await;
+        match source.report(report).await {
+            Ok(()) => {}
+            Err(scheduler::Error::Closed) => return,
+            Err(e) => tracing::warn!(error = %e, "report refused"),
+        }
+    }
+}
+
+/// Runs one assignment on a blocking thread and turns the result into a report.
+async fn execute<S: WorkSource>(source: Arc<S>, sandbox: Arc<Sandbox>, a: Assignment) -> Report {
+    let (key, attempt) = (a.key, a.attempt);
+    let joined = tokio::task::spawn_blocking(move || {
+        let prepared = sandbox.prepare(&a.module, || source.module_bytes(&a.module))?;
+        let exec = Execution {
+            job: a.key.job,
+            task: a.key.task,
+            attempt: a.attempt,
+            task_type: a.task_type,
+            input: a.input,
+            check: source.subtask_check(),
+        };
+        Ok::<_, crate::sandbox::Error>(sandbox.execute(&prepared, exec))
+    })
+    .await;
+    let result = match joined {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return failure(key, attempt, format!("could not load the task's module: {e}")),
+        Err(e) => return failure(key, attempt, format!("the runner crashed while executing: {e}")),
+    };
+    Report {
+        key,
+        attempt,
+        outcome: result.outcome,
+        display: result.display,
+        logs: result.logs,
+        spans: result.spans,
+    }
+}
+
+fn failure(key: crate::model::TaskKey, attempt: u32, message: String) -> Report {
+    Report { key, attempt, outcome: Err(message), display: None, logs: Vec::new(), spans: Vec::new() }
+}

@@ -1,0 +1,172 @@
+//! Runs one attempt of a task in a fresh store, and turns whatever happened
+//! (success, a guest error, a trap, a limit) into an outcome with a readable
+//! message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+use super::bindings::sandflow::task::host::Execution as WitExecution;
+use super::bindings::sandflow::task::types::TaskType as WitTaskType;
+use super::host::{HostState, LimitExceeded, Recorded};
+use super::{EPOCH_TICK, Prepared, Sandbox};
+use crate::model::{JobId, LogEntry, LogLevel, SpanEntry, SubtaskSpec, TaskId, TaskType, now_ms};
+
+/// Decides whether a subtask of this task type (and cluster, if given) may be
+/// submitted; `Err` is the message the guest receives.
+pub type SubtaskCheck = Arc<dyn Fn(&TaskType, Option<&str>) -> Result<(), String> + Send + Sync>;
+
+/// One attempt to run.
+pub struct Execution {
+    /// The task's job.
+    pub job: JobId,
+    /// The task.
+    pub task: TaskId,
+    /// The attempt number.
+    pub attempt: u32,
+    /// The implementation to call.
+    pub task_type: TaskType,
+    /// The JSON input.
+    pub input: String,
+    /// Validates submitted subtasks against the registry.
+    pub check: SubtaskCheck,
+}
+
+/// What an attempt did.
+#[derive(Debug)]
+pub struct ExecutionResult {
+    /// The subtasks it submitted, or why it failed.
+    pub outcome: Result<Vec<SubtaskSpec>, String>,
+    /// The display name it set.
+    pub display: Option<String>,
+    /// Its log lines, captured stdout and stderr last.
+    pub logs: Vec<LogEntry>,
+    /// Its spans.
+    pub spans: Vec<SpanEntry>,
+}
+
+/// An attempt's captured stdout and stderr.
+pub(super) struct Captured {
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl Captured {
+    /// Pipes keeping at most `cap` bytes each.
+    pub(super) fn new(cap: usize) -> Self {
+        Captured { stdout: MemoryOutputPipe::new(cap), stderr: MemoryOutputPipe::new(cap) }
+    }
+}
+
+impl Sandbox {
+    /// Runs `exec` on `prepared`. Blocking: call it from a blocking thread.
+    pub fn execute(&self, prepared: &Prepared, exec: Execution) -> ExecutionResult {
+        let cap = self.settings.limits.max_output_bytes;
+        let captured = Captured::new(cap);
+        let attempt = exec.attempt;
+        let mut store = self.store(&exec, &captured);
+        let wit_type =
+            WitTaskType { name: exec.task_type.name.clone(), version: exec.task_type.version.to_string() };
+        let result = prepared
+            .pre
+            .instantiate(&mut store)
+            .and_then(|i| i.sandflow_task_task().call_execute(&mut store, &wit_type, &exec.input));
+        let mut recorded = std::mem::take(&mut store.data_mut().recorded);
+        drop(store);
+        recorded.close_open_spans(now_ms());
+        let outcome = match result {
+            Ok(Ok(())) => Ok(std::mem::take(&mut recorded.subtasks)),
+            Ok(Err(message)) => Err(message),
+            Err(e) => Err(self.describe_trap(&e, &captured)),
+        };
+        append_output(&mut recorded.logs, attempt, &captured);
+        ExecutionResult { outcome, display: recorded.display, logs: recorded.logs, spans: recorded.spans }
+    }
+
+    /// A fresh store for one attempt: no filesystem, environment or network;
+    /// clocks and randomness; stdout and stderr captured; limits applied.
+    pub(super) fn store(&self, exec: &Execution, captured: &Captured) -> Store<HostState> {
+        let limits = Arc::new(self.settings.limits.clone());
+        let wasi =
+            WasiCtxBuilder::new().stdout(captured.stdout.clone()).stderr(captured.stderr.clone()).build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: limits.clone(),
+            check: exec.check.clone(),
+            execution: WitExecution {
+                job_id: exec.job.to_string(),
+                task_id: exec.task.to_string(),
+                attempt: exec.attempt,
+            },
+            recorded: Recorded::default(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| s);
+        store.set_epoch_deadline(ticks(limits.timeout));
+        store.epoch_deadline_trap();
+        store
+    }
+
+    fn describe_trap(&self, e: &wasmtime::Error, captured: &Captured) -> String {
+        let cap = self.settings.limits.max_output_bytes;
+        if let Some(limit) = e.downcast_ref::<LimitExceeded>() {
+            return limit.0.clone();
+        }
+        if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
+            return format!("timed out after {}", human(self.settings.limits.timeout));
+        }
+        for (name, pipe) in [("stdout", &captured.stdout), ("stderr", &captured.stderr)] {
+            if pipe.contents().len() >= cap {
+                return format!("{name} exceeded the capture limit of {cap} bytes");
+            }
+        }
+        let stderr = captured.stderr.contents();
+        let panic = String::from_utf8_lossy(&stderr)
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("panicked"))
+            .map(str::to_owned);
+        match (panic, e.downcast_ref::<Trap>()) {
+            (Some(line), _) => line,
+            (None, Some(trap)) => format!("trapped: {trap}"),
+            (None, None) => format!("failed: {e}"),
+        }
+    }
+}
+
+/// Epoch ticks in `d`, at least one.
+pub(super) fn ticks(d: Duration) -> u64 {
+    (d.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+fn human(d: Duration) -> String {
+    if d.as_secs() > 0 && d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// Turns captured stdout (info) and stderr (warn) into log lines.
+fn append_output(logs: &mut Vec<LogEntry>, attempt: u32, captured: &Captured) {
+    let time_ms = now_ms();
+    for (stream, pipe, level) in
+        [("stdout", &captured.stdout, LogLevel::Info), ("stderr", &captured.stderr, LogLevel::Warn)]
+    {
+        let bytes = pipe.contents();
+        for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
+            logs.push(LogEntry {
+                time_ms,
+                attempt,
+                level,
+                message: line.to_owned(),
+                fields: vec![("stream".to_owned(), stream.to_owned())],
+            });
+        }
+    }
+}

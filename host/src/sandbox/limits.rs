@@ -1,0 +1,63 @@
+//! Bounds on what one task attempt may use and send to the host.
+
+use std::time::Duration;
+
+/// Per-attempt limits. Past a count limit the attempt fails with a message
+/// naming the limit; over-long strings are truncated.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Wall-clock time of one attempt.
+    pub timeout: Duration,
+    /// Linear memory of one instance, in bytes.
+    pub memory_bytes: usize,
+    /// Subtasks one attempt may submit.
+    pub max_subtasks: usize,
+    /// Bytes of one subtask's JSON input.
+    pub max_input_bytes: usize,
+    /// Log lines one attempt may record (captured output included).
+    pub max_log_lines: usize,
+    /// Bytes of one log message or field value; longer ones are truncated.
+    pub max_log_bytes: usize,
+    /// Spans one attempt may open.
+    pub max_spans: usize,
+    /// Bytes of stdout and of stderr captured; writing more fails the attempt.
+    pub max_output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Duration::from_secs(15 * 60),
+            memory_bytes: 256 << 20,
+            max_subtasks: 100_000,
+            max_input_bytes: 1 << 20,
+            max_log_lines: 10_000,
+            max_log_bytes: 16 << 10,
+            max_spans: 10_000,
+            max_output_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Keeps at most `max` bytes of `s`, cut at a character boundary.
+pub fn truncate_bytes(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(truncate_bytes("héllo".into(), 2), "h");
+        assert_eq!(truncate_bytes("abc".into(), 10), "abc");
+    }
+}

@@ -1,0 +1,117 @@
+//! The sandbox: the only code that touches wasmtime.
+//!
+//! One [`Sandbox`] owns the engine (component model, pooling allocator, epoch
+//! interruption), the linker with WASI and the Sandflow host functions, and a
+//! cache of prepared modules. [`Sandbox::inspect`] validates an uploaded
+//! component and lists its task types; [`Sandbox::prepare`] loads a module
+//! (precompiled artifact from disk when present); [`Sandbox::execute`] runs
+//! one attempt in a fresh store and returns its outcome and everything it
+//! recorded. Calls are blocking: run them on blocking threads.
+
+mod bindings;
+mod execute;
+mod host;
+mod limits;
+mod module;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+pub use execute::{Execution, ExecutionResult, SubtaskCheck};
+pub use limits::Limits;
+pub use module::{Inspected, Prepared};
+
+use crate::model::Digest;
+use host::HostState;
+
+/// How often the epoch advances; the resolution of timeouts.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// A sandbox failure outside a task's own execution.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bytes are not a WebAssembly component.
+    #[error("not a WebAssembly component: {0}")]
+    NotAComponent(String),
+    /// The component does not fit the `sandflow:task` world.
+    #[error("component does not fit the sandflow:task world: {0}")]
+    Incompatible(String),
+    /// The component misbehaved when asked for its task types.
+    #[error("component failed to list its task types: {0}")]
+    TaskTypes(String),
+    /// The engine could not be set up.
+    #[error("wasmtime engine setup failed: {0}")]
+    Engine(String),
+    /// Reading or writing a precompiled artifact failed.
+    #[error("artifact cache: {0}")]
+    Artifact(#[from] std::io::Error),
+    /// The module's bytes could not be found.
+    #[error("module {0} is not available")]
+    MissingModule(Digest),
+}
+
+/// Sandbox settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where precompiled artifacts are kept.
+    pub cache_dir: PathBuf,
+    /// Per-task limits.
+    pub limits: Limits,
+    /// Most sandboxes alive at once; bounds the pooling allocator.
+    pub max_instances: u32,
+}
+
+/// The wasmtime engine and everything derived from it.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<HostState>,
+    settings: Settings,
+    prepared: Mutex<HashMap<Digest, Arc<Prepared>>>,
+}
+
+impl Sandbox {
+    /// Creates the engine and linker, and starts the epoch ticker.
+    pub fn new(settings: Settings) -> Result<Arc<Self>, Error> {
+        let engine = Engine::new(&engine_config(&settings)).map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let linker = host::linker(&engine).map_err(|e| Error::Engine(format!("{e:#}")))?;
+        std::fs::create_dir_all(&settings.cache_dir)?;
+        let weak = engine.weak();
+        std::thread::Builder::new().name("sandflow-epoch".into()).spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
+        Ok(Arc::new(Sandbox { engine, linker, settings, prepared: Mutex::new(HashMap::new()) }))
+    }
+
+    /// The per-task limits.
+    pub fn limits(&self) -> &Limits {
+        &self.settings.limits
+    }
+}
+
+fn engine_config(settings: &Settings) -> Config {
+    let mut pool = PoolingAllocationConfig::new();
+    let instances = settings.max_instances.max(1);
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * 8)
+        .total_memories(instances * 4)
+        .total_tables(instances * 8)
+        .max_memory_size(settings.limits.memory_bytes.saturating_mul(2))
+        .linear_memory_keep_resident(2 << 20)
+        .table_keep_resident(64 << 10)
+        .pagemap_scan(Enabled::Auto);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}

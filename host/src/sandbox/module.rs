@@ -1,0 +1,164 @@
+//! Modules: validation of uploaded components, compilation, the on-disk cache
+//! of precompiled artifacts, and the in-memory cache of prepared instances.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sha2::{Digest as _, Sha256};
+use wasmtime::component::Component;
+
+use super::bindings::TaskComponentPre;
+use super::host::HostState;
+use super::{Error, Sandbox};
+use crate::model::{Digest, TaskType};
+
+/// How long a component may take to list its task types.
+const INSPECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A module ready to instantiate.
+pub struct Prepared {
+    pub(super) pre: TaskComponentPre<HostState>,
+}
+
+/// What an uploaded component turned out to be.
+#[derive(Debug, Clone)]
+pub struct Inspected {
+    /// The sha256 of its bytes.
+    pub digest: Digest,
+    /// The task types it implements.
+    pub task_types: Vec<TaskType>,
+}
+
+/// The content address of `bytes`.
+pub fn digest_of(bytes: &[u8]) -> Digest {
+    Digest(Sha256::digest(bytes).into())
+}
+
+impl Sandbox {
+    /// Validates and compiles an uploaded component, asks it for its task
+    /// types, and caches its precompiled artifact.
+    pub fn inspect(&self, bytes: &[u8]) -> Result<Inspected, Error> {
+        let digest = digest_of(bytes);
+        let component = self.compile(bytes)?;
+        let prepared = self.instantiate_pre(&component)?;
+        let task_types = self.task_types(&prepared)?;
+        self.write_artifact(&digest, &component)?;
+        self.prepared.lock().expect("prepared cache lock").insert(digest, Arc::new(prepared));
+        Ok(Inspected { digest, task_types })
+    }
+
+    /// The prepared module `digest`: from memory, else from its precompiled
+    /// artifact, else compiled from the bytes `load` returns (checked against
+    /// the digest).
+    pub fn prepare(
+        &self,
+        digest: &Digest,
+        load: impl FnOnce() -> Option<Vec<u8>>,
+    ) -> Result<Arc<Prepared>, Error> {
+        if let Some(p) = self.prepared.lock().expect("prepared cache lock").get(digest) {
+            return Ok(p.clone());
+        }
+        let component = match self.read_artifact(digest) {
+            Some(component) => component,
+            None => {
+                let bytes =
+                    load().filter(|b| digest_of(b) == *digest).ok_or(Error::MissingModule(*digest))?;
+                let component = self.compile(&bytes)?;
+                self.write_artifact(digest, &component)?;
+                component
+            }
+        };
+        let prepared = Arc::new(self.instantiate_pre(&component)?);
+        self.prepared.lock().expect("prepared cache lock").insert(*digest, prepared.clone());
+        Ok(prepared)
+    }
+
+    fn compile(&self, bytes: &[u8]) -> Result<Component, Error> {
+        match bytes.get(..8) {
+            Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => {
+                return Err(Error::NotAComponent(
+                    "this is a core WebAssembly module; build the task for the wasm32-wasip2 target, \
+                     which produces a component"
+                        .into(),
+                ));
+            }
+            Some([0, b'a', b's', b'm', ..]) => {}
+            _ => {
+                return Err(Error::NotAComponent(
+                    "the bytes do not start with the WebAssembly magic number".into(),
+                ));
+            }
+        }
+        Component::new(&self.engine, bytes).map_err(|e| Error::NotAComponent(format!("{e:#}")))
+    }
+
+    fn instantiate_pre(&self, component: &Component) -> Result<Prepared, Error> {
+        let pre =
+            self.linker.instantiate_pre(component).map_err(|e| Error::Incompatible(format!("{e:#}")))?;
+        let pre = TaskComponentPre::new(pre).map_err(|e| Error::Incompatible(format!("{e:#}")))?;
+        Ok(Prepared { pre })
+    }
+
+    fn task_types(&self, prepared: &Prepared) -> Result<Vec<TaskType>, Error> {
+        let exec = super::Execution {
+            job: Default::default(),
+            task: Default::default(),
+            attempt: 0,
+            task_type: TaskType { name: "inspect".into(), version: Default::default() },
+            input: String::new(),
+            check: Arc::new(|_, _| Err("subtasks cannot be submitted while listing task types".into())),
+        };
+        let captured = super::execute::Captured::new(4096);
+        let mut store = self.store(&exec, &captured);
+        store.set_epoch_deadline(super::execute::ticks(INSPECT_TIMEOUT));
+        let listed = prepared
+            .pre
+            .instantiate(&mut store)
+            .and_then(|i| i.sandflow_task_task().call_task_types(&mut store))
+            .map_err(|e| Error::TaskTypes(format!("{e:#}")))?;
+        if listed.is_empty() {
+            return Err(Error::TaskTypes("it lists no task types".into()));
+        }
+        listed
+            .into_iter()
+            .map(|t| TaskType::new(&t.name, &t.version).map_err(|e| Error::TaskTypes(e.to_string())))
+            .collect()
+    }
+
+    fn artifact_path(&self, digest: &Digest) -> PathBuf {
+        let mut h = DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        self.settings.cache_dir.join(format!("{digest}-{:016x}.cwasm", h.finish()))
+    }
+
+    fn read_artifact(&self, digest: &Digest) -> Option<Component> {
+        let path = self.artifact_path(digest);
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: artifacts in the cache directory are written only by
+        // `write_artifact` from components this engine compiled; the file
+        // name carries the engine's compatibility hash.
+        match unsafe { Component::deserialize_file(&self.engine, &path) } {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "discarding unreadable artifact");
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    fn write_artifact(&self, digest: &Digest, component: &Component) -> Result<(), Error> {
+        let path = self.artifact_path(digest);
+        if path.exists() {
+            return Ok(());
+        }
+        let bytes = component.serialize().map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,212 @@
+//! State transitions of the job graph, applied to a store [`Unit`]. Each
+//! returns the tasks that became ready; the caller queues them.
+
+use super::{Error, JobSpec, Report};
+use crate::model::{
+    AttemptError, Job, JobId, SubtaskSpec, Task, TaskId, TaskKey, TaskState, Version, now_ms,
+    truncate_display,
+};
+use crate::store::Unit;
+
+/// Attempt errors kept per task; older ones are dropped.
+const MAX_KEPT_ERRORS: usize = 20;
+
+/// A task that became eligible to run.
+pub type Ready = (String, TaskKey);
+
+/// Creates a job and its queued root task.
+pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (JobId, Ready) {
+    let id = JobId::new();
+    let key = TaskKey { job: id, task: TaskId::new() };
+    let root =
+        Task::new_queued(key, None, spec.task_type, spec.input, spec.cluster.clone(), spec.max_retries);
+    let mut job = Job {
+        id,
+        name: spec.name,
+        root: key.task,
+        cluster: spec.cluster.clone(),
+        counts: Default::default(),
+        canceled: false,
+        idempotency_key: spec.idempotency_key,
+    };
+    job.counts.queued = 1;
+    if let Some(k) = &job.idempotency_key {
+        unit.set_idempotency(k, id);
+    }
+    unit.insert_job(job);
+    unit.insert_task(root);
+    unit.set_ready(&spec.cluster, key, true);
+    (id, (spec.cluster, key))
+}
+
+/// Marks `key` as running its next attempt on implementation `version`.
+/// Returns the task as started; its `attempt` is the attempt's fencing token.
+pub fn start(unit: &mut Unit, key: TaskKey, version: Version) -> Result<Task, Error> {
+    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+    let from = task.state;
+    task.state = TaskState::Running;
+    task.attempt += 1;
+    task.started_ms = Some(now_ms());
+    task.ran_version = Some(version);
+    let snapshot = task.clone();
+    unit.set_ready(&snapshot.cluster, key, false);
+    unit.set_running(key, true);
+    job_transition(unit, key.job, from, TaskState::Running)?;
+    Ok(snapshot)
+}
+
+/// Applies a runner's report of an attempt.
+pub fn finish(unit: &mut Unit, report: Report) -> Result<Vec<Ready>, Error> {
+    let key = report.key;
+    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+    if task.state != TaskState::Running || task.attempt != report.attempt {
+        return Err(Error::StaleAttempt { key, attempt: report.attempt });
+    }
+    if let Some(display) = &report.display {
+        task.display = Some(truncate_display(display));
+    }
+    unit.add_logs(key, u64::from(report.attempt) << 32, &report.logs);
+    unit.add_spans(key, u64::from(report.attempt) << 32, &report.spans);
+    unit.set_running(key, false);
+    match report.outcome {
+        Ok(subtasks) => compute(unit, key, subtasks),
+        Err(message) => fail_attempt(unit, key, message),
+    }
+}
+
+fn fail_attempt(unit: &mut Unit, key: TaskKey, message: String) -> Result<Vec<Ready>, Error> {
+    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+    task.failures += 1;
+    task.errors.push(AttemptError { attempt: task.attempt, message });
+    if task.errors.len() > MAX_KEPT_ERRORS {
+        task.errors.remove(0);
+    }
+    task.finished_ms = Some(now_ms());
+    let retry = task.failures <= task.max_retries;
+    task.state = if retry { TaskState::Queued } else { TaskState::Failed };
+    let (to, cluster) = (task.state, task.cluster.clone());
+    job_transition(unit, key.job, TaskState::Running, to)?;
+    if retry {
+        unit.set_ready(&cluster, key, true);
+        return Ok(vec![(cluster, key)]);
+    }
+    Ok(Vec::new())
+}
+
+fn compute(unit: &mut Unit, key: TaskKey, subtasks: Vec<SubtaskSpec>) -> Result<Vec<Ready>, Error> {
+    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+    task.state = TaskState::Computed;
+    task.finished_ms = Some(now_ms());
+    let cluster = task.cluster.clone();
+    let children = build_children(key, &cluster, subtasks)?;
+    let count = children.len() as u64;
+    let mut ready = Vec::new();
+    for child in children {
+        if child.unmet_deps == 0 {
+            unit.set_ready(&child.cluster, child.key, true);
+            ready.push((child.cluster.clone(), child.key));
+        }
+        unit.insert_task(child);
+    }
+    let job = unit.job(key.job)?.ok_or(Error::UnknownJob(key.job))?;
+    job.counts.transition(TaskState::Running, TaskState::Computed);
+    job.counts.queued += count;
+    propagate(unit, key, count as i64 - 1, &mut ready)?;
+    Ok(ready)
+}
+
+/// Turns the buffered subtasks of `parent` into queued tasks with their
+/// dependency edges. Dependencies can only name earlier subtasks, so the graph
+/// stays acyclic.
+fn build_children(parent: TaskKey, cluster: &str, specs: Vec<SubtaskSpec>) -> Result<Vec<Task>, Error> {
+    let mut children: Vec<Task> = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.into_iter().enumerate() {
+        let key = TaskKey { job: parent.job, task: TaskId::new() };
+        let cluster = spec.cluster.unwrap_or_else(|| cluster.to_owned());
+        let mut child =
+            Task::new_queued(key, Some(parent.task), spec.task_type, spec.input, cluster, spec.max_retries);
+        let mut deps = spec.depends_on;
+        deps.sort_unstable();
+        deps.dedup();
+        for d in deps {
+            let dep =
+                children.get_mut(d as usize).filter(|_| (d as usize) < i).ok_or(Error::BadDependency(d))?;
+            dep.dependents.push(key.task);
+            child.depends_on.push(dep.key.task);
+            child.unmet_deps += 1;
+        }
+        children.push(child);
+    }
+    Ok(children)
+}
+
+/// Adds `delta` to the incomplete count of `start` and every ancestor; each
+/// that reaches zero is complete, which may make its dependents ready.
+fn propagate(unit: &mut Unit, start: TaskKey, delta: i64, ready: &mut Vec<Ready>) -> Result<(), Error> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let mut node = Some(start.task);
+    while let Some(id) = node {
+        let key = TaskKey { job: start.job, task: id };
+        let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+        task.incomplete = task.incomplete.saturating_add_signed(delta);
+        node = task.parent;
+        if task.incomplete == 0 {
+            let dependents = task.dependents.clone();
+            release_dependents(unit, start.job, &dependents, ready)?;
+        }
+    }
+    Ok(())
+}
+
+fn release_dependents(
+    unit: &mut Unit,
+    job: JobId,
+    ids: &[TaskId],
+    ready: &mut Vec<Ready>,
+) -> Result<(), Error> {
+    for id in ids {
+        let key = TaskKey { job, task: *id };
+        let dep = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+        dep.unmet_deps = dep.unmet_deps.saturating_sub(1);
+        if dep.unmet_deps == 0 && dep.state == TaskState::Queued {
+            let cluster = dep.cluster.clone();
+            unit.set_ready(&cluster, key, true);
+            ready.push((cluster, key));
+        }
+    }
+    Ok(())
+}
+
+/// Re-queues a task whose attempt was lost (host crash, expired lease)
+/// without counting it as a failure.
+pub fn requeue_lost(unit: &mut Unit, key: TaskKey) -> Result<Option<Ready>, Error> {
+    unit.set_running(key, false);
+    let Some(task) = unit.task(key)? else { return Ok(None) };
+    if task.state != TaskState::Running {
+        return Ok(None);
+    }
+    task.state = TaskState::Queued;
+    let cluster = task.cluster.clone();
+    job_transition(unit, key.job, TaskState::Running, TaskState::Queued)?;
+    unit.set_ready(&cluster, key, true);
+    Ok(Some((cluster, key)))
+}
+
+/// Fails a task that cannot run at all (no compatible implementation).
+pub fn fail_unrunnable(unit: &mut Unit, key: TaskKey, message: String) -> Result<(), Error> {
+    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+    let from = task.state;
+    task.state = TaskState::Failed;
+    task.errors.push(AttemptError { attempt: task.attempt, message });
+    let cluster = task.cluster.clone();
+    unit.set_ready(&cluster, key, false);
+    job_transition(unit, key.job, from, TaskState::Failed)
+}
+
+fn job_transition(unit: &mut Unit, job: JobId, from: TaskState, to: TaskState) -> Result<(), Error> {
+    let job = unit.job(job)?.ok_or(Error::UnknownJob(job))?;
+    job.counts.transition(from, to);
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! The scheduler: the state machine of jobs and tasks over the store.
+//!
+//! One writer task owns every change to the job graph. Callers send it
+//! commands; it applies all commands that are waiting as one store [`Unit`],
+//! commits that unit with a single flush (group commit), and only then answers
+//! the callers and hands ready tasks to waiting runners. Ready tasks wake idle
+//! runners directly: nothing polls.
+
+mod graph;
+mod queue;
+mod registry;
+mod writer;
+
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use registry::Registry;
+
+use crate::model::{Digest, JobId, LogEntry, SpanEntry, SubtaskSpec, TaskKey, TaskType};
+use crate::store::{self, Store};
+
+/// A scheduler failure.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// The store failed; the change was not made.
+    #[error("store failure: {0}")]
+    Store(String),
+    /// The scheduler has stopped (the host is shutting down).
+    #[error("the scheduler has stopped")]
+    Closed,
+    /// No such job.
+    #[error("job {0} not found")]
+    UnknownJob(JobId),
+    /// No such task.
+    #[error("task {} of job {} not found", .0.task, .0.job)]
+    UnknownTask(TaskKey),
+    /// A report for an attempt that is no longer current.
+    #[error("attempt {attempt} of task {} is not the task's current attempt; its report is refused", .key.task)]
+    StaleAttempt {
+        /// The task.
+        key: TaskKey,
+        /// The attempt the report was for.
+        attempt: u32,
+    },
+    /// A subtask depends on a handle that was not issued before it.
+    #[error("subtask dependency {0} does not name an earlier subtask")]
+    BadDependency(u32),
+}
+
+impl From<store::Error> for Error {
+    fn from(e: store::Error) -> Self {
+        Error::Store(e.to_string())
+    }
+}
+
+/// A job to create.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    /// The job's name.
+    pub name: String,
+    /// The root task's type.
+    pub task_type: TaskType,
+    /// The root task's JSON input.
+    pub input: String,
+    /// The root task's cluster.
+    pub cluster: String,
+    /// Retries of the root task.
+    pub max_retries: u32,
+    /// Makes the submission idempotent: a repeat returns the first job.
+    pub idempotency_key: Option<String>,
+}
+
+/// The answer to a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submitted {
+    /// The job.
+    pub job: JobId,
+    /// False when an earlier submission with the same idempotency key made it.
+    pub created: bool,
+}
+
+/// A task handed to a runner.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    /// The task.
+    pub key: TaskKey,
+    /// The implementation to run (the newest compatible registered version).
+    pub task_type: TaskType,
+    /// The module implementing it.
+    pub module: Digest,
+    /// The JSON input.
+    pub input: String,
+    /// The task's cluster.
+    pub cluster: String,
+    /// The attempt number; also the fencing token of this attempt's report.
+    pub attempt: u32,
+}
+
+/// What a runner reports about one attempt.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The task.
+    pub key: TaskKey,
+    /// The attempt reported on; must still be the task's current attempt.
+    pub attempt: u32,
+    /// The subtasks it submitted, or why it failed.
+    pub outcome: Result<Vec<SubtaskSpec>, String>,
+    /// The display name it set, if any.
+    pub display: Option<String>,
+    /// What it logged (captured stdout and stderr included).
+    pub logs: Vec<LogEntry>,
+    /// Its trace spans.
+    pub spans: Vec<SpanEntry>,
+}
+
+pub(crate) enum Command {
+    Submit(JobSpec, oneshot::Sender<Result<Submitted, Error>>),
+    Claim(String, oneshot::Sender<Result<Assignment, Error>>),
+    Report(Box<Report>, oneshot::Sender<Result<(), Error>>),
+}
+
+/// A handle to the scheduler; cheap to clone.
+#[derive(Clone)]
+pub struct Scheduler {
+    tx: mpsc::UnboundedSender<Command>,
+    registry: Arc<RwLock<Registry>>,
+}
+
+impl Scheduler {
+    /// Loads the registry, re-queues tasks that were running when the host
+    /// stopped, and starts the writer.
+    pub async fn start(store: Store) -> Result<Self, Error> {
+        let mut registry = Registry::default();
+        for (task_type, digest) in store.registry()? {
+            registry.register(&task_type, digest);
+        }
+        let registry = Arc::new(RwLock::new(registry));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let writer = writer::Writer::recover(store, registry.clone()).await?;
+        tokio::spawn(writer.run(rx));
+        Ok(Scheduler { tx, registry })
+    }
+
+    /// The task-type registry.
+    pub fn registry(&self) -> &Arc<RwLock<Registry>> {
+        &self.registry
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Command,
+    ) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Creates a job; answers once it is on disk.
+    pub async fn submit(&self, spec: JobSpec) -> Result<Submitted, Error> {
+        self.call(|tx| Command::Submit(spec, tx)).await
+    }
+
+    /// Waits for a ready task of `cluster` and starts it.
+    pub async fn claim(&self, cluster: &str) -> Result<Assignment, Error> {
+        self.call(|tx| Command::Claim(cluster.to_owned(), tx)).await
+    }
+
+    /// Records the outcome of an attempt; answers once it is on disk.
+    pub async fn report(&self, report: Report) -> Result<(), Error> {
+        self.call(|tx| Command::Report(Box::new(report), tx)).await
+    }
+}

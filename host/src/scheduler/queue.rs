@@ -1,0 +1,68 @@
+//! Ready tasks per cluster, and the runners waiting for them.
+
+use std::collections::{HashMap, VecDeque};
+
+use tokio::sync::oneshot;
+
+use super::{Assignment, Error};
+use crate::model::TaskKey;
+
+/// A runner waiting for work.
+pub type Waiter = oneshot::Sender<Result<Assignment, Error>>;
+
+/// In-memory ready queues (a copy of the store's ready set) and idle runners.
+#[derive(Default)]
+pub struct Queues {
+    ready: HashMap<String, VecDeque<TaskKey>>,
+    waiters: HashMap<String, VecDeque<Waiter>>,
+}
+
+impl Queues {
+    /// Adds a ready task at the back of its cluster's queue.
+    pub fn push(&mut self, cluster: &str, key: TaskKey) {
+        match self.ready.get_mut(cluster) {
+            Some(q) => q.push_back(key),
+            None => {
+                self.ready.insert(cluster.to_owned(), VecDeque::from([key]));
+            }
+        }
+    }
+
+    /// Parks an idle runner of `cluster`.
+    pub fn wait(&mut self, cluster: String, waiter: Waiter) {
+        self.waiters.entry(cluster).or_default().push_back(waiter);
+    }
+
+    /// Puts a runner back at the front of the line.
+    pub fn wait_first(&mut self, cluster: String, waiter: Waiter) {
+        self.waiters.entry(cluster).or_default().push_front(waiter);
+    }
+
+    /// Clusters that have both a ready task and a waiting runner.
+    pub fn matchable(&mut self) -> Vec<String> {
+        for q in self.waiters.values_mut() {
+            q.retain(|w| !w.is_closed());
+        }
+        self.waiters
+            .iter()
+            .filter(|(c, w)| !w.is_empty() && self.ready.get(*c).is_some_and(|r| !r.is_empty()))
+            .map(|(c, _)| c.clone())
+            .collect()
+    }
+
+    /// The next ready task of `cluster`.
+    pub fn pop_ready(&mut self, cluster: &str) -> Option<TaskKey> {
+        self.ready.get_mut(cluster)?.pop_front()
+    }
+
+    /// The longest-waiting runner of `cluster` that is still listening.
+    pub fn pop_waiter(&mut self, cluster: &str) -> Option<Waiter> {
+        let q = self.waiters.get_mut(cluster)?;
+        while let Some(w) = q.pop_front() {
+            if !w.is_closed() {
+                return Some(w);
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,166 @@
+//! The single writer: applies commands in groups, commits each group with one
+//! flush, then answers callers and hands out ready tasks.
+
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::graph::{self, Ready};
+use super::queue::Queues;
+use super::{Assignment, Command, Error, Registry};
+use crate::model::{TaskKey, TaskState};
+use crate::store::{Store, Unit};
+
+/// Most commands applied in one group commit.
+const MAX_GROUP: usize = 4096;
+
+/// An answer to send once the group it belongs to is committed.
+type Deferred = Box<dyn FnOnce(Result<(), &Error>) + Send>;
+
+fn defer<T: Send + 'static>(tx: oneshot::Sender<Result<T, Error>>, value: Result<T, Error>) -> Deferred {
+    Box::new(move |committed| {
+        let _ = tx.send(committed.map_err(Clone::clone).and(value));
+    })
+}
+
+pub struct Writer {
+    store: Store,
+    registry: Arc<RwLock<Registry>>,
+    queues: Queues,
+}
+
+impl Writer {
+    /// Rebuilds the ready queues from the store and re-queues every task that
+    /// was running when the host stopped.
+    pub async fn recover(store: Store, registry: Arc<RwLock<Registry>>) -> Result<Self, Error> {
+        let mut queues = Queues::default();
+        for (cluster, key) in store.ready_tasks()? {
+            queues.push(&cluster, key);
+        }
+        let lost = store.running_tasks()?;
+        let mut unit = store.unit();
+        let mut ready = Vec::new();
+        for key in &lost {
+            ready.extend(graph::requeue_lost(&mut unit, *key)?);
+        }
+        store.commit(unit).await?;
+        for (cluster, key) in ready {
+            queues.push(&cluster, key);
+        }
+        if !lost.is_empty() {
+            tracing::info!(tasks = lost.len(), "re-queued tasks that were running when the host stopped");
+        }
+        Ok(Writer { store, registry, queues })
+    }
+
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        let mut group = Vec::with_capacity(64);
+        while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
+            let mut unit = self.store.unit();
+            let mut answers = Vec::with_capacity(group.len());
+            for command in group.drain(..) {
+                answers.push(self.apply(&mut unit, command));
+            }
+            self.dispatch(&mut unit, &mut answers);
+            let committed = self.store.commit(unit).await.map_err(Error::from);
+            if let Err(e) = &committed {
+                tracing::error!(error = %e, "commit failed; the scheduler stops so a restart can recover");
+            }
+            for answer in answers {
+                answer(committed.as_ref().map(|_| ()));
+            }
+            if committed.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn apply(&mut self, unit: &mut Unit, command: Command) -> Deferred {
+        match command {
+            Command::Submit(spec, tx) => {
+                let existing = match &spec.idempotency_key {
+                    Some(k) => unit.idempotent_job(k),
+                    None => Ok(None),
+                };
+                let result = existing.map_err(Error::from).map(|existing| match existing {
+                    Some(job) => super::Submitted { job, created: false },
+                    None => {
+                        let (job, (cluster, key)) = graph::submit_job(unit, spec);
+                        self.queues.push(&cluster, key);
+                        super::Submitted { job, created: true }
+                    }
+                });
+                defer(tx, result)
+            }
+            Command::Claim(cluster, tx) => {
+                self.queues.wait(cluster, tx);
+                Box::new(|_| {})
+            }
+            Command::Report(report, tx) => {
+                let result = graph::finish(unit, *report).map(|ready| self.enqueue(ready));
+                defer(tx, result)
+            }
+        }
+    }
+
+    fn enqueue(&mut self, ready: Vec<Ready>) {
+        for (cluster, key) in ready {
+            self.queues.push(&cluster, key);
+        }
+    }
+
+    /// Hands ready tasks to waiting runners, skipping tasks of halted jobs.
+    fn dispatch(&mut self, unit: &mut Unit, answers: &mut Vec<Deferred>) {
+        for cluster in self.queues.matchable() {
+            while let Some(waiter) = self.queues.pop_waiter(&cluster) {
+                match self.next_startable(unit, &cluster) {
+                    Some(assignment) => answers.push(defer(waiter, Ok(assignment))),
+                    None => {
+                        self.queues.wait_first(cluster.clone(), waiter);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Pops ready tasks of `cluster` until one can start.
+    fn next_startable(&mut self, unit: &mut Unit, cluster: &str) -> Option<Assignment> {
+        while let Some(key) = self.queues.pop_ready(cluster) {
+            match self.start(unit, key) {
+                Ok(Some(assignment)) => return Some(assignment),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, task = ?key, "could not start a ready task"),
+            }
+        }
+        None
+    }
+
+    /// Starts `key` if its job is not halted and an implementation exists.
+    fn start(&mut self, unit: &mut Unit, key: TaskKey) -> Result<Option<Assignment>, Error> {
+        let job = unit.job(key.job)?.ok_or(Error::UnknownJob(key.job))?;
+        if job.state().is_halted() {
+            return Ok(None);
+        }
+        let Some(task) = unit.task(key)? else { return Ok(None) };
+        if task.state != TaskState::Queued {
+            return Ok(None);
+        }
+        let requested = task.task_type.clone();
+        let resolved = self.registry.read().map_err(|_| Error::Closed)?.resolve(&requested);
+        let Some((version, module)) = resolved else {
+            let message = format!("no registered implementation can run {requested}");
+            graph::fail_unrunnable(unit, key, message)?;
+            return Ok(None);
+        };
+        let task = graph::start(unit, key, version)?;
+        Ok(Some(Assignment {
+            key,
+            task_type: crate::model::TaskType { name: requested.name, version },
+            module,
+            input: task.input,
+            cluster: task.cluster,
+            attempt: task.attempt,
+        }))
+    }
+}

@@ -1,0 +1,101 @@
+//! Wires the layers into a running host: store, scheduler, sandbox, the
+//! in-process runners, and the HTTP API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::api::{self, AppState};
+use crate::runner::{self, LocalSource};
+use crate::sandbox::{self, Limits, Sandbox, Settings};
+use crate::scheduler::{self, Scheduler};
+use crate::store::{self, Store};
+
+/// Most in-process runners; the sandbox pool is sized from it.
+pub const MAX_RUNNERS: usize = 256;
+
+/// Why the host could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// The scheduler could not recover.
+    #[error(transparent)]
+    Scheduler(#[from] scheduler::Error),
+    /// The sandbox could not be set up.
+    #[error(transparent)]
+    Sandbox(#[from] sandbox::Error),
+    /// Binding or serving failed.
+    #[error("serving on {addr}: {source}")]
+    Io {
+        /// The listen address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A bad option.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// How to run the host.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where the database and artifact cache live.
+    pub data_dir: PathBuf,
+    /// The API's address.
+    pub listen: SocketAddr,
+    /// In-process runners.
+    pub runners: usize,
+    /// The cluster the in-process runners serve.
+    pub cluster: String,
+    /// Per-task limits.
+    pub limits: Limits,
+}
+
+/// Starts the host and serves until SIGINT or SIGTERM. `on_listening` is
+/// called with the bound address once the API accepts connections.
+pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Result<(), Error> {
+    if options.runners > MAX_RUNNERS {
+        return Err(Error::Config(format!("--runners must be at most {MAX_RUNNERS}")));
+    }
+    crate::model::check_cluster(&options.cluster).map_err(Error::Config)?;
+    let store = Store::open(&options.data_dir.join("db"))?;
+    let settings = Settings {
+        cache_dir: options.data_dir.join("artifacts"),
+        limits: options.limits.clone(),
+        max_instances: (options.runners + 16) as u32,
+    };
+    let sandbox = Sandbox::new(settings)?;
+    let scheduler = Scheduler::start(store.clone()).await?;
+    for _ in 0..options.runners {
+        let source = Arc::new(LocalSource::new(scheduler.clone(), store.clone(), options.cluster.clone()));
+        tokio::spawn(runner::run(source, sandbox.clone()));
+    }
+    let app = api::router(AppState { scheduler, store, sandbox });
+    let io = |source| Error::Io { addr: options.listen, source };
+    let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(io)?;
+    let addr = listener.local_addr().map_err(io)?;
+    tracing::info!(%addr, runners = options.runners, cluster = %options.cluster, "serving");
+    on_listening(addr);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(io)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,131 @@
+//! Key layout. Every key starts with a one-byte prefix naming its kind; ids are
+//! stored as their 16 big-endian bytes so key order is time order.
+//!
+//! | prefix | key                                   | value              |
+//! |--------|---------------------------------------|--------------------|
+//! | `M`    | `M` + name                            | store metadata     |
+//! | `j`    | `j` + job                             | job record         |
+//! | `t`    | `t` + job + task                      | task record        |
+//! | `q`    | `q` + cluster + `0x00` + job + task   | empty: ready task  |
+//! | `r`    | `r` + job + task                      | empty: running     |
+//! | `i`    | `i` + idempotency key                 | job id             |
+//! | `m`    | `m` + sha256                          | module record      |
+//! | `b`    | `b` + sha256                          | module bytes       |
+//! | `y`    | `y` + name + `0x00` + major + minor   | module sha256      |
+//! | `l`    | `l` + job + task + seq                | log record         |
+//! | `s`    | `s` + job + task + seq                | span record        |
+
+use crate::model::{Digest, JobId, TaskId, TaskKey, Version};
+
+pub const META: u8 = b'M';
+pub const JOB: u8 = b'j';
+pub const TASK: u8 = b't';
+pub const READY: u8 = b'q';
+pub const RUNNING: u8 = b'r';
+pub const IDEMPOTENCY: u8 = b'i';
+pub const MODULE: u8 = b'm';
+pub const MODULE_BYTES: u8 = b'b';
+pub const REGISTRY: u8 = b'y';
+pub const LOG: u8 = b'l';
+pub const SPAN: u8 = b's';
+
+fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut k = Vec::with_capacity(len);
+    k.push(prefix);
+    for part in parts {
+        k.extend_from_slice(part);
+    }
+    k
+}
+
+pub fn meta(name: &str) -> Vec<u8> {
+    key(META, &[name.as_bytes()])
+}
+
+pub fn job(id: JobId) -> Vec<u8> {
+    key(JOB, &[id.as_bytes()])
+}
+
+pub fn task(k: TaskKey) -> Vec<u8> {
+    key(TASK, &[k.job.as_bytes(), k.task.as_bytes()])
+}
+
+pub fn tasks_of(job: JobId) -> Vec<u8> {
+    key(TASK, &[job.as_bytes()])
+}
+
+pub fn ready(cluster: &str, k: TaskKey) -> Vec<u8> {
+    key(READY, &[cluster.as_bytes(), &[0], k.job.as_bytes(), k.task.as_bytes()])
+}
+
+pub fn running(k: TaskKey) -> Vec<u8> {
+    key(RUNNING, &[k.job.as_bytes(), k.task.as_bytes()])
+}
+
+pub fn idempotency(client_key: &str) -> Vec<u8> {
+    key(IDEMPOTENCY, &[client_key.as_bytes()])
+}
+
+pub fn module(d: &Digest) -> Vec<u8> {
+    key(MODULE, &[&d.0])
+}
+
+pub fn module_bytes(d: &Digest) -> Vec<u8> {
+    key(MODULE_BYTES, &[&d.0])
+}
+
+pub fn registry(name: &str, v: Version) -> Vec<u8> {
+    key(REGISTRY, &[name.as_bytes(), &[0], &v.major.to_be_bytes(), &v.minor.to_be_bytes()])
+}
+
+pub fn log(k: TaskKey, seq: u64) -> Vec<u8> {
+    key(LOG, &[k.job.as_bytes(), k.task.as_bytes(), &seq.to_be_bytes()])
+}
+
+pub fn logs_of(job: JobId) -> Vec<u8> {
+    key(LOG, &[job.as_bytes()])
+}
+
+pub fn span(k: TaskKey, seq: u64) -> Vec<u8> {
+    key(SPAN, &[k.job.as_bytes(), k.task.as_bytes(), &seq.to_be_bytes()])
+}
+
+/// Splits `job + task` (32 bytes) at `offset` in `k`.
+pub fn task_key_at(k: &[u8], offset: usize) -> Option<TaskKey> {
+    let job: [u8; 16] = k.get(offset..offset + 16)?.try_into().ok()?;
+    let task: [u8; 16] = k.get(offset + 16..offset + 32)?.try_into().ok()?;
+    Some(TaskKey { job: JobId::from_bytes(job), task: TaskId::from_bytes(task) })
+}
+
+/// Splits a ready-queue key into its cluster and task.
+pub fn parse_ready(k: &[u8]) -> Option<(String, TaskKey)> {
+    let body = k.get(1..)?;
+    let nul = body.iter().position(|&b| b == 0)?;
+    let cluster = std::str::from_utf8(&body[..nul]).ok()?.to_owned();
+    Some((cluster, task_key_at(body, nul + 1)?))
+}
+
+/// Splits a registry key into the task name and version.
+pub fn parse_registry(k: &[u8]) -> Option<(String, Version)> {
+    let body = k.get(1..)?;
+    let nul = body.iter().position(|&b| b == 0)?;
+    let name = std::str::from_utf8(&body[..nul]).ok()?.to_owned();
+    let major = u32::from_be_bytes(body.get(nul + 1..nul + 5)?.try_into().ok()?);
+    let minor = u32::from_be_bytes(body.get(nul + 5..nul + 9)?.try_into().ok()?);
+    Some((name, Version { major, minor }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_and_registry_keys_round_trip() {
+        let k = TaskKey { job: JobId::new(), task: TaskId::new() };
+        assert_eq!(parse_ready(&ready("gpu-1", k)), Some(("gpu-1".to_owned(), k)));
+        let v = Version { major: 1, minor: 7 };
+        assert_eq!(parse_registry(&registry("Leaf", v)), Some(("Leaf".to_owned(), v)));
+        assert_eq!(task_key_at(&running(k), 1), Some(k));
+    }
+}

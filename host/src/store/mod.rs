@@ -1,0 +1,286 @@
+//! The store: the only code that touches sled.
+//!
+//! One sled tree holds everything under fixed one-byte key prefixes (see
+//! [`keys`]), so a [`Unit`] of many records commits as one atomic batch
+//! followed by one flush. Records are versioned ([`records`]) and convert to
+//! and from the domain model; no domain struct is serialized directly.
+
+mod keys;
+mod records;
+mod unit;
+
+use std::path::Path;
+
+pub use unit::Unit;
+
+use crate::model::{Digest, Job, JobId, LogEntry, ModuleInfo, SpanEntry, Task, TaskKey, TaskType, Version};
+use records::{JobRecord, LogRecord, ModuleRecord, SpanRecord, TaskRecord};
+
+/// The layout version written by this code.
+const SCHEMA_VERSION: u32 = 1;
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// sled failed (I/O, corruption it detected).
+    #[error("database error: {0}")]
+    Db(#[from] sled::Error),
+    /// A record could not be decoded.
+    #[error("corrupt {what} record: {reason}")]
+    Corrupt {
+        /// The kind of record.
+        what: &'static str,
+        /// The decoder's complaint.
+        reason: String,
+    },
+    /// The data directory was written by an incompatible version.
+    #[error("data directory has schema version {found}, this build reads {SCHEMA_VERSION}")]
+    Schema {
+        /// The version found on disk.
+        found: u32,
+    },
+}
+
+/// The durable state of the host.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        let db = sled::Config::new().path(dir).cache_capacity(256 << 20).open()?;
+        let tree = db.open_tree("sandflow")?;
+        let store = Store { db, tree };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<(), Error> {
+        let key = keys::meta("schema");
+        match self.tree.get(&key)? {
+            Some(v) => {
+                let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
+                if found != SCHEMA_VERSION {
+                    return Err(Error::Schema { found });
+                }
+            }
+            None => {
+                self.tree.insert(key, &SCHEMA_VERSION.to_be_bytes())?;
+                self.db.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a unit of work.
+    pub fn unit(&self) -> Unit {
+        Unit::new(self.tree.clone())
+    }
+
+    /// Applies `unit` atomically and flushes it to disk.
+    pub async fn commit(&self, unit: Unit) -> Result<(), Error> {
+        if unit.is_empty() {
+            return Ok(());
+        }
+        self.tree.apply_batch(unit.into_batch())?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// The job `id`.
+    pub fn job(&self, id: JobId) -> Result<Option<Job>, Error> {
+        let Some(bytes) = self.tree.get(keys::job(id))? else { return Ok(None) };
+        Ok(Some(records::decode::<JobRecord>("job", &bytes)?.into_job(id)))
+    }
+
+    /// Jobs with ids in `[from, to)`, newest first, at most `limit`.
+    pub fn jobs_between(&self, from: JobId, to: JobId, limit: usize) -> Result<Vec<Job>, Error> {
+        let range = keys::job(from)..keys::job(to);
+        let mut out = Vec::new();
+        for item in self.tree.range(range).rev().take(limit) {
+            let (k, v) = item?;
+            let id = JobId::from_bytes(k[1..17].try_into().map_err(|_| corrupt_key("job"))?);
+            out.push(records::decode::<JobRecord>("job", &v)?.into_job(id));
+        }
+        Ok(out)
+    }
+
+    /// The job an idempotency key created.
+    pub fn job_for_idempotency_key(&self, client_key: &str) -> Result<Option<JobId>, Error> {
+        let Some(v) = self.tree.get(keys::idempotency(client_key))? else { return Ok(None) };
+        let bytes: [u8; 16] = v.as_ref().try_into().map_err(|_| corrupt_key("idempotency"))?;
+        Ok(Some(JobId::from_bytes(bytes)))
+    }
+
+    /// Every task of `job`, in creation order.
+    pub fn tasks_of(&self, job: JobId) -> Result<Vec<Task>, Error> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(keys::tasks_of(job)) {
+            let (k, v) = item?;
+            let key = keys::task_key_at(&k, 1).ok_or_else(|| corrupt_key("task"))?;
+            out.push(records::decode::<TaskRecord>("task", &v)?.into_task(key)?);
+        }
+        Ok(out)
+    }
+
+    /// The log lines of `job`, per task in creation order, then per attempt.
+    pub fn logs_of(&self, job: JobId) -> Result<Vec<(TaskKey, LogEntry)>, Error> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(keys::logs_of(job)) {
+            let (k, v) = item?;
+            let key = keys::task_key_at(&k, 1).ok_or_else(|| corrupt_key("log"))?;
+            out.push((key, records::decode::<LogRecord>("log", &v)?.into_entry()));
+        }
+        Ok(out)
+    }
+
+    /// The spans of task `key`.
+    pub fn spans_of(&self, key: TaskKey) -> Result<Vec<SpanEntry>, Error> {
+        let prefix = &keys::span(key, 0)[..33];
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(prefix) {
+            let (_, v) = item?;
+            out.push(records::decode::<SpanRecord>("span", &v)?.into_entry());
+        }
+        Ok(out)
+    }
+
+    /// Every task marked ready, with its cluster, in key order.
+    pub fn ready_tasks(&self) -> Result<Vec<(String, TaskKey)>, Error> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([keys::READY]) {
+            let (k, _) = item?;
+            out.push(keys::parse_ready(&k).ok_or_else(|| corrupt_key("ready"))?);
+        }
+        Ok(out)
+    }
+
+    /// Every task marked running.
+    pub fn running_tasks(&self) -> Result<Vec<TaskKey>, Error> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([keys::RUNNING]) {
+            let (k, _) = item?;
+            out.push(keys::task_key_at(&k, 1).ok_or_else(|| corrupt_key("running"))?);
+        }
+        Ok(out)
+    }
+
+    /// Stores a module, its bytes and its task types in the registry, durably.
+    pub async fn put_module(&self, info: &ModuleInfo, bytes: &[u8]) -> Result<(), Error> {
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::module(&info.digest), records::encode(&ModuleRecord::from(info)));
+        batch.insert(keys::module_bytes(&info.digest), bytes);
+        for t in &info.task_types {
+            batch.insert(keys::registry(&t.name, t.version), &info.digest.0);
+        }
+        self.tree.apply_batch(batch)?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// The module `digest`, if stored.
+    pub fn module(&self, digest: &Digest) -> Result<Option<ModuleInfo>, Error> {
+        let Some(v) = self.tree.get(keys::module(digest))? else { return Ok(None) };
+        Ok(Some(records::decode::<ModuleRecord>("module", &v)?.into_info(*digest)))
+    }
+
+    /// Every stored module.
+    pub fn modules(&self) -> Result<Vec<ModuleInfo>, Error> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([keys::MODULE]) {
+            let (k, v) = item?;
+            let digest = Digest(k[1..].try_into().map_err(|_| corrupt_key("module"))?);
+            out.push(records::decode::<ModuleRecord>("module", &v)?.into_info(digest));
+        }
+        Ok(out)
+    }
+
+    /// The bytes of module `digest`.
+    pub fn module_bytes(&self, digest: &Digest) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.tree.get(keys::module_bytes(digest))?.map(|v| v.to_vec()))
+    }
+
+    /// Every registered task type and the module implementing it.
+    pub fn registry(&self) -> Result<Vec<(TaskType, Digest)>, Error> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([keys::REGISTRY]) {
+            let (k, v) = item?;
+            let (name, version): (String, Version) =
+                keys::parse_registry(&k).ok_or_else(|| corrupt_key("registry"))?;
+            let digest = Digest(v.as_ref().try_into().map_err(|_| corrupt_key("registry"))?);
+            out.push((TaskType { name, version }, digest));
+        }
+        Ok(out)
+    }
+
+    /// Bytes on disk, as sled reports them.
+    pub fn size_on_disk(&self) -> Result<u64, Error> {
+        Ok(self.db.size_on_disk()?)
+    }
+}
+
+fn corrupt_key(what: &'static str) -> Error {
+    Error::Corrupt { what, reason: "malformed key".to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{TaskCounts, TaskId};
+
+    fn job(name: &str) -> Job {
+        Job {
+            id: JobId::new(),
+            name: name.into(),
+            root: TaskId::new(),
+            cluster: "default".into(),
+            counts: TaskCounts { queued: 1, ..TaskCounts::default() },
+            canceled: false,
+            idempotency_key: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn committed_units_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = job("a");
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let mut unit = store.unit();
+            unit.insert_job(j.clone());
+            let key = TaskKey { job: j.id, task: j.root };
+            unit.set_ready("default", key, true);
+            store.commit(unit).await.unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.job(j.id).unwrap(), Some(j.clone()));
+        assert_eq!(
+            store.ready_tasks().unwrap(),
+            vec![("default".into(), TaskKey { job: j.id, task: j.root })]
+        );
+    }
+
+    #[tokio::test]
+    async fn job_ranges_are_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut ids = Vec::new();
+        for name in ["a", "b", "c"] {
+            let j = job(name);
+            ids.push(j.id);
+            let mut unit = store.unit();
+            unit.insert_job(j);
+            store.commit(unit).await.unwrap();
+        }
+        let got: Vec<JobId> = store
+            .jobs_between(ids[0], JobId::lower_bound_at(u64::MAX >> 16), 10)
+            .unwrap()
+            .iter()
+            .map(|j| j.id)
+            .collect();
+        assert_eq!(got, vec![ids[2], ids[1], ids[0]]);
+    }
+}

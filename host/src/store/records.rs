@@ -1,0 +1,291 @@
+//! The on-disk record types, versioned. Each record is a postcard-encoded enum
+//! whose variant is the record version; a new layout is a new variant, and old
+//! variants stay decodable. Domain types convert to and from the newest one.
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use super::Error;
+use crate::model::{
+    AttemptError, Digest, Job, JobId, LogEntry, LogLevel, ModuleInfo, SpanEntry, Task, TaskCounts, TaskId,
+    TaskKey, TaskState, TaskType, Version,
+};
+
+pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
+    postcard::to_stdvec(record).expect("records always serialize")
+}
+
+pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, Error> {
+    postcard::from_bytes(bytes).map_err(|e| Error::Corrupt { what, reason: e.to_string() })
+}
+
+#[derive(Serialize, Deserialize)]
+pub enum JobRecord {
+    V1(JobV1),
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct JobV1 {
+    name: String,
+    root: [u8; 16],
+    cluster: String,
+    counts: [u64; 4],
+    canceled: bool,
+    idempotency_key: Option<String>,
+}
+
+impl From<&Job> for JobRecord {
+    fn from(j: &Job) -> Self {
+        let c = &j.counts;
+        JobRecord::V1(JobV1 {
+            name: j.name.clone(),
+            root: *j.root.as_bytes(),
+            cluster: j.cluster.clone(),
+            counts: [c.queued, c.running, c.computed, c.failed],
+            canceled: j.canceled,
+            idempotency_key: j.idempotency_key.clone(),
+        })
+    }
+}
+
+impl JobRecord {
+    pub fn into_job(self, id: JobId) -> Job {
+        let JobRecord::V1(r) = self;
+        let [queued, running, computed, failed] = r.counts;
+        Job {
+            id,
+            name: r.name,
+            root: TaskId::from_bytes(r.root),
+            cluster: r.cluster,
+            counts: TaskCounts { queued, running, computed, failed },
+            canceled: r.canceled,
+            idempotency_key: r.idempotency_key,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub enum TaskRecord {
+    V1(TaskV1),
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct TaskV1 {
+    parent: Option<[u8; 16]>,
+    type_name: String,
+    version: (u32, u32),
+    input: String,
+    cluster: String,
+    state: u8,
+    max_retries: u32,
+    attempt: u32,
+    failures: u32,
+    depends_on: Vec<[u8; 16]>,
+    dependents: Vec<[u8; 16]>,
+    unmet_deps: u32,
+    incomplete: u64,
+    display: Option<String>,
+    errors: Vec<(u32, String)>,
+    ran_version: Option<(u32, u32)>,
+    created_ms: u64,
+    started_ms: Option<u64>,
+    finished_ms: Option<u64>,
+}
+
+fn state_code(s: TaskState) -> u8 {
+    match s {
+        TaskState::Queued => 0,
+        TaskState::Running => 1,
+        TaskState::Computed => 2,
+        TaskState::Failed => 3,
+    }
+}
+
+fn state_from(code: u8) -> Result<TaskState, Error> {
+    Ok(match code {
+        0 => TaskState::Queued,
+        1 => TaskState::Running,
+        2 => TaskState::Computed,
+        3 => TaskState::Failed,
+        _ => return Err(Error::Corrupt { what: "task", reason: format!("unknown state {code}") }),
+    })
+}
+
+fn ids(list: &[TaskId]) -> Vec<[u8; 16]> {
+    list.iter().map(|t| *t.as_bytes()).collect()
+}
+
+fn version(v: (u32, u32)) -> Version {
+    Version { major: v.0, minor: v.1 }
+}
+
+impl From<&Task> for TaskRecord {
+    fn from(t: &Task) -> Self {
+        TaskRecord::V1(TaskV1 {
+            parent: t.parent.map(|p| *p.as_bytes()),
+            type_name: t.task_type.name.clone(),
+            version: (t.task_type.version.major, t.task_type.version.minor),
+            input: t.input.clone(),
+            cluster: t.cluster.clone(),
+            state: state_code(t.state),
+            max_retries: t.max_retries,
+            attempt: t.attempt,
+            failures: t.failures,
+            depends_on: ids(&t.depends_on),
+            dependents: ids(&t.dependents),
+            unmet_deps: t.unmet_deps,
+            incomplete: t.incomplete,
+            display: t.display.clone(),
+            errors: t.errors.iter().map(|e| (e.attempt, e.message.clone())).collect(),
+            ran_version: t.ran_version.map(|v| (v.major, v.minor)),
+            created_ms: t.created_ms,
+            started_ms: t.started_ms,
+            finished_ms: t.finished_ms,
+        })
+    }
+}
+
+impl TaskRecord {
+    pub fn into_task(self, key: TaskKey) -> Result<Task, Error> {
+        let TaskRecord::V1(r) = self;
+        Ok(Task {
+            key,
+            parent: r.parent.map(TaskId::from_bytes),
+            task_type: TaskType { name: r.type_name, version: version(r.version) },
+            input: r.input,
+            cluster: r.cluster,
+            state: state_from(r.state)?,
+            max_retries: r.max_retries,
+            attempt: r.attempt,
+            failures: r.failures,
+            depends_on: r.depends_on.into_iter().map(TaskId::from_bytes).collect(),
+            dependents: r.dependents.into_iter().map(TaskId::from_bytes).collect(),
+            unmet_deps: r.unmet_deps,
+            incomplete: r.incomplete,
+            display: r.display,
+            errors: r
+                .errors
+                .into_iter()
+                .map(|(attempt, message)| AttemptError { attempt, message })
+                .collect(),
+            ran_version: r.ran_version.map(version),
+            created_ms: r.created_ms,
+            started_ms: r.started_ms,
+            finished_ms: r.finished_ms,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub enum ModuleRecord {
+    V1 { size: u64, task_types: Vec<(String, u32, u32)>, uploaded_ms: u64 },
+}
+
+impl From<&ModuleInfo> for ModuleRecord {
+    fn from(m: &ModuleInfo) -> Self {
+        let task_types =
+            m.task_types.iter().map(|t| (t.name.clone(), t.version.major, t.version.minor)).collect();
+        ModuleRecord::V1 { size: m.size, task_types, uploaded_ms: m.uploaded_ms }
+    }
+}
+
+impl ModuleRecord {
+    pub fn into_info(self, digest: Digest) -> ModuleInfo {
+        let ModuleRecord::V1 { size, task_types, uploaded_ms } = self;
+        let task_types = task_types
+            .into_iter()
+            .map(|(name, major, minor)| TaskType { name, version: Version { major, minor } })
+            .collect();
+        ModuleInfo { digest, size, task_types, uploaded_ms }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub enum LogRecord {
+    V1 { time_ms: u64, attempt: u32, level: u8, message: String, fields: Vec<(String, String)> },
+}
+
+const LEVELS: [LogLevel; 5] =
+    [LogLevel::Trace, LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error];
+
+impl From<&LogEntry> for LogRecord {
+    fn from(e: &LogEntry) -> Self {
+        let level = LEVELS.iter().position(|l| *l == e.level).unwrap_or(2) as u8;
+        LogRecord::V1 {
+            time_ms: e.time_ms,
+            attempt: e.attempt,
+            level,
+            message: e.message.clone(),
+            fields: e.fields.clone(),
+        }
+    }
+}
+
+impl LogRecord {
+    pub fn into_entry(self) -> LogEntry {
+        let LogRecord::V1 { time_ms, attempt, level, message, fields } = self;
+        let level = LEVELS.get(usize::from(level)).copied().unwrap_or(LogLevel::Info);
+        LogEntry { time_ms, attempt, level, message, fields }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub enum SpanRecord {
+    V1 {
+        id: u64,
+        parent: Option<u64>,
+        attempt: u32,
+        name: String,
+        attributes: Vec<(String, String)>,
+        start_ms: u64,
+        end_ms: u64,
+    },
+}
+
+impl From<&SpanEntry> for SpanRecord {
+    fn from(s: &SpanEntry) -> Self {
+        SpanRecord::V1 {
+            id: s.id,
+            parent: s.parent,
+            attempt: s.attempt,
+            name: s.name.clone(),
+            attributes: s.attributes.clone(),
+            start_ms: s.start_ms,
+            end_ms: s.end_ms,
+        }
+    }
+}
+
+impl SpanRecord {
+    pub fn into_entry(self) -> SpanEntry {
+        let SpanRecord::V1 { id, parent, attempt, name, attributes, start_ms, end_ms } = self;
+        SpanEntry { id, parent, attempt, name, attributes, start_ms, end_ms }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_records_round_trip() {
+        let key = TaskKey { job: JobId::new(), task: TaskId::new() };
+        let mut t = Task::new_queued(
+            key,
+            None,
+            TaskType::parse("Leaf@v1.2").unwrap(),
+            "{}".into(),
+            "default".into(),
+            3,
+        );
+        t.errors.push(AttemptError { attempt: 1, message: "boom".into() });
+        t.depends_on.push(TaskId::new());
+        let bytes = encode(&TaskRecord::from(&t));
+        let back = decode::<TaskRecord>("task", &bytes).unwrap().into_task(key).unwrap();
+        assert_eq!(back, t);
+    }
+
+    #[test]
+    fn garbage_is_reported_as_corrupt() {
+        assert!(matches!(decode::<TaskRecord>("task", &[9, 9, 9]), Err(Error::Corrupt { .. })));
+    }
+}

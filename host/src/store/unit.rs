@@ -1,0 +1,119 @@
+//! A unit of work: the writes of one group commit. Reads see the unit's own
+//! pending writes first, then the database. Nothing reaches disk until
+//! [`Store::commit`](super::Store::commit) applies the whole unit atomically.
+
+use std::collections::HashMap;
+
+use super::records::{self, JobRecord, LogRecord, SpanRecord, TaskRecord};
+use super::{Error, keys};
+use crate::model::{Job, JobId, LogEntry, SpanEntry, Task, TaskKey};
+
+/// Pending writes, plus decoded records read so far.
+pub struct Unit {
+    tree: sled::Tree,
+    jobs: HashMap<JobId, Job>,
+    tasks: HashMap<TaskKey, Task>,
+    raw: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Unit {
+    pub(super) fn new(tree: sled::Tree) -> Self {
+        Unit { tree, jobs: HashMap::new(), tasks: HashMap::new(), raw: Vec::new() }
+    }
+
+    /// Whether the unit writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty() && self.tasks.is_empty() && self.raw.is_empty()
+    }
+
+    /// The job `id`, to read or change; changes are written at commit.
+    pub fn job(&mut self, id: JobId) -> Result<Option<&mut Job>, Error> {
+        if !self.jobs.contains_key(&id) {
+            let Some(bytes) = self.tree.get(keys::job(id))? else { return Ok(None) };
+            let job = records::decode::<JobRecord>("job", &bytes)?.into_job(id);
+            self.jobs.insert(id, job);
+        }
+        Ok(self.jobs.get_mut(&id))
+    }
+
+    /// The task `key`, to read or change; changes are written at commit.
+    pub fn task(&mut self, key: TaskKey) -> Result<Option<&mut Task>, Error> {
+        if !self.tasks.contains_key(&key) {
+            let Some(bytes) = self.tree.get(keys::task(key))? else { return Ok(None) };
+            let task = records::decode::<TaskRecord>("task", &bytes)?.into_task(key)?;
+            self.tasks.insert(key, task);
+        }
+        Ok(self.tasks.get_mut(&key))
+    }
+
+    /// Adds a new job.
+    pub fn insert_job(&mut self, job: Job) {
+        self.jobs.insert(job.id, job);
+    }
+
+    /// Adds a new task.
+    pub fn insert_task(&mut self, task: Task) {
+        self.tasks.insert(task.key, task);
+    }
+
+    /// Records that `key` is ready to run on `cluster`.
+    pub fn set_ready(&mut self, cluster: &str, key: TaskKey, ready: bool) {
+        self.raw.push((keys::ready(cluster, key), ready.then(Vec::new)));
+    }
+
+    /// Records that `key` is running (or no longer is).
+    pub fn set_running(&mut self, key: TaskKey, running: bool) {
+        self.raw.push((keys::running(key), running.then(Vec::new)));
+    }
+
+    /// Maps an idempotency key to the job it created.
+    pub fn set_idempotency(&mut self, client_key: &str, job: JobId) {
+        self.raw.push((keys::idempotency(client_key), Some(job.as_bytes().to_vec())));
+    }
+
+    /// Appends log lines of `key`, numbered from `first_seq`.
+    pub fn add_logs(&mut self, key: TaskKey, first_seq: u64, entries: &[LogEntry]) {
+        for (i, e) in entries.iter().enumerate() {
+            self.raw.push((keys::log(key, first_seq + i as u64), Some(records::encode(&LogRecord::from(e)))));
+        }
+    }
+
+    /// Appends spans of `key`, numbered from `first_seq`.
+    pub fn add_spans(&mut self, key: TaskKey, first_seq: u64, spans: &[SpanEntry]) {
+        for (i, s) in spans.iter().enumerate() {
+            self.raw
+                .push((keys::span(key, first_seq + i as u64), Some(records::encode(&SpanRecord::from(s)))));
+        }
+    }
+
+    /// Everything to write, as one atomic batch.
+    pub(super) fn into_batch(self) -> sled::Batch {
+        let mut batch = sled::Batch::default();
+        for (id, job) in &self.jobs {
+            batch.insert(keys::job(*id), records::encode(&JobRecord::from(job)));
+        }
+        for (key, task) in &self.tasks {
+            batch.insert(keys::task(*key), records::encode(&TaskRecord::from(task)));
+        }
+        for (k, v) in self.raw {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        batch
+    }
+}
+
+impl Unit {
+    /// The job an idempotency key created, including one created in this unit.
+    pub fn idempotent_job(&self, client_key: &str) -> Result<Option<JobId>, Error> {
+        let k = keys::idempotency(client_key);
+        let pending = self.raw.iter().rev().find(|(key, _)| *key == k).and_then(|(_, v)| v.clone());
+        let value = match pending {
+            Some(v) => Some(v),
+            None => self.tree.get(&k)?.map(|v| v.to_vec()),
+        };
+        Ok(value.and_then(|v| <[u8; 16]>::try_from(v.as_slice()).ok()).map(JobId::from_bytes))
+    }
+}

@@ -20,6 +20,19 @@ pub struct Context {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SubtaskHandle(u32);
 
+impl SubtaskHandle {
+    /// The handle's number: subtasks of one execution are numbered from 0.
+    pub fn raw(self) -> u32 {
+        self.0
+    }
+
+    /// The handle numbered `n`. Only numbers of subtasks already submitted in
+    /// this execution are accepted by the host.
+    pub fn from_raw(n: u32) -> Self {
+        SubtaskHandle(n)
+    }
+}
+
 impl Context {
     pub(crate) fn new() -> Self {
         Context { _private: () }

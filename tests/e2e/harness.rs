@@ -1,0 +1,161 @@
+//! Starts the real host binary on 127.0.0.1:0 and talks to it over HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// The path of a component built by the build script.
+pub fn component(name: &str) -> PathBuf {
+    PathBuf::from(match name {
+        "fanout" => env!("COMPONENT_FANOUT"),
+        "pipeline" => env!("COMPONENT_PIPELINE"),
+        "probe" => env!("COMPONENT_PROBE"),
+        "hostile" => env!("COMPONENT_HOSTILE"),
+        "bad-import" => env!("COMPONENT_BAD_IMPORT"),
+        other => panic!("no component named {other}"),
+    })
+}
+
+/// A running host process with its own data directory.
+pub struct Host {
+    child: Child,
+    pub base: String,
+    _temp: Option<tempfile::TempDir>,
+    http: reqwest::Client,
+}
+
+impl Host {
+    /// A host on a fresh data directory with default options plus `args`.
+    pub async fn start(args: &[&str]) -> anyhow::Result<Host> {
+        let temp = tempfile::tempdir()?;
+        let dir = temp.path().to_path_buf();
+        let mut host = Host::start_in(&dir, args).await?;
+        host._temp = Some(temp);
+        Ok(host)
+    }
+
+    /// A host on `data_dir` (kept by the caller), with `args`.
+    pub async fn start_in(data_dir: &Path, args: &[&str]) -> anyhow::Result<Host> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .env("SANDFLOW_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("spawning the host")?;
+        let stdout = child.stdout.take().context("host stdout")?;
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        })
+        .await??;
+        let Some(base) = line.trim().strip_prefix("sandflow listening on ") else {
+            let _ = child.kill();
+            bail!("host did not start: {line:?}");
+        };
+        Ok(Host { child, base: base.to_owned(), _temp: None, http: reqwest::Client::new() })
+    }
+
+    /// Kills the process at once (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends a request; the status and the JSON body (Null when not JSON).
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<(StatusCode, Value)> {
+        let resp = req.send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, Value)> {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<(StatusCode, Value)> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let req =
+            self.http.post(format!("{}{path}", self.base)).header("content-type", content_type).body(body);
+        self.send(req).await
+    }
+
+    /// Uploads a built component; fails unless the host accepts it.
+    pub async fn upload(&self, name: &str) -> anyhow::Result<Value> {
+        let bytes = std::fs::read(component(name))?;
+        let (status, body) = self.post_raw("/v1/modules", bytes, "application/wasm").await?;
+        if !status.is_success() {
+            bail!("upload of {name} answered {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    /// Submits a job; fails unless it was created. Returns the job's id.
+    pub async fn submit(&self, task: &str, input: Value) -> anyhow::Result<String> {
+        let (status, body) =
+            self.post("/v1/jobs", &json!({"name": task, "task": task, "input": input})).await?;
+        if status != StatusCode::CREATED {
+            bail!("submit of {task} answered {status}: {body}");
+        }
+        Ok(body["id"].as_str().context("job id")?.to_owned())
+    }
+
+    /// Polls the job until it completes, fails or is canceled.
+    pub async fn wait(&self, id: &str, timeout: Duration) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, job) = self.get(&format!("/v1/jobs/{id}")).await?;
+            if status != StatusCode::OK {
+                bail!("job {id} answered {status}: {job}");
+            }
+            if matches!(job["state"].as_str(), Some("completed" | "failed" | "canceled")) {
+                return Ok(job);
+            }
+            if Instant::now() > deadline {
+                bail!("job {id} did not finish within {timeout:?}: {job}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The tasks of a job.
+    pub async fn tasks(&self, id: &str) -> anyhow::Result<Vec<Value>> {
+        let (status, tasks) = self.get(&format!("/v1/jobs/{id}/tasks")).await?;
+        if status != StatusCode::OK {
+            bail!("tasks of {id} answered {status}: {tasks}");
+        }
+        Ok(tasks.as_array().cloned().unwrap_or_default())
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Parses an RFC 3339 timestamp of the API.
+pub fn time(v: &Value) -> std::time::SystemTime {
+    humantime::parse_rfc3339(v.as_str().expect("a timestamp")).expect("RFC 3339")
+}
+
+/// The tasks whose task type name is `name`.
+pub fn of_type<'a>(tasks: &'a [Value], name: &str) -> Vec<&'a Value> {
+    tasks.iter().filter(|t| t["task_type"]["name"] == name).collect()
+}

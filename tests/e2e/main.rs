@@ -1,0 +1,9 @@
+//! End-to-end tests: each starts the real `sandflow` host on 127.0.0.1:0 and
+//! drives it over HTTP with components built from `examples/` and
+//! `tests/fixtures/`.
+
+mod bad_input;
+mod foundation;
+mod harness;
+mod hostile;
+mod restart;

@@ -17,25 +17,33 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     let target_dir = root.join("target").join("guests");
-    build(&root, &target_dir);
+    let out = target_dir.join("wasm32-wasip2").join("guest");
+    build(&root, &target_dir, GUESTS, &[]);
     for guest in GUESTS {
-        let file =
-            target_dir.join("wasm32-wasip2").join("guest").join(format!("{}.wasm", guest.replace('-', "_")));
+        let file = out.join(format!("{}.wasm", guest.replace('-', "_")));
         assert!(file.exists(), "{} was not built", file.display());
         let var = guest.to_uppercase().replace('-', "_");
         println!("cargo:rustc-env=COMPONENT_{var}={}", file.display());
     }
+    // The movies example in both versions: v1.0 (with the bug) and v1.1.
+    for (features, version) in [(&[][..], "V1_0"), (&["--features", "movies/fixed"][..], "V1_1")] {
+        build(&root, &target_dir, &["movies"], features);
+        let file = out.join(format!("movies-{version}.wasm"));
+        std::fs::copy(out.join("movies.wasm"), &file).expect("copy the movies component");
+        println!("cargo:rustc-env=COMPONENT_MOVIES_{version}={}", file.display());
+    }
 }
 
-fn build(root: &Path, target_dir: &Path) {
+fn build(root: &Path, target_dir: &Path, packages: &[&str], extra: &[&str]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
         .args(["build", "--target", "wasm32-wasip2", "--profile", "guest", "--target-dir"])
         .arg(target_dir);
-    for guest in GUESTS {
-        cmd.args(["-p", guest]);
+    for package in packages {
+        cmd.args(["-p", package]);
     }
+    cmd.args(extra);
     // The outer build's flags and wrappers (clippy, coverage) are not for guests.
     for var in [
         "CARGO_ENCODED_RUSTFLAGS",

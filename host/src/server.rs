@@ -52,6 +52,8 @@ pub struct Options {
     pub cluster: String,
     /// Per-task limits.
     pub limits: Limits,
+    /// Leases and their re-queue budget.
+    pub scheduling: scheduler::Settings,
 }
 
 /// Starts the host and serves until SIGINT or SIGTERM. `on_listening` is
@@ -68,7 +70,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         max_instances: (options.runners + 16) as u32,
     };
     let sandbox = Sandbox::new(settings)?;
-    let scheduler = Scheduler::start(store.clone()).await?;
+    let scheduler = Scheduler::start(store.clone(), options.scheduling.clone()).await?;
     for _ in 0..options.runners {
         let source = Arc::new(LocalSource::new(scheduler.clone(), store.clone(), options.cluster.clone()));
         tokio::spawn(runner::run(source, sandbox.clone()));

@@ -17,6 +17,8 @@ pub fn component(name: &str) -> PathBuf {
         "probe" => env!("COMPONENT_PROBE"),
         "hostile" => env!("COMPONENT_HOSTILE"),
         "bad-import" => env!("COMPONENT_BAD_IMPORT"),
+        "movies-v1.0" => env!("COMPONENT_MOVIES_V1_0"),
+        "movies-v1.1" => env!("COMPONENT_MOVIES_V1_1"),
         other => panic!("no component named {other}"),
     })
 }

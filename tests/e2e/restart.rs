@@ -31,6 +31,10 @@ async fn jobs_tasks_and_modules_survive_a_restart() -> anyhow::Result<()> {
     host.kill();
 
     let host = Host::start_in(dir.path(), &[]).await?;
+    let (status, again) = host
+        .post_raw("/v1/modules", std::fs::read(crate::harness::component("fanout"))?, "application/wasm")
+        .await?;
+    assert_eq!(status, 200, "re-uploading the same bytes is idempotent: {again}");
     let (status, job) = host.get(&format!("/v1/jobs/{id}")).await?;
     assert_eq!(status, 200);
     assert_eq!(job["state"], "completed");

@@ -66,6 +66,7 @@ impl From<scheduler::Error> for ApiError {
             scheduler::Error::StaleAttempt { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "stale_attempt", e.to_string())
             }
+            scheduler::Error::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
             scheduler::Error::BadDependency(_) => ApiError::unprocessable("bad_dependency", e.to_string()),
             scheduler::Error::Closed => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the host is shutting down")

@@ -36,7 +36,7 @@ pub struct SubmitJob {
     pub idempotency_key: Option<String>,
 }
 
-fn parse_job_id(raw: &str) -> Result<JobId, ApiError> {
+pub(super) fn parse_job_id(raw: &str) -> Result<JobId, ApiError> {
     raw.parse().map_err(|e: crate::model::ParseIdError| ApiError::bad_request("invalid_id", e.to_string()))
 }
 
@@ -150,4 +150,37 @@ pub async fn logs(
         .map(|(k, e)| LogView::new(k, e))
         .collect();
     Ok(axum::Json(views))
+}
+
+/// `POST /v1/jobs/{id}/cancel`: queued tasks of the job no longer start;
+/// running ones finish. 409 for a completed job.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<JobView>, ApiError> {
+    let id = parse_job_id(&id)?;
+    state.scheduler.cancel(id).await?;
+    let job = state.store.job(id)?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+    Ok(axum::Json(JobView::from(&job)))
+}
+
+/// The answer of `POST /v1/jobs/{id}/retry`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Retried {
+    /// Failed tasks queued again.
+    pub requeued: u64,
+    /// The job after the retry.
+    pub job: JobView,
+}
+
+/// `POST /v1/jobs/{id}/retry`: re-queues the failed tasks of a failed job, or
+/// resumes a canceled one. 409 for a job that is neither.
+pub async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Retried>, ApiError> {
+    let id = parse_job_id(&id)?;
+    let requeued = state.scheduler.retry(id).await?;
+    let job = state.store.job(id)?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+    Ok(axum::Json(Retried { requeued, job: JobView::from(&job) }))
 }

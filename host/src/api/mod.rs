@@ -6,6 +6,8 @@ mod error;
 mod extract;
 mod jobs;
 mod modules;
+mod query;
+mod runners;
 mod views;
 
 use std::sync::Arc;
@@ -15,6 +17,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 pub use error::ApiError;
+pub use jobs::Retried;
+pub use query::JobPage;
 pub use views::{JobView, LogView, ModuleView, TaskTypeView, TaskView};
 
 use crate::sandbox::Sandbox;
@@ -45,8 +49,13 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/task-types", get(modules::task_types))
-        .route("/v1/jobs", post(jobs::submit))
+        .route("/v1/jobs", post(jobs::submit).get(query::list))
         .route("/v1/jobs/{id}", get(jobs::show))
+        .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/v1/jobs/{id}/retry", post(jobs::retry))
+        .route("/v1/runners/claim", post(runners::claim))
+        .route("/v1/runners/extend", post(runners::extend))
+        .route("/v1/runners/report", post(runners::report))
         .route("/v1/jobs/{id}/tasks", get(jobs::tasks))
         .route("/v1/jobs/{id}/logs", get(jobs::logs))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

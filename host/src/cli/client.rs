@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api::{JobView, LogView, ModuleView, TaskView};
+use crate::api::{JobPage, JobView, LogView, ModuleView, Retried, TaskView};
 
 /// A client-side failure.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +103,22 @@ impl Client {
     /// The job `id`.
     pub async fn job(&self, id: &str) -> Result<JobView, Error> {
         self.get(&format!("/v1/jobs/{id}")).await
+    }
+
+    /// Cancels job `id`.
+    pub async fn cancel(&self, id: &str) -> Result<JobView, Error> {
+        self.post(&format!("/v1/jobs/{id}/cancel"), &serde_json::json!({})).await
+    }
+
+    /// Retries job `id`.
+    pub async fn retry(&self, id: &str) -> Result<Retried, Error> {
+        self.post(&format!("/v1/jobs/{id}/retry"), &serde_json::json!({})).await
+    }
+
+    /// One page of jobs; `query` holds the query-string pairs.
+    pub async fn jobs(&self, query: &[(&str, String)]) -> Result<JobPage, Error> {
+        let url = format!("{}/v1/jobs", self.base);
+        self.send(self.http.get(&url).query(query), &url).await
     }
 
     /// The tasks of job `id`.

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use super::client::{Client, Error};
-use super::{Cli, Command, JobCommand, ModuleCommand, ServeArgs, SubmitArgs, tree};
+use super::{Cli, Command, JobCommand, ListArgs, ModuleCommand, ServeArgs, SubmitArgs, tree};
 use crate::model::JobId;
 use crate::sandbox::Limits;
 use crate::server;
@@ -55,6 +55,10 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
         runners,
         cluster: args.cluster,
         limits,
+        scheduling: crate::scheduler::Settings {
+            lease_ttl: args.lease_ttl,
+            max_lost_attempts: args.max_lost_attempts,
+        },
     };
     server::run(options, |addr| {
         println!("sandflow listening on http://{addr}");
@@ -93,6 +97,17 @@ async fn job(client: &Client, command: JobCommand) -> Result<ExitCode, Error> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        JobCommand::Cancel { id } => {
+            let job = client.cancel(&job_id(&id)?).await?;
+            println!("job {} {}", job.id, job.state);
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCommand::Retry { id } => {
+            let retried = client.retry(&job_id(&id)?).await?;
+            println!("job {} {}: {} task(s) re-queued", retried.job.id, retried.job.state, retried.requeued);
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCommand::List(args) => list(client, args).await,
         JobCommand::Tasks { id } => {
             print!("{}", tree::render(&client.tasks(&job_id(&id)?).await?));
             Ok(ExitCode::SUCCESS)
@@ -111,6 +126,39 @@ async fn job(client: &Client, command: JobCommand) -> Result<ExitCode, Error> {
                 );
             }
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn list(client: &Client, args: ListArgs) -> Result<ExitCode, Error> {
+    let mut query: Vec<(&str, String)> = Vec::new();
+    for (key, value) in [
+        ("from", args.since),
+        ("to", args.until),
+        ("state", args.state),
+        ("name", args.name),
+        ("cluster", args.cluster),
+    ] {
+        if let Some(v) = value {
+            query.push((key, v));
+        }
+    }
+    let mut printed = 0;
+    loop {
+        let page_size = (args.limit - printed).clamp(1, 1000);
+        let mut page_query = query.clone();
+        page_query.push(("limit", page_size.to_string()));
+        let page = client.jobs(&page_query).await?;
+        for job in &page.jobs {
+            println!("{}  {:10}  {}  {}", job.id, job.state, job.submitted_at, job.name);
+        }
+        printed += page.jobs.len();
+        match page.next_cursor {
+            Some(cursor) if printed < args.limit => {
+                query.retain(|(k, _)| *k != "cursor");
+                query.push(("cursor", cursor));
+            }
+            _ => return Ok(ExitCode::SUCCESS),
         }
     }
 }

@@ -58,6 +58,13 @@ pub struct ServeArgs {
     /// Wall-clock limit of one task attempt, e.g. `90s`, `15m`.
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
     pub task_timeout: Duration,
+    /// How long a running attempt's lease lasts without renewal.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub lease_ttl: Duration,
+    /// Attempts a task may lose with its runner (expired lease, host crash)
+    /// before it fails.
+    #[arg(long, default_value_t = 10)]
+    pub max_lost_attempts: u32,
     /// Linear memory limit of one task, in MiB.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub memory_limit_mib: u32,
@@ -86,6 +93,18 @@ pub enum JobCommand {
         /// The job id.
         id: String,
     },
+    /// Cancel a job: its queued tasks no longer start.
+    Cancel {
+        /// The job id.
+        id: String,
+    },
+    /// Retry a failed or canceled job.
+    Retry {
+        /// The job id.
+        id: String,
+    },
+    /// List jobs submitted in a time range, newest first.
+    List(ListArgs),
     /// Print a job's task tree.
     Tasks {
         /// The job id.
@@ -102,6 +121,29 @@ pub enum JobCommand {
         #[arg(long)]
         level: Option<String>,
     },
+}
+
+/// Options of `sandflow job list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Start of the range: RFC 3339 (UTC) or a date, e.g. `2025-01-01`.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// End of the range (exclusive).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only jobs in this state.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Only jobs with this name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Only jobs on this cluster.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Most jobs to print.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
 }
 
 /// Options of `sandflow job submit`.

@@ -83,6 +83,8 @@ pub struct Task {
     pub attempt: u32,
     /// Attempts that failed since the last job retry.
     pub failures: u32,
+    /// Attempts lost with their runner (expired lease, host crash).
+    pub lost: u32,
     /// Siblings that must be complete before it may run.
     pub depends_on: Vec<TaskId>,
     /// Siblings waiting for it to be complete.
@@ -125,6 +127,7 @@ impl Task {
             max_retries,
             attempt: 0,
             failures: 0,
+            lost: 0,
             depends_on: Vec::new(),
             dependents: Vec::new(),
             unmet_deps: 0,

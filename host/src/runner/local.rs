@@ -2,9 +2,10 @@
 //! this host, reads module bytes from its store.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::WorkSource;
-use crate::model::{Digest, check_cluster};
+use crate::model::{Digest, TaskKey, check_cluster};
 use crate::sandbox::SubtaskCheck;
 use crate::scheduler::{self, Assignment, Report, Scheduler};
 use crate::store::Store;
@@ -46,6 +47,10 @@ impl WorkSource for LocalSource {
 
     async fn report(&self, report: Report) -> Result<(), scheduler::Error> {
         self.scheduler.report(report).await
+    }
+
+    async fn extend(&self, key: TaskKey, attempt: u32) -> Result<Duration, scheduler::Error> {
+        self.scheduler.extend(key, attempt).await
     }
 
     fn module_bytes(&self, digest: &Digest) -> Option<Vec<u8>> {

@@ -7,10 +7,11 @@
 mod local;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-pub use local::LocalSource;
+pub use local::{LocalSource, registry_check};
 
-use crate::model::Digest;
+use crate::model::{Digest, TaskKey};
 use crate::sandbox::{Execution, Sandbox, SubtaskCheck};
 use crate::scheduler::{self, Assignment, Report};
 
@@ -18,6 +19,12 @@ use crate::scheduler::{self, Assignment, Report};
 pub trait WorkSource: Send + Sync + 'static {
     /// Waits for the next task.
     fn claim(&self) -> impl Future<Output = Result<Assignment, scheduler::Error>> + Send;
+    /// Extends the lease of a running attempt.
+    fn extend(
+        &self,
+        key: TaskKey,
+        attempt: u32,
+    ) -> impl Future<Output = Result<Duration, scheduler::Error>> + Send;
     /// Reports an attempt's outcome.
     fn report(&self, report: Report) -> impl Future<Output = Result<(), scheduler::Error>> + Send;
     /// The bytes of a module this runner has not prepared yet.
@@ -47,10 +54,15 @@ pub async fn run<S: WorkSource>(source: Arc<S>, sandbox: Arc<Sandbox>) {
     }
 }
 
-/// Runs one assignment on a blocking thread and turns the result into a report.
+/// Runs one assignment on a blocking thread, renewing its lease from here
+/// (a busy guest cannot starve renewal), and turns the result into a report.
 async fn execute<S: WorkSource>(source: Arc<S>, sandbox: Arc<Sandbox>, a: Assignment) -> Report {
     let (key, attempt) = (a.key, a.attempt);
-    let joined = tokio::task::spawn_blocking(move || {
+    let mut renew = tokio::time::interval(a.lease_ttl / 3);
+    renew.tick().await;
+    let runner_source = source.clone();
+    let mut handle = tokio::task::spawn_blocking(move || {
+        let source = runner_source;
         let prepared = sandbox.prepare(&a.module, || source.module_bytes(&a.module))?;
         let exec = Execution {
             job: a.key.job,
@@ -61,8 +73,17 @@ async fn execute<S: WorkSource>(source: Arc<S>, sandbox: Arc<Sandbox>, a: Assign
             check: source.subtask_check(),
         };
         Ok::<_, crate::sandbox::Error>(sandbox.execute(&prepared, exec))
-    })
-    .await;
+    });
+    let joined = loop {
+        tokio::select! {
+            joined = &mut handle => break joined,
+            _ = renew.tick() => {
+                if let Err(e) = source.extend(key, attempt).await {
+                    tracing::warn!(error = %e, "lease renewal refused; the attempt's report will be too");
+                }
+            }
+        }
+    };
     let result = match joined {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return failure(key, attempt, format!("could not load the task's module: {e}")),
@@ -78,6 +99,6 @@ async fn execute<S: WorkSource>(source: Arc<S>, sandbox: Arc<Sandbox>, a: Assign
     }
 }
 
-fn failure(key: crate::model::TaskKey, attempt: u32, message: String) -> Report {
+fn failure(key: TaskKey, attempt: u32, message: String) -> Report {
     Report { key, attempt, outcome: Err(message), display: None, logs: Vec::new(), spans: Vec::new() }
 }

@@ -3,7 +3,7 @@
 
 use super::{Error, JobSpec, Report};
 use crate::model::{
-    AttemptError, Job, JobId, SubtaskSpec, Task, TaskId, TaskKey, TaskState, Version, now_ms,
+    AttemptError, Job, JobId, JobState, SubtaskSpec, Task, TaskId, TaskKey, TaskState, Version, now_ms,
     truncate_display,
 };
 use crate::store::Unit;
@@ -179,12 +179,32 @@ fn release_dependents(
     Ok(())
 }
 
-/// Re-queues a task whose attempt was lost (host crash, expired lease)
-/// without counting it as a failure.
-pub fn requeue_lost(unit: &mut Unit, key: TaskKey) -> Result<Option<Ready>, Error> {
-    unit.set_running(key, false);
+/// Re-queues a task whose attempt was lost with its runner (host crash,
+/// expired lease) without counting it as a failure; past `budget` such losses
+/// the task fails. `attempt` names the lost attempt; `None` takes whichever is
+/// running.
+pub fn requeue_lost(
+    unit: &mut Unit,
+    key: TaskKey,
+    attempt: Option<u32>,
+    budget: u32,
+) -> Result<Option<Ready>, Error> {
     let Some(task) = unit.task(key)? else { return Ok(None) };
-    if task.state != TaskState::Running {
+    if task.state != TaskState::Running || attempt.is_some_and(|a| a != task.attempt) {
+        return Ok(None);
+    }
+    unit.set_running(key, false);
+    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+    task.lost += 1;
+    if task.lost > budget {
+        let message = format!(
+            "attempt {} was lost with its runner (lease expired); {} attempts were lost, more than the limit of {budget}",
+            task.attempt, task.lost
+        );
+        task.errors.push(AttemptError { attempt: task.attempt, message });
+        task.state = TaskState::Failed;
+        task.finished_ms = Some(now_ms());
+        job_transition(unit, key.job, TaskState::Running, TaskState::Failed)?;
         return Ok(None);
     }
     task.state = TaskState::Queued;
@@ -192,6 +212,51 @@ pub fn requeue_lost(unit: &mut Unit, key: TaskKey) -> Result<Option<Ready>, Erro
     job_transition(unit, key.job, TaskState::Running, TaskState::Queued)?;
     unit.set_ready(&cluster, key, true);
     Ok(Some((cluster, key)))
+}
+
+/// Cancels a job: none of its queued tasks start until it is retried.
+pub fn cancel(unit: &mut Unit, id: JobId) -> Result<(), Error> {
+    let job = unit.job(id)?.ok_or(Error::UnknownJob(id))?;
+    if job.state() == JobState::Completed {
+        return Err(Error::Conflict(format!("job {id} is completed; there is nothing left to cancel")));
+    }
+    job.canceled = true;
+    Ok(())
+}
+
+/// Retries a failed or canceled job: failed tasks are queued again with a
+/// fresh retry budget, and queued tasks become eligible again. Computed tasks
+/// stay computed. Returns how many tasks were re-queued, and the ready ones.
+pub fn retry(unit: &mut Unit, id: JobId) -> Result<(u64, Vec<Ready>), Error> {
+    let job = unit.job(id)?.ok_or(Error::UnknownJob(id))?;
+    let state = job.state();
+    if !state.is_halted() {
+        return Err(Error::Conflict(format!(
+            "job {id} is {}; only failed or canceled jobs can be retried",
+            state.as_str()
+        )));
+    }
+    job.canceled = false;
+    let (mut requeued, mut ready) = (0, Vec::new());
+    for key in unit.task_keys_of(id)? {
+        let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+        if task.state == TaskState::Failed {
+            task.state = TaskState::Queued;
+            task.failures = 0;
+            task.lost = 0;
+            requeued += 1;
+            job_transition(unit, id, TaskState::Failed, TaskState::Queued)?;
+        } else if task.state != TaskState::Queued {
+            continue;
+        }
+        let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+        if task.unmet_deps == 0 {
+            let cluster = task.cluster.clone();
+            unit.set_ready(&cluster, key, true);
+            ready.push((cluster, key));
+        }
+    }
+    Ok((requeued, ready))
 }
 
 /// Fails a task that cannot run at all (no compatible implementation).

@@ -12,12 +12,13 @@ mod registry;
 mod writer;
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
 pub use registry::Registry;
 
-use crate::model::{Digest, JobId, LogEntry, SpanEntry, SubtaskSpec, TaskKey, TaskType};
+use crate::model::{Digest, JobId, LogEntry, ModuleInfo, SpanEntry, SubtaskSpec, TaskKey, TaskType};
 use crate::store::{self, Store};
 
 /// A scheduler failure.
@@ -43,6 +44,9 @@ pub enum Error {
         /// The attempt the report was for.
         attempt: u32,
     },
+    /// The request conflicts with the job's state.
+    #[error("{0}")]
+    Conflict(String),
     /// A subtask depends on a handle that was not issued before it.
     #[error("subtask dependency {0} does not name an earlier subtask")]
     BadDependency(u32),
@@ -95,6 +99,8 @@ pub struct Assignment {
     pub cluster: String,
     /// The attempt number; also the fencing token of this attempt's report.
     pub attempt: u32,
+    /// How long the attempt's lease lasts unless extended.
+    pub lease_ttl: Duration,
 }
 
 /// What a runner reports about one attempt.
@@ -118,6 +124,24 @@ pub(crate) enum Command {
     Submit(JobSpec, oneshot::Sender<Result<Submitted, Error>>),
     Claim(String, oneshot::Sender<Result<Assignment, Error>>),
     Report(Box<Report>, oneshot::Sender<Result<(), Error>>),
+    Extend(TaskKey, u32, oneshot::Sender<Result<Duration, Error>>),
+    Cancel(JobId, oneshot::Sender<Result<(), Error>>),
+    Retry(JobId, oneshot::Sender<Result<u64, Error>>),
+}
+
+/// Scheduler settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a lease lasts without renewal.
+    pub lease_ttl: Duration,
+    /// Attempts a task may lose with its runner before it fails.
+    pub max_lost_attempts: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { lease_ttl: Duration::from_secs(30), max_lost_attempts: 10 }
+    }
 }
 
 /// A handle to the scheduler; cheap to clone.
@@ -130,14 +154,14 @@ pub struct Scheduler {
 impl Scheduler {
     /// Loads the registry, re-queues tasks that were running when the host
     /// stopped, and starts the writer.
-    pub async fn start(store: Store) -> Result<Self, Error> {
+    pub async fn start(store: Store, settings: Settings) -> Result<Self, Error> {
         let mut registry = Registry::default();
         for (task_type, digest) in store.registry()? {
             registry.register(&task_type, digest);
         }
         let registry = Arc::new(RwLock::new(registry));
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer = writer::Writer::recover(store, registry.clone()).await?;
+        let writer = writer::Writer::recover(store, registry.clone(), settings).await?;
         tokio::spawn(writer.run(rx));
         Ok(Scheduler { tx, registry })
     }
@@ -145,6 +169,14 @@ impl Scheduler {
     /// The task-type registry.
     pub fn registry(&self) -> &Arc<RwLock<Registry>> {
         &self.registry
+    }
+
+    /// Makes the task types of a stored module runnable.
+    pub fn register(&self, module: &ModuleInfo) {
+        let mut registry = self.registry.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for t in &module.task_types {
+            registry.register(t, module.digest);
+        }
     }
 
     async fn call<T>(
@@ -169,5 +201,20 @@ impl Scheduler {
     /// Records the outcome of an attempt; answers once it is on disk.
     pub async fn report(&self, report: Report) -> Result<(), Error> {
         self.call(|tx| Command::Report(Box::new(report), tx)).await
+    }
+
+    /// Extends the lease of a running attempt; answers the new lease length.
+    pub async fn extend(&self, key: TaskKey, attempt: u32) -> Result<Duration, Error> {
+        self.call(|tx| Command::Extend(key, attempt, tx)).await
+    }
+
+    /// Cancels a job: its queued tasks no longer start.
+    pub async fn cancel(&self, job: JobId) -> Result<(), Error> {
+        self.call(|tx| Command::Cancel(job, tx)).await
+    }
+
+    /// Retries a failed or canceled job; answers how many tasks were re-queued.
+    pub async fn retry(&self, job: JobId) -> Result<u64, Error> {
+        self.call(|tx| Command::Retry(job, tx)).await
     }
 }

@@ -1,13 +1,16 @@
 //! The single writer: applies commands in groups, commits each group with one
 //! flush, then answers callers and hands out ready tasks.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::graph::{self, Ready};
 use super::queue::Queues;
-use super::{Assignment, Command, Error, Registry};
+use super::{Assignment, Command, Error, Registry, Settings};
 use crate::model::{TaskKey, TaskState};
 use crate::store::{Store, Unit};
 
@@ -26,13 +29,26 @@ fn defer<T: Send + 'static>(tx: oneshot::Sender<Result<T, Error>>, value: Result
 pub struct Writer {
     store: Store,
     registry: Arc<RwLock<Registry>>,
+    settings: Settings,
     queues: Queues,
+    /// Running attempts and when their leases expire.
+    leases: HashMap<TaskKey, Lease>,
+}
+
+#[derive(Clone, Copy)]
+struct Lease {
+    attempt: u32,
+    expires: Instant,
 }
 
 impl Writer {
     /// Rebuilds the ready queues from the store and re-queues every task that
     /// was running when the host stopped.
-    pub async fn recover(store: Store, registry: Arc<RwLock<Registry>>) -> Result<Self, Error> {
+    pub async fn recover(
+        store: Store,
+        registry: Arc<RwLock<Registry>>,
+        settings: Settings,
+    ) -> Result<Self, Error> {
         let mut queues = Queues::default();
         for (cluster, key) in store.ready_tasks()? {
             queues.push(&cluster, key);
@@ -41,7 +57,7 @@ impl Writer {
         let mut unit = store.unit();
         let mut ready = Vec::new();
         for key in &lost {
-            ready.extend(graph::requeue_lost(&mut unit, *key)?);
+            ready.extend(graph::requeue_lost(&mut unit, *key, None, settings.max_lost_attempts)?);
         }
         store.commit(unit).await?;
         for (cluster, key) in ready {
@@ -50,17 +66,23 @@ impl Writer {
         if !lost.is_empty() {
             tracing::info!(tasks = lost.len(), "re-queued tasks that were running when the host stopped");
         }
-        Ok(Writer { store, registry, queues })
+        Ok(Writer { store, registry, settings, queues, leases: HashMap::new() })
     }
 
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
         let mut group = Vec::with_capacity(64);
-        while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
+        loop {
+            let next_expiry = self.leases.values().map(|l| l.expires).min();
+            tokio::select! {
+                n = rx.recv_many(&mut group, MAX_GROUP) => if n == 0 { return },
+                () = sleep_until(next_expiry) => {}
+            }
             let mut unit = self.store.unit();
             let mut answers = Vec::with_capacity(group.len());
             for command in group.drain(..) {
                 answers.push(self.apply(&mut unit, command));
             }
+            self.expire_leases(&mut unit);
             self.dispatch(&mut unit, &mut answers);
             let committed = self.store.commit(unit).await.map_err(Error::from);
             if let Err(e) = &committed {
@@ -78,18 +100,7 @@ impl Writer {
     fn apply(&mut self, unit: &mut Unit, command: Command) -> Deferred {
         match command {
             Command::Submit(spec, tx) => {
-                let existing = match &spec.idempotency_key {
-                    Some(k) => unit.idempotent_job(k),
-                    None => Ok(None),
-                };
-                let result = existing.map_err(Error::from).map(|existing| match existing {
-                    Some(job) => super::Submitted { job, created: false },
-                    None => {
-                        let (job, (cluster, key)) = graph::submit_job(unit, spec);
-                        self.queues.push(&cluster, key);
-                        super::Submitted { job, created: true }
-                    }
-                });
+                let result = self.submit(unit, spec);
                 defer(tx, result)
             }
             Command::Claim(cluster, tx) => {
@@ -97,8 +108,57 @@ impl Writer {
                 Box::new(|_| {})
             }
             Command::Report(report, tx) => {
+                let (key, attempt) = (report.key, report.attempt);
                 let result = graph::finish(unit, *report).map(|ready| self.enqueue(ready));
+                if result.is_ok() || self.leases.get(&key).is_some_and(|l| l.attempt == attempt) {
+                    self.leases.remove(&key);
+                }
                 defer(tx, result)
+            }
+            Command::Extend(key, attempt, tx) => defer(tx, self.extend(key, attempt)),
+            Command::Cancel(job, tx) => defer(tx, graph::cancel(unit, job)),
+            Command::Retry(job, tx) => {
+                let result = graph::retry(unit, job).map(|(requeued, ready)| {
+                    self.enqueue(ready);
+                    requeued
+                });
+                defer(tx, result)
+            }
+        }
+    }
+
+    fn submit(&mut self, unit: &mut Unit, spec: super::JobSpec) -> Result<super::Submitted, Error> {
+        if let Some(k) = &spec.idempotency_key
+            && let Some(job) = unit.idempotent_job(k)?
+        {
+            return Ok(super::Submitted { job, created: false });
+        }
+        let (job, (cluster, key)) = graph::submit_job(unit, spec);
+        self.queues.push(&cluster, key);
+        Ok(super::Submitted { job, created: true })
+    }
+
+    fn extend(&mut self, key: TaskKey, attempt: u32) -> Result<Duration, Error> {
+        match self.leases.get_mut(&key) {
+            Some(lease) if lease.attempt == attempt => {
+                lease.expires = Instant::now() + self.settings.lease_ttl;
+                Ok(self.settings.lease_ttl)
+            }
+            _ => Err(Error::StaleAttempt { key, attempt }),
+        }
+    }
+
+    /// Re-queues (or, past the budget, fails) attempts whose lease expired.
+    fn expire_leases(&mut self, unit: &mut Unit) {
+        let now = Instant::now();
+        let expired: Vec<(TaskKey, Lease)> =
+            self.leases.iter().filter(|(_, l)| l.expires <= now).map(|(k, l)| (*k, *l)).collect();
+        for (key, lease) in expired {
+            self.leases.remove(&key);
+            tracing::warn!(task = %key.task, attempt = lease.attempt, "lease expired; the attempt is lost");
+            match graph::requeue_lost(unit, key, Some(lease.attempt), self.settings.max_lost_attempts) {
+                Ok(ready) => self.enqueue(ready.into_iter().collect()),
+                Err(e) => tracing::error!(error = %e, task = ?key, "could not re-queue a lost attempt"),
             }
         }
     }
@@ -154,6 +214,8 @@ impl Writer {
             return Ok(None);
         };
         let task = graph::start(unit, key, version)?;
+        let expires = Instant::now() + self.settings.lease_ttl;
+        self.leases.insert(key, Lease { attempt: task.attempt, expires });
         Ok(Some(Assignment {
             key,
             task_type: crate::model::TaskType { name: requested.name, version },
@@ -161,6 +223,15 @@ impl Writer {
             input: task.input,
             cluster: task.cluster,
             attempt: task.attempt,
+            lease_ttl: self.settings.lease_ttl,
         }))
+    }
+}
+
+/// Sleeps until `deadline`, or forever when there is none.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }

@@ -96,14 +96,26 @@ impl Store {
         Ok(Some(records::decode::<JobRecord>("job", &bytes)?.into_job(id)))
     }
 
-    /// Jobs with ids in `[from, to)`, newest first, at most `limit`.
-    pub fn jobs_between(&self, from: JobId, to: JobId, limit: usize) -> Result<Vec<Job>, Error> {
-        let range = keys::job(from)..keys::job(to);
+    /// Jobs with ids in `[from, to)` that `keep` accepts, newest first, at
+    /// most `limit`. A range scan over the time-ordered job keys.
+    pub fn jobs_between(
+        &self,
+        from: JobId,
+        to: JobId,
+        limit: usize,
+        keep: impl Fn(&Job) -> bool,
+    ) -> Result<Vec<Job>, Error> {
         let mut out = Vec::new();
-        for item in self.tree.range(range).rev().take(limit) {
+        for item in self.tree.range(keys::job(from)..keys::job(to)).rev() {
+            if out.len() >= limit {
+                break;
+            }
             let (k, v) = item?;
             let id = JobId::from_bytes(k[1..17].try_into().map_err(|_| corrupt_key("job"))?);
-            out.push(records::decode::<JobRecord>("job", &v)?.into_job(id));
+            let job = records::decode::<JobRecord>("job", &v)?.into_job(id);
+            if keep(&job) {
+                out.push(job);
+            }
         }
         Ok(out)
     }

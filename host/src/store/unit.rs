@@ -46,6 +46,21 @@ impl Unit {
         Ok(self.tasks.get_mut(&key))
     }
 
+    /// The ids of every task of `job`, including tasks created in this unit.
+    pub fn task_keys_of(&self, job: JobId) -> Result<Vec<TaskKey>, Error> {
+        let mut keys: Vec<TaskKey> = self.tasks.keys().filter(|k| k.job == job).copied().collect();
+        for item in self.tree.scan_prefix(keys::tasks_of(job)) {
+            let (k, _) = item?;
+            let key = keys::task_key_at(&k, 1)
+                .ok_or(Error::Corrupt { what: "task", reason: "malformed key".into() })?;
+            if !self.tasks.contains_key(&key) {
+                keys.push(key);
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
     /// Adds a new job.
     pub fn insert_job(&mut self, job: Job) {
         self.jobs.insert(job.id, job);

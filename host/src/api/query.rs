@@ -1,0 +1,108 @@
+//! `GET /v1/jobs`: jobs submitted in a time range, newest first, filtered and
+//! cursor-paged. A range scan over time-ordered job ids.
+
+use std::time::UNIX_EPOCH;
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+use super::extract::Query;
+use super::views::JobView;
+use super::{ApiError, AppState};
+use crate::model::{Job, JobId, JobState};
+
+/// Largest page.
+const MAX_LIMIT: usize = 1000;
+
+/// The query string of `GET /v1/jobs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobQuery {
+    /// Start of the range, inclusive: RFC 3339 (`2025-01-01T00:00:00Z`) or a date (`2025-01-01`).
+    pub from: Option<String>,
+    /// End of the range, exclusive.
+    pub to: Option<String>,
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+    /// Only jobs with exactly this name.
+    pub name: Option<String>,
+    /// Only jobs whose root runs on this cluster.
+    pub cluster: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of jobs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JobPage {
+    /// Newest first.
+    pub jobs: Vec<JobView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Parses an RFC 3339 timestamp (UTC) or a plain date into Unix milliseconds.
+pub fn parse_time(raw: &str) -> Result<u64, String> {
+    let full = if raw.len() == 10 { format!("{raw}T00:00:00Z") } else { raw.to_owned() };
+    let t = humantime::parse_rfc3339_weak(&full)
+        .map_err(|e| format!("`{}` is not an RFC 3339 time or a date: {e}", raw.escape_debug()))?;
+    let ms = t.duration_since(UNIX_EPOCH).map_err(|_| format!("`{raw}` is before 1970"))?.as_millis();
+    u64::try_from(ms).map_err(|_| format!("`{raw}` is too far in the future"))
+}
+
+fn bound(raw: Option<&str>, default: JobId) -> Result<JobId, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(r) => {
+            parse_time(r).map(JobId::lower_bound_at).map_err(|e| ApiError::bad_request("invalid_range", e))
+        }
+    }
+}
+
+/// `GET /v1/jobs`.
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<JobQuery>,
+) -> Result<axum::Json<JobPage>, ApiError> {
+    let from = bound(q.from.as_deref(), JobId::lower_bound_at(0))?;
+    let mut to = bound(q.to.as_deref(), JobId::lower_bound_at((1 << 48) - 1))?;
+    if from >= to {
+        return Err(ApiError::bad_request("invalid_range", "`from` must be before `to`"));
+    }
+    if let Some(c) = &q.cursor {
+        let cursor: JobId =
+            c.parse().map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))?;
+        if cursor < from || cursor > to {
+            return Err(ApiError::bad_request("invalid_cursor", "the cursor lies outside the range"));
+        }
+        to = cursor;
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1 to {MAX_LIMIT}")));
+    }
+    let keep = |j: &Job| {
+        q.state.is_none_or(|s| j.state() == s)
+            && q.name.as_ref().is_none_or(|n| &j.name == n)
+            && q.cluster.as_ref().is_none_or(|c| &j.cluster == c)
+    };
+    let jobs = state.store.jobs_between(from, to, limit, keep)?;
+    let next_cursor = (jobs.len() == limit).then(|| jobs.last().map(|j| j.id.to_string())).flatten();
+    Ok(axum::Json(JobPage { jobs: jobs.iter().map(JobView::from).collect(), next_cursor }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_dates_parse() {
+        assert_eq!(parse_time("1970-01-02").unwrap(), 86_400_000);
+        assert_eq!(parse_time("1970-01-01T00:00:01Z").unwrap(), 1000);
+        assert_eq!(parse_time("1970-01-01T00:00:01.5Z").unwrap(), 1500);
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("2025-13-01").is_err());
+    }
+}

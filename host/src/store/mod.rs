@@ -288,7 +288,7 @@ mod tests {
             store.commit(unit).await.unwrap();
         }
         let got: Vec<JobId> = store
-            .jobs_between(ids[0], JobId::lower_bound_at(u64::MAX >> 16), 10)
+            .jobs_between(ids[0], JobId::lower_bound_at(u64::MAX >> 16), 10, |_| true)
             .unwrap()
             .iter()
             .map(|j| j.id)

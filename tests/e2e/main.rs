@@ -3,6 +3,7 @@
 //! `tests/fixtures/`.
 
 mod bad_input;
+mod failures;
 mod foundation;
 mod harness;
 mod hostile;

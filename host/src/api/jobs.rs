@@ -167,8 +167,10 @@ pub async fn cancel(
 /// The answer of `POST /v1/jobs/{id}/retry`.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Retried {
-    /// Failed tasks queued again.
+    /// Failed tasks queued again with a fresh retry budget.
     pub requeued: u64,
+    /// Tasks eligible to run again, re-queued ones included.
+    pub ready: u64,
     /// The job after the retry.
     pub job: JobView,
 }
@@ -180,7 +182,7 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Retried>, ApiError> {
     let id = parse_job_id(&id)?;
-    let requeued = state.scheduler.retry(id).await?;
+    let retried = state.scheduler.retry(id).await?;
     let job = state.store.job(id)?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
-    Ok(axum::Json(Retried { requeued, job: JobView::from(&job) }))
+    Ok(axum::Json(Retried { requeued: retried.requeued, ready: retried.ready, job: JobView::from(&job) }))
 }

@@ -226,7 +226,8 @@ pub fn cancel(unit: &mut Unit, id: JobId) -> Result<(), Error> {
 
 /// Retries a failed or canceled job: failed tasks are queued again with a
 /// fresh retry budget, and queued tasks become eligible again. Computed tasks
-/// stay computed. Returns how many tasks were re-queued, and the ready ones.
+/// stay computed. Returns how many failed tasks were re-queued, and the tasks
+/// that are ready to run again.
 pub fn retry(unit: &mut Unit, id: JobId) -> Result<(u64, Vec<Ready>), Error> {
     let job = unit.job(id)?.ok_or(Error::UnknownJob(id))?;
     let state = job.state();

@@ -84,6 +84,15 @@ pub struct Submitted {
     pub created: bool,
 }
 
+/// What a job retry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retried {
+    /// Failed tasks queued again with a fresh retry budget.
+    pub requeued: u64,
+    /// Tasks that are eligible to run again (re-queued ones included).
+    pub ready: u64,
+}
+
 /// A task handed to a runner.
 #[derive(Debug, Clone)]
 pub struct Assignment {
@@ -126,7 +135,7 @@ pub(crate) enum Command {
     Report(Box<Report>, oneshot::Sender<Result<(), Error>>),
     Extend(TaskKey, u32, oneshot::Sender<Result<Duration, Error>>),
     Cancel(JobId, oneshot::Sender<Result<(), Error>>),
-    Retry(JobId, oneshot::Sender<Result<u64, Error>>),
+    Retry(JobId, oneshot::Sender<Result<Retried, Error>>),
 }
 
 /// Scheduler settings.
@@ -213,8 +222,8 @@ impl Scheduler {
         self.call(|tx| Command::Cancel(job, tx)).await
     }
 
-    /// Retries a failed or canceled job; answers how many tasks were re-queued.
-    pub async fn retry(&self, job: JobId) -> Result<u64, Error> {
+    /// Retries a failed or canceled job.
+    pub async fn retry(&self, job: JobId) -> Result<Retried, Error> {
         self.call(|tx| Command::Retry(job, tx)).await
     }
 }

@@ -119,8 +119,9 @@ impl Writer {
             Command::Cancel(job, tx) => defer(tx, graph::cancel(unit, job)),
             Command::Retry(job, tx) => {
                 let result = graph::retry(unit, job).map(|(requeued, ready)| {
+                    let retried = super::Retried { requeued, ready: ready.len() as u64 };
                     self.enqueue(ready);
-                    requeued
+                    retried
                 });
                 defer(tx, result)
             }

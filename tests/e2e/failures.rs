@@ -1,0 +1,220 @@
+//! Failures, retries, cancellation, leases and idempotent submission.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::harness::{Host, of_type, time};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn count(logs: &Value, message: &str) -> usize {
+    logs.as_array().unwrap().iter().filter(|l| l["message"] == message).count()
+}
+
+#[tokio::test]
+async fn movies_fail_then_a_fixed_version_and_a_retry_complete_the_job() -> anyhow::Result<()> {
+    let host = Host::start(&[]).await?;
+    host.upload("movies-v1.0").await?;
+    let titles = ["The Matrix", "Shrek 2", "Sandflow - The Movie", "The Avengers"];
+    let id = host.submit("MoviesStats@v1.0", json!({ "titles": titles })).await?;
+    assert_eq!(host.wait(&id, WAIT).await?["state"], "failed");
+
+    let tasks = host.tasks(&id).await?;
+    assert_eq!(tasks.len(), 5);
+    let failed: Vec<&Value> = tasks.iter().filter(|t| t["state"] == "failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["input"]["title"], "Sandflow - The Movie");
+    assert_eq!(failed[0]["error"], "KeyError('Title')");
+    assert_eq!(failed[0]["ran_version"], "v1.0");
+    assert!(tasks.iter().all(|t| t["state"] != "running"), "a failed job runs nothing more");
+    let computed_before: Vec<String> = tasks
+        .iter()
+        .filter(|t| t["state"] == "computed")
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
+
+    host.upload("movies-v1.1").await?;
+    let (status, retried) = host.post(&format!("/v1/jobs/{id}/retry"), &json!({})).await?;
+    assert_eq!(status, 200, "{retried}");
+    assert_eq!(retried["requeued"], 1);
+    assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
+
+    let tasks = host.tasks(&id).await?;
+    for t in &tasks {
+        let expected_attempts = if t["id"] == failed[0]["id"] { 2 } else { 1 };
+        assert_eq!(t["attempts"], expected_attempts, "execution count of {t}");
+    }
+    for id in &computed_before {
+        assert!(tasks.iter().any(|t| t["id"] == id.as_str() && t["attempts"] == 1));
+    }
+    let fixed = tasks.iter().find(|t| t["id"] == failed[0]["id"]).unwrap();
+    assert_eq!(fixed["ran_version"], "v1.1");
+    assert_eq!(fixed["display"], "NotFound: Sandflow - The Movie");
+    assert_eq!(fixed["errors"][0]["message"], "KeyError('Title')");
+
+    let (_, logs) = host.get(&format!("/v1/jobs/{id}/logs")).await?;
+    assert_eq!(count(&logs, "Movie release date fetched"), 3, "each found title ran exactly once");
+    let not_found: Vec<&Value> =
+        logs.as_array().unwrap().iter().filter(|l| l["message"] == "Movie release date not found").collect();
+    assert_eq!(not_found.len(), 1);
+    assert_eq!(not_found[0]["fields"]["title"], "Sandflow - The Movie");
+    assert_eq!(not_found[0]["attempt"], 2);
+
+    let (status, body) = host.post(&format!("/v1/jobs/{id}/retry"), &json!({})).await?;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("conflict")));
+    let (status, _) = host.post(&format!("/v1/jobs/{id}/cancel"), &json!({})).await?;
+    assert_eq!(status, 409, "a completed job cannot be canceled");
+    Ok(())
+}
+
+async fn submit_with_retries(host: &Host, fail_first: u32, max_retries: u32) -> anyhow::Result<String> {
+    let body = json!({"name": "flaky", "task": "Flaky", "input": {"fail_first": fail_first}, "max_retries": max_retries});
+    let (status, job) = host.post("/v1/jobs", &body).await?;
+    assert_eq!(status, 201, "{job}");
+    Ok(job["id"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_flaky_task_completes_within_its_retries_and_fails_beyond() -> anyhow::Result<()> {
+    let host = Host::start(&[]).await?;
+    host.upload("probe").await?;
+    let enough = submit_with_retries(&host, 2, 2).await?;
+    let short = submit_with_retries(&host, 2, 1).await?;
+    assert_eq!(host.wait(&enough, WAIT).await?["state"], "completed");
+    assert_eq!(host.wait(&short, WAIT).await?["state"], "failed");
+
+    let t = &host.tasks(&enough).await?[0];
+    assert_eq!((t["state"].as_str(), t["attempts"].as_u64()), (Some("computed"), Some(3)));
+    assert_eq!(t["errors"].as_array().unwrap().len(), 2);
+    assert_eq!(t["errors"][1]["message"], "flaky failure on attempt 2");
+
+    let t = &host.tasks(&short).await?[0];
+    assert_eq!((t["state"].as_str(), t["attempts"].as_u64()), (Some("failed"), Some(2)));
+    assert_eq!(t["error"], "flaky failure on attempt 2");
+    Ok(())
+}
+
+#[tokio::test]
+async fn cancel_stops_new_starts_and_retry_resumes() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "2"]).await?;
+    host.upload("probe").await?;
+    let id = host.submit("SlowFanout", json!({"n": 30, "ms": 150, "children": 2})).await?;
+    loop {
+        let (_, job) = host.get(&format!("/v1/jobs/{id}")).await?;
+        if job["task_counts"]["running"].as_u64() >= Some(1)
+            && job["task_counts"]["computed"].as_u64() >= Some(1)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, job) = host.post(&format!("/v1/jobs/{id}/cancel"), &json!({})).await?;
+    let canceled_at = SystemTime::now();
+    assert_eq!((status.as_u16(), job["state"].as_str()), (200, Some("canceled")));
+
+    // Running tasks finish; nothing else starts.
+    loop {
+        let (_, job) = host.get(&format!("/v1/jobs/{id}")).await?;
+        if job["task_counts"]["running"] == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, job) = host.get(&format!("/v1/jobs/{id}")).await?;
+    assert_eq!(job["state"], "canceled");
+    assert_eq!(job["task_counts"]["running"], 0);
+    let tasks = host.tasks(&id).await?;
+    for t in tasks.iter().filter(|t| !t["started_at"].is_null()) {
+        assert!(time(&t["started_at"]) <= canceled_at, "started after the cancel: {t}");
+    }
+    let late_children: Vec<&Value> =
+        of_type(&tasks, "Noop").into_iter().filter(|t| time(&t["created_at"]) > canceled_at).collect();
+    assert!(
+        !late_children.is_empty(),
+        "running tasks that finished after the cancel recorded their subtasks"
+    );
+    assert!(late_children.iter().all(|t| t["state"] == "queued"));
+    assert!(of_type(&tasks, "Sleep").iter().any(|t| t["state"] == "queued"), "some sleeps never started");
+
+    let (status, retried) = host.post(&format!("/v1/jobs/{id}/retry"), &json!({})).await?;
+    assert_eq!(status, 200, "{retried}");
+    assert_eq!(retried["requeued"], 0, "a canceled job has no failed tasks");
+    assert!(retried["ready"].as_u64() > Some(0));
+    let job = host.wait(&id, WAIT).await?;
+    assert_eq!(job["state"], "completed");
+    assert_eq!(job["task_counts"]["computed"], 1 + 30 + 60);
+    assert!(host.tasks(&id).await?.iter().all(|t| t["attempts"] == 1), "nothing ran twice");
+    Ok(())
+}
+
+async fn claim(host: &Host) -> anyhow::Result<Value> {
+    let (status, a) = host.post("/v1/runners/claim", &json!({"cluster": "default", "wait_ms": 5000})).await?;
+    assert_eq!(status, 200, "{a}");
+    Ok(a)
+}
+
+fn attempt_ref(a: &Value, attempt: u64) -> Value {
+    json!({"job": a["job"], "task": a["task"], "attempt": attempt})
+}
+
+async fn task_state(host: &Host, job: &str) -> anyhow::Result<String> {
+    Ok(host.tasks(job).await?[0]["state"].as_str().unwrap_or("").to_owned())
+}
+
+#[tokio::test]
+async fn an_expired_lease_requeues_and_the_late_report_is_refused() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "0", "--lease-ttl", "300ms", "--max-lost-attempts", "1"]).await?;
+    host.upload("probe").await?;
+    let id = host.submit("Noop", json!({})).await?;
+
+    let first = claim(&host).await?;
+    assert_eq!(first["attempt"], 1);
+    assert_eq!(first["lease_ms"], 300);
+    let (status, _) = host.post("/v1/runners/extend", &attempt_ref(&first, 1)).await?;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(task_state(&host, &id).await?, "queued", "the expired attempt was re-queued");
+    let (status, _) = host.post("/v1/runners/extend", &attempt_ref(&first, 1)).await?;
+    assert_eq!(status, 409);
+
+    let second = claim(&host).await?;
+    assert_eq!(second["attempt"], 2);
+    let (status, body) = host.post("/v1/runners/report", &attempt_ref(&first, 1)).await?;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("stale_attempt")));
+    assert_eq!(task_state(&host, &id).await?, "running", "the stale report changed nothing");
+    let (status, body) = host.post("/v1/runners/report", &attempt_ref(&second, 2)).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
+    let t = &host.tasks(&id).await?[0];
+    assert_eq!(t["attempts"], 2);
+    assert_eq!(t["max_retries"], 0, "a lost attempt does not use a retry");
+
+    // Past the budget of lost attempts the task fails and says why.
+    let doomed = host.submit("Noop", json!({})).await?;
+    for _ in 0..2 {
+        claim(&host).await?;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    assert_eq!(host.wait(&doomed, WAIT).await?["state"], "failed");
+    let error = host.tasks(&doomed).await?[0]["error"].as_str().unwrap_or("").to_owned();
+    assert!(error.contains("lost with its runner") && error.contains("limit of 1"), "{error}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_returns_the_first_job() -> anyhow::Result<()> {
+    let host = Host::start(&[]).await?;
+    host.upload("probe").await?;
+    let body = json!({"name": "once", "task": "Noop", "input": {}, "idempotency_key": "order-42"});
+    let (first_status, first) = host.post("/v1/jobs", &body).await?;
+    let (again_status, again) = host.post("/v1/jobs", &body).await?;
+    assert_eq!((first_status.as_u16(), again_status.as_u16()), (201, 200));
+    assert_eq!(first["id"], again["id"]);
+    let other = json!({"name": "once", "task": "Noop", "input": {}, "idempotency_key": "order-43"});
+    let (status, third) = host.post("/v1/jobs", &other).await?;
+    assert_eq!(status, 201);
+    assert_ne!(third["id"], first["id"]);
+    Ok(())
+}

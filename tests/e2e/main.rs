@@ -3,8 +3,10 @@
 //! `tests/fixtures/`.
 
 mod bad_input;
+mod crash;
 mod failures;
 mod foundation;
 mod harness;
 mod hostile;
+mod query;
 mod restart;

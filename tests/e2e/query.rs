@@ -1,0 +1,90 @@
+//! `GET /v1/jobs`: ranges, filters and paging over time-ordered job ids.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::Host;
+
+fn ids(page: &Value) -> Vec<String> {
+    page["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn page(host: &Host, query: &str) -> anyhow::Result<Value> {
+    let (status, body) = host.get(&format!("/v1/jobs?{query}")).await?;
+    assert_eq!(status, 200, "{query}: {body}");
+    Ok(body)
+}
+
+#[tokio::test]
+async fn ranges_filters_and_paging_return_exactly_the_expected_jobs() -> anyhow::Result<()> {
+    let host = Host::start(&[]).await?;
+    host.upload("probe").await?;
+    // 50 jobs, 3 ms apart: even ones named "even", every fifth on a cluster
+    // without runners (so it stays submitted).
+    let mut jobs: Vec<(String, String)> = Vec::new();
+    for i in 0..50 {
+        let name = if i % 2 == 0 { "even" } else { "odd" };
+        let cluster = if i % 5 == 0 { "idle" } else { "default" };
+        let body = json!({"name": name, "task": "Noop", "input": {}, "cluster": cluster});
+        let (status, job) = host.post("/v1/jobs", &body).await?;
+        assert_eq!(status, 201);
+        jobs.push((job["id"].as_str().unwrap().to_owned(), job["submitted_at"].as_str().unwrap().to_owned()));
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    for (i, (id, _)) in jobs.iter().enumerate() {
+        if i % 5 != 0 {
+            host.wait(id, Duration::from_secs(30)).await?;
+        }
+    }
+    let newest_first = |range: std::ops::Range<usize>| -> Vec<String> {
+        jobs[range].iter().rev().map(|(id, _)| id.clone()).collect()
+    };
+
+    assert_eq!(ids(&page(&host, "limit=1000").await?), newest_first(0..50));
+    let (from, to) = (&jobs[10].1, &jobs[20].1);
+    assert_eq!(ids(&page(&host, &format!("from={from}&to={to}")).await?), newest_first(10..20));
+
+    let mut paged = Vec::new();
+    let mut query = "limit=7".to_owned();
+    loop {
+        let p = page(&host, &query).await?;
+        assert!(ids(&p).len() <= 7);
+        paged.extend(ids(&p));
+        match p["next_cursor"].as_str() {
+            Some(c) => query = format!("limit=7&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, newest_first(0..50));
+
+    let even: Vec<String> = newest_first(0..50)
+        .into_iter()
+        .filter(|id| jobs.iter().position(|(j, _)| j == id).unwrap() % 2 == 0)
+        .collect();
+    assert_eq!(ids(&page(&host, "name=even&limit=100").await?), even);
+    let idle: Vec<String> = newest_first(0..50)
+        .into_iter()
+        .filter(|id| jobs.iter().position(|(j, _)| j == id).unwrap() % 5 == 0)
+        .collect();
+    assert_eq!(ids(&page(&host, "cluster=idle&limit=100").await?), idle);
+    assert_eq!(ids(&page(&host, "state=submitted&limit=100").await?), idle);
+    assert_eq!(ids(&page(&host, "state=completed&limit=100").await?).len(), 40);
+    assert_eq!(ids(&page(&host, "state=completed&cluster=idle").await?).len(), 0);
+
+    for bad in [
+        format!("from={to}&to={from}"),
+        "from=yesterday".to_owned(),
+        "to=2025-13-45".to_owned(),
+        "cursor=not-an-id".to_owned(),
+        "limit=0".to_owned(),
+        "limit=5000".to_owned(),
+        "state=sleeping".to_owned(),
+        "colour=blue".to_owned(),
+    ] {
+        let (status, body) = host.get(&format!("/v1/jobs?{bad}")).await?;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"]["message"].is_string(), "{bad}: {body}");
+    }
+    Ok(())
+}

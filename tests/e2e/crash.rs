@@ -65,7 +65,8 @@ async fn acknowledged_work_survives_kill_9_at_several_points() -> anyhow::Result
         seen_computed.extend(before);
 
         host = Host::start_in(dir.path(), &["--runners", "2"]).await?;
-        for id in acked.lock().unwrap().clone() {
+        let acknowledged = acked.lock().unwrap().clone();
+        for id in acknowledged {
             let (status, _) = host.get(&format!("/v1/jobs/{id}")).await?;
             assert_eq!(status, 200, "acknowledged job {id} was lost");
         }
@@ -78,7 +79,7 @@ async fn acknowledged_work_survives_kill_9_at_several_points() -> anyhow::Result
     let job = host.wait(&big, Duration::from_secs(120)).await?;
     assert_eq!(job["state"], "completed");
     assert_eq!(job["task_counts"]["computed"], 2101);
-    let acked = acked.lock().unwrap().clone();
+    let acked: Vec<String> = acked.lock().unwrap().clone();
     assert!(acked.len() >= 4, "the feeders got jobs acknowledged: {}", acked.len());
     for id in &acked {
         assert_eq!(host.wait(id, Duration::from_secs(60)).await?["state"], "completed");

@@ -65,6 +65,11 @@ impl Host {
         Ok(Host { child, base: base.to_owned(), _temp: None, http: reqwest::Client::new() })
     }
 
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process at once (SIGKILL) and waits for it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -1,0 +1,258 @@
+//! The benchmark suite: starts real hosts on temporary data directories, drives
+//! them with real components, and prints one line per figure (median and
+//! spread over several runs). `--small` runs every figure at a small size, as
+//! CI does to check that the suite works.
+//!
+//! Run: `cargo bench -p sandflow-tests --bench suite` (add `-- --small`).
+
+#[allow(dead_code)]
+#[path = "../e2e/harness.rs"]
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use harness::{Host, component};
+use serde_json::json;
+
+/// Sizes of one suite run.
+struct Sizes {
+    runs: usize,
+    fanouts: &'static [u32],
+    submits: usize,
+    sandbox_calls: usize,
+    stored_jobs: u32,
+    stored_per_job: u32,
+}
+
+const FULL: Sizes = Sizes {
+    runs: 5,
+    fanouts: &[10_000, 100_000],
+    submits: 2000,
+    sandbox_calls: 20_000,
+    stored_jobs: 10,
+    stored_per_job: 100_000,
+};
+const SMALL: Sizes = Sizes {
+    runs: 2,
+    fanouts: &[1000],
+    submits: 200,
+    sandbox_calls: 500,
+    stored_jobs: 2,
+    stored_per_job: 2000,
+};
+
+/// Median, min and max of `values`.
+fn spread(values: &mut [f64]) -> (f64, f64, f64) {
+    values.sort_by(|a, b| a.total_cmp(b));
+    (values[values.len() / 2], values[0], values[values.len() - 1])
+}
+
+fn report(name: &str, unit: &str, values: &mut [f64]) {
+    let (median, min, max) = spread(values);
+    println!("{name}: median {median:.3} {unit} (min {min:.3}, max {max:.3}, {} runs)", values.len());
+}
+
+async fn wait_done(host: &Host, id: &str, poll: Duration) -> anyhow::Result<()> {
+    loop {
+        let (_, job) = host.get(&format!("/v1/jobs/{id}")).await?;
+        match job["state"].as_str() {
+            Some("completed") => return Ok(()),
+            Some("failed" | "canceled") => anyhow::bail!("job {id} ended {job}"),
+            _ => tokio::time::sleep(poll).await,
+        }
+    }
+}
+
+async fn handoff(sizes: &Sizes) -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "2"]).await?;
+    host.upload("probe").await?;
+    let mut per_task = Vec::new();
+    for _ in 0..sizes.runs {
+        let start = Instant::now();
+        let id = host.submit("Chain", json!({"n": 40})).await?;
+        wait_done(&host, &id, Duration::from_micros(200)).await?;
+        per_task.push(start.elapsed().as_secs_f64() * 1000.0 / 41.0);
+    }
+    report(
+        "sequential hand-off, chain of 40 no-op tasks (submit to completed / 41 tasks)",
+        "ms/task",
+        &mut per_task,
+    );
+    Ok(())
+}
+
+async fn fanout(sizes: &Sizes) -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "2"]).await?;
+    host.upload("probe").await?;
+    for &n in sizes.fanouts {
+        let mut rates = Vec::new();
+        let runs = if n >= 100_000 { sizes.runs.min(3) } else { sizes.runs };
+        for _ in 0..runs {
+            let start = Instant::now();
+            let id = host.submit("Fanout", json!({"n": n})).await?;
+            wait_done(&host, &id, Duration::from_millis(2)).await?;
+            rates.push(f64::from(n + 1) / start.elapsed().as_secs_f64());
+        }
+        report(
+            &format!("fan-out of {n} no-op subtasks, 2 in-process runners (submit to completed)"),
+            "tasks/s",
+            &mut rates,
+        );
+    }
+    Ok(())
+}
+
+async fn submit_latency(sizes: &Sizes) -> anyhow::Result<()> {
+    let host = std::sync::Arc::new(Host::start(&["--runners", "2"]).await?);
+    host.upload("probe").await?;
+    for clients in [1usize, 64] {
+        let per_client = (sizes.submits / clients).max(1);
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let host = host.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(per_client);
+                let body = json!({"name": "latency", "task": "Noop", "input": {}, "cluster": "bench-idle"});
+                for _ in 0..per_client {
+                    let start = Instant::now();
+                    let (status, _) = host.post("/v1/jobs", &body).await?;
+                    anyhow::ensure!(status == 201, "submit answered {status}");
+                    latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+                }
+                Ok::<_, anyhow::Error>(latencies)
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await??);
+        }
+        all.sort_by(|a, b| a.total_cmp(b));
+        let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+        println!(
+            "submit latency, {clients} concurrent client(s), {} requests: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            all.len(),
+            pct(0.50),
+            pct(0.99),
+            all[all.len() - 1]
+        );
+    }
+    Ok(())
+}
+
+fn sandbox_overhead(sizes: &Sizes) -> anyhow::Result<()> {
+    use sandflow_host::model::{JobId, TaskId, TaskType};
+    use sandflow_host::sandbox::{Execution, Limits, Sandbox, Settings};
+    let dir = tempfile::tempdir()?;
+    let settings =
+        Settings { cache_dir: dir.path().to_path_buf(), limits: Limits::default(), max_instances: 16 };
+    let sandbox = Sandbox::new(settings)?;
+    let bytes = std::fs::read(component("probe"))?;
+    let inspected = sandbox.inspect(&bytes)?;
+    let prepared = sandbox.prepare(&inspected.digest, || None)?;
+    let check: sandflow_host::sandbox::SubtaskCheck = std::sync::Arc::new(|_, _| Ok(()));
+    let mut micros = Vec::new();
+    for _ in 0..sizes.runs {
+        let start = Instant::now();
+        for _ in 0..sizes.sandbox_calls {
+            let exec = Execution {
+                job: JobId::new(),
+                task: TaskId::new(),
+                attempt: 1,
+                task_type: TaskType::parse("Noop")?,
+                input: "{}".into(),
+                check: check.clone(),
+            };
+            let result = sandbox.execute(&prepared, exec);
+            anyhow::ensure!(result.outcome.is_ok(), "noop failed: {:?}", result.outcome);
+        }
+        micros.push(start.elapsed().as_secs_f64() * 1e6 / sizes.sandbox_calls as f64);
+    }
+    report(
+        "sandbox overhead: fresh store + instantiate + no-op execute + teardown, one thread",
+        "µs/task",
+        &mut micros,
+    );
+    Ok(())
+}
+
+fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
+    let kib: u64 = line.split_whitespace().nth(1).context("VmRSS value")?.parse()?;
+    Ok(kib * 1024)
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+async fn storage_and_restart(sizes: &Sizes) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut host = Host::start_in(dir.path(), &["--runners", "2"]).await?;
+    host.upload("probe").await?;
+    let baseline = rss_bytes(host.pid())?;
+    let mut ids = Vec::new();
+    for _ in 0..sizes.stored_jobs {
+        let id = host.submit("Fanout", json!({"n": sizes.stored_per_job, "cluster": "bench-idle"})).await?;
+        ids.push(id);
+    }
+    for id in &ids {
+        loop {
+            let (_, job) = host.get(&format!("/v1/jobs/{id}")).await?;
+            if job["task_counts"]["computed"] == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let tasks = u64::from(sizes.stored_jobs) * u64::from(sizes.stored_per_job + 1);
+    let rss = rss_bytes(host.pid())?;
+    let disk = dir_size(dir.path());
+    println!(
+        "storage with {tasks} tasks ({} queued): host RSS {} MiB ({} MiB over an idle host, {:.0} B per queued task), data dir {} MiB ({:.0} B per task)",
+        tasks - u64::from(sizes.stored_jobs),
+        rss >> 20,
+        rss.saturating_sub(baseline) >> 20,
+        rss.saturating_sub(baseline) as f64 / (tasks - u64::from(sizes.stored_jobs)) as f64,
+        disk >> 20,
+        disk as f64 / tasks as f64
+    );
+    let mut restarts = Vec::new();
+    for _ in 0..sizes.runs.min(3) {
+        host.kill();
+        let start = Instant::now();
+        host = Host::start_in(dir.path(), &["--runners", "2"]).await?;
+        restarts.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    report(&format!("restart with {tasks} tasks stored (start to serving)"), "ms", &mut restarts);
+    println!("host RSS after restart: {} MiB", rss_bytes(host.pid())? >> 20);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let small = std::env::args().any(|a| a == "--small");
+    let sizes = if small { &SMALL } else { &FULL };
+    let commit = std::process::Command::new("git").args(["rev-parse", "--short", "HEAD"]).output();
+    let commit = commit.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "sandflow benchmark suite ({}), commit {commit}, {cores} cores",
+        if small { "small" } else { "full" }
+    );
+    sandbox_overhead(sizes)?;
+    handoff(sizes).await?;
+    fanout(sizes).await?;
+    submit_latency(sizes).await?;
+    storage_and_restart(sizes).await?;
+    Ok(())
+}

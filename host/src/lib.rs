@@ -14,3 +14,6 @@ pub mod sandbox;
 pub mod scheduler;
 pub mod server;
 pub mod store;
+
+/// The global allocator the `sandflow` binaries use.
+pub use mimalloc::MiMalloc as Allocator;

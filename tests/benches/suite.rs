@@ -3,7 +3,8 @@
 //! spread over several runs). `--small` runs every figure at a small size, as
 //! CI does to check that the suite works.
 //!
-//! Run: `cargo bench -p sandflow-tests --bench suite` (add `-- --small`).
+//! Run: `cargo bench -p sandflow-tests --bench suite` (add `-- --small`, or
+//! `-- --only sandbox|handoff|fanout|submit|storage` for one figure).
 
 #[allow(dead_code)]
 #[path = "../e2e/harness.rs"]
@@ -83,7 +84,8 @@ async fn handoff(sizes: &Sizes) -> anyhow::Result<()> {
 }
 
 async fn fanout(sizes: &Sizes) -> anyhow::Result<()> {
-    let host = Host::start(&["--runners", "2"]).await?;
+    let runners = std::env::var("BENCH_RUNNERS").unwrap_or_else(|_| "2".into());
+    let host = Host::start(&["--runners", &runners]).await?;
     host.upload("probe").await?;
     for &n in sizes.fanouts {
         let mut rates = Vec::new();
@@ -249,10 +251,22 @@ async fn main() -> anyhow::Result<()> {
         "sandflow benchmark suite ({}), commit {commit}, {cores} cores",
         if small { "small" } else { "full" }
     );
-    sandbox_overhead(sizes)?;
-    handoff(sizes).await?;
-    fanout(sizes).await?;
-    submit_latency(sizes).await?;
-    storage_and_restart(sizes).await?;
+    let only = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    if wanted("sandbox") {
+        sandbox_overhead(sizes)?;
+    }
+    if wanted("handoff") {
+        handoff(sizes).await?;
+    }
+    if wanted("fanout") {
+        fanout(sizes).await?;
+    }
+    if wanted("submit") {
+        submit_latency(sizes).await?;
+    }
+    if wanted("storage") {
+        storage_and_restart(sizes).await?;
+    }
     Ok(())
 }

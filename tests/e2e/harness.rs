@@ -66,6 +66,7 @@ impl Host {
     }
 
     /// The host's process id.
+    #[allow(dead_code, reason = "used by the benchmark suite, which shares this harness")]
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -33,7 +33,9 @@ pub trait WorkSource: Send + Sync + 'static {
     fn subtask_check(&self) -> SubtaskCheck;
 }
 
-/// Runs tasks from `source` until it closes.
+/// Runs tasks from `source` until it closes. A finished attempt's report is
+/// sent in the background while the runner already claims its next task, so
+/// the hand-off does not wait for the report to reach disk.
 pub async fn run<S: WorkSource>(source: Arc<S>, sandbox: Arc<Sandbox>) {
     loop {
         let assignment = match source.claim().await {
@@ -41,16 +43,18 @@ pub async fn run<S: WorkSource>(source: Arc<S>, sandbox: Arc<Sandbox>) {
             Err(scheduler::Error::Closed) => return,
             Err(e) => {
                 tracing::error!(error = %e, "claim failed");
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
         };
         let report = execute(source.clone(), sandbox.clone(), assignment).await;
-        match source.report(report).await {
-            Ok(()) => {}
-            Err(scheduler::Error::Closed) => return,
-            Err(e) => tracing::warn!(error = %e, "report refused"),
-        }
+        let reporter = source.clone();
+        tokio::spawn(async move {
+            match reporter.report(report).await {
+                Ok(()) | Err(scheduler::Error::Closed) => {}
+                Err(e) => tracing::warn!(error = %e, "report refused"),
+            }
+        });
     }
 }
 
@@ -58,8 +62,10 @@ pub async fn run<S: WorkSource>(source: Arc<S>, sandbox: Arc<Sandbox>) {
 /// (a busy guest cannot starve renewal), and turns the result into a report.
 async fn execute<S: WorkSource>(source: Arc<S>, sandbox: Arc<Sandbox>, a: Assignment) -> Report {
     let (key, attempt) = (a.key, a.attempt);
-    let mut renew = tokio::time::interval(a.lease_ttl / 3);
-    renew.tick().await;
+    // The first renewal is due a third into the lease. (An interval's
+    // immediate first tick would wait for the timer wheel: up to 1 ms.)
+    let period = a.lease_ttl / 3;
+    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let runner_source = source.clone();
     let mut handle = tokio::task::spawn_blocking(move || {
         let source = runner_source;

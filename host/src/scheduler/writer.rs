@@ -2,6 +2,7 @@
 //! flush, then answers callers and hands out ready tasks.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -69,7 +70,15 @@ impl Writer {
         Ok(Writer { store, registry, settings, queues, leases: HashMap::new() })
     }
 
+    /// Applies commands in groups until every handle is dropped. Each group is
+    /// one atomic batch. Assignments are handed out as soon as their group is
+    /// applied (a lost start is recovered like any lost attempt); every other
+    /// answer waits for the flusher, which makes all groups applied so far
+    /// durable with one flush while the writer goes on with the next ones.
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        let broken = Arc::new(AtomicBool::new(false));
+        let (flush_tx, flush_rx) = mpsc::unbounded_channel();
+        tokio::spawn(flusher(self.store.clone(), flush_rx, broken.clone()));
         let mut group = Vec::with_capacity(64);
         loop {
             let next_expiry = self.leases.values().map(|l| l.expires).min();
@@ -77,35 +86,42 @@ impl Writer {
                 n = rx.recv_many(&mut group, MAX_GROUP) => if n == 0 { return },
                 () = sleep_until(next_expiry) => {}
             }
+            if broken.load(Ordering::Acquire) {
+                return;
+            }
             let mut unit = self.store.unit();
-            let mut answers = Vec::with_capacity(group.len());
+            let (mut durable, mut early) = (Vec::with_capacity(group.len()), Vec::new());
             for command in group.drain(..) {
-                answers.push(self.apply(&mut unit, command));
+                durable.extend(self.apply(&mut unit, command));
             }
             self.expire_leases(&mut unit);
-            self.dispatch(&mut unit, &mut answers);
-            let committed = self.store.commit(unit).await.map_err(Error::from);
-            if let Err(e) = &committed {
-                tracing::error!(error = %e, "commit failed; the scheduler stops so a restart can recover");
-            }
-            for answer in answers {
-                answer(committed.as_ref().map(|_| ()));
-            }
-            if committed.is_err() {
+            self.dispatch(&mut unit, &mut early);
+            if let Err(e) = self.store.apply(unit) {
+                let e = Error::from(e);
+                tracing::error!(error = %e, "applying a group failed; the scheduler stops so a restart can recover");
+                for answer in early.into_iter().chain(durable) {
+                    answer(Err(&e));
+                }
                 return;
+            }
+            for answer in early {
+                answer(Ok(()));
+            }
+            if !durable.is_empty() {
+                let _ = flush_tx.send(durable);
             }
         }
     }
 
-    fn apply(&mut self, unit: &mut Unit, command: Command) -> Deferred {
-        match command {
+    fn apply(&mut self, unit: &mut Unit, command: Command) -> Option<Deferred> {
+        Some(match command {
             Command::Submit(spec, tx) => {
                 let result = self.submit(unit, spec);
                 defer(tx, result)
             }
             Command::Claim(cluster, tx) => {
                 self.queues.wait(cluster, tx);
-                Box::new(|_| {})
+                return None;
             }
             Command::Report(report, tx) => {
                 let (key, attempt) = (report.key, report.attempt);
@@ -125,7 +141,7 @@ impl Writer {
                 });
                 defer(tx, result)
             }
-        }
+        })
     }
 
     fn submit(&mut self, unit: &mut Unit, spec: super::JobSpec) -> Result<super::Submitted, Error> {
@@ -226,6 +242,22 @@ impl Writer {
             attempt: task.attempt,
             lease_ttl: self.settings.lease_ttl,
         }))
+    }
+}
+
+/// Makes applied groups durable: one flush for every group applied while the
+/// previous flush ran, then their answers.
+async fn flusher(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<Deferred>>, broken: Arc<AtomicBool>) {
+    let mut groups = Vec::new();
+    while rx.recv_many(&mut groups, MAX_GROUP).await > 0 {
+        let flushed = store.flush().await.map_err(Error::from);
+        if let Err(e) = &flushed {
+            tracing::error!(error = %e, "flush failed; the scheduler stops so a restart can recover");
+            broken.store(true, Ordering::Release);
+        }
+        for answer in groups.drain(..).flatten() {
+            answer(flushed.as_ref().map(|_| ()));
+        }
     }
 }
 

@@ -82,10 +82,25 @@ impl Store {
 
     /// Applies `unit` atomically and flushes it to disk.
     pub async fn commit(&self, unit: Unit) -> Result<(), Error> {
+        if self.apply(unit)? {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Applies `unit` atomically, without waiting for it to reach disk: its
+    /// writes are visible at once and durable after the next [`Store::flush`].
+    /// Answers whether there was anything to write.
+    pub fn apply(&self, unit: Unit) -> Result<bool, Error> {
         if unit.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         self.tree.apply_batch(unit.into_batch())?;
+        Ok(true)
+    }
+
+    /// Makes every write applied so far durable.
+    pub async fn flush(&self) -> Result<(), Error> {
         self.db.flush_async().await?;
         Ok(())
     }

@@ -84,8 +84,14 @@ async fn handoff(sizes: &Sizes) -> anyhow::Result<()> {
 }
 
 async fn fanout(sizes: &Sizes) -> anyhow::Result<()> {
-    let runners = std::env::var("BENCH_RUNNERS").unwrap_or_else(|_| "2".into());
-    let host = Host::start(&["--runners", &runners]).await?;
+    for runners in ["2", "32"] {
+        fanout_with(sizes, runners).await?;
+    }
+    Ok(())
+}
+
+async fn fanout_with(sizes: &Sizes, runners: &str) -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", runners]).await?;
     host.upload("probe").await?;
     for &n in sizes.fanouts {
         let mut rates = Vec::new();

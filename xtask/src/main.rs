@@ -3,7 +3,8 @@
 //! - `demo`: build everything, start a host on a fresh data directory, upload
 //!   the examples, run the `fanout` and `pipeline` jobs to completion and print
 //!   their task trees.
-//! - `test`: formatting, lints and the whole test suite, as CI runs them.
+//! - `test`: formatting, lints, the whole test suite, and the benchmark suite
+//!   at a small size, as CI runs them.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -64,7 +65,19 @@ fn test() -> Result<()> {
     ensure_toolchain(true)?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    run(cargo().args(["test", "--workspace"]))
+    run(cargo().args(["test", "--workspace"]))?;
+    // The benchmark suite is a program, not a test; CI only checks it runs.
+    run(cargo().args([
+        "bench",
+        "-p",
+        "sandflow-tests",
+        "--bench",
+        "suite",
+        "--profile",
+        "dev",
+        "--",
+        "--small",
+    ]))
 }
 
 fn demo() -> Result<()> {

@@ -6,7 +6,7 @@ use crate::model::{
     AttemptError, Job, JobId, JobState, SubtaskSpec, Task, TaskId, TaskKey, TaskState, Version, now_ms,
     truncate_display,
 };
-use crate::store::Unit;
+use crate::store::{Live, Unit};
 
 /// Attempt errors kept per task; older ones are dropped.
 const MAX_KEPT_ERRORS: usize = 20;
@@ -35,7 +35,7 @@ pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (JobId, Ready) {
     }
     unit.insert_job(job);
     unit.insert_task(root);
-    unit.set_ready(&spec.cluster, key, true);
+    unit.mark(&spec.cluster, key, Live::Ready);
     (id, (spec.cluster, key))
 }
 
@@ -49,8 +49,7 @@ pub fn start(unit: &mut Unit, key: TaskKey, version: Version) -> Result<Task, Er
     task.started_ms = Some(now_ms());
     task.ran_version = Some(version);
     let snapshot = task.clone();
-    unit.set_ready(&snapshot.cluster, key, false);
-    unit.set_running(key, true);
+    unit.mark(&snapshot.cluster, key, Live::Running);
     job_transition(unit, key.job, from, TaskState::Running)?;
     Ok(snapshot)
 }
@@ -67,7 +66,6 @@ pub fn finish(unit: &mut Unit, report: Report) -> Result<Vec<Ready>, Error> {
     }
     unit.add_logs(key, u64::from(report.attempt) << 32, &report.logs);
     unit.add_spans(key, u64::from(report.attempt) << 32, &report.spans);
-    unit.set_running(key, false);
     match report.outcome {
         Ok(subtasks) => compute(unit, key, subtasks),
         Err(message) => fail_attempt(unit, key, message),
@@ -86,11 +84,8 @@ fn fail_attempt(unit: &mut Unit, key: TaskKey, message: String) -> Result<Vec<Re
     task.state = if retry { TaskState::Queued } else { TaskState::Failed };
     let (to, cluster) = (task.state, task.cluster.clone());
     job_transition(unit, key.job, TaskState::Running, to)?;
-    if retry {
-        unit.set_ready(&cluster, key, true);
-        return Ok(vec![(cluster, key)]);
-    }
-    Ok(Vec::new())
+    unit.mark(&cluster, key, if retry { Live::Ready } else { Live::Done });
+    Ok(if retry { vec![(cluster, key)] } else { Vec::new() })
 }
 
 fn compute(unit: &mut Unit, key: TaskKey, subtasks: Vec<SubtaskSpec>) -> Result<Vec<Ready>, Error> {
@@ -98,12 +93,13 @@ fn compute(unit: &mut Unit, key: TaskKey, subtasks: Vec<SubtaskSpec>) -> Result<
     task.state = TaskState::Computed;
     task.finished_ms = Some(now_ms());
     let cluster = task.cluster.clone();
+    unit.mark(&cluster, key, Live::Done);
     let children = build_children(key, &cluster, subtasks)?;
     let count = children.len() as u64;
     let mut ready = Vec::new();
     for child in children {
         if child.unmet_deps == 0 {
-            unit.set_ready(&child.cluster, child.key, true);
+            unit.mark(&child.cluster, child.key, Live::Ready);
             ready.push((child.cluster.clone(), child.key));
         }
         unit.insert_task(child);
@@ -172,7 +168,7 @@ fn release_dependents(
         dep.unmet_deps = dep.unmet_deps.saturating_sub(1);
         if dep.unmet_deps == 0 && dep.state == TaskState::Queued {
             let cluster = dep.cluster.clone();
-            unit.set_ready(&cluster, key, true);
+            unit.mark(&cluster, key, Live::Ready);
             ready.push((cluster, key));
         }
     }
@@ -193,24 +189,23 @@ pub fn requeue_lost(
     if task.state != TaskState::Running || attempt.is_some_and(|a| a != task.attempt) {
         return Ok(None);
     }
-    unit.set_running(key, false);
-    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
     task.lost += 1;
+    let cluster = task.cluster.clone();
     if task.lost > budget {
         let message = format!(
-            "attempt {} was lost with its runner (lease expired); {} attempts were lost, more than the limit of {budget}",
+            "attempt {} was lost with its runner (lease expired or host restarted); {} attempts were lost, more than the limit of {budget}",
             task.attempt, task.lost
         );
         task.errors.push(AttemptError { attempt: task.attempt, message });
         task.state = TaskState::Failed;
         task.finished_ms = Some(now_ms());
+        unit.mark(&cluster, key, Live::Done);
         job_transition(unit, key.job, TaskState::Running, TaskState::Failed)?;
         return Ok(None);
     }
     task.state = TaskState::Queued;
-    let cluster = task.cluster.clone();
+    unit.mark(&cluster, key, Live::Ready);
     job_transition(unit, key.job, TaskState::Running, TaskState::Queued)?;
-    unit.set_ready(&cluster, key, true);
     Ok(Some((cluster, key)))
 }
 
@@ -253,7 +248,7 @@ pub fn retry(unit: &mut Unit, id: JobId) -> Result<(u64, Vec<Ready>), Error> {
         let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
         if task.unmet_deps == 0 {
             let cluster = task.cluster.clone();
-            unit.set_ready(&cluster, key, true);
+            unit.mark(&cluster, key, Live::Ready);
             ready.push((cluster, key));
         }
     }
@@ -267,7 +262,7 @@ pub fn fail_unrunnable(unit: &mut Unit, key: TaskKey, message: String) -> Result
     task.state = TaskState::Failed;
     task.errors.push(AttemptError { attempt: task.attempt, message });
     let cluster = task.cluster.clone();
-    unit.set_ready(&cluster, key, false);
+    unit.mark(&cluster, key, Live::Done);
     job_transition(unit, key.job, from, TaskState::Failed)
 }
 

@@ -51,10 +51,14 @@ impl Writer {
         settings: Settings,
     ) -> Result<Self, Error> {
         let mut queues = Queues::default();
-        for (cluster, key) in store.ready_tasks()? {
-            queues.push(&cluster, key);
+        let mut lost = Vec::new();
+        for (cluster, key, running) in store.live_tasks()? {
+            if running {
+                lost.push(key);
+            } else {
+                queues.push(&cluster, key);
+            }
         }
-        let lost = store.running_tasks()?;
         let mut unit = store.unit();
         let mut ready = Vec::new();
         for key in &lost {

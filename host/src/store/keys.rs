@@ -6,8 +6,7 @@
 //! | `M`    | `M` + name                            | store metadata     |
 //! | `j`    | `j` + job                             | job record         |
 //! | `t`    | `t` + job + task                      | task record        |
-//! | `q`    | `q` + cluster + `0x00` + job + task   | empty: ready task  |
-//! | `r`    | `r` + job + task                      | empty: running     |
+//! | `q`    | `q` + cluster + `0x00` + job + task   | live task: empty = ready, `R` = running |
 //! | `i`    | `i` + idempotency key                 | job id             |
 //! | `m`    | `m` + sha256                          | module record      |
 //! | `b`    | `b` + sha256                          | module bytes       |
@@ -20,8 +19,9 @@ use crate::model::{Digest, JobId, TaskId, TaskKey, Version};
 pub const META: u8 = b'M';
 pub const JOB: u8 = b'j';
 pub const TASK: u8 = b't';
-pub const READY: u8 = b'q';
-pub const RUNNING: u8 = b'r';
+pub const LIVE: u8 = b'q';
+/// The value of a live key whose task is running.
+pub const RUNNING_MARK: u8 = b'R';
 pub const IDEMPOTENCY: u8 = b'i';
 pub const MODULE: u8 = b'm';
 pub const MODULE_BYTES: u8 = b'b';
@@ -55,12 +55,8 @@ pub fn tasks_of(job: JobId) -> Vec<u8> {
     key(TASK, &[job.as_bytes()])
 }
 
-pub fn ready(cluster: &str, k: TaskKey) -> Vec<u8> {
-    key(READY, &[cluster.as_bytes(), &[0], k.job.as_bytes(), k.task.as_bytes()])
-}
-
-pub fn running(k: TaskKey) -> Vec<u8> {
-    key(RUNNING, &[k.job.as_bytes(), k.task.as_bytes()])
+pub fn live(cluster: &str, k: TaskKey) -> Vec<u8> {
+    key(LIVE, &[cluster.as_bytes(), &[0], k.job.as_bytes(), k.task.as_bytes()])
 }
 
 pub fn idempotency(client_key: &str) -> Vec<u8> {
@@ -98,8 +94,8 @@ pub fn task_key_at(k: &[u8], offset: usize) -> Option<TaskKey> {
     Some(TaskKey { job: JobId::from_bytes(job), task: TaskId::from_bytes(task) })
 }
 
-/// Splits a ready-queue key into its cluster and task.
-pub fn parse_ready(k: &[u8]) -> Option<(String, TaskKey)> {
+/// Splits a live-task key into its cluster and task.
+pub fn parse_live(k: &[u8]) -> Option<(String, TaskKey)> {
     let body = k.get(1..)?;
     let nul = body.iter().position(|&b| b == 0)?;
     let cluster = std::str::from_utf8(&body[..nul]).ok()?.to_owned();
@@ -123,9 +119,9 @@ mod tests {
     #[test]
     fn ready_and_registry_keys_round_trip() {
         let k = TaskKey { job: JobId::new(), task: TaskId::new() };
-        assert_eq!(parse_ready(&ready("gpu-1", k)), Some(("gpu-1".to_owned(), k)));
+        assert_eq!(parse_live(&live("gpu-1", k)), Some(("gpu-1".to_owned(), k)));
         let v = Version { major: 1, minor: 7 };
         assert_eq!(parse_registry(&registry("Leaf", v)), Some(("Leaf".to_owned(), v)));
-        assert_eq!(task_key_at(&running(k), 1), Some(k));
+        assert_eq!(task_key_at(&task(k), 1), Some(k));
     }
 }

@@ -11,7 +11,7 @@ mod unit;
 
 use std::path::Path;
 
-pub use unit::Unit;
+pub use unit::{Live, Unit};
 
 use crate::model::{Digest, Job, JobId, LogEntry, ModuleInfo, SpanEntry, Task, TaskKey, TaskType, Version};
 use records::{JobRecord, LogRecord, ModuleRecord, SpanRecord, TaskRecord};
@@ -175,22 +175,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Every task marked ready, with its cluster, in key order.
-    pub fn ready_tasks(&self) -> Result<Vec<(String, TaskKey)>, Error> {
+    /// Every live task (ready or running) with its cluster, in key order;
+    /// `true` marks running ones.
+    pub fn live_tasks(&self) -> Result<Vec<(String, TaskKey, bool)>, Error> {
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix([keys::READY]) {
-            let (k, _) = item?;
-            out.push(keys::parse_ready(&k).ok_or_else(|| corrupt_key("ready"))?);
-        }
-        Ok(out)
-    }
-
-    /// Every task marked running.
-    pub fn running_tasks(&self) -> Result<Vec<TaskKey>, Error> {
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix([keys::RUNNING]) {
-            let (k, _) = item?;
-            out.push(keys::task_key_at(&k, 1).ok_or_else(|| corrupt_key("running"))?);
+        for item in self.tree.scan_prefix([keys::LIVE]) {
+            let (k, v) = item?;
+            let (cluster, key) = keys::parse_live(&k).ok_or_else(|| corrupt_key("live"))?;
+            out.push((cluster, key, v.as_ref() == [keys::RUNNING_MARK]));
         }
         Ok(out)
     }
@@ -279,15 +271,13 @@ mod tests {
             let mut unit = store.unit();
             unit.insert_job(j.clone());
             let key = TaskKey { job: j.id, task: j.root };
-            unit.set_ready("default", key, true);
+            unit.mark("default", key, Live::Ready);
             store.commit(unit).await.unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.job(j.id).unwrap(), Some(j.clone()));
-        assert_eq!(
-            store.ready_tasks().unwrap(),
-            vec![("default".into(), TaskKey { job: j.id, task: j.root })]
-        );
+        let key = TaskKey { job: j.id, task: j.root };
+        assert_eq!(store.live_tasks().unwrap(), vec![("default".into(), key, false)]);
     }
 
     #[tokio::test]

@@ -8,6 +8,17 @@ use super::records::{self, JobRecord, LogRecord, SpanRecord, TaskRecord};
 use super::{Error, keys};
 use crate::model::{Job, JobId, LogEntry, SpanEntry, Task, TaskKey};
 
+/// Where a live task stands, as recorded by [`Unit::mark`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Live {
+    /// Eligible to run.
+    Ready,
+    /// An attempt is executing.
+    Running,
+    /// Neither: finished, failed, or waiting for dependencies.
+    Done,
+}
+
 /// Pending writes, plus decoded records read so far.
 pub struct Unit {
     tree: sled::Tree,
@@ -71,14 +82,15 @@ impl Unit {
         self.tasks.insert(task.key, task);
     }
 
-    /// Records that `key` is ready to run on `cluster`.
-    pub fn set_ready(&mut self, cluster: &str, key: TaskKey, ready: bool) {
-        self.raw.push((keys::ready(cluster, key), ready.then(Vec::new)));
-    }
-
-    /// Records that `key` is running (or no longer is).
-    pub fn set_running(&mut self, key: TaskKey, running: bool) {
-        self.raw.push((keys::running(key), running.then(Vec::new)));
+    /// Records whether `key` (of `cluster`) is ready, running, or neither.
+    /// One key per live task holds both, so a start is a single write.
+    pub fn mark(&mut self, cluster: &str, key: TaskKey, mark: Live) {
+        let value = match mark {
+            Live::Ready => Some(Vec::new()),
+            Live::Running => Some(vec![keys::RUNNING_MARK]),
+            Live::Done => None,
+        };
+        self.raw.push((keys::live(cluster, key), value));
     }
 
     /// Maps an idempotency key to the job it created.

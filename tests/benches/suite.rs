@@ -103,7 +103,7 @@ async fn fanout_with(sizes: &Sizes, runners: &str) -> anyhow::Result<()> {
             rates.push(f64::from(n + 1) / start.elapsed().as_secs_f64());
         }
         report(
-            &format!("fan-out of {n} no-op subtasks, 2 in-process runners (submit to completed)"),
+            &format!("fan-out of {n} no-op subtasks, {runners} in-process runners (submit to completed)"),
             "tasks/s",
             &mut rates,
         );

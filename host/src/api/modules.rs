@@ -21,6 +21,9 @@ pub async fn upload(
             "the request body is empty; send the component's bytes",
         ));
     }
+    if let Some(existing) = state.store.module(&crate::sandbox::digest_of(&body))? {
+        return Ok((StatusCode::OK, axum::Json(ModuleView::from(&existing))));
+    }
     let sandbox = state.sandbox.clone();
     let bytes = body.clone();
     let inspected =

@@ -24,7 +24,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 pub use execute::{Execution, ExecutionResult, SubtaskCheck};
 pub use limits::Limits;
-pub use module::{Inspected, Prepared};
+pub use module::{Inspected, Prepared, digest_of};
 
 use crate::model::Digest;
 use host::HostState;

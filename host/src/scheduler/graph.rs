@@ -185,10 +185,11 @@ pub fn requeue_lost(
     attempt: Option<u32>,
     budget: u32,
 ) -> Result<Option<Ready>, Error> {
-    let Some(task) = unit.task(key)? else { return Ok(None) };
+    let Some(task) = unit.task_view(key)? else { return Ok(None) };
     if task.state != TaskState::Running || attempt.is_some_and(|a| a != task.attempt) {
         return Ok(None);
     }
+    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
     task.lost += 1;
     let cluster = task.cluster.clone();
     if task.lost > budget {
@@ -235,6 +236,10 @@ pub fn retry(unit: &mut Unit, id: JobId) -> Result<(u64, Vec<Ready>), Error> {
     job.canceled = false;
     let (mut requeued, mut ready) = (0, Vec::new());
     for key in unit.task_keys_of(id)? {
+        let state = unit.task_view(key)?.ok_or(Error::UnknownTask(key))?.state;
+        if state != TaskState::Failed && state != TaskState::Queued {
+            continue;
+        }
         let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
         if task.state == TaskState::Failed {
             task.state = TaskState::Queued;
@@ -242,8 +247,6 @@ pub fn retry(unit: &mut Unit, id: JobId) -> Result<(u64, Vec<Ready>), Error> {
             task.lost = 0;
             requeued += 1;
             job_transition(unit, id, TaskState::Failed, TaskState::Queued)?;
-        } else if task.state != TaskState::Queued {
-            continue;
         }
         let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
         if task.unmet_deps == 0 {

@@ -219,11 +219,11 @@ impl Writer {
 
     /// Starts `key` if its job is not halted and an implementation exists.
     fn start(&mut self, unit: &mut Unit, key: TaskKey) -> Result<Option<Assignment>, Error> {
-        let job = unit.job(key.job)?.ok_or(Error::UnknownJob(key.job))?;
+        let job = unit.job_view(key.job)?.ok_or(Error::UnknownJob(key.job))?;
         if job.state().is_halted() {
             return Ok(None);
         }
-        let Some(task) = unit.task(key)? else { return Ok(None) };
+        let Some(task) = unit.task_view(key)? else { return Ok(None) };
         if task.state != TaskState::Queued {
             return Ok(None);
         }

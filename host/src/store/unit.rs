@@ -19,11 +19,17 @@ pub enum Live {
     Done,
 }
 
+/// A decoded record and whether the unit must write it back.
+struct Cached<T> {
+    value: T,
+    dirty: bool,
+}
+
 /// Pending writes, plus decoded records read so far.
 pub struct Unit {
     tree: sled::Tree,
-    jobs: HashMap<JobId, Job>,
-    tasks: HashMap<TaskKey, Task>,
+    jobs: HashMap<JobId, Cached<Job>>,
+    tasks: HashMap<TaskKey, Cached<Task>>,
     raw: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
@@ -34,27 +40,51 @@ impl Unit {
 
     /// Whether the unit writes nothing.
     pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty() && self.tasks.is_empty() && self.raw.is_empty()
+        self.raw.is_empty() && !self.jobs.values().any(|c| c.dirty) && !self.tasks.values().any(|c| c.dirty)
     }
 
-    /// The job `id`, to read or change; changes are written at commit.
-    pub fn job(&mut self, id: JobId) -> Result<Option<&mut Job>, Error> {
+    fn load_job(&mut self, id: JobId) -> Result<Option<&mut Cached<Job>>, Error> {
         if !self.jobs.contains_key(&id) {
             let Some(bytes) = self.tree.get(keys::job(id))? else { return Ok(None) };
-            let job = records::decode::<JobRecord>("job", &bytes)?.into_job(id);
-            self.jobs.insert(id, job);
+            let value = records::decode::<JobRecord>("job", &bytes)?.into_job(id);
+            self.jobs.insert(id, Cached { value, dirty: false });
         }
         Ok(self.jobs.get_mut(&id))
     }
 
-    /// The task `key`, to read or change; changes are written at commit.
-    pub fn task(&mut self, key: TaskKey) -> Result<Option<&mut Task>, Error> {
+    fn load_task(&mut self, key: TaskKey) -> Result<Option<&mut Cached<Task>>, Error> {
         if !self.tasks.contains_key(&key) {
             let Some(bytes) = self.tree.get(keys::task(key))? else { return Ok(None) };
-            let task = records::decode::<TaskRecord>("task", &bytes)?.into_task(key)?;
-            self.tasks.insert(key, task);
+            let value = records::decode::<TaskRecord>("task", &bytes)?.into_task(key)?;
+            self.tasks.insert(key, Cached { value, dirty: false });
         }
         Ok(self.tasks.get_mut(&key))
+    }
+
+    /// The job `id`, to change; it is written at commit.
+    pub fn job(&mut self, id: JobId) -> Result<Option<&mut Job>, Error> {
+        Ok(self.load_job(id)?.map(|c| {
+            c.dirty = true;
+            &mut c.value
+        }))
+    }
+
+    /// The job `id`, to read only.
+    pub fn job_view(&mut self, id: JobId) -> Result<Option<&Job>, Error> {
+        Ok(self.load_job(id)?.map(|c| &c.value))
+    }
+
+    /// The task `key`, to change; it is written at commit.
+    pub fn task(&mut self, key: TaskKey) -> Result<Option<&mut Task>, Error> {
+        Ok(self.load_task(key)?.map(|c| {
+            c.dirty = true;
+            &mut c.value
+        }))
+    }
+
+    /// The task `key`, to read only.
+    pub fn task_view(&mut self, key: TaskKey) -> Result<Option<&Task>, Error> {
+        Ok(self.load_task(key)?.map(|c| &c.value))
     }
 
     /// The ids of every task of `job`, including tasks created in this unit.
@@ -74,12 +104,12 @@ impl Unit {
 
     /// Adds a new job.
     pub fn insert_job(&mut self, job: Job) {
-        self.jobs.insert(job.id, job);
+        self.jobs.insert(job.id, Cached { value: job, dirty: true });
     }
 
     /// Adds a new task.
     pub fn insert_task(&mut self, task: Task) {
-        self.tasks.insert(task.key, task);
+        self.tasks.insert(task.key, Cached { value: task, dirty: true });
     }
 
     /// Records whether `key` (of `cluster`) is ready, running, or neither.
@@ -116,11 +146,11 @@ impl Unit {
     /// Everything to write, as one atomic batch.
     pub(super) fn into_batch(self) -> sled::Batch {
         let mut batch = sled::Batch::default();
-        for (id, job) in &self.jobs {
-            batch.insert(keys::job(*id), records::encode(&JobRecord::from(job)));
+        for (id, job) in self.jobs.iter().filter(|(_, c)| c.dirty) {
+            batch.insert(keys::job(*id), records::encode(&JobRecord::from(&job.value)));
         }
-        for (key, task) in &self.tasks {
-            batch.insert(keys::task(*key), records::encode(&TaskRecord::from(task)));
+        for (key, task) in self.tasks.iter().filter(|(_, c)| c.dirty) {
+            batch.insert(keys::task(*key), records::encode(&TaskRecord::from(&task.value)));
         }
         for (k, v) in self.raw {
             match v {

@@ -218,3 +218,27 @@ async fn a_repeated_idempotency_key_returns_the_first_job() -> anyhow::Result<()
     assert_ne!(third["id"], first["id"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_refused_report_changes_nothing() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "0"]).await?;
+    host.upload("probe").await?;
+    let id = host.submit("Noop", json!({})).await?;
+    let a = claim(&host).await?;
+    let mut report = attempt_ref(&a, 1);
+    report["subtasks"] =
+        json!([{"task_type": {"name": "Noop", "version": "v0.0"}, "input": {}, "depends_on": [3]}]);
+    let (status, body) = host.post("/v1/runners/report", &report).await?;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (422, Some("bad_dependency")), "{body}");
+    assert_eq!(task_state(&host, &id).await?, "running");
+    assert_eq!(host.tasks(&id).await?.len(), 1);
+
+    report["subtasks"] = json!([{"task_type": {"name": "Noop", "version": "v0.0"}, "input": {}}]);
+    let (status, body) = host.post("/v1/runners/report", &report).await?;
+    assert_eq!(status, 200, "{body}");
+    let tasks = host.tasks(&id).await?;
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(tasks[0]["state"], "computed");
+    assert_eq!(tasks[1]["state"], "queued", "no runner serves the cluster");
+    Ok(())
+}

@@ -55,19 +55,25 @@ pub fn start(unit: &mut Unit, key: TaskKey, version: Version) -> Result<Task, Er
 }
 
 /// Applies a runner's report of an attempt.
+/// Every check happens before the first change, so a refused report leaves
+/// the unit untouched.
 pub fn finish(unit: &mut Unit, report: Report) -> Result<Vec<Ready>, Error> {
     let key = report.key;
-    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+    let task = unit.task_view(key)?.ok_or(Error::UnknownTask(key))?;
     if task.state != TaskState::Running || task.attempt != report.attempt {
         return Err(Error::StaleAttempt { key, attempt: report.attempt });
     }
+    let outcome = match report.outcome {
+        Ok(subtasks) => Ok(build_children(key, &task.cluster, subtasks)?),
+        Err(message) => Err(message),
+    };
     if let Some(display) = &report.display {
-        task.display = Some(truncate_display(display));
+        unit.task(key)?.ok_or(Error::UnknownTask(key))?.display = Some(truncate_display(display));
     }
     unit.add_logs(key, u64::from(report.attempt) << 32, &report.logs);
     unit.add_spans(key, u64::from(report.attempt) << 32, &report.spans);
-    match report.outcome {
-        Ok(subtasks) => compute(unit, key, subtasks),
+    match outcome {
+        Ok(children) => compute(unit, key, children),
         Err(message) => fail_attempt(unit, key, message),
     }
 }
@@ -88,13 +94,12 @@ fn fail_attempt(unit: &mut Unit, key: TaskKey, message: String) -> Result<Vec<Re
     Ok(if retry { vec![(cluster, key)] } else { Vec::new() })
 }
 
-fn compute(unit: &mut Unit, key: TaskKey, subtasks: Vec<SubtaskSpec>) -> Result<Vec<Ready>, Error> {
+fn compute(unit: &mut Unit, key: TaskKey, children: Vec<Task>) -> Result<Vec<Ready>, Error> {
     let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
     task.state = TaskState::Computed;
     task.finished_ms = Some(now_ms());
     let cluster = task.cluster.clone();
     unit.mark(&cluster, key, Live::Done);
-    let children = build_children(key, &cluster, subtasks)?;
     let count = children.len() as u64;
     let mut ready = Vec::new();
     for child in children {

@@ -232,6 +232,8 @@ async fn a_refused_report_changes_nothing() -> anyhow::Result<()> {
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (422, Some("bad_dependency")), "{body}");
     assert_eq!(task_state(&host, &id).await?, "running");
     assert_eq!(host.tasks(&id).await?.len(), 1);
+    let (status, _) = host.post("/v1/runners/extend", &attempt_ref(&a, 1)).await?;
+    assert_eq!(status, 200, "the attempt keeps its lease after a refused report");
 
     report["subtasks"] = json!([{"task_type": {"name": "Noop", "version": "v0.0"}, "input": {}}]);
     let (status, body) = host.post("/v1/runners/report", &report).await?;

@@ -51,6 +51,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::model::ParseIdError> for ApiError {
+    fn from(e: crate::model::ParseIdError) -> Self {
+        ApiError::bad_request("invalid_id", e.to_string())
+    }
+}
+
 impl From<store::Error> for ApiError {
     fn from(e: store::Error) -> Self {
         ApiError::internal(e)

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::extract::{Json, Query};
 use super::views::{JobView, LogView, TaskView};
 use super::{ApiError, AppState};
-use crate::model::{JobId, LogLevel, TaskId, TaskType, check_cluster};
+use crate::model::{Job, JobId, LogLevel, TaskId, TaskType, check_cluster};
 use crate::scheduler::JobSpec;
 
 /// Longest job name, in bytes.
@@ -36,8 +36,10 @@ pub struct SubmitJob {
     pub idempotency_key: Option<String>,
 }
 
-pub(super) fn parse_job_id(raw: &str) -> Result<JobId, ApiError> {
-    raw.parse().map_err(|e: crate::model::ParseIdError| ApiError::bad_request("invalid_id", e.to_string()))
+/// The job named by a path segment: 400 for a malformed id, 404 for an unknown one.
+fn find_job(state: &AppState, raw: &str) -> Result<Job, ApiError> {
+    let id: JobId = raw.parse()?;
+    state.store.job(id)?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))
 }
 
 fn validate(state: &AppState, body: SubmitJob) -> Result<JobSpec, ApiError> {
@@ -100,9 +102,7 @@ pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<JobView>, ApiError> {
-    let id = parse_job_id(&id)?;
-    let job = state.store.job(id)?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
-    Ok(axum::Json(JobView::from(&job)))
+    Ok(axum::Json(JobView::from(&find_job(&state, &id)?)))
 }
 
 /// `GET /v1/jobs/{id}/tasks`: every task, in creation order.
@@ -110,11 +110,8 @@ pub async fn tasks(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Vec<TaskView>>, ApiError> {
-    let id = parse_job_id(&id)?;
-    if state.store.job(id)?.is_none() {
-        return Err(ApiError::not_found(format!("job {id} not found")));
-    }
-    let tasks = state.store.tasks_of(id)?;
+    let job = find_job(&state, &id)?;
+    let tasks = state.store.tasks_of(job.id)?;
     Ok(axum::Json(tasks.iter().map(TaskView::from).collect()))
 }
 
@@ -134,15 +131,9 @@ pub async fn logs(
     Path(id): Path<String>,
     Query(filter): Query<LogFilter>,
 ) -> Result<axum::Json<Vec<LogView>>, ApiError> {
-    let id = parse_job_id(&id)?;
-    if state.store.job(id)?.is_none() {
-        return Err(ApiError::not_found(format!("job {id} not found")));
-    }
-    let task = match &filter.task {
-        Some(t) => Some(t.parse::<TaskId>().map_err(|e| ApiError::bad_request("invalid_id", e.to_string()))?),
-        None => None,
-    };
-    let lines = state.store.logs_of(id)?;
+    let job = find_job(&state, &id)?;
+    let task = filter.task.as_deref().map(str::parse::<TaskId>).transpose()?;
+    let lines = state.store.logs_of(job.id)?;
     let views = lines
         .iter()
         .filter(|(k, _)| task.is_none_or(|t| k.task == t))
@@ -158,10 +149,9 @@ pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<JobView>, ApiError> {
-    let id = parse_job_id(&id)?;
+    let id: JobId = id.parse()?;
     state.scheduler.cancel(id).await?;
-    let job = state.store.job(id)?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
-    Ok(axum::Json(JobView::from(&job)))
+    Ok(axum::Json(JobView::from(&find_job(&state, &id.to_string())?)))
 }
 
 /// The answer of `POST /v1/jobs/{id}/retry`.
@@ -181,8 +171,8 @@ pub async fn retry(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Retried>, ApiError> {
-    let id = parse_job_id(&id)?;
+    let id: JobId = id.parse()?;
     let retried = state.scheduler.retry(id).await?;
-    let job = state.store.job(id)?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
-    Ok(axum::Json(Retried { requeued: retried.requeued, ready: retried.ready, job: JobView::from(&job) }))
+    let job = JobView::from(&find_job(&state, &id.to_string())?);
+    Ok(axum::Json(Retried { requeued: retried.requeued, ready: retried.ready, job }))
 }

@@ -85,13 +85,7 @@ pub struct AttemptRef {
 }
 
 fn task_key(job: &str, task: &str) -> Result<TaskKey, ApiError> {
-    let job: JobId = job
-        .parse()
-        .map_err(|e: crate::model::ParseIdError| ApiError::bad_request("invalid_id", e.to_string()))?;
-    let task: TaskId = task
-        .parse()
-        .map_err(|e: crate::model::ParseIdError| ApiError::bad_request("invalid_id", e.to_string()))?;
-    Ok(TaskKey { job, task })
+    Ok(TaskKey { job: job.parse::<JobId>()?, task: task.parse::<TaskId>()? })
 }
 
 /// The answer of `POST /v1/runners/extend`.

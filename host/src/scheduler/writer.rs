@@ -128,9 +128,11 @@ impl Writer {
                 return None;
             }
             Command::Report(report, tx) => {
-                let (key, attempt) = (report.key, report.attempt);
+                let key = report.key;
                 let result = graph::finish(unit, *report).map(|ready| self.enqueue(ready));
-                if result.is_ok() || self.leases.get(&key).is_some_and(|l| l.attempt == attempt) {
+                // A refused report leaves the attempt running; its lease
+                // still expires if no acceptable report follows.
+                if result.is_ok() {
                     self.leases.remove(&key);
                 }
                 defer(tx, result)

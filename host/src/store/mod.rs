@@ -13,8 +13,8 @@ use std::path::Path;
 
 pub use unit::{Live, Unit};
 
-use crate::model::{Digest, Job, JobId, LogEntry, ModuleInfo, SpanEntry, Task, TaskKey, TaskType, Version};
-use records::{JobRecord, LogRecord, ModuleRecord, SpanRecord, TaskRecord};
+use crate::model::{Digest, Job, JobId, LogEntry, ModuleInfo, Task, TaskKey, TaskType, Version};
+use records::{JobRecord, LogRecord, ModuleRecord, TaskRecord};
 
 /// The layout version written by this code.
 const SCHEMA_VERSION: u32 = 1;
@@ -135,13 +135,6 @@ impl Store {
         Ok(out)
     }
 
-    /// The job an idempotency key created.
-    pub fn job_for_idempotency_key(&self, client_key: &str) -> Result<Option<JobId>, Error> {
-        let Some(v) = self.tree.get(keys::idempotency(client_key))? else { return Ok(None) };
-        let bytes: [u8; 16] = v.as_ref().try_into().map_err(|_| corrupt_key("idempotency"))?;
-        Ok(Some(JobId::from_bytes(bytes)))
-    }
-
     /// Every task of `job`, in creation order.
     pub fn tasks_of(&self, job: JobId) -> Result<Vec<Task>, Error> {
         let mut out = Vec::new();
@@ -160,17 +153,6 @@ impl Store {
             let (k, v) = item?;
             let key = keys::task_key_at(&k, 1).ok_or_else(|| corrupt_key("log"))?;
             out.push((key, records::decode::<LogRecord>("log", &v)?.into_entry()));
-        }
-        Ok(out)
-    }
-
-    /// The spans of task `key`.
-    pub fn spans_of(&self, key: TaskKey) -> Result<Vec<SpanEntry>, Error> {
-        let prefix = &keys::span(key, 0)[..33];
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(prefix) {
-            let (_, v) = item?;
-            out.push(records::decode::<SpanRecord>("span", &v)?.into_entry());
         }
         Ok(out)
     }
@@ -233,11 +215,6 @@ impl Store {
             out.push((TaskType { name, version }, digest));
         }
         Ok(out)
-    }
-
-    /// Bytes on disk, as sled reports them.
-    pub fn size_on_disk(&self) -> Result<u64, Error> {
-        Ok(self.db.size_on_disk()?)
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::WorkSource;
 use crate::model::{Digest, TaskKey, check_cluster};
 use crate::sandbox::SubtaskCheck;
-use crate::scheduler::{self, Assignment, Report, Scheduler};
+use crate::scheduler::{self, Assignment, Report, Reported, Scheduler};
 use crate::store::Store;
 
 /// Work from this host's own scheduler, for one cluster.
@@ -41,12 +41,16 @@ pub fn registry_check(scheduler: &Scheduler) -> SubtaskCheck {
 }
 
 impl WorkSource for LocalSource {
-    async fn claim(&self) -> Result<Assignment, scheduler::Error> {
-        self.scheduler.claim(&self.cluster).await
+    async fn claim(&self, max: usize) -> Result<Vec<Assignment>, scheduler::Error> {
+        self.scheduler.claim_batch(&self.cluster, max).await
     }
 
-    async fn report(&self, report: Report) -> Result<(), scheduler::Error> {
-        self.scheduler.report(report).await
+    async fn report(&self, reports: Vec<Report>) -> Result<Reported, scheduler::Error> {
+        self.scheduler.report_batch(reports).await
+    }
+
+    async fn release(&self, attempts: Vec<(TaskKey, u32)>) -> Result<(), scheduler::Error> {
+        self.scheduler.release(attempts).await
     }
 
     async fn extend(&self, key: TaskKey, attempt: u32) -> Result<Duration, scheduler::Error> {

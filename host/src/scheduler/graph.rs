@@ -101,13 +101,11 @@ fn compute(unit: &mut Unit, key: TaskKey, children: Vec<Task>) -> Result<Vec<Rea
     let cluster = task.cluster.clone();
     unit.mark(&cluster, key, Live::Done);
     let count = children.len() as u64;
-    let mut ready = Vec::new();
-    for child in children {
-        if child.unmet_deps == 0 {
-            unit.mark(&child.cluster, child.key, Live::Ready);
-            ready.push((child.cluster.clone(), child.key));
-        }
-        unit.insert_task(child);
+    let mut ready: Vec<Ready> =
+        children.iter().filter(|c| c.unmet_deps == 0).map(|c| (c.cluster.clone(), c.key)).collect();
+    unit.insert_subtasks(key, children);
+    for (cluster, child) in &ready {
+        unit.mark(cluster, *child, Live::Ready);
     }
     let job = unit.job(key.job)?.ok_or(Error::UnknownJob(key.job))?;
     job.counts.transition(TaskState::Running, TaskState::Computed);
@@ -210,6 +208,23 @@ pub fn requeue_lost(
         return Ok(None);
     }
     task.state = TaskState::Queued;
+    unit.mark(&cluster, key, Live::Ready);
+    job_transition(unit, key.job, TaskState::Running, TaskState::Queued)?;
+    Ok(Some((cluster, key)))
+}
+
+/// Queues again a task whose attempt was claimed but never started (handed
+/// back by its runner): the attempt is undone, no retry or loss is counted.
+pub fn release(unit: &mut Unit, key: TaskKey, attempt: u32) -> Result<Option<Ready>, Error> {
+    let Some(task) = unit.task_view(key)? else { return Ok(None) };
+    if task.state != TaskState::Running || task.attempt != attempt {
+        return Ok(None);
+    }
+    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+    task.state = TaskState::Queued;
+    task.attempt -= 1;
+    task.started_ms = None;
+    let cluster = task.cluster.clone();
     unit.mark(&cluster, key, Live::Ready);
     job_transition(unit, key.job, TaskState::Running, TaskState::Queued)?;
     Ok(Some((cluster, key)))

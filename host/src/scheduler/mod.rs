@@ -21,6 +21,9 @@ pub use registry::Registry;
 use crate::model::{Digest, JobId, LogEntry, ModuleInfo, SpanEntry, SubtaskSpec, TaskKey, TaskType};
 use crate::store::{self, Store};
 
+/// Most tasks handed to one runner by one claim.
+pub const MAX_CLAIM_BATCH: usize = 64;
+
 /// A scheduler failure.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
@@ -129,10 +132,14 @@ pub struct Report {
     pub spans: Vec<SpanEntry>,
 }
 
+/// Answers to the reports of one batch, in order.
+pub type Reported = Vec<Result<(), Error>>;
+
 pub(crate) enum Command {
     Submit(JobSpec, oneshot::Sender<Result<Submitted, Error>>),
-    Claim(String, oneshot::Sender<Result<Assignment, Error>>),
-    Report(Box<Report>, oneshot::Sender<Result<(), Error>>),
+    Claim(queue::Waiter),
+    Report(Vec<Report>, oneshot::Sender<Result<Reported, Error>>),
+    Release(Vec<(TaskKey, u32)>, oneshot::Sender<Result<(), Error>>),
     Extend(TaskKey, u32, oneshot::Sender<Result<Duration, Error>>),
     Cancel(JobId, oneshot::Sender<Result<(), Error>>),
     Retry(JobId, oneshot::Sender<Result<Retried, Error>>),
@@ -204,12 +211,33 @@ impl Scheduler {
 
     /// Waits for a ready task of `cluster` and starts it.
     pub async fn claim(&self, cluster: &str) -> Result<Assignment, Error> {
-        self.call(|tx| Command::Claim(cluster.to_owned(), tx)).await
+        let mut batch = self.claim_batch(cluster, 1).await?;
+        batch.pop().ok_or(Error::Closed)
+    }
+
+    /// Waits for ready tasks of `cluster` and starts between one and `max`
+    /// of them (fewer when other runners wait too).
+    pub async fn claim_batch(&self, cluster: &str, max: usize) -> Result<Vec<Assignment>, Error> {
+        let max = max.clamp(1, MAX_CLAIM_BATCH);
+        self.call(|tx| Command::Claim(queue::Waiter { cluster: cluster.to_owned(), max, tx })).await
     }
 
     /// Records the outcome of an attempt; answers once it is on disk.
     pub async fn report(&self, report: Report) -> Result<(), Error> {
-        self.call(|tx| Command::Report(Box::new(report), tx)).await
+        let mut answers = self.report_batch(vec![report]).await?;
+        answers.pop().unwrap_or(Err(Error::Closed))
+    }
+
+    /// Records the outcomes of several attempts in one group; answers each
+    /// (in order) once all are on disk.
+    pub async fn report_batch(&self, reports: Vec<Report>) -> Result<Reported, Error> {
+        self.call(|tx| Command::Report(reports, tx)).await
+    }
+
+    /// Hands back claimed attempts that never started: their tasks are queued
+    /// again without using a retry or counting as lost.
+    pub async fn release(&self, attempts: Vec<(TaskKey, u32)>) -> Result<(), Error> {
+        self.call(|tx| Command::Release(attempts, tx)).await
     }
 
     /// Extends the lease of a running attempt; answers the new lease length.

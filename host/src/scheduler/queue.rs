@@ -8,7 +8,14 @@ use super::{Assignment, Error};
 use crate::model::TaskKey;
 
 /// A runner waiting for work.
-pub type Waiter = oneshot::Sender<Result<Assignment, Error>>;
+pub struct Waiter {
+    /// The cluster it serves.
+    pub cluster: String,
+    /// The most tasks it takes at once.
+    pub max: usize,
+    /// Where its tasks go.
+    pub tx: oneshot::Sender<Result<Vec<Assignment>, Error>>,
+}
 
 /// In-memory ready queues (a copy of the store's ready set) and idle runners.
 #[derive(Default)]
@@ -28,20 +35,33 @@ impl Queues {
         }
     }
 
-    /// Parks an idle runner of `cluster`.
-    pub fn wait(&mut self, cluster: String, waiter: Waiter) {
-        self.waiters.entry(cluster).or_default().push_back(waiter);
+    /// Puts tasks handed back unstarted at the front of their cluster's queue.
+    pub fn push_front(&mut self, cluster: &str, key: TaskKey) {
+        self.ready.entry(cluster.to_owned()).or_default().push_front(key);
+    }
+
+    /// Parks an idle runner.
+    pub fn wait(&mut self, waiter: Waiter) {
+        self.waiters.entry(waiter.cluster.clone()).or_default().push_back(waiter);
     }
 
     /// Puts a runner back at the front of the line.
-    pub fn wait_first(&mut self, cluster: String, waiter: Waiter) {
-        self.waiters.entry(cluster).or_default().push_front(waiter);
+    pub fn wait_first(&mut self, waiter: Waiter) {
+        self.waiters.entry(waiter.cluster.clone()).or_default().push_front(waiter);
+    }
+
+    /// How many tasks the next runner of `cluster` gets at most: an even share
+    /// of the ready tasks among the waiting runners, within its own maximum.
+    pub fn share(&self, cluster: &str, max: usize) -> usize {
+        let ready = self.ready.get(cluster).map_or(0, VecDeque::len);
+        let waiting = self.waiters.get(cluster).map_or(0, VecDeque::len) + 1;
+        ready.div_ceil(waiting).clamp(1, max)
     }
 
     /// Clusters that have both a ready task and a waiting runner.
     pub fn matchable(&mut self) -> Vec<String> {
         for q in self.waiters.values_mut() {
-            q.retain(|w| !w.is_closed());
+            q.retain(|w| !w.tx.is_closed());
         }
         self.waiters
             .iter()
@@ -59,7 +79,7 @@ impl Queues {
     pub fn pop_waiter(&mut self, cluster: &str) -> Option<Waiter> {
         let q = self.waiters.get_mut(cluster)?;
         while let Some(w) = q.pop_front() {
-            if !w.is_closed() {
+            if !w.tx.is_closed() {
                 return Some(w);
             }
         }

@@ -93,10 +93,14 @@ impl Writer {
             if broken.load(Ordering::Acquire) {
                 return;
             }
+            let t0 = std::time::Instant::now();
             let mut unit = self.store.unit();
             let (mut durable, mut early) = (Vec::with_capacity(group.len()), Vec::new());
             for command in group.drain(..) {
                 durable.extend(self.apply(&mut unit, command));
+            }
+            if t0.elapsed().as_millis() > 20 {
+                eprintln!("TIMING writer apply {:?}", t0.elapsed());
             }
             self.expire_leases(&mut unit);
             self.dispatch(&mut unit, &mut early);
@@ -123,19 +127,19 @@ impl Writer {
                 let result = self.submit(unit, spec);
                 defer(tx, result)
             }
-            Command::Claim(cluster, tx) => {
-                self.queues.wait(cluster, tx);
+            Command::Claim(waiter) => {
+                self.queues.wait(waiter);
                 return None;
             }
-            Command::Report(report, tx) => {
-                let key = report.key;
-                let result = graph::finish(unit, *report).map(|ready| self.enqueue(ready));
-                // A refused report leaves the attempt running; its lease
-                // still expires if no acceptable report follows.
-                if result.is_ok() {
-                    self.leases.remove(&key);
+            Command::Report(reports, tx) => {
+                let answers = reports.into_iter().map(|r| self.report(unit, r)).collect();
+                defer(tx, Ok(answers))
+            }
+            Command::Release(attempts, tx) => {
+                for (key, attempt) in attempts {
+                    self.release(unit, key, attempt);
                 }
-                defer(tx, result)
+                defer(tx, Ok(()))
             }
             Command::Extend(key, attempt, tx) => defer(tx, self.extend(key, attempt)),
             Command::Cancel(job, tx) => defer(tx, graph::cancel(unit, job)),
@@ -148,6 +152,29 @@ impl Writer {
                 defer(tx, result)
             }
         })
+    }
+
+    fn report(&mut self, unit: &mut Unit, report: super::Report) -> Result<(), Error> {
+        let key = report.key;
+        let ready = graph::finish(unit, report)?;
+        // A refused report leaves the attempt running; its lease still
+        // expires if no acceptable report follows.
+        self.leases.remove(&key);
+        self.enqueue(ready);
+        Ok(())
+    }
+
+    /// Queues an unstarted attempt's task again, at the front of its queue.
+    fn release(&mut self, unit: &mut Unit, key: TaskKey, attempt: u32) {
+        if self.leases.get(&key).is_none_or(|l| l.attempt != attempt) {
+            return;
+        }
+        self.leases.remove(&key);
+        match graph::release(unit, key, attempt) {
+            Ok(Some((cluster, key))) => self.queues.push_front(&cluster, key),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, task = ?key, "could not release an attempt"),
+        }
     }
 
     fn submit(&mut self, unit: &mut Unit, spec: super::JobSpec) -> Result<super::Submitted, Error> {
@@ -196,27 +223,30 @@ impl Writer {
     fn dispatch(&mut self, unit: &mut Unit, answers: &mut Vec<Deferred>) {
         for cluster in self.queues.matchable() {
             while let Some(waiter) = self.queues.pop_waiter(&cluster) {
-                match self.next_startable(unit, &cluster) {
-                    Some(assignment) => answers.push(defer(waiter, Ok(assignment))),
-                    None => {
-                        self.queues.wait_first(cluster.clone(), waiter);
-                        break;
-                    }
+                let share = self.queues.share(&cluster, waiter.max);
+                let batch = self.startable(unit, &cluster, share);
+                if batch.is_empty() {
+                    self.queues.wait_first(waiter);
+                    break;
                 }
+                answers.push(defer(waiter.tx, Ok(batch)));
             }
         }
     }
 
-    /// Pops ready tasks of `cluster` until one can start.
-    fn next_startable(&mut self, unit: &mut Unit, cluster: &str) -> Option<Assignment> {
-        while let Some(key) = self.queues.pop_ready(cluster) {
+    /// Pops ready tasks of `cluster` until `n` have started or none is left.
+    fn startable(&mut self, unit: &mut Unit, cluster: &str, n: usize) -> Vec<Assignment> {
+        let mut batch = Vec::with_capacity(n);
+        while batch.len() < n
+            && let Some(key) = self.queues.pop_ready(cluster)
+        {
             match self.start(unit, key) {
-                Ok(Some(assignment)) => return Some(assignment),
+                Ok(Some(assignment)) => batch.push(assignment),
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, task = ?key, "could not start a ready task"),
             }
         }
-        None
+        batch
     }
 
     /// Starts `key` if its job is not halted and an implementation exists.

@@ -13,6 +13,7 @@
 //! | `y`    | `y` + name + `0x00` + major + minor   | module sha256      |
 //! | `l`    | `l` + job + task + seq                | log record         |
 //! | `s`    | `s` + job + task + seq                | span record        |
+//! | `p`    | `p` + job + parent task               | ids of subtasks written ahead of their parent's commit |
 
 use crate::model::{Digest, JobId, TaskId, TaskKey, Version};
 
@@ -28,6 +29,7 @@ pub const MODULE_BYTES: u8 = b'b';
 pub const REGISTRY: u8 = b'y';
 pub const LOG: u8 = b'l';
 pub const SPAN: u8 = b's';
+pub const STAGED: u8 = b'p';
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -85,6 +87,10 @@ pub fn logs_of(job: JobId) -> Vec<u8> {
 
 pub fn span(k: TaskKey, seq: u64) -> Vec<u8> {
     key(SPAN, &[k.job.as_bytes(), k.task.as_bytes(), &seq.to_be_bytes()])
+}
+
+pub fn staged(parent: TaskKey) -> Vec<u8> {
+    key(STAGED, &[parent.job.as_bytes(), parent.task.as_bytes()])
 }
 
 /// Splits `job + task` (32 bytes) at `offset` in `k`.

@@ -7,6 +7,7 @@
 
 mod keys;
 mod records;
+mod staged;
 mod unit;
 
 use std::path::Path;
@@ -55,6 +56,11 @@ impl Store {
         let tree = db.open_tree("sandflow")?;
         let store = Store { db, tree };
         store.check_schema()?;
+        let discarded = staged::discard_uncommitted(&store.tree)?;
+        if discarded > 0 {
+            store.db.flush()?;
+            tracing::info!(subtasks = discarded, "deleted subtasks whose parent's report never committed");
+        }
         Ok(store)
     }
 
@@ -95,7 +101,9 @@ impl Store {
         if unit.is_empty() {
             return Ok(false);
         }
-        self.tree.apply_batch(unit.into_batch())?;
+        for batch in unit.into_batches() {
+            self.tree.apply_batch(batch)?;
+        }
         Ok(true)
     }
 
@@ -276,5 +284,58 @@ mod tests {
             .map(|j| j.id)
             .collect();
         assert_eq!(got, vec![ids[2], ids[1], ids[0]]);
+    }
+
+    /// A unit with a large subtask set, as a list of batches; the parent
+    /// and its job are in the last one.
+    fn large_unit(store: &Store, j: &Job) -> (TaskKey, Vec<TaskKey>, Vec<sled::Batch>) {
+        let parent = TaskKey { job: j.id, task: j.root };
+        let task_type = crate::model::TaskType::parse("Leaf").unwrap();
+        let children: Vec<Task> = (0..staged::THRESHOLD + 10)
+            .map(|_| TaskKey { job: j.id, task: TaskId::new() })
+            .map(|k| Task::new_queued(k, Some(j.root), task_type.clone(), "{}".into(), "default".into(), 0))
+            .collect();
+        let keys: Vec<TaskKey> = children.iter().map(|c| c.key).collect();
+        let mut unit = store.unit();
+        unit.insert_job(j.clone());
+        unit.insert_subtasks(parent, children);
+        for k in &keys {
+            unit.mark("default", *k, Live::Ready);
+        }
+        (parent, keys, unit.into_batches())
+    }
+
+    #[test]
+    fn large_subtask_sets_are_written_in_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (_, keys, batches) = large_unit(&store, &job("big"));
+        assert!(batches.len() > 2, "{} batches", batches.len());
+        for batch in batches {
+            store.tree.apply_batch(batch).unwrap();
+        }
+        assert_eq!(store.live_tasks().unwrap().len(), keys.len());
+        assert_eq!(store.tree.scan_prefix([keys::STAGED]).count(), 0, "the marker is removed");
+    }
+
+    #[test]
+    fn subtasks_of_a_unit_that_never_committed_are_deleted_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = job("crashed");
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let (_, keys, mut batches) = large_unit(&store, &j);
+            batches.pop();
+            for batch in batches {
+                store.tree.apply_batch(batch).unwrap();
+            }
+            assert_eq!(store.live_tasks().unwrap().len(), keys.len());
+            store.db.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.live_tasks().unwrap(), vec![]);
+        assert_eq!(store.tree.scan_prefix([keys::TASK]).count(), 0);
+        assert_eq!(store.tree.scan_prefix([keys::STAGED]).count(), 0);
+        assert_eq!(store.job(j.id).unwrap(), None, "the job record was in the last batch");
     }
 }

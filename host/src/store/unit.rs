@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use super::records::{self, JobRecord, LogRecord, SpanRecord, TaskRecord};
+use super::staged::{self, Staged, StagedIndex};
 use super::{Error, keys};
 use crate::model::{Job, JobId, LogEntry, SpanEntry, Task, TaskKey};
 
@@ -31,11 +32,20 @@ pub struct Unit {
     jobs: HashMap<JobId, Cached<Job>>,
     tasks: HashMap<TaskKey, Cached<Task>>,
     raw: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    staged: Vec<Staged>,
+    staged_index: StagedIndex,
 }
 
 impl Unit {
     pub(super) fn new(tree: sled::Tree) -> Self {
-        Unit { tree, jobs: HashMap::new(), tasks: HashMap::new(), raw: Vec::new() }
+        Unit {
+            tree,
+            jobs: HashMap::new(),
+            tasks: HashMap::new(),
+            raw: Vec::new(),
+            staged: Vec::new(),
+            staged_index: HashMap::new(),
+        }
     }
 
     /// Whether the unit writes nothing.
@@ -112,6 +122,20 @@ impl Unit {
         self.tasks.insert(task.key, Cached { value: task, dirty: true });
     }
 
+    /// Adds the new subtasks of `parent`, which this unit completes. A large
+    /// set is written ahead of the unit in chunks (see [`staged`]).
+    pub fn insert_subtasks(&mut self, parent: TaskKey, children: Vec<Task>) {
+        if children.len() >= staged::THRESHOLD {
+            let index = self.staged.len();
+            let keys = children.iter().map(|c| c.key).collect::<Vec<_>>();
+            self.staged_index.extend(keys.iter().map(|k| (*k, index)));
+            self.staged.push(Staged { parent: Some(parent), children: keys, raw: Vec::new() });
+        }
+        for child in children {
+            self.insert_task(child);
+        }
+    }
+
     /// Records whether `key` (of `cluster`) is ready, running, or neither.
     /// One key per live task holds both, so a start is a single write.
     pub fn mark(&mut self, cluster: &str, key: TaskKey, mark: Live) {
@@ -120,7 +144,11 @@ impl Unit {
             Live::Running => Some(vec![keys::RUNNING_MARK]),
             Live::Done => None,
         };
-        self.raw.push((keys::live(cluster, key), value));
+        let write = (keys::live(cluster, key), value);
+        match self.staged_index.get(&key) {
+            Some(&i) => self.staged[i].raw.push(write),
+            None => self.raw.push(write),
+        }
     }
 
     /// Maps an idempotency key to the job it created.
@@ -143,22 +171,52 @@ impl Unit {
         }
     }
 
-    /// Everything to write, as one atomic batch.
-    pub(super) fn into_batch(self) -> sled::Batch {
-        let mut batch = sled::Batch::default();
+    /// Everything to write: the chunks of staged subtasks first, then one
+    /// atomic batch that holds the rest and removes the staged markers.
+    pub(super) fn into_batches(mut self) -> Vec<sled::Batch> {
+        let mut batches = Vec::new();
+        let mut last = sled::Batch::default();
+        for set in std::mem::take(&mut self.staged) {
+            let Some(parent) = set.parent else { continue };
+            let marker = keys::staged(parent);
+            batches.extend(self.chunks_of(&marker, set));
+            last.remove(marker);
+        }
         for (id, job) in self.jobs.iter().filter(|(_, c)| c.dirty) {
-            batch.insert(keys::job(*id), records::encode(&JobRecord::from(&job.value)));
+            last.insert(keys::job(*id), records::encode(&JobRecord::from(&job.value)));
         }
         for (key, task) in self.tasks.iter().filter(|(_, c)| c.dirty) {
-            batch.insert(keys::task(*key), records::encode(&TaskRecord::from(&task.value)));
+            last.insert(keys::task(*key), records::encode(&TaskRecord::from(&task.value)));
         }
         for (k, v) in self.raw {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
-            }
+            write(&mut last, k, v);
         }
-        batch
+        batches.push(last);
+        batches
+    }
+
+    /// The chunks of one staged set; the first writes its marker.
+    fn chunks_of(&mut self, marker: &[u8], set: Staged) -> Vec<sled::Batch> {
+        let mut chunks = vec![sled::Batch::default()];
+        chunks[0].insert(marker, set.marker_value());
+        let writes = set.children.iter().filter_map(|k| {
+            let task = self.tasks.remove(k)?;
+            Some((keys::task(*k), Some(records::encode(&TaskRecord::from(&task.value)))))
+        });
+        for (i, (k, v)) in writes.collect::<Vec<_>>().into_iter().chain(set.raw).enumerate() {
+            if i > 0 && i % staged::CHUNK == 0 {
+                chunks.push(sled::Batch::default());
+            }
+            write(chunks.last_mut().expect("one chunk at least"), k, v);
+        }
+        chunks
+    }
+}
+
+fn write(batch: &mut sled::Batch, k: Vec<u8>, v: Option<Vec<u8>>) {
+    match v {
+        Some(v) => batch.insert(k, v),
+        None => batch.remove(k),
     }
 }
 

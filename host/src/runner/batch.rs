@@ -95,11 +95,7 @@ fn run_one<S: WorkSource>(source: &S, sandbox: &Sandbox, a: Assignment) -> Repor
         input: a.input,
         check: source.subtask_check(),
     };
-    let t0 = std::time::Instant::now();
     let result = sandbox.execute(&prepared, exec);
-    if t0.elapsed().as_millis() > 20 {
-        eprintln!("TIMING execute {:?}", t0.elapsed());
-    }
     Report {
         key,
         attempt,

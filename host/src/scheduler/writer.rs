@@ -93,14 +93,10 @@ impl Writer {
             if broken.load(Ordering::Acquire) {
                 return;
             }
-            let t0 = std::time::Instant::now();
             let mut unit = self.store.unit();
             let (mut durable, mut early) = (Vec::with_capacity(group.len()), Vec::new());
             for command in group.drain(..) {
                 durable.extend(self.apply(&mut unit, command));
-            }
-            if t0.elapsed().as_millis() > 20 {
-                eprintln!("TIMING writer apply {:?}", t0.elapsed());
             }
             self.expire_leases(&mut unit);
             self.dispatch(&mut unit, &mut early);

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, Tokens};
 use crate::runner::{self, LocalSource};
 use crate::sandbox::{self, Limits, Sandbox, Settings};
 use crate::scheduler::{self, Scheduler};
@@ -54,6 +54,8 @@ pub struct Options {
     pub limits: Limits,
     /// Leases and their re-queue budget.
     pub scheduling: scheduler::Settings,
+    /// API tokens; none means an open API, allowed only on loopback.
+    pub tokens: Tokens,
 }
 
 /// Starts the host and serves until SIGINT or SIGTERM. `on_listening` is
@@ -63,6 +65,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         return Err(Error::Config(format!("--runners must be at most {MAX_RUNNERS}")));
     }
     crate::model::check_cluster(&options.cluster).map_err(Error::Config)?;
+    check_exposure(&options)?;
     let store = Store::open(&options.data_dir.join("db"))?;
     let settings = Settings {
         cache_dir: options.data_dir.join("artifacts"),
@@ -75,13 +78,28 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         let source = Arc::new(LocalSource::new(scheduler.clone(), store.clone(), options.cluster.clone()));
         tokio::spawn(runner::run(source, sandbox.clone()));
     }
-    let app = api::router(AppState { scheduler, store, sandbox });
+    let app = api::router(AppState { scheduler, store, sandbox, tokens: Arc::new(options.tokens.clone()) });
     let io = |source| Error::Io { addr: options.listen, source };
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(io)?;
     let addr = listener.local_addr().map_err(io)?;
     tracing::info!(%addr, runners = options.runners, cluster = %options.cluster, "serving");
     on_listening(addr);
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(io)
+}
+
+/// Refuses to serve an open API (no tokens) on anything but loopback.
+fn check_exposure(options: &Options) -> Result<(), Error> {
+    if !options.tokens.is_empty() {
+        return Ok(());
+    }
+    if !options.listen.ip().is_loopback() {
+        return Err(Error::Config(format!(
+            "refusing to listen on {} without API tokens: pass --token-file, or listen on a loopback address",
+            options.listen
+        )));
+    }
+    tracing::warn!("no API tokens configured: the API is open to every local user (loopback only)");
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -29,6 +29,8 @@ pub struct Host {
     pub base: String,
     _temp: Option<tempfile::TempDir>,
     http: reqwest::Client,
+    /// The bearer token sent with every request, if any.
+    pub token: Option<String>,
 }
 
 impl Host {
@@ -62,7 +64,7 @@ impl Host {
             let _ = child.kill();
             bail!("host did not start: {line:?}");
         };
-        Ok(Host { child, base: base.to_owned(), _temp: None, http: reqwest::Client::new() })
+        Ok(Host { child, base: base.to_owned(), _temp: None, http: reqwest::Client::new(), token: None })
     }
 
     /// The host's process id.
@@ -79,6 +81,10 @@ impl Host {
 
     /// Sends a request; the status and the JSON body (Null when not JSON).
     pub async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<(StatusCode, Value)> {
+        let req = match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        };
         let resp = req.send().await?;
         let status = resp.status();
         let text = resp.text().await?;

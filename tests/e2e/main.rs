@@ -2,6 +2,7 @@
 //! drives it over HTTP with components built from `examples/` and
 //! `tests/fixtures/`.
 
+mod auth;
 mod bad_input;
 mod crash;
 mod failures;

@@ -2,6 +2,7 @@
 //! the scheduler, the store's read side and the sandbox; they validate every
 //! request and answer errors as JSON.
 
+mod auth;
 mod error;
 mod extract;
 mod jobs;
@@ -16,6 +17,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+pub use auth::{Role, TokenFileError, Tokens};
 pub use error::ApiError;
 pub use jobs::Retried;
 pub use query::JobPage;
@@ -39,27 +41,43 @@ pub struct AppState {
     pub store: Store,
     /// Validates and compiles uploaded modules.
     pub sandbox: Arc<Sandbox>,
+    /// Who may call what.
+    pub tokens: Arc<Tokens>,
 }
 
-/// The API's routes.
+/// The API's routes. Admin routes need an admin token, the runner protocol a
+/// runner token, `/healthz` none (see [`auth`]).
 pub fn router(state: AppState) -> Router {
+    let guard = |role| {
+        axum::middleware::from_fn_with_state(
+            auth::Guard { tokens: state.tokens.clone(), role },
+            auth::require,
+        )
+    };
     let modules = Router::new()
         .route("/v1/modules", post(modules::upload).get(modules::list))
         .layer(DefaultBodyLimit::max(MODULE_LIMIT));
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+    let admin = Router::new()
         .route("/v1/task-types", get(modules::task_types))
         .route("/v1/jobs", post(jobs::submit).get(query::list))
         .route("/v1/jobs/{id}", get(jobs::show))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/v1/jobs/{id}/retry", post(jobs::retry))
-        .route("/v1/runners/claim", post(runners::claim))
-        .route("/v1/runners/extend", post(runners::extend))
-        .route("/v1/runners/report", post(runners::report))
         .route("/v1/jobs/{id}/tasks", get(jobs::tasks))
         .route("/v1/jobs/{id}/logs", get(jobs::logs))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(modules)
+        .route_layer(guard(auth::Role::Admin));
+    let runners = Router::new()
+        .route("/v1/runners/claim", post(runners::claim))
+        .route("/v1/runners/extend", post(runners::extend))
+        .route("/v1/runners/report", post(runners::report))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .route_layer(guard(auth::Role::Runner));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(admin)
+        .merge(runners)
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

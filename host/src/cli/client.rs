@@ -48,16 +48,21 @@ pub enum Error {
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    token: Option<String>,
 }
 
 impl Client {
     /// A client of the host at `base` (e.g. `http://127.0.0.1:7700`).
-    pub fn new(base: &str) -> Self {
-        Client { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+    pub fn new(base: &str, token: Option<String>) -> Self {
+        Client { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new(), token }
     }
 
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder, url: &str) -> Result<T, Error> {
         let http = |source| Error::Http { url: url.to_owned(), source };
+        let req = match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        };
         let resp = req.send().await.map_err(http)?;
         let status = resp.status();
         if status.is_success() {

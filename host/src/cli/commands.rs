@@ -9,13 +9,14 @@ use serde_json::json;
 
 use super::client::{Client, Error};
 use super::{Cli, Command, JobCommand, ListArgs, ModuleCommand, ServeArgs, SubmitArgs, tree};
+use crate::api::Tokens;
 use crate::model::JobId;
 use crate::sandbox::Limits;
 use crate::server;
 
 /// Runs `cli`; the exit code on success.
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
-    let client = Client::new(&cli.server);
+    let client = Client::new(&cli.server, cli.token);
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Module(ModuleCommand::Upload { files }) => upload(&client, files).await,
@@ -49,6 +50,14 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
         memory_bytes: (args.memory_limit_mib as usize) << 20,
         ..Limits::default()
     };
+    let tokens = match &args.token_file {
+        Some(path) => {
+            let file = |source| Error::File { path: path.display().to_string(), source };
+            let text = std::fs::read_to_string(path).map_err(file)?;
+            Tokens::parse(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?
+        }
+        None => Tokens::default(),
+    };
     let options = server::Options {
         data_dir: args.data_dir,
         listen: args.listen,
@@ -59,6 +68,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
             lease_ttl: args.lease_ttl,
             max_lost_attempts: args.max_lost_attempts,
         },
+        tokens,
     };
     server::run(options, |addr| {
         println!("sandflow listening on http://{addr}");

@@ -21,6 +21,9 @@ pub struct Cli {
     /// The host's API address.
     #[arg(long, global = true, env = "SANDFLOW_SERVER", default_value = "http://127.0.0.1:7700")]
     pub server: String,
+    /// The bearer token to send (an admin token for these commands).
+    #[arg(long, global = true, env = "SANDFLOW_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -65,6 +68,10 @@ pub struct ServeArgs {
     /// before it fails.
     #[arg(long, default_value_t = 10)]
     pub max_lost_attempts: u32,
+    /// A file of API tokens, one `admin TOKEN` or `runner TOKEN` per line.
+    /// Without it the API is open and the host listens only on loopback.
+    #[arg(long, env = "SANDFLOW_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
     /// Linear memory limit of one task, in MiB.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub memory_limit_mib: u32,

@@ -19,6 +19,11 @@ async fn hostile_tasks_fail_precisely_and_harm_nobody() -> anyhow::Result<()> {
         ("MemoryBomb", json!({}), "memory limit of 32 MiB exceeded".to_owned()),
         ("Panic", json!({"message": "boom"}), "panicked at".to_owned()),
         ("Flood", json!({}), format!("stdout exceeded the capture limit of {} bytes", 1 << 20)),
+        ("StackOverflow", json!({}), "stack overflow: the task's call stack was exhausted".to_owned()),
+        ("LogFlood", json!({}), "log limit of 10000 lines per attempt exceeded".to_owned()),
+        ("SubtaskFlood", json!({}), "subtask limit of 100000 per attempt exceeded".to_owned()),
+        ("BadJson", json!({}), "input is not valid JSON: key must be a string at line 1 column 2".to_owned()),
+        ("BadUtf8", json!({}), "failed: invalid utf-8 sequence of 1 bytes from index 2".to_owned()),
     ];
     let mut jobs = Vec::new();
     for (task, input, _) in &cases {

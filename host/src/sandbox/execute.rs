@@ -117,8 +117,12 @@ impl Sandbox {
         if let Some(limit) = e.downcast_ref::<LimitExceeded>() {
             return limit.0.clone();
         }
-        if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
-            return format!("timed out after {}", human(self.settings.limits.timeout));
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => {
+                return format!("timed out after {}", human(self.settings.limits.timeout));
+            }
+            Some(Trap::StackOverflow) => return "stack overflow: the task's call stack was exhausted".into(),
+            _ => {}
         }
         for (name, pipe) in [("stdout", &captured.stdout), ("stderr", &captured.stderr)] {
             if pipe.contents().len() >= cap {
@@ -134,7 +138,7 @@ impl Sandbox {
         match (panic, e.downcast_ref::<Trap>()) {
             (Some(line), _) => line,
             (None, Some(trap)) => format!("trapped: {trap}"),
-            (None, None) => format!("failed: {e}"),
+            (None, None) => format!("failed: {}", e.root_cause()),
         }
     }
 }

@@ -44,3 +44,35 @@ async fn hostile_tasks_fail_precisely_and_harm_nobody() -> anyhow::Result<()> {
     assert_eq!(status, 200);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_forced_cancel_interrupts_running_tasks_and_frees_their_runner() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "1", "--task-timeout", "10m"]).await?;
+    host.upload("hostile").await?;
+    host.upload("probe").await?;
+    let (_, job) = host
+        .post("/v1/jobs", &json!({"name": "spin", "task": "Spin", "input": {}, "max_retries": 3}))
+        .await?;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + WAIT;
+    while host.tasks(&id).await?[0]["state"] != "running" {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "Spin never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, body) = host.post(&format!("/v1/jobs/{id}/cancel?force=true"), &json!(null)).await?;
+    assert_eq!(status, 200, "{body}");
+    let canceled = std::time::Instant::now();
+    let job = host.wait(&id, WAIT).await?;
+    assert_eq!(job["state"], "canceled");
+    let task = &host.tasks(&id).await?[0];
+    while host.tasks(&id).await?[0]["state"] != "failed" {
+        anyhow::ensure!(canceled.elapsed() < Duration::from_secs(5), "not interrupted: {task}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let task = &host.tasks(&id).await?[0];
+    assert_eq!((task["error"].as_str(), task["attempts"].as_u64()), (Some("canceled"), Some(1)), "{task}");
+    // The only runner is free again at once.
+    let noop = host.submit("Noop", json!({})).await?;
+    assert_eq!(host.wait(&noop, Duration::from_secs(5)).await?["state"], "completed");
+    Ok(())
+}

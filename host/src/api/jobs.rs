@@ -143,14 +143,29 @@ pub async fn logs(
     Ok(axum::Json(views))
 }
 
-/// `POST /v1/jobs/{id}/cancel`: queued tasks of the job no longer start;
-/// running ones finish. 409 for a completed job.
+/// The query of `POST /v1/jobs/{id}/cancel`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelQuery {
+    /// Also interrupt the job's running tasks; they fail with "canceled".
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// `POST /v1/jobs/{id}/cancel[?force=true]`: queued tasks of the job no
+/// longer start; running ones finish, or with `force` are interrupted within
+/// one epoch tick and fail with "canceled". 409 for a completed job.
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(query): Query<CancelQuery>,
 ) -> Result<axum::Json<JobView>, ApiError> {
     let id: JobId = id.parse()?;
     state.scheduler.cancel(id).await?;
+    if query.force {
+        let interrupted = state.sandbox.interrupt_job(id);
+        tracing::info!(job = %id, interrupted, "forced cancel");
+    }
     Ok(axum::Json(JobView::from(&find_job(&state, &id.to_string())?)))
 }
 

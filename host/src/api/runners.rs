@@ -146,6 +146,10 @@ pub struct ReportBody {
     pub display: Option<String>,
     #[serde(default)]
     pub logs: Vec<LogBody>,
+    /// The attempt was interrupted because its job was force-canceled; it
+    /// fails without using a retry.
+    #[serde(default)]
+    pub canceled: bool,
 }
 
 fn subtask(state: &AppState, s: SubtaskBody) -> Result<SubtaskSpec, ApiError> {
@@ -191,7 +195,15 @@ pub async fn report(
         })
         .collect();
     let display = body.display.as_deref().map(truncate_display);
-    let report = Report { key, attempt: body.attempt, outcome, display, logs, spans: Vec::new() };
+    let report = Report {
+        key,
+        attempt: body.attempt,
+        outcome,
+        display,
+        logs,
+        spans: Vec::new(),
+        canceled: body.canceled,
+    };
     state.scheduler.report(report).await?;
     Ok(StatusCode::OK)
 }

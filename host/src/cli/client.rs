@@ -111,8 +111,8 @@ impl Client {
     }
 
     /// Cancels job `id`.
-    pub async fn cancel(&self, id: &str) -> Result<JobView, Error> {
-        self.post(&format!("/v1/jobs/{id}/cancel"), &serde_json::json!({})).await
+    pub async fn cancel(&self, id: &str, force: bool) -> Result<JobView, Error> {
+        self.post(&format!("/v1/jobs/{id}/cancel?force={force}"), &serde_json::json!({})).await
     }
 
     /// Retries job `id`.

@@ -107,8 +107,8 @@ async fn job(client: &Client, command: JobCommand) -> Result<ExitCode, Error> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        JobCommand::Cancel { id } => {
-            let job = client.cancel(&job_id(&id)?).await?;
+        JobCommand::Cancel { id, force } => {
+            let job = client.cancel(&job_id(&id)?, force).await?;
             println!("job {} {}", job.id, job.state);
             Ok(ExitCode::SUCCESS)
         }

@@ -104,6 +104,9 @@ pub enum JobCommand {
     Cancel {
         /// The job id.
         id: String,
+        /// Also interrupt its running tasks (they fail with "canceled").
+        #[arg(long)]
+        force: bool,
     },
     /// Retry a failed or canceled job.
     Retry {

@@ -103,9 +103,18 @@ fn run_one<S: WorkSource>(source: &S, sandbox: &Sandbox, a: Assignment) -> Repor
         display: result.display,
         logs: result.logs,
         spans: result.spans,
+        canceled: result.canceled,
     }
 }
 
 fn failure(key: TaskKey, attempt: u32, message: String) -> Report {
-    Report { key, attempt, outcome: Err(message), display: None, logs: Vec::new(), spans: Vec::new() }
+    Report {
+        key,
+        attempt,
+        outcome: Err(message),
+        display: None,
+        logs: Vec::new(),
+        spans: Vec::new(),
+        canceled: false,
+    }
 }

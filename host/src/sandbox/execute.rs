@@ -3,6 +3,7 @@
 //! message.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
@@ -12,9 +13,9 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use super::bindings::sandflow::task::host::Execution as WitExecution;
 use super::bindings::sandflow::task::types::TaskType as WitTaskType;
-use super::host::{HostState, LimitExceeded, Recorded};
+use super::host::{Canceled, HostState, LimitExceeded, Recorded};
 use super::{EPOCH_TICK, Prepared, Sandbox};
-use crate::model::{JobId, LogEntry, LogLevel, SpanEntry, SubtaskSpec, TaskId, TaskType, now_ms};
+use crate::model::{JobId, LogEntry, LogLevel, SpanEntry, SubtaskSpec, TaskId, TaskKey, TaskType, now_ms};
 
 /// Decides whether a subtask of this task type (and cluster, if given) may be
 /// submitted; `Err` is the message the guest receives.
@@ -47,6 +48,8 @@ pub struct ExecutionResult {
     pub logs: Vec<LogEntry>,
     /// Its spans.
     pub spans: Vec<SpanEntry>,
+    /// Whether it failed because its job was force-canceled.
+    pub canceled: bool,
 }
 
 /// An attempt's captured stdout and stderr.
@@ -68,7 +71,9 @@ impl Sandbox {
         let cap = self.settings.limits.max_output_bytes;
         let captured = Captured::new(cap);
         let attempt = exec.attempt;
-        let mut store = self.store(&exec, &captured);
+        let key = TaskKey { job: exec.job, task: exec.task };
+        let cancel = self.interrupts.register(key);
+        let mut store = self.store(&exec, &captured, cancel.clone());
         let wit_type =
             WitTaskType { name: exec.task_type.name.clone(), version: exec.task_type.version.to_string() };
         let result = prepared
@@ -77,6 +82,7 @@ impl Sandbox {
             .and_then(|i| i.sandflow_task_task().call_execute(&mut store, &wit_type, &exec.input));
         let mut recorded = std::mem::take(&mut store.data_mut().recorded);
         drop(store);
+        self.interrupts.remove(key);
         recorded.close_open_spans(now_ms());
         let outcome = match result {
             Ok(Ok(())) => Ok(std::mem::take(&mut recorded.subtasks)),
@@ -84,12 +90,25 @@ impl Sandbox {
             Err(e) => Err(self.describe_trap(&e, &captured)),
         };
         append_output(&mut recorded.logs, attempt, &captured);
-        ExecutionResult { outcome, display: recorded.display, logs: recorded.logs, spans: recorded.spans }
+        let canceled = outcome.is_err() && cancel.load(std::sync::atomic::Ordering::Relaxed);
+        let outcome = if canceled { Err("canceled".to_owned()) } else { outcome };
+        ExecutionResult {
+            outcome,
+            display: recorded.display,
+            logs: recorded.logs,
+            spans: recorded.spans,
+            canceled,
+        }
     }
 
     /// A fresh store for one attempt: no filesystem, environment or network;
     /// clocks and randomness; stdout and stderr captured; limits applied.
-    pub(super) fn store(&self, exec: &Execution, captured: &Captured) -> Store<HostState> {
+    pub(super) fn store(
+        &self,
+        exec: &Execution,
+        captured: &Captured,
+        cancel: Arc<AtomicBool>,
+    ) -> Store<HostState> {
         let limits = Arc::new(self.settings.limits.clone());
         let wasi =
             WasiCtxBuilder::new().stdout(captured.stdout.clone()).stderr(captured.stderr.clone()).build();
@@ -104,11 +123,14 @@ impl Sandbox {
                 attempt: exec.attempt,
             },
             recorded: Recorded::default(),
+            cancel,
+            ticks_left: ticks(limits.timeout).saturating_sub(1),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s);
-        store.set_epoch_deadline(ticks(limits.timeout));
-        store.epoch_deadline_trap();
+        // Checked at every tick: a forced cancel interrupts within one tick.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| super::host::on_tick(ctx.data_mut()));
         store
     }
 
@@ -116,6 +138,9 @@ impl Sandbox {
         let cap = self.settings.limits.max_output_bytes;
         if let Some(limit) = e.downcast_ref::<LimitExceeded>() {
             return limit.0.clone();
+        }
+        if e.downcast_ref::<Canceled>().is_some() {
+            return "canceled".to_owned();
         }
         match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => {

@@ -3,6 +3,7 @@
 //! buffered here and handed to the caller after the attempt ends.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter};
@@ -17,6 +18,11 @@ use crate::model::{LogEntry, LogLevel, SpanEntry, SubtaskSpec, TaskType, now_ms,
 
 /// Most fields kept per log line or span; further ones are dropped.
 const MAX_FIELDS: usize = 64;
+
+/// The attempt was interrupted by a forced cancel of its job.
+#[derive(Debug, thiserror::Error)]
+#[error("canceled")]
+pub struct Canceled;
 
 /// A limit the guest exceeded; the attempt traps with this message.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +47,10 @@ pub struct HostState {
     pub check: SubtaskCheck,
     pub execution: Execution,
     pub recorded: Recorded,
+    /// Set to interrupt the attempt (forced cancel).
+    pub cancel: Arc<AtomicBool>,
+    /// Epoch ticks left before the attempt times out.
+    pub ticks_left: u64,
 }
 
 impl WasiView for HostState {
@@ -201,6 +211,19 @@ impl host::Host for HostState {
     fn current(&mut self) -> wasmtime::Result<Execution> {
         Ok(self.execution.clone())
     }
+}
+
+/// Runs at every epoch tick of a running attempt: interrupts it when its job
+/// was force-canceled or its time is up.
+pub fn on_tick(state: &mut HostState) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+    if state.cancel.load(Ordering::Relaxed) {
+        return Err(wasmtime::Error::new(Canceled));
+    }
+    if state.ticks_left == 0 {
+        return Ok(wasmtime::UpdateDeadline::Interrupt);
+    }
+    state.ticks_left -= 1;
+    Ok(wasmtime::UpdateDeadline::Continue(1))
 }
 
 impl Recorded {

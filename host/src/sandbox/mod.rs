@@ -11,6 +11,7 @@
 mod bindings;
 mod execute;
 mod host;
+mod interrupts;
 mod limits;
 mod module;
 
@@ -26,7 +27,7 @@ pub use execute::{Execution, ExecutionResult, SubtaskCheck};
 pub use limits::Limits;
 pub use module::{Inspected, Prepared, digest_of};
 
-use crate::model::Digest;
+use crate::model::{Digest, JobId};
 use host::HostState;
 
 /// How often the epoch advances; the resolution of timeouts.
@@ -72,6 +73,7 @@ pub struct Sandbox {
     linker: Linker<HostState>,
     settings: Settings,
     prepared: Mutex<HashMap<Digest, Arc<Prepared>>>,
+    interrupts: interrupts::Interrupts,
 }
 
 impl Sandbox {
@@ -88,12 +90,24 @@ impl Sandbox {
                 std::thread::sleep(EPOCH_TICK);
             }
         })?;
-        Ok(Arc::new(Sandbox { engine, linker, settings, prepared: Mutex::new(HashMap::new()) }))
+        Ok(Arc::new(Sandbox {
+            engine,
+            linker,
+            settings,
+            prepared: Mutex::new(HashMap::new()),
+            interrupts: interrupts::Interrupts::default(),
+        }))
     }
 
     /// The per-task limits.
     pub fn limits(&self) -> &Limits {
         &self.settings.limits
+    }
+
+    /// Interrupts every attempt of `job` running in this sandbox; each fails
+    /// with "canceled" within one epoch tick. Answers how many there were.
+    pub fn interrupt_job(&self, job: JobId) -> usize {
+        self.interrupts.interrupt_job(job)
     }
 }
 

@@ -110,8 +110,8 @@ impl Sandbox {
             check: Arc::new(|_, _| Err("subtasks cannot be submitted while listing task types".into())),
         };
         let captured = super::execute::Captured::new(4096);
-        let mut store = self.store(&exec, &captured);
-        store.set_epoch_deadline(super::execute::ticks(INSPECT_TIMEOUT));
+        let mut store = self.store(&exec, &captured, Default::default());
+        store.data_mut().ticks_left = super::execute::ticks(INSPECT_TIMEOUT);
         let listed = prepared
             .pre
             .instantiate(&mut store)

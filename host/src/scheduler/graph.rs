@@ -74,11 +74,18 @@ pub fn finish(unit: &mut Unit, report: Report) -> Result<Vec<Ready>, Error> {
     unit.add_spans(key, u64::from(report.attempt) << 32, &report.spans);
     match outcome {
         Ok(children) => compute(unit, key, children),
-        Err(message) => fail_attempt(unit, key, message),
+        Err(message) => fail_attempt(unit, key, message, !report.canceled),
     }
 }
 
-fn fail_attempt(unit: &mut Unit, key: TaskKey, message: String) -> Result<Vec<Ready>, Error> {
+/// Counts a failed attempt; the task is queued again while `may_retry` and
+/// retries remain, else it fails.
+fn fail_attempt(
+    unit: &mut Unit,
+    key: TaskKey,
+    message: String,
+    may_retry: bool,
+) -> Result<Vec<Ready>, Error> {
     let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
     task.failures += 1;
     task.errors.push(AttemptError { attempt: task.attempt, message });
@@ -86,7 +93,7 @@ fn fail_attempt(unit: &mut Unit, key: TaskKey, message: String) -> Result<Vec<Re
         task.errors.remove(0);
     }
     task.finished_ms = Some(now_ms());
-    let retry = task.failures <= task.max_retries;
+    let retry = may_retry && task.failures <= task.max_retries;
     task.state = if retry { TaskState::Queued } else { TaskState::Failed };
     let (to, cluster) = (task.state, task.cluster.clone());
     job_transition(unit, key.job, TaskState::Running, to)?;

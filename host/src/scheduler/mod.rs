@@ -130,6 +130,9 @@ pub struct Report {
     pub logs: Vec<LogEntry>,
     /// Its trace spans.
     pub spans: Vec<SpanEntry>,
+    /// The attempt was interrupted by a forced cancel: it fails without
+    /// using a retry.
+    pub canceled: bool,
 }
 
 /// Answers to the reports of one batch, in order.

@@ -169,6 +169,7 @@ fn sandbox_overhead(sizes: &Sizes) -> anyhow::Result<()> {
                 attempt: 1,
                 task_type: TaskType::parse("Noop")?,
                 input: "{}".into(),
+                limits: Default::default(),
                 check: check.clone(),
             };
             let result = sandbox.execute(&prepared, exec);

@@ -49,7 +49,7 @@ impl Host {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(args)
-            .env("SANDFLOW_LOG", "warn")
+            .env("SANDFLOW_LOG", "warn,sandflow_host::server=error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -76,3 +76,39 @@ async fn a_forced_cancel_interrupts_running_tasks_and_frees_their_runner() -> an
     assert_eq!(host.wait(&noop, Duration::from_secs(5)).await?["state"], "completed");
     Ok(())
 }
+
+#[tokio::test]
+async fn an_upload_narrows_the_limits_of_its_task_types_within_the_host_maxima() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "2", "--task-timeout", "20s", "--memory-limit-mib", "64"]).await?;
+    let bytes = std::fs::read(crate::harness::component("hostile"))?;
+    for (query, code) in [
+        ("timeout=1h", "invalid_limits"),
+        ("timeout=soon", "invalid_limits"),
+        ("memory_mib=65", "invalid_limits"),
+        ("memory_mib=0", "invalid_limits"),
+    ] {
+        let (status, body) =
+            host.post_raw(&format!("/v1/modules?{query}"), bytes.clone(), "application/wasm").await?;
+        assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (422, Some(code)), "{query}: {body}");
+    }
+    let (status, body) =
+        host.post_raw("/v1/modules?timeout=300ms&memory_mib=16", bytes.clone(), "application/wasm").await?;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!((body["timeout_ms"].as_u64(), body["memory_mib"].as_u64()), (Some(300), Some(16)));
+    let started = std::time::Instant::now();
+    let spin = host.submit("Spin", json!({})).await?;
+    let bomb = host.submit("MemoryBomb", json!({})).await?;
+    host.wait(&spin, WAIT).await?;
+    assert!(started.elapsed() < Duration::from_secs(10), "the module's timeout applied, not the host's");
+    assert_eq!(host.tasks(&spin).await?[0]["error"], "timed out after 300ms");
+    host.wait(&bomb, WAIT).await?;
+    let error = host.tasks(&bomb).await?[0]["error"].as_str().unwrap_or("").to_owned();
+    assert!(error.starts_with("memory limit of 16 MiB exceeded"), "{error}");
+    // The same bytes with other limits replace them.
+    let (status, body) = host.post_raw("/v1/modules?timeout=2s", bytes, "application/wasm").await?;
+    assert_eq!((status.as_u16(), body["timeout_ms"].as_u64()), (200, Some(2000)), "{body}");
+    let spin = host.submit("Spin", json!({})).await?;
+    host.wait(&spin, WAIT).await?;
+    assert_eq!(host.tasks(&spin).await?[0]["error"], "timed out after 2s");
+    Ok(())
+}

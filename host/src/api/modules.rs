@@ -4,17 +4,62 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::extract::Query;
 use super::views::{ModuleView, TaskTypeView};
 use super::{ApiError, AppState};
-use crate::model::{ModuleInfo, now_ms};
+use crate::model::{ModuleInfo, TaskLimits, now_ms};
+use crate::sandbox::Limits;
 
-/// `POST /v1/modules`: the body is a component's bytes. 201 when new, 200
-/// when the same bytes were uploaded before; 422 when they are not a task
-/// component.
+/// The query of `POST /v1/modules`: limits for the module's task types,
+/// within the host's maxima (`serve --task-timeout`, `--memory-limit-mib`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    /// Wall-clock limit of one attempt, e.g. `30s`, `5m`.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Linear memory limit of one instance, in MiB.
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
+}
+
+/// Checks asked limits against the host's maxima.
+fn asked_limits(query: &UploadQuery, host: &Limits) -> Result<TaskLimits, ApiError> {
+    let refuse = |m: String| ApiError::unprocessable("invalid_limits", m);
+    let mut asked = TaskLimits::default();
+    if let Some(text) = &query.timeout {
+        let t = humantime::parse_duration(text).map_err(|e| refuse(format!("timeout {text:?}: {e}")))?;
+        if t < Duration::from_millis(10) || t > host.timeout {
+            let max = humantime::format_duration(host.timeout);
+            return Err(refuse(format!("timeout must be between 10ms and the host's maximum of {max}")));
+        }
+        asked.timeout_ms = Some(t.as_millis() as u64);
+    }
+    if let Some(mib) = query.memory_mib {
+        let max = (host.memory_bytes >> 20) as u64;
+        if mib == 0 || mib > max {
+            return Err(refuse(format!("memory_mib must be between 1 and the host's maximum of {max}")));
+        }
+        asked.memory_bytes = Some(mib << 20);
+    }
+    Ok(asked)
+}
+
+/// `POST /v1/modules[?timeout=&memory_mib=]`: the body is a component's
+/// bytes. 201 when new, 200 when the same bytes were uploaded before (limits
+/// given again replace the earlier ones); 422 when they are not a task
+/// component or the limits are out of range.
 pub async fn upload(
     State(state): State<AppState>,
+    Query(query): Query<UploadQuery>,
     body: Bytes,
 ) -> Result<(StatusCode, axum::Json<ModuleView>), ApiError> {
+    let limits = asked_limits(&query, state.sandbox.limits())?;
+    let asked = query.timeout.is_some() || query.memory_mib.is_some();
     if body.is_empty() {
         return Err(ApiError::unprocessable(
             "not_a_component",
@@ -22,29 +67,41 @@ pub async fn upload(
         ));
     }
     if let Some(existing) = state.store.module(&crate::sandbox::digest_of(&body))? {
-        return Ok((StatusCode::OK, axum::Json(ModuleView::from(&existing))));
+        return reuploaded(&state, existing, asked.then_some(limits)).await;
     }
     let sandbox = state.sandbox.clone();
     let bytes = body.clone();
     let inspected =
         tokio::task::spawn_blocking(move || sandbox.inspect(&bytes)).await.map_err(ApiError::internal)??;
     if let Some(existing) = state.store.module(&inspected.digest)? {
-        return Ok((StatusCode::OK, axum::Json(ModuleView::from(&existing))));
+        return reuploaded(&state, existing, asked.then_some(limits)).await;
     }
     let info = ModuleInfo {
         digest: inspected.digest,
         size: body.len() as u64,
         task_types: inspected.task_types,
         uploaded_ms: now_ms(),
+        limits,
     };
     state.store.put_module(&info, &body).await?;
-    let mut registry =
-        state.scheduler.registry().write().map_err(|_| ApiError::internal("registry lock poisoned"))?;
-    for t in &info.task_types {
-        registry.register(t, info.digest);
-    }
+    state.scheduler.register(&info);
     tracing::info!(digest = %info.digest, task_types = info.task_types.len(), "module registered");
     Ok((StatusCode::CREATED, axum::Json(ModuleView::from(&info))))
+}
+
+/// A module uploaded before: 200, with its limits replaced when new ones
+/// were given.
+async fn reuploaded(
+    state: &AppState,
+    mut existing: ModuleInfo,
+    limits: Option<TaskLimits>,
+) -> Result<(StatusCode, axum::Json<ModuleView>), ApiError> {
+    if let Some(limits) = limits.filter(|l| *l != existing.limits) {
+        existing.limits = limits;
+        state.store.update_module(&existing).await?;
+        state.scheduler.register(&existing);
+    }
+    Ok((StatusCode::OK, axum::Json(ModuleView::from(&existing))))
 }
 
 /// `GET /v1/modules`.

@@ -139,6 +139,11 @@ pub struct ModuleView {
     pub size: u64,
     pub task_types: Vec<TaskTypeView>,
     pub uploaded_at: String,
+    /// The limits its upload asked for; absent ones are the host's.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
 }
 
 impl From<&ModuleInfo> for ModuleView {
@@ -148,6 +153,8 @@ impl From<&ModuleInfo> for ModuleView {
             size: m.size,
             task_types: m.task_types.iter().map(Into::into).collect(),
             uploaded_at: timestamp(m.uploaded_ms),
+            timeout_ms: m.limits.timeout_ms,
+            memory_mib: m.limits.memory_bytes.map(|b| b >> 20),
         }
     }
 }

@@ -9,7 +9,7 @@ mod task_type;
 mod telemetry;
 
 pub use ids::{JobId, ParseIdError, TaskId, TaskKey};
-pub use module::{Digest, ModuleInfo};
+pub use module::{Digest, ModuleInfo, TaskLimits};
 pub use state::{JobState, TaskCounts, TaskState};
 pub use task::{AttemptError, Job, MAX_DISPLAY_CHARS, SubtaskSpec, Task, check_cluster, truncate_display};
 pub use task_type::{TaskType, TaskTypeError, Version};

@@ -40,4 +40,16 @@ pub struct ModuleInfo {
     pub task_types: Vec<TaskType>,
     /// When it was first uploaded (Unix ms).
     pub uploaded_ms: u64,
+    /// Limits its task types run under, within the host's maxima.
+    pub limits: TaskLimits,
+}
+
+/// Limits an upload asks for its task types; what is not set is the host's
+/// default. Never above the host's maxima (checked at upload).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskLimits {
+    /// Wall-clock time of one attempt, in ms.
+    pub timeout_ms: Option<u64>,
+    /// Linear memory of one instance, in bytes.
+    pub memory_bytes: Option<u64>,
 }

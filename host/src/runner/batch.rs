@@ -93,6 +93,7 @@ fn run_one<S: WorkSource>(source: &S, sandbox: &Sandbox, a: Assignment) -> Repor
         attempt,
         task_type: a.task_type,
         input: a.input,
+        limits: a.limits,
         check: source.subtask_check(),
     };
     let result = sandbox.execute(&prepared, exec);

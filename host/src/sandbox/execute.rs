@@ -14,8 +14,10 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use super::bindings::sandflow::task::host::Execution as WitExecution;
 use super::bindings::sandflow::task::types::TaskType as WitTaskType;
 use super::host::{Canceled, HostState, LimitExceeded, Recorded};
-use super::{EPOCH_TICK, Prepared, Sandbox};
-use crate::model::{JobId, LogEntry, LogLevel, SpanEntry, SubtaskSpec, TaskId, TaskKey, TaskType, now_ms};
+use super::{EPOCH_TICK, Limits, Prepared, Sandbox};
+use crate::model::{
+    JobId, LogEntry, LogLevel, SpanEntry, SubtaskSpec, TaskId, TaskKey, TaskLimits, TaskType, now_ms,
+};
 
 /// Decides whether a subtask of this task type (and cluster, if given) may be
 /// submitted; `Err` is the message the guest receives.
@@ -33,6 +35,8 @@ pub struct Execution {
     pub task_type: TaskType,
     /// The JSON input.
     pub input: String,
+    /// What the module's upload asked for, within the host's limits.
+    pub limits: TaskLimits,
     /// Validates submitted subtasks against the registry.
     pub check: SubtaskCheck,
 }
@@ -81,13 +85,14 @@ impl Sandbox {
             .instantiate(&mut store)
             .and_then(|i| i.sandflow_task_task().call_execute(&mut store, &wit_type, &exec.input));
         let mut recorded = std::mem::take(&mut store.data_mut().recorded);
+        let limits = store.data().limits.clone();
         drop(store);
         self.interrupts.remove(key);
         recorded.close_open_spans(now_ms());
         let outcome = match result {
             Ok(Ok(())) => Ok(std::mem::take(&mut recorded.subtasks)),
             Ok(Err(message)) => Err(message),
-            Err(e) => Err(self.describe_trap(&e, &captured)),
+            Err(e) => Err(describe_trap(&e, &captured, &limits)),
         };
         append_output(&mut recorded.logs, attempt, &captured);
         let canceled = outcome.is_err() && cancel.load(std::sync::atomic::Ordering::Relaxed);
@@ -109,7 +114,7 @@ impl Sandbox {
         captured: &Captured,
         cancel: Arc<AtomicBool>,
     ) -> Store<HostState> {
-        let limits = Arc::new(self.settings.limits.clone());
+        let limits = Arc::new(self.settings.limits.narrowed(exec.limits));
         let wasi =
             WasiCtxBuilder::new().stdout(captured.stdout.clone()).stderr(captured.stderr.clone()).build();
         let state = HostState {
@@ -133,38 +138,36 @@ impl Sandbox {
         store.epoch_deadline_callback(|mut ctx| super::host::on_tick(ctx.data_mut()));
         store
     }
+}
 
-    fn describe_trap(&self, e: &wasmtime::Error, captured: &Captured) -> String {
-        let cap = self.settings.limits.max_output_bytes;
-        if let Some(limit) = e.downcast_ref::<LimitExceeded>() {
-            return limit.0.clone();
+/// A readable message for an attempt that trapped or was stopped.
+fn describe_trap(e: &wasmtime::Error, captured: &Captured, limits: &Limits) -> String {
+    let cap = limits.max_output_bytes;
+    if let Some(limit) = e.downcast_ref::<LimitExceeded>() {
+        return limit.0.clone();
+    }
+    if e.downcast_ref::<Canceled>().is_some() {
+        return "canceled".to_owned();
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => {
+            return format!("timed out after {}", human(limits.timeout));
         }
-        if e.downcast_ref::<Canceled>().is_some() {
-            return "canceled".to_owned();
+        Some(Trap::StackOverflow) => return "stack overflow: the task's call stack was exhausted".into(),
+        _ => {}
+    }
+    for (name, pipe) in [("stdout", &captured.stdout), ("stderr", &captured.stderr)] {
+        if pipe.contents().len() >= cap {
+            return format!("{name} exceeded the capture limit of {cap} bytes");
         }
-        match e.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => {
-                return format!("timed out after {}", human(self.settings.limits.timeout));
-            }
-            Some(Trap::StackOverflow) => return "stack overflow: the task's call stack was exhausted".into(),
-            _ => {}
-        }
-        for (name, pipe) in [("stdout", &captured.stdout), ("stderr", &captured.stderr)] {
-            if pipe.contents().len() >= cap {
-                return format!("{name} exceeded the capture limit of {cap} bytes");
-            }
-        }
-        let stderr = captured.stderr.contents();
-        let panic = String::from_utf8_lossy(&stderr)
-            .lines()
-            .rev()
-            .find(|l| l.starts_with("panicked"))
-            .map(str::to_owned);
-        match (panic, e.downcast_ref::<Trap>()) {
-            (Some(line), _) => line,
-            (None, Some(trap)) => format!("trapped: {trap}"),
-            (None, None) => format!("failed: {}", e.root_cause()),
-        }
+    }
+    let stderr = captured.stderr.contents();
+    let panic =
+        String::from_utf8_lossy(&stderr).lines().rev().find(|l| l.starts_with("panicked")).map(str::to_owned);
+    match (panic, e.downcast_ref::<Trap>()) {
+        (Some(line), _) => line,
+        (None, Some(trap)) => format!("trapped: {trap}"),
+        (None, None) => format!("failed: {}", e.root_cause()),
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::model::TaskLimits;
+
 /// Per-attempt limits. Past a count limit the attempt fails with a message
 /// naming the limit; over-long strings are truncated.
 #[derive(Debug, Clone)]
@@ -36,6 +38,20 @@ impl Default for Limits {
             max_spans: 10_000,
             max_output_bytes: 1 << 20,
         }
+    }
+}
+
+impl Limits {
+    /// These limits, with what an upload asked for where it is lower.
+    pub fn narrowed(&self, asked: TaskLimits) -> Limits {
+        let mut limits = self.clone();
+        if let Some(ms) = asked.timeout_ms {
+            limits.timeout = limits.timeout.min(Duration::from_millis(ms));
+        }
+        if let Some(bytes) = asked.memory_bytes {
+            limits.memory_bytes = limits.memory_bytes.min(usize::try_from(bytes).unwrap_or(usize::MAX));
+        }
+        limits
     }
 }
 

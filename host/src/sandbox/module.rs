@@ -107,6 +107,7 @@ impl Sandbox {
             attempt: 0,
             task_type: TaskType { name: "inspect".into(), version: Default::default() },
             input: String::new(),
+            limits: Default::default(),
             check: Arc::new(|_, _| Err("subtasks cannot be submitted while listing task types".into())),
         };
         let captured = super::execute::Captured::new(4096);

@@ -18,7 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use registry::Registry;
 
-use crate::model::{Digest, JobId, LogEntry, ModuleInfo, SpanEntry, SubtaskSpec, TaskKey, TaskType};
+use crate::model::{
+    Digest, JobId, LogEntry, ModuleInfo, SpanEntry, SubtaskSpec, TaskKey, TaskLimits, TaskType,
+};
 use crate::store::{self, Store};
 
 /// Most tasks handed to one runner by one claim.
@@ -105,6 +107,8 @@ pub struct Assignment {
     pub task_type: TaskType,
     /// The module implementing it.
     pub module: Digest,
+    /// The limits the module's upload asked for.
+    pub limits: TaskLimits,
     /// The JSON input.
     pub input: String,
     /// The task's cluster.
@@ -178,6 +182,9 @@ impl Scheduler {
         for (task_type, digest) in store.registry()? {
             registry.register(&task_type, digest);
         }
+        for module in store.modules()? {
+            registry.set_limits(module.digest, module.limits);
+        }
         let registry = Arc::new(RwLock::new(registry));
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = writer::Writer::recover(store, registry.clone(), settings).await?;
@@ -196,6 +203,7 @@ impl Scheduler {
         for t in &module.task_types {
             registry.register(t, module.digest);
         }
+        registry.set_limits(module.digest, module.limits);
     }
 
     async fn call<T>(

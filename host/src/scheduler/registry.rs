@@ -3,15 +3,26 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::model::{Digest, TaskType, Version};
+use crate::model::{Digest, TaskLimits, TaskType, Version};
 
 /// Registered implementations, by task name and version.
 #[derive(Default, Debug)]
 pub struct Registry {
     by_name: HashMap<String, BTreeMap<Version, Digest>>,
+    limits: HashMap<Digest, TaskLimits>,
 }
 
 impl Registry {
+    /// Sets the limits the task types of module `digest` run under.
+    pub fn set_limits(&mut self, digest: Digest, limits: TaskLimits) {
+        self.limits.insert(digest, limits);
+    }
+
+    /// The limits of module `digest` (the host's defaults when none were set).
+    pub fn limits(&self, digest: &Digest) -> TaskLimits {
+        self.limits.get(digest).copied().unwrap_or_default()
+    }
+
     /// Registers `digest` as the implementation of `task_type`; a re-upload of
     /// the same version replaces the earlier implementation.
     pub fn register(&mut self, task_type: &TaskType, digest: Digest) {

@@ -256,8 +256,11 @@ impl Writer {
             return Ok(None);
         }
         let requested = task.task_type.clone();
-        let resolved = self.registry.read().map_err(|_| Error::Closed)?.resolve(&requested);
-        let Some((version, module)) = resolved else {
+        let resolved = {
+            let registry = self.registry.read().map_err(|_| Error::Closed)?;
+            registry.resolve(&requested).map(|(v, d)| (v, d, registry.limits(&d)))
+        };
+        let Some((version, module, limits)) = resolved else {
             let message = format!("no registered implementation can run {requested}");
             graph::fail_unrunnable(unit, key, message)?;
             return Ok(None);
@@ -269,6 +272,7 @@ impl Writer {
             key,
             task_type: crate::model::TaskType { name: requested.name, version },
             module,
+            limits,
             input: task.input,
             cluster: task.cluster,
             attempt: task.attempt,

@@ -177,6 +177,13 @@ impl Store {
         Ok(out)
     }
 
+    /// Replaces the record of a stored module (its limits), durably.
+    pub async fn update_module(&self, info: &ModuleInfo) -> Result<(), Error> {
+        self.tree.insert(keys::module(&info.digest), records::encode(&ModuleRecord::from(info)))?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
     /// Stores a module, its bytes and its task types in the registry, durably.
     pub async fn put_module(&self, info: &ModuleInfo, bytes: &[u8]) -> Result<(), Error> {
         let mut batch = sled::Batch::default();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use super::Error;
 use crate::model::{
     AttemptError, Digest, Job, JobId, LogEntry, LogLevel, ModuleInfo, SpanEntry, Task, TaskCounts, TaskId,
-    TaskKey, TaskState, TaskType, Version,
+    TaskKey, TaskLimits, TaskState, TaskType, Version,
 };
 
 pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
@@ -180,25 +180,49 @@ impl TaskRecord {
 
 #[derive(Serialize, Deserialize)]
 pub enum ModuleRecord {
-    V1 { size: u64, task_types: Vec<(String, u32, u32)>, uploaded_ms: u64 },
+    V1 {
+        size: u64,
+        task_types: Vec<(String, u32, u32)>,
+        uploaded_ms: u64,
+    },
+    V2 {
+        size: u64,
+        task_types: Vec<(String, u32, u32)>,
+        uploaded_ms: u64,
+        timeout_ms: Option<u64>,
+        memory_bytes: Option<u64>,
+    },
 }
 
 impl From<&ModuleInfo> for ModuleRecord {
     fn from(m: &ModuleInfo) -> Self {
         let task_types =
             m.task_types.iter().map(|t| (t.name.clone(), t.version.major, t.version.minor)).collect();
-        ModuleRecord::V1 { size: m.size, task_types, uploaded_ms: m.uploaded_ms }
+        ModuleRecord::V2 {
+            size: m.size,
+            task_types,
+            uploaded_ms: m.uploaded_ms,
+            timeout_ms: m.limits.timeout_ms,
+            memory_bytes: m.limits.memory_bytes,
+        }
     }
 }
 
 impl ModuleRecord {
     pub fn into_info(self, digest: Digest) -> ModuleInfo {
-        let ModuleRecord::V1 { size, task_types, uploaded_ms } = self;
+        let (size, task_types, uploaded_ms, limits) = match self {
+            ModuleRecord::V1 { size, task_types, uploaded_ms } => {
+                (size, task_types, uploaded_ms, TaskLimits::default())
+            }
+            ModuleRecord::V2 { size, task_types, uploaded_ms, timeout_ms, memory_bytes } => {
+                (size, task_types, uploaded_ms, TaskLimits { timeout_ms, memory_bytes })
+            }
+        };
         let task_types = task_types
             .into_iter()
             .map(|(name, major, minor)| TaskType { name, version: Version { major, minor } })
             .collect();
-        ModuleInfo { digest, size, task_types, uploaded_ms }
+        ModuleInfo { digest, size, task_types, uploaded_ms, limits }
     }
 }
 
@@ -304,6 +328,17 @@ mod tests {
         };
         let bytes = encode(&SpanRecord::from(&span));
         assert_eq!(decode::<SpanRecord>("span", &bytes).unwrap().into_entry(), span);
+    }
+
+    #[test]
+    fn module_records_of_the_first_version_still_decode() {
+        let digest = Digest([7; 32]);
+        let v1 = ModuleRecord::V1 { size: 9, task_types: vec![("Leaf".into(), 1, 2)], uploaded_ms: 5 };
+        let info = decode::<ModuleRecord>("module", &encode(&v1)).unwrap().into_info(digest);
+        assert_eq!((info.size, info.limits), (9, TaskLimits::default()));
+        let limited = ModuleInfo { limits: TaskLimits { timeout_ms: Some(300), memory_bytes: None }, ..info };
+        let back = decode::<ModuleRecord>("module", &encode(&ModuleRecord::from(&limited))).unwrap();
+        assert_eq!(back.into_info(digest), limited);
     }
 
     #[test]

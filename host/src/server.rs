@@ -78,7 +78,8 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         let source = Arc::new(LocalSource::new(scheduler.clone(), store.clone(), options.cluster.clone()));
         tokio::spawn(runner::run(source, sandbox.clone()));
     }
-    let app = api::router(AppState { scheduler, store, sandbox, tokens: Arc::new(options.tokens.clone()) });
+    let tokens = Arc::new(options.tokens.clone());
+    let app = api::router(AppState { scheduler, store, sandbox, tokens, openapi: Default::default() });
     let io = |source| Error::Io { addr: options.listen, source };
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(io)?;
     let addr = listener.local_addr().map_err(io)?;

@@ -4,6 +4,7 @@
 
 mod auth;
 mod bad_input;
+mod contract;
 mod crash;
 mod failures;
 mod foundation;

@@ -8,6 +8,23 @@ use serde_json::json;
 
 use crate::{sandbox, scheduler, store};
 
+/// The body of every error answer (for the OpenAPI document).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "describes the JSON that `ApiError` writes")]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "describes the JSON that `ApiError` writes")]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code, e.g. `not_found`.
+    code: String,
+    /// What a person should read.
+    message: String,
+}
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {

@@ -1,7 +1,9 @@
 //! Request extractors whose rejections are JSON errors.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -24,13 +26,57 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 "unsupported_media_type",
                 "expected `Content-Type: application/json`",
             )),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large(e.body_text())),
             Err(e) => Err(ApiError::bad_request("invalid_json", e.body_text())),
         }
     }
 }
 
-fn e415() -> axum::http::StatusCode {
-    axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE
+/// Refuses at once a request whose announced length (`Content-Length`) is
+/// over `limit`, before any of its body is read.
+pub async fn announced_length(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let announced = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match announced {
+        Some(n) if n > limit as u64 => axum::response::IntoResponse::into_response(too_large(format!(
+            "{n} bytes, over the limit of {limit}"
+        ))),
+        _ => next.run(request).await,
+    }
+}
+
+fn too_large(detail: String) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("request body too large: {detail}"),
+    )
+}
+
+/// A raw body (a module's bytes); one over the route's limit is a 413.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok(RawBody(bytes)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large(e.body_text())),
+            Err(e) => Err(ApiError::bad_request("invalid_body", e.body_text())),
+        }
+    }
+}
+
+fn e415() -> StatusCode {
+    StatusCode::UNSUPPORTED_MEDIA_TYPE
 }
 
 /// Query parameters; a bad one is a 400.

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
+use super::error::ErrorBody;
 use super::extract::{Json, Query};
 use super::views::{JobView, LogView, TaskView};
 use super::{ApiError, AppState};
@@ -16,7 +17,7 @@ const MAX_JOB_NAME: usize = 256;
 const MAX_IDEMPOTENCY_KEY: usize = 256;
 
 /// The body of `POST /v1/jobs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitJob {
     /// The job's name.
@@ -24,6 +25,7 @@ pub struct SubmitJob {
     /// The root task type, `Name` or `Name@vX.Y`.
     pub task: String,
     /// The root task's input.
+    #[schema(value_type = Object)]
     pub input: serde_json::Value,
     /// The cluster to run the root task on; `default` when absent.
     #[serde(default)]
@@ -86,6 +88,10 @@ fn validate(state: &AppState, body: SubmitJob) -> Result<JobSpec, ApiError> {
 
 /// `POST /v1/jobs`: 201 with the new job once it is on disk; 200 with the
 /// existing job for a repeated idempotency key.
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs", request_body = SubmitJob,
+    responses((status = 201, description = "the new job, on disk", body = JobView),
+        (status = 200, description = "the job an earlier submission with the same idempotency key made", body = JobView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+    security(("admin" = [])))]
 pub async fn submit(
     State(state): State<AppState>,
     Json(body): Json<SubmitJob>,
@@ -98,6 +104,8 @@ pub async fn submit(
 }
 
 /// `GET /v1/jobs/{id}`.
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "the job id")),
+    responses((status = 200, description = "the job", body = JobView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -106,6 +114,8 @@ pub async fn show(
 }
 
 /// `GET /v1/jobs/{id}/tasks`: every task, in creation order.
+#[utoipa::path(get, path = "/v1/jobs/{id}/tasks", tag = "jobs", params(("id" = String, Path, description = "the job id")),
+    responses((status = 200, description = "every task of the job", body = Vec<TaskView>), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn tasks(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -116,16 +126,21 @@ pub async fn tasks(
 }
 
 /// Filters of `GET /v1/jobs/{id}/logs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogFilter {
     /// Only this task's lines.
     pub task: Option<String>,
-    /// Only lines at this level or above.
+    /// Only lines at this level or above: trace, debug, info, warn, error.
+    #[param(value_type = Option<String>)]
     pub level: Option<LogLevel>,
 }
 
 /// `GET /v1/jobs/{id}/logs`: log lines per task, then per attempt.
+#[utoipa::path(get, path = "/v1/jobs/{id}/logs", tag = "jobs",
+    params(("id" = String, Path, description = "the job id"), LogFilter),
+    responses((status = 200, description = "log lines", body = Vec<LogView>), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn logs(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -144,7 +159,8 @@ pub async fn logs(
 }
 
 /// The query of `POST /v1/jobs/{id}/cancel`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CancelQuery {
     /// Also interrupt the job's running tasks; they fail with "canceled".
@@ -155,6 +171,9 @@ pub struct CancelQuery {
 /// `POST /v1/jobs/{id}/cancel[?force=true]`: queued tasks of the job no
 /// longer start; running ones finish, or with `force` are interrupted within
 /// one epoch tick and fail with "canceled". 409 for a completed job.
+#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = String, Path, description = "the job id"), CancelQuery),
+    responses((status = 200, description = "the canceled job", body = JobView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -170,7 +189,7 @@ pub async fn cancel(
 }
 
 /// The answer of `POST /v1/jobs/{id}/retry`.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Retried {
     /// Failed tasks queued again with a fresh retry budget.
     pub requeued: u64,
@@ -182,6 +201,8 @@ pub struct Retried {
 
 /// `POST /v1/jobs/{id}/retry`: re-queues the failed tasks of a failed job, or
 /// resumes a canceled one. 409 for a job that is neither.
+#[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "jobs", params(("id" = String, Path, description = "the job id")),
+    responses((status = 200, description = "what was re-queued", body = Retried), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn retry(
     State(state): State<AppState>,
     Path(id): Path<String>,

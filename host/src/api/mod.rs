@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod jobs;
 mod modules;
+mod openapi;
 mod query;
 mod runners;
 mod views;
@@ -14,8 +15,11 @@ mod views;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::IntoResponse;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use auth::{Role, TokenFileError, Tokens};
 pub use error::ApiError;
@@ -43,41 +47,52 @@ pub struct AppState {
     pub sandbox: Arc<Sandbox>,
     /// Who may call what.
     pub tokens: Arc<Tokens>,
+    /// The OpenAPI document, as JSON (filled in by [`router`]).
+    pub openapi: Arc<String>,
 }
 
-/// The API's routes. Admin routes need an admin token, the runner protocol a
-/// runner token, `/healthz` none (see [`auth`]).
-pub fn router(state: AppState) -> Router {
+/// The API's routes, registered together with their OpenAPI description.
+/// Admin routes need an admin token, the runner protocol a runner token,
+/// `/healthz` none (see [`auth`]).
+pub fn router(mut state: AppState) -> Router {
+    let limit = |bytes: usize| axum::middleware::from_fn_with_state(bytes, extract::announced_length);
     let guard = |role| {
         axum::middleware::from_fn_with_state(
             auth::Guard { tokens: state.tokens.clone(), role },
             auth::require,
         )
     };
-    let modules = Router::new()
-        .route("/v1/modules", post(modules::upload).get(modules::list))
-        .layer(DefaultBodyLimit::max(MODULE_LIMIT));
-    let admin = Router::new()
-        .route("/v1/task-types", get(modules::task_types))
-        .route("/v1/jobs", post(jobs::submit).get(query::list))
-        .route("/v1/jobs/{id}", get(jobs::show))
-        .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/v1/jobs/{id}/retry", post(jobs::retry))
-        .route("/v1/jobs/{id}/tasks", get(jobs::tasks))
-        .route("/v1/jobs/{id}/logs", get(jobs::logs))
+    let modules = OpenApiRouter::new()
+        .routes(routes!(modules::upload, modules::list))
+        .layer(DefaultBodyLimit::max(MODULE_LIMIT))
+        .layer(limit(MODULE_LIMIT));
+    let admin = OpenApiRouter::new()
+        .routes(routes!(modules::task_types))
+        .routes(routes!(jobs::submit, query::list))
+        .routes(routes!(jobs::show))
+        .routes(routes!(jobs::cancel))
+        .routes(routes!(jobs::retry))
+        .routes(routes!(jobs::tasks))
+        .routes(routes!(jobs::logs))
+        .routes(routes!(openapi_json))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(limit(BODY_LIMIT))
         .merge(modules)
         .route_layer(guard(auth::Role::Admin));
-    let runners = Router::new()
-        .route("/v1/runners/claim", post(runners::claim))
-        .route("/v1/runners/extend", post(runners::extend))
-        .route("/v1/runners/report", post(runners::report))
+    let runners = OpenApiRouter::new()
+        .routes(routes!(runners::claim))
+        .routes(routes!(runners::extend))
+        .routes(routes!(runners::report))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(limit(BODY_LIMIT))
         .route_layer(guard(auth::Role::Runner));
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
         .merge(admin)
         .merge(runners)
+        .split_for_parts();
+    state.openapi = Arc::new(doc.to_json().unwrap_or_default());
+    router
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -87,4 +102,18 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .with_state(state)
+}
+
+/// `GET /healthz`: the host is up.
+#[utoipa::path(get, path = "/healthz", tag = "host", responses((status = 200, description = "up", body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /v1/openapi.json`: this API's OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "host",
+    responses((status = 200, description = "the OpenAPI document", content_type = "application/json")),
+    security(("admin" = [])))]
+async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], state.openapi.as_str().to_owned())
 }

@@ -1,6 +1,5 @@
 //! Module routes: upload, list, and the task-type registry.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 
@@ -8,7 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::extract::Query;
+use super::error::ErrorBody;
+use super::extract::{Query, RawBody};
 use super::views::{ModuleView, TaskTypeView};
 use super::{ApiError, AppState};
 use crate::model::{ModuleInfo, TaskLimits, now_ms};
@@ -16,7 +16,8 @@ use crate::sandbox::Limits;
 
 /// The query of `POST /v1/modules`: limits for the module's task types,
 /// within the host's maxima (`serve --task-timeout`, `--memory-limit-mib`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     /// Wall-clock limit of one attempt, e.g. `30s`, `5m`.
@@ -53,10 +54,15 @@ fn asked_limits(query: &UploadQuery, host: &Limits) -> Result<TaskLimits, ApiErr
 /// bytes. 201 when new, 200 when the same bytes were uploaded before (limits
 /// given again replace the earlier ones); 422 when they are not a task
 /// component or the limits are out of range.
+#[utoipa::path(post, path = "/v1/modules", tag = "modules", params(UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "the component's bytes"),
+    responses((status = 201, description = "registered", body = ModuleView),
+        (status = 200, description = "uploaded before", body = ModuleView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+    security(("admin" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
     Query(query): Query<UploadQuery>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<(StatusCode, axum::Json<ModuleView>), ApiError> {
     let limits = asked_limits(&query, state.sandbox.limits())?;
     let asked = query.timeout.is_some() || query.memory_mib.is_some();
@@ -105,12 +111,14 @@ async fn reuploaded(
 }
 
 /// `GET /v1/modules`.
+#[utoipa::path(get, path = "/v1/modules", tag = "modules",
+    responses((status = 200, description = "uploaded modules", body = Vec<ModuleView>), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn list(State(state): State<AppState>) -> Result<axum::Json<Vec<ModuleView>>, ApiError> {
     Ok(axum::Json(state.store.modules()?.iter().map(ModuleView::from).collect()))
 }
 
 /// One registry entry.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct RegisteredView {
     #[serde(flatten)]
     pub task_type: TaskTypeView,
@@ -118,6 +126,8 @@ pub struct RegisteredView {
 }
 
 /// `GET /v1/task-types`: every registered task type and its module.
+#[utoipa::path(get, path = "/v1/task-types", tag = "modules",
+    responses((status = 200, description = "registered task types", body = Vec<RegisteredView>), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn task_types(State(state): State<AppState>) -> Result<axum::Json<Vec<RegisteredView>>, ApiError> {
     let registry =
         state.scheduler.registry().read().map_err(|_| ApiError::internal("registry lock poisoned"))?;

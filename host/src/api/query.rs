@@ -6,6 +6,7 @@ use std::time::UNIX_EPOCH;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
+use super::error::ErrorBody;
 use super::extract::Query;
 use super::views::JobView;
 use super::{ApiError, AppState};
@@ -15,14 +16,16 @@ use crate::model::{Job, JobId, JobState};
 const MAX_LIMIT: usize = 1000;
 
 /// The query string of `GET /v1/jobs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct JobQuery {
     /// Start of the range, inclusive: RFC 3339 (`2025-01-01T00:00:00Z`) or a date (`2025-01-01`).
     pub from: Option<String>,
     /// End of the range, exclusive.
     pub to: Option<String>,
-    /// Only jobs in this state.
+    /// Only jobs in this state: submitted, running, started, completed, failed, canceled.
+    #[param(value_type = Option<String>)]
     pub state: Option<JobState>,
     /// Only jobs with exactly this name.
     pub name: Option<String>,
@@ -35,7 +38,7 @@ pub struct JobQuery {
 }
 
 /// One page of jobs.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobPage {
     /// Newest first.
     pub jobs: Vec<JobView>,
@@ -62,6 +65,8 @@ fn bound(raw: Option<&str>, default: JobId) -> Result<JobId, ApiError> {
 }
 
 /// `GET /v1/jobs`.
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(JobQuery),
+    responses((status = 200, description = "one page of jobs, newest first", body = JobPage), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<JobQuery>,

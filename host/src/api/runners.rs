@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::error::ErrorBody;
 use super::extract::Json;
 use super::views::TaskTypeView;
 use super::{ApiError, AppState};
@@ -22,7 +23,7 @@ use crate::scheduler::{Assignment, Report};
 const MAX_WAIT_MS: u64 = 60_000;
 
 /// The body of `POST /v1/runners/claim`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     /// The cluster the runner serves.
@@ -33,13 +34,14 @@ pub struct ClaimRequest {
 }
 
 /// A claimed task.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AssignmentView {
     pub job: String,
     pub task: String,
     pub task_type: TaskTypeView,
     /// The sha256 of the module to run.
     pub module: String,
+    #[schema(value_type = Object)]
     pub input: serde_json::Value,
     /// The attempt number: the fencing token of every later call.
     pub attempt: u32,
@@ -63,6 +65,10 @@ impl From<&Assignment> for AssignmentView {
 
 /// `POST /v1/runners/claim`: 200 with a task, or 204 when none became ready
 /// within `wait_ms`.
+#[utoipa::path(post, path = "/v1/runners/claim", tag = "runners", request_body = ClaimRequest,
+    responses((status = 200, description = "a claimed task", body = AssignmentView),
+        (status = 204, description = "no task became ready in time"), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+    security(("runner" = [])))]
 pub async fn claim(
     State(state): State<AppState>,
     Json(body): Json<ClaimRequest>,
@@ -76,7 +82,7 @@ pub async fn claim(
 }
 
 /// Names one attempt.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptRef {
     pub job: String,
@@ -89,7 +95,7 @@ fn task_key(job: &str, task: &str) -> Result<TaskKey, ApiError> {
 }
 
 /// The answer of `POST /v1/runners/extend`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Extended {
     /// The lease now lasts this many ms.
     pub lease_ms: u64,
@@ -97,6 +103,8 @@ pub struct Extended {
 
 /// `POST /v1/runners/extend`: renews an attempt's lease; 409 when the attempt
 /// is no longer current.
+#[utoipa::path(post, path = "/v1/runners/extend", tag = "runners", request_body = AttemptRef,
+    responses((status = 200, description = "the lease was extended", body = Extended), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("runner" = [])))]
 pub async fn extend(
     State(state): State<AppState>,
     Json(body): Json<AttemptRef>,
@@ -107,10 +115,11 @@ pub async fn extend(
 }
 
 /// A subtask in a report.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubtaskBody {
     pub task_type: TaskTypeView,
+    #[schema(value_type = Object)]
     pub input: serde_json::Value,
     #[serde(default)]
     pub depends_on: Vec<u32>,
@@ -121,9 +130,10 @@ pub struct SubtaskBody {
 }
 
 /// A log line in a report.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogBody {
+    #[schema(value_type = String, example = "info")]
     pub level: LogLevel,
     pub message: String,
     #[serde(default)]
@@ -131,7 +141,7 @@ pub struct LogBody {
 }
 
 /// The body of `POST /v1/runners/report`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportBody {
     pub job: String,
@@ -167,6 +177,8 @@ fn subtask(state: &AppState, s: SubtaskBody) -> Result<SubtaskSpec, ApiError> {
 
 /// `POST /v1/runners/report`: records an attempt's outcome; 409 when the
 /// attempt is no longer current (its lease expired or it was superseded).
+#[utoipa::path(post, path = "/v1/runners/report", tag = "runners", request_body = ReportBody,
+    responses((status = 200, description = "the outcome is on disk"), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("runner" = [])))]
 pub async fn report(
     State(state): State<AppState>,
     Json(body): Json<ReportBody>,

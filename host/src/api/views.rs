@@ -12,7 +12,7 @@ pub fn timestamp(ms: u64) -> String {
 }
 
 /// A job.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobView {
     pub id: String,
     pub name: String,
@@ -25,7 +25,7 @@ pub struct JobView {
 }
 
 /// Tasks per state.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CountsView {
     pub queued: u64,
     pub running: u64,
@@ -61,7 +61,7 @@ impl From<&Job> for JobView {
 }
 
 /// A task type.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TaskTypeView {
     pub name: String,
     pub version: String,
@@ -74,14 +74,14 @@ impl From<&TaskType> for TaskTypeView {
 }
 
 /// One failed attempt.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptErrorView {
     pub attempt: u32,
     pub message: String,
 }
 
 /// A task of a job.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaskView {
     pub id: String,
     pub parent: Option<String>,
@@ -133,7 +133,7 @@ impl From<&Task> for TaskView {
 }
 
 /// An uploaded module.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModuleView {
     pub digest: String,
     pub size: u64,
@@ -160,11 +160,12 @@ impl From<&ModuleInfo> for ModuleView {
 }
 
 /// A log line of a task.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogView {
     pub task: String,
     pub attempt: u32,
     pub time: String,
+    #[schema(value_type = String, example = "info")]
     pub level: LogLevel,
     pub message: String,
     pub fields: serde_json::Map<String, serde_json::Value>,

@@ -1,0 +1,190 @@
+//! The API contract: every route is in the OpenAPI document, and every
+//! operation in it, fed hostile requests, answers a 4xx JSON error (or a
+//! success), never a 5xx or a dropped connection.
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::harness::Host;
+
+/// Every route the host serves; the document must list exactly these.
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/v1/openapi.json"),
+    ("get", "/v1/task-types"),
+    ("get", "/v1/modules"),
+    ("post", "/v1/modules"),
+    ("get", "/v1/jobs"),
+    ("post", "/v1/jobs"),
+    ("get", "/v1/jobs/{id}"),
+    ("get", "/v1/jobs/{id}/tasks"),
+    ("get", "/v1/jobs/{id}/logs"),
+    ("post", "/v1/jobs/{id}/cancel"),
+    ("post", "/v1/jobs/{id}/retry"),
+    ("post", "/v1/runners/claim"),
+    ("post", "/v1/runners/extend"),
+    ("post", "/v1/runners/report"),
+];
+
+/// The operations of the document: (method, path template).
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let paths = doc["paths"].as_object().expect("paths");
+    paths
+        .iter()
+        .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(|m| (m.clone(), path.clone())))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_route_is_in_the_openapi_document() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "1"]).await?;
+    let (status, doc) = host.get("/v1/openapi.json").await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let expected: BTreeSet<(String, String)> =
+        ROUTES.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+    assert_eq!(operations(&doc), expected);
+    for (method, path) in ROUTES {
+        let op = &doc["paths"][path][method];
+        assert!(
+            op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+            "{method} {path} has no responses"
+        );
+        if *path != "/healthz" {
+            assert!(op["security"].is_array(), "{method} {path} names no token role");
+        }
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(
+        (schemes["admin"]["scheme"].as_str(), schemes["runner"]["scheme"].as_str()),
+        (Some("bearer"), Some("bearer"))
+    );
+    Ok(())
+}
+
+/// Path parameter values a hostile client might send.
+const IDS: &[&str] = &[
+    "01a22343-295e-76ef-bf8f-9d45e4fb3517",
+    "not-a-uuid",
+    "..%2F..%2Fetc%2Fpasswd",
+    "%00",
+    "00000000-0000-0000-0000-000000000000",
+    "😀",
+];
+
+/// Bodies a hostile client might send, with their content type.
+fn bodies() -> Vec<(&'static str, Vec<u8>)> {
+    let json = "application/json";
+    vec![
+        (json, Vec::new()),
+        (json, b"{".to_vec()),
+        (json, b"null".to_vec()),
+        (json, b"[1,2,3]".to_vec()),
+        (json, b"\"text\"".to_vec()),
+        (json, br#"{"unexpected": true}"#.to_vec()),
+        (json, br#"{"name": 5, "task": [], "input": "x", "cluster": {}, "job": 1, "attempt": -1}"#.to_vec()),
+        (
+            json,
+            br#"{"name": "x", "task": "Noop", "input": {}, "max_retries": 99999999999999999999}"#.to_vec(),
+        ),
+        (json, br#"{"cluster": "../../x", "wait_ms": -5}"#.to_vec()),
+        (json, br#"{"job": "not-a-uuid", "task": "x", "attempt": 1}"#.to_vec()),
+        (json, vec![0xff, 0xfe, 0x00, 0x7b]),
+        ("text/plain", b"hello".to_vec()),
+        ("application/wasm", b"\0asm\x01\0\0\0".to_vec()),
+    ]
+}
+
+/// Query strings a hostile client might send.
+const QUERIES: &[&str] = &[
+    "",
+    "?unknown=1",
+    "?limit=-1&state=bogus",
+    "?from=yesterday&to=%ff",
+    "?force=maybe",
+    "?level=loud&task=x",
+    "?timeout=forever&memory_mib=-3",
+    "?cursor=%00%00",
+];
+
+fn assert_answer(what: &str, status: StatusCode, body: &Value) {
+    assert!(!status.is_server_error(), "{what}: {status} {body}");
+    if status.is_client_error() {
+        let error = &body["error"];
+        assert!(
+            error["code"].is_string() && error["message"].is_string(),
+            "{what}: {status} is not a JSON error: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn hostile_requests_to_every_operation_answer_json_4xx() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "1"]).await?;
+    let (_, doc) = host.get("/v1/openapi.json").await?;
+    let client = reqwest::Client::new();
+    let mut requests = 0;
+    for (method, template) in operations(&doc) {
+        let method: Method = method.to_uppercase().parse()?;
+        for id in IDS.iter().take(if template.contains("{id}") { IDS.len() } else { 1 }) {
+            let path = template.replace("{id}", id);
+            for query in QUERIES {
+                let url = format!("{}{path}{query}", host.base);
+                let bodies =
+                    if method == Method::POST { bodies() } else { vec![("application/json", Vec::new())] };
+                for (content_type, body) in bodies {
+                    let what = format!("{method} {path}{query} ({content_type}, {} bytes)", body.len());
+                    let req =
+                        client.request(method.clone(), &url).header("content-type", content_type).body(body);
+                    let (status, answer) = host.send(req).await?;
+                    assert_answer(&what, status, &answer);
+                    requests += 1;
+                }
+            }
+        }
+    }
+    assert!(requests > 1000, "{requests} requests");
+    // Unknown routes and methods are JSON errors too.
+    for (method, path) in
+        [(Method::DELETE, "/v1/jobs"), (Method::GET, "/v1/nothing"), (Method::PUT, "/healthz")]
+    {
+        let (status, body) =
+            host.send(client.request(method.clone(), format!("{}{path}", host.base))).await?;
+        assert!(
+            status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {status}"
+        );
+        assert_answer(&format!("{method} {path}"), status, &body);
+    }
+    for (path, length) in [("/v1/jobs", 5 << 20), ("/v1/runners/report", 5 << 20), ("/v1/modules", 65 << 20)]
+    {
+        let (status, body) = announce_body(&host, path, length).await?;
+        assert_eq!(status, 413, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "payload_too_large", "{path}");
+    }
+    let (status, _) = host.get("/healthz").await?;
+    assert_eq!(status, StatusCode::OK, "the host is still up");
+    Ok(())
+}
+
+/// Announces a body of `length` bytes without sending it: a host must refuse
+/// one over the route's limit from the header alone. Answers the status and
+/// JSON body of its answer.
+async fn announce_body(host: &Host, path: &str, length: usize) -> anyhow::Result<(u16, Value)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = host.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await?;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer));
+    read.await??;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.split(' ').nth(1).unwrap_or("0").parse()?;
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}

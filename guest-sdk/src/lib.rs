@@ -52,6 +52,8 @@
 
 mod context;
 mod export;
+#[cfg(feature = "http")]
+pub mod http;
 
 pub use context::{Context, Level, LogRecord, SpanBuilder, SpanGuard, SubtaskBuilder, SubtaskHandle};
 pub use serde;

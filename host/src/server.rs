@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::api::{self, AppState, Tokens};
+use crate::model::HostPattern;
 use crate::runner::{self, LocalSource};
 use crate::sandbox::{self, Limits, Sandbox, Settings};
 use crate::scheduler::{self, Scheduler};
@@ -56,6 +57,8 @@ pub struct Options {
     pub scheduling: scheduler::Settings,
     /// API tokens; none means an open API, allowed only on loopback.
     pub tokens: Tokens,
+    /// Hosts every task may send HTTP requests to.
+    pub allow_http: Vec<HostPattern>,
 }
 
 /// Starts the host and serves until SIGINT or SIGTERM. `on_listening` is
@@ -71,6 +74,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         cache_dir: options.data_dir.join("artifacts"),
         limits: options.limits.clone(),
         max_instances: (options.runners + 16) as u32,
+        allow_http: Arc::new(options.allow_http.clone()),
     };
     let sandbox = Sandbox::new(settings)?;
     let scheduler = Scheduler::start(store.clone(), options.scheduling.clone()).await?;

@@ -152,8 +152,12 @@ fn sandbox_overhead(sizes: &Sizes) -> anyhow::Result<()> {
     use sandflow_host::model::{JobId, TaskId, TaskType};
     use sandflow_host::sandbox::{Execution, Limits, Sandbox, Settings};
     let dir = tempfile::tempdir()?;
-    let settings =
-        Settings { cache_dir: dir.path().to_path_buf(), limits: Limits::default(), max_instances: 16 };
+    let settings = Settings {
+        cache_dir: dir.path().to_path_buf(),
+        limits: Limits::default(),
+        max_instances: 16,
+        allow_http: Default::default(),
+    };
     let sandbox = Sandbox::new(settings)?;
     let bytes = std::fs::read(component("probe"))?;
     let inspected = sandbox.inspect(&bytes)?;

@@ -1,8 +1,11 @@
-//! `movies`: the fix-and-retry story, offline.
+//! `movies`: the fix-and-retry story.
 //!
-//! `MoviesStats { titles }` submits one `PrintMovieStats { title }` per title.
-//! Each looks its title up in a small catalog bundled in the component, sets
-//! its display name to the title and logs the release date.
+//! `MoviesStats { titles, catalog_url? }` submits one `PrintMovieStats` per
+//! title. Each looks its title up, sets its display name to the title and logs
+//! the release date. The catalog is fetched over HTTP from `catalog_url` (a
+//! JSON object of title -> release date; the host must allow its host, see
+//! `POST /v1/modules?allow_http=`) or, without one, is the small catalog
+//! bundled in the component.
 //!
 //! Built plainly, `PrintMovieStats` is `v1.0` and has a bug: a title missing
 //! from the catalog fails the task (`KeyError('Title')`). Built with
@@ -26,6 +29,9 @@ const CATALOG: &[(&str, &str)] = &[
 #[derive(Serialize, Deserialize)]
 pub struct MoviesStats {
     pub titles: Vec<String>,
+    /// Where to fetch the catalog from; the bundled one when absent.
+    #[serde(default)]
+    pub catalog_url: Option<String>,
 }
 
 impl Task for MoviesStats {
@@ -33,7 +39,10 @@ impl Task for MoviesStats {
 
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         for title in &self.titles {
-            ctx.submit_subtask(&PrintMovieStats { title: title.clone() })?;
+            ctx.submit_subtask(&PrintMovieStats {
+                title: title.clone(),
+                catalog_url: self.catalog_url.clone(),
+            })?;
         }
         Ok(())
     }
@@ -43,6 +52,25 @@ impl Task for MoviesStats {
 #[derive(Serialize, Deserialize)]
 pub struct PrintMovieStats {
     pub title: String,
+    /// Where to fetch the catalog from; the bundled one when absent.
+    #[serde(default)]
+    pub catalog_url: Option<String>,
+}
+
+impl PrintMovieStats {
+    /// The release date of the title, if the catalog has it.
+    fn lookup(&self, ctx: &Context) -> Result<Option<String>, Error> {
+        let Some(url) = &self.catalog_url else {
+            return Ok(CATALOG.iter().find(|(t, _)| *t == self.title).map(|(_, d)| (*d).to_owned()));
+        };
+        let response = sandflow_sdk::http::get(url)?;
+        if response.status != 200 {
+            return Err(format!("catalog {url} answered {}", response.status).into());
+        }
+        let catalog: std::collections::BTreeMap<String, String> = response.json()?;
+        ctx.debug("catalog fetched").field("url", url).field("titles", catalog.len());
+        Ok(catalog.get(&self.title).cloned())
+    }
 }
 
 impl Task for PrintMovieStats {
@@ -50,11 +78,12 @@ impl Task for PrintMovieStats {
 
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         let _span = ctx.span("fetch-movie-stats").attr("movie.title", &self.title).enter();
-        let found = CATALOG.iter().find(|(t, _)| *t == self.title);
-        match found {
-            Some((title, released)) => {
-                ctx.set_display(title);
-                ctx.info("Movie release date fetched").field("title", title).field("released", released);
+        match self.lookup(ctx)? {
+            Some(released) => {
+                ctx.set_display(&self.title);
+                ctx.info("Movie release date fetched")
+                    .field("title", &self.title)
+                    .field("released", released);
             }
             None if cfg!(feature = "fixed") => {
                 ctx.set_display(format!("NotFound: {}", self.title));

@@ -11,7 +11,10 @@ use super::error::ErrorBody;
 use super::extract::{Query, RawBody};
 use super::views::{ModuleView, TaskTypeView};
 use super::{ApiError, AppState};
-use crate::model::{ModuleInfo, TaskLimits, now_ms};
+use crate::model::{ModuleInfo, TaskLimits, now_ms, parse_allow_list};
+
+/// Most hosts one upload may allow.
+const MAX_ALLOW_HTTP: usize = 64;
 use crate::sandbox::Limits;
 
 /// The query of `POST /v1/modules`: limits for the module's task types,
@@ -26,6 +29,10 @@ pub struct UploadQuery {
     /// Linear memory limit of one instance, in MiB.
     #[serde(default)]
     pub memory_mib: Option<u64>,
+    /// Hosts the module's tasks may send HTTP requests to, besides the
+    /// host-wide list: comma-separated `host`, `host:port` or `*.domain`.
+    #[serde(default)]
+    pub allow_http: Option<String>,
 }
 
 /// Checks asked limits against the host's maxima.
@@ -47,6 +54,13 @@ fn asked_limits(query: &UploadQuery, host: &Limits) -> Result<TaskLimits, ApiErr
         }
         asked.memory_bytes = Some(mib << 20);
     }
+    if let Some(list) = &query.allow_http {
+        let entries: Vec<&str> = list.split(',').filter(|e| !e.trim().is_empty()).collect();
+        if entries.len() > MAX_ALLOW_HTTP {
+            return Err(refuse(format!("allow_http names more than {MAX_ALLOW_HTTP} hosts")));
+        }
+        asked.allow_http = parse_allow_list(&entries).map_err(refuse)?;
+    }
     Ok(asked)
 }
 
@@ -65,7 +79,7 @@ pub async fn upload(
     RawBody(body): RawBody,
 ) -> Result<(StatusCode, axum::Json<ModuleView>), ApiError> {
     let limits = asked_limits(&query, state.sandbox.limits())?;
-    let asked = query.timeout.is_some() || query.memory_mib.is_some();
+    let asked = query.timeout.is_some() || query.memory_mib.is_some() || query.allow_http.is_some();
     if body.is_empty() {
         return Err(ApiError::unprocessable(
             "not_a_component",

@@ -144,6 +144,9 @@ pub struct ModuleView {
     pub timeout_ms: Option<u64>,
     #[serde(default)]
     pub memory_mib: Option<u64>,
+    /// Hosts its tasks may send HTTP requests to, besides the host-wide list.
+    #[serde(default)]
+    pub allow_http: Vec<String>,
 }
 
 impl From<&ModuleInfo> for ModuleView {
@@ -155,6 +158,7 @@ impl From<&ModuleInfo> for ModuleView {
             uploaded_at: timestamp(m.uploaded_ms),
             timeout_ms: m.limits.timeout_ms,
             memory_mib: m.limits.memory_bytes.map(|b| b >> 20),
+            allow_http: m.limits.allow_http.iter().map(ToString::to_string).collect(),
         }
     }
 }

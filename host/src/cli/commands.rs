@@ -10,7 +10,7 @@ use serde_json::json;
 use super::client::{Client, Error};
 use super::{Cli, Command, JobCommand, ListArgs, ModuleCommand, ServeArgs, SubmitArgs, tree};
 use crate::api::Tokens;
-use crate::model::JobId;
+use crate::model::{JobId, parse_allow_list};
 use crate::sandbox::Limits;
 use crate::server;
 
@@ -69,6 +69,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
             max_lost_attempts: args.max_lost_attempts,
         },
         tokens,
+        allow_http: parse_allow_list(&args.allow_http).map_err(Error::Usage)?,
     };
     server::run(options, |addr| {
         println!("sandflow listening on http://{addr}");

@@ -68,6 +68,11 @@ pub struct ServeArgs {
     /// before it fails.
     #[arg(long, default_value_t = 10)]
     pub max_lost_attempts: u32,
+    /// A host every task may send HTTP requests to: `host`, `host:port` or
+    /// `*.domain` (repeat, or separate with commas). Without a port, ports 80
+    /// and 443. Outbound HTTP is denied by default.
+    #[arg(long, value_delimiter = ',')]
+    pub allow_http: Vec<String>,
     /// A file of API tokens, one `admin TOKEN` or `runner TOKEN` per line.
     /// Without it the API is open and the host listens only on loopback.
     #[arg(long, env = "SANDFLOW_TOKEN_FILE")]

@@ -1,6 +1,7 @@
 //! The pure domain model: ids, task types and versions, task and job states,
 //! and the derivation of a job's state. No I/O happens here.
 
+mod egress;
 mod ids;
 mod module;
 mod state;
@@ -8,6 +9,7 @@ mod task;
 mod task_type;
 mod telemetry;
 
+pub use egress::{HostPattern, parse_allow_list};
 pub use ids::{JobId, ParseIdError, TaskId, TaskKey};
 pub use module::{Digest, ModuleInfo, TaskLimits};
 pub use state::{JobState, TaskCounts, TaskState};

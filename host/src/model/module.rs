@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::TaskType;
+use super::{HostPattern, TaskType};
 
 /// The sha256 of a module's bytes: its content address.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,12 +44,15 @@ pub struct ModuleInfo {
     pub limits: TaskLimits,
 }
 
-/// Limits an upload asks for its task types; what is not set is the host's
-/// default. Never above the host's maxima (checked at upload).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Limits and grants an upload asks for its task types; a limit not set is
+/// the host's default, and never above the host's maxima (checked at
+/// upload).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TaskLimits {
     /// Wall-clock time of one attempt, in ms.
     pub timeout_ms: Option<u64>,
     /// Linear memory of one instance, in bytes.
     pub memory_bytes: Option<u64>,
+    /// Hosts its tasks may send HTTP requests to, besides the host-wide list.
+    pub allow_http: Vec<HostPattern>,
 }

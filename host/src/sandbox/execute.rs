@@ -10,9 +10,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi_http::WasiHttpCtx;
 
 use super::bindings::sandflow::task::host::Execution as WitExecution;
 use super::bindings::sandflow::task::types::TaskType as WitTaskType;
+use super::egress::Egress;
 use super::host::{Canceled, HostState, LimitExceeded, Recorded};
 use super::{EPOCH_TICK, Limits, Prepared, Sandbox};
 use crate::model::{
@@ -114,7 +116,7 @@ impl Sandbox {
         captured: &Captured,
         cancel: Arc<AtomicBool>,
     ) -> Store<HostState> {
-        let limits = Arc::new(self.settings.limits.narrowed(exec.limits));
+        let limits = Arc::new(self.settings.limits.narrowed(&exec.limits));
         let wasi =
             WasiCtxBuilder::new().stdout(captured.stdout.clone()).stderr(captured.stderr.clone()).build();
         let state = HostState {
@@ -130,6 +132,8 @@ impl Sandbox {
             recorded: Recorded::default(),
             cancel,
             ticks_left: ticks(limits.timeout).saturating_sub(1),
+            http: WasiHttpCtx::new(),
+            egress: Egress::new(self.settings.allow_http.clone(), exec.limits.allow_http.clone()),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s);

@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::egress::Egress;
 
 use super::bindings::TaskComponent;
 use super::bindings::sandflow::task::host::{self, Execution, Level, Subtask};
@@ -51,6 +54,15 @@ pub struct HostState {
     pub cancel: Arc<AtomicBool>,
     /// Epoch ticks left before the attempt times out.
     pub ticks_left: u64,
+    pub http: WasiHttpCtx,
+    /// Where the attempt may send HTTP requests.
+    pub egress: Egress,
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
+    }
 }
 
 impl WasiView for HostState {
@@ -60,10 +72,13 @@ impl WasiView for HostState {
 }
 
 /// The linker every task component is instantiated with: WASI (without
-/// filesystem, environment or network grants) and the Sandflow host functions.
+/// filesystem, environment or socket grants), outgoing `wasi:http` (checked
+/// against the attempt's allow-list, see `egress.rs`) and the Sandflow host
+/// functions.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
     TaskComponent::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
     Ok(linker)
 }

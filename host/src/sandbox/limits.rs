@@ -43,7 +43,7 @@ impl Default for Limits {
 
 impl Limits {
     /// These limits, with what an upload asked for where it is lower.
-    pub fn narrowed(&self, asked: TaskLimits) -> Limits {
+    pub fn narrowed(&self, asked: &TaskLimits) -> Limits {
         let mut limits = self.clone();
         if let Some(ms) = asked.timeout_ms {
             limits.timeout = limits.timeout.min(Duration::from_millis(ms));

@@ -9,6 +9,7 @@
 //! recorded. Calls are blocking: run them on blocking threads.
 
 mod bindings;
+mod egress;
 mod execute;
 mod host;
 mod interrupts;
@@ -27,7 +28,7 @@ pub use execute::{Execution, ExecutionResult, SubtaskCheck};
 pub use limits::Limits;
 pub use module::{Inspected, Prepared, digest_of};
 
-use crate::model::{Digest, JobId};
+use crate::model::{Digest, HostPattern, JobId};
 use host::HostState;
 
 /// How often the epoch advances; the resolution of timeouts.
@@ -65,6 +66,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Most sandboxes alive at once; bounds the pooling allocator.
     pub max_instances: u32,
+    /// Hosts every task may send HTTP requests to.
+    pub allow_http: Arc<Vec<HostPattern>>,
 }
 
 /// The wasmtime engine and everything derived from it.

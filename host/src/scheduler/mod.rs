@@ -183,7 +183,7 @@ impl Scheduler {
             registry.register(&task_type, digest);
         }
         for module in store.modules()? {
-            registry.set_limits(module.digest, module.limits);
+            registry.set_limits(module.digest, module.limits.clone());
         }
         let registry = Arc::new(RwLock::new(registry));
         let (tx, rx) = mpsc::unbounded_channel();
@@ -203,7 +203,7 @@ impl Scheduler {
         for t in &module.task_types {
             registry.register(t, module.digest);
         }
-        registry.set_limits(module.digest, module.limits);
+        registry.set_limits(module.digest, module.limits.clone());
     }
 
     async fn call<T>(

@@ -20,7 +20,7 @@ impl Registry {
 
     /// The limits of module `digest` (the host's defaults when none were set).
     pub fn limits(&self, digest: &Digest) -> TaskLimits {
-        self.limits.get(digest).copied().unwrap_or_default()
+        self.limits.get(digest).cloned().unwrap_or_default()
     }
 
     /// Registers `digest` as the implementation of `task_type`; a re-upload of

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::Error;
 use crate::model::{
-    AttemptError, Digest, Job, JobId, LogEntry, LogLevel, ModuleInfo, SpanEntry, Task, TaskCounts, TaskId,
-    TaskKey, TaskLimits, TaskState, TaskType, Version,
+    AttemptError, Digest, HostPattern, Job, JobId, LogEntry, LogLevel, ModuleInfo, SpanEntry, Task,
+    TaskCounts, TaskId, TaskKey, TaskLimits, TaskState, TaskType, Version,
 };
 
 pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
@@ -191,6 +191,7 @@ pub enum ModuleRecord {
         uploaded_ms: u64,
         timeout_ms: Option<u64>,
         memory_bytes: Option<u64>,
+        allow_http: Vec<String>,
     },
 }
 
@@ -204,6 +205,7 @@ impl From<&ModuleInfo> for ModuleRecord {
             uploaded_ms: m.uploaded_ms,
             timeout_ms: m.limits.timeout_ms,
             memory_bytes: m.limits.memory_bytes,
+            allow_http: m.limits.allow_http.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -214,8 +216,10 @@ impl ModuleRecord {
             ModuleRecord::V1 { size, task_types, uploaded_ms } => {
                 (size, task_types, uploaded_ms, TaskLimits::default())
             }
-            ModuleRecord::V2 { size, task_types, uploaded_ms, timeout_ms, memory_bytes } => {
-                (size, task_types, uploaded_ms, TaskLimits { timeout_ms, memory_bytes })
+            ModuleRecord::V2 { size, task_types, uploaded_ms, timeout_ms, memory_bytes, allow_http } => {
+                // Validated at upload; an entry that no longer parses grants nothing.
+                let allow_http = allow_http.iter().filter_map(|p| HostPattern::parse(p).ok()).collect();
+                (size, task_types, uploaded_ms, TaskLimits { timeout_ms, memory_bytes, allow_http })
             }
         };
         let task_types = task_types
@@ -336,7 +340,9 @@ mod tests {
         let v1 = ModuleRecord::V1 { size: 9, task_types: vec![("Leaf".into(), 1, 2)], uploaded_ms: 5 };
         let info = decode::<ModuleRecord>("module", &encode(&v1)).unwrap().into_info(digest);
         assert_eq!((info.size, info.limits), (9, TaskLimits::default()));
-        let limited = ModuleInfo { limits: TaskLimits { timeout_ms: Some(300), memory_bytes: None }, ..info };
+        let allow_http = vec![HostPattern::parse("*.example.com").unwrap()];
+        let limits = TaskLimits { timeout_ms: Some(300), memory_bytes: None, allow_http };
+        let limited = ModuleInfo { limits, ..info };
         let back = decode::<ModuleRecord>("module", &encode(&ModuleRecord::from(&limited))).unwrap();
         assert_eq!(back.into_info(digest), limited);
     }

@@ -1,0 +1,79 @@
+//! Outbound HTTP from tasks (`wasi:http`), denied unless the destination is on
+//! the host's allow-list or the task's module's. The check runs on the final
+//! request URI, after the guest's headers are applied: the guest cannot set
+//! `Host` (a forbidden header), the `Host` sent is the checked authority, and
+//! redirects are not followed (a redirect reaches the guest as a response,
+//! and following it is a new request, checked again).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use http::uri::Scheme;
+use http_body_util::BodyExt;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::model::HostPattern;
+
+/// The answer `send_request` gives the `wasi:http` implementation.
+type Sent = Box<
+    dyn Future<
+            Output = Result<
+                (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), Error>> + Send>),
+                Error,
+            >,
+        > + Send,
+>;
+
+/// The grants of one attempt.
+pub struct Egress {
+    host: Arc<Vec<HostPattern>>,
+    module: Vec<HostPattern>,
+}
+
+impl Egress {
+    /// Grants from the host's list and the module's.
+    pub fn new(host: Arc<Vec<HostPattern>>, module: Vec<HostPattern>) -> Self {
+        Egress { host, module }
+    }
+
+    /// Whether a request to `host` on `port` is allowed.
+    pub fn allows(&self, host: &str, port: u16) -> bool {
+        self.host.iter().chain(&self.module).any(|p| p.allows(host, port))
+    }
+}
+
+impl WasiHttpHooks for Egress {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> Sent {
+        let uri = request.uri();
+        let default_port = if uri.scheme() == Some(&Scheme::HTTPS) { 443 } else { 80 };
+        let (host, port) = (uri.host().unwrap_or(""), uri.port_u16().unwrap_or(default_port));
+        if !self.allows(host, port) {
+            tracing::debug!(%host, port, "outbound HTTP denied");
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_list_and_the_module_list_both_grant() {
+        let host = Arc::new(vec![HostPattern::parse("*.example.com").unwrap()]);
+        let egress = Egress::new(host, vec![HostPattern::parse("127.0.0.1:8080").unwrap()]);
+        assert!(egress.allows("api.example.com", 443));
+        assert!(egress.allows("127.0.0.1", 8080));
+        assert!(!egress.allows("127.0.0.1", 80));
+        assert!(!Egress::new(Arc::default(), Vec::new()).allows("example.com", 443));
+    }
+}

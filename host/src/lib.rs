@@ -9,6 +9,7 @@
 pub mod api;
 pub mod cli;
 pub mod model;
+pub mod protocol;
 pub mod runner;
 pub mod sandbox;
 pub mod scheduler;

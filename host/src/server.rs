@@ -83,7 +83,11 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         tokio::spawn(runner::run(source, sandbox.clone()));
     }
     let tokens = Arc::new(options.tokens.clone());
-    let app = api::router(AppState { scheduler, store, sandbox, tokens, openapi: Default::default() });
+    let fleet = Arc::new(api::Fleet::default());
+    if options.runners > 0 {
+        fleet.add_local(&options.cluster, options.runners as u32);
+    }
+    let app = api::router(AppState { scheduler, store, sandbox, tokens, openapi: Default::default(), fleet });
     let io = |source| Error::Io { addr: options.listen, source };
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(io)?;
     let addr = listener.local_addr().map_err(io)?;
@@ -107,7 +111,8 @@ fn check_exposure(options: &Options) -> Result<(), Error> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves at SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -26,6 +26,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/runners/claim"),
     ("post", "/v1/runners/extend"),
     ("post", "/v1/runners/report"),
+    ("post", "/v1/runners/complete"),
+    ("post", "/v1/runners/release"),
+    ("get", "/v1/modules/{digest}"),
+    ("get", "/v1/runners"),
 ];
 
 /// The operations of the document: (method, path template).
@@ -128,8 +132,9 @@ async fn hostile_requests_to_every_operation_answer_json_4xx() -> anyhow::Result
     let mut requests = 0;
     for (method, template) in operations(&doc) {
         let method: Method = method.to_uppercase().parse()?;
-        for id in IDS.iter().take(if template.contains("{id}") { IDS.len() } else { 1 }) {
-            let path = template.replace("{id}", id);
+        let templated = template.contains("{id}") || template.contains("{digest}");
+        for id in IDS.iter().take(if templated { IDS.len() } else { 1 }) {
+            let path = template.replace("{id}", id).replace("{digest}", id);
             for query in QUERIES {
                 let url = format!("{}{path}{query}", host.base);
                 let bodies =

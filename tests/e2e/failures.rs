@@ -150,9 +150,11 @@ async fn cancel_stops_new_starts_and_retry_resumes() -> anyhow::Result<()> {
 }
 
 async fn claim(host: &Host) -> anyhow::Result<Value> {
-    let (status, a) = host.post("/v1/runners/claim", &json!({"cluster": "default", "wait_ms": 5000})).await?;
-    assert_eq!(status, 200, "{a}");
-    Ok(a)
+    let (status, claimed) =
+        host.post("/v1/runners/claim", &json!({"cluster": "default", "wait_ms": 5000})).await?;
+    assert_eq!(status, 200, "{claimed}");
+    assert_eq!(claimed["tasks"].as_array().map(Vec::len), Some(1), "{claimed}");
+    Ok(claimed["tasks"][0].clone())
 }
 
 fn attempt_ref(a: &Value, attempt: u64) -> Value {

@@ -61,6 +61,18 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The machine-readable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
@@ -94,7 +106,7 @@ impl From<scheduler::Error> for ApiError {
             scheduler::Error::Closed => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the host is shutting down")
             }
-            scheduler::Error::Store(_) => ApiError::internal(e),
+            scheduler::Error::Store(_) | scheduler::Error::Unavailable(_) => ApiError::internal(e),
         }
     }
 }

@@ -5,6 +5,7 @@
 mod auth;
 mod error;
 mod extract;
+mod fleet;
 mod jobs;
 mod modules;
 mod openapi;
@@ -23,6 +24,7 @@ use utoipa_axum::routes;
 
 pub use auth::{Role, TokenFileError, Tokens};
 pub use error::ApiError;
+pub use fleet::{Fleet, RunnerView};
 pub use jobs::Retried;
 pub use query::JobPage;
 pub use views::{JobView, LogView, ModuleView, TaskTypeView, TaskView};
@@ -49,6 +51,8 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     /// The OpenAPI document, as JSON (filled in by [`router`]).
     pub openapi: Arc<String>,
+    /// The runners heard from.
+    pub fleet: Arc<Fleet>,
 }
 
 /// The API's routes, registered together with their OpenAPI description.
@@ -75,6 +79,7 @@ pub fn router(mut state: AppState) -> Router {
         .routes(routes!(jobs::tasks))
         .routes(routes!(jobs::logs))
         .routes(routes!(openapi_json))
+        .routes(routes!(runners::list))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(limit(BODY_LIMIT))
         .merge(modules)
@@ -83,6 +88,9 @@ pub fn router(mut state: AppState) -> Router {
         .routes(routes!(runners::claim))
         .routes(routes!(runners::extend))
         .routes(routes!(runners::report))
+        .routes(routes!(runners::complete))
+        .routes(routes!(runners::release))
+        .routes(routes!(runners::module_bytes))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(limit(BODY_LIMIT))
         .route_layer(guard(auth::Role::Runner));

@@ -1,104 +1,68 @@
-//! The runner protocol: how a runner outside this process claims a task,
-//! keeps its lease, and reports the outcome. Every report names its attempt;
-//! a report for an attempt that is no longer current is refused with 409.
+//! The runner protocol's routes (wire types in [`crate::protocol`]): claim a
+//! batch (long-poll), extend a lease, report outcomes (alone, or in batches
+//! that claim the next tasks in the same request), hand back unstarted
+//! attempts, fetch a module's bytes. A report for an attempt that is no longer
+//! current is refused with 409 (`stale_attempt`).
 
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 
 use super::error::ErrorBody;
 use super::extract::Json;
-use super::views::TaskTypeView;
+use super::fleet::RunnerView;
 use super::{ApiError, AppState};
 use crate::model::{
-    JobId, LogEntry, LogLevel, SubtaskSpec, TaskId, TaskKey, TaskType, now_ms, truncate_display,
+    Digest, JobId, LogEntry, SpanEntry, SubtaskSpec, TaskId, TaskKey, TaskType, now_ms, truncate_display,
+};
+use crate::protocol::{
+    AssignmentView, AttemptRef, ClaimRequest, Claimed, CompleteRequest, Completed, Extended, ReleaseRequest,
+    ReportBody, ReportResult, SubtaskBody,
 };
 use crate::runner::registry_check;
-use crate::scheduler::{Assignment, Report};
+use crate::scheduler::{MAX_CLAIM_BATCH, Report};
 
 /// Longest long-poll of a claim.
 const MAX_WAIT_MS: u64 = 60_000;
 
-/// The body of `POST /v1/runners/claim`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClaimRequest {
-    /// The cluster the runner serves.
-    pub cluster: String,
-    /// How long to wait for a task, in ms (at most 60000; default 30000).
-    #[serde(default)]
-    pub wait_ms: Option<u64>,
-}
+/// Most reports in one completion.
+const MAX_REPORTS: usize = 4 * MAX_CLAIM_BATCH;
 
-/// A claimed task.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AssignmentView {
-    pub job: String,
-    pub task: String,
-    pub task_type: TaskTypeView,
-    /// The sha256 of the module to run.
-    pub module: String,
-    #[schema(value_type = Object)]
-    pub input: serde_json::Value,
-    /// The attempt number: the fencing token of every later call.
-    pub attempt: u32,
-    /// Extend the lease well before this many ms pass.
-    pub lease_ms: u64,
-}
-
-impl From<&Assignment> for AssignmentView {
-    fn from(a: &Assignment) -> Self {
-        AssignmentView {
-            job: a.key.job.to_string(),
-            task: a.key.task.to_string(),
-            task_type: (&a.task_type).into(),
-            module: a.module.to_string(),
-            input: serde_json::from_str(&a.input).unwrap_or(serde_json::Value::Null),
-            attempt: a.attempt,
-            lease_ms: a.lease_ttl.as_millis() as u64,
-        }
+/// Claims for `body`: the tasks taken, empty when none became ready in time.
+async fn claim_for(state: &AppState, body: &ClaimRequest) -> Result<Vec<AssignmentView>, ApiError> {
+    crate::model::check_cluster(&body.cluster).map_err(|e| ApiError::unprocessable("invalid_cluster", e))?;
+    if let Some(hello) = &body.runner {
+        state.fleet.heard(hello, &body.cluster);
+    }
+    let wait = Duration::from_millis(body.wait_ms.unwrap_or(30_000).min(MAX_WAIT_MS));
+    let max = body.max.unwrap_or(1).clamp(1, MAX_CLAIM_BATCH as u32) as usize;
+    match tokio::time::timeout(wait, state.scheduler.claim_batch(&body.cluster, max)).await {
+        Ok(batch) => Ok(batch?.iter().map(AssignmentView::from).collect()),
+        Err(_) => Ok(Vec::new()),
     }
 }
 
-/// `POST /v1/runners/claim`: 200 with a task, or 204 when none became ready
-/// within `wait_ms`.
+/// `POST /v1/runners/claim`: 200 with the claimed tasks, or 204 when none
+/// became ready within `wait_ms`.
 #[utoipa::path(post, path = "/v1/runners/claim", tag = "runners", request_body = ClaimRequest,
-    responses((status = 200, description = "a claimed task", body = AssignmentView),
+    responses((status = 200, description = "claimed tasks", body = Claimed),
         (status = 204, description = "no task became ready in time"), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
     security(("runner" = [])))]
 pub async fn claim(
     State(state): State<AppState>,
     Json(body): Json<ClaimRequest>,
 ) -> Result<Response, ApiError> {
-    crate::model::check_cluster(&body.cluster).map_err(|e| ApiError::unprocessable("invalid_cluster", e))?;
-    let wait = Duration::from_millis(body.wait_ms.unwrap_or(30_000).min(MAX_WAIT_MS));
-    match tokio::time::timeout(wait, state.scheduler.claim(&body.cluster)).await {
-        Ok(assignment) => Ok(axum::Json(AssignmentView::from(&assignment?)).into_response()),
-        Err(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+    let tasks = claim_for(&state, &body).await?;
+    if tasks.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
     }
-}
-
-/// Names one attempt.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AttemptRef {
-    pub job: String,
-    pub task: String,
-    pub attempt: u32,
+    Ok(axum::Json(Claimed { tasks }).into_response())
 }
 
 fn task_key(job: &str, task: &str) -> Result<TaskKey, ApiError> {
     Ok(TaskKey { job: job.parse::<JobId>()?, task: task.parse::<TaskId>()? })
-}
-
-/// The answer of `POST /v1/runners/extend`.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Extended {
-    /// The lease now lasts this many ms.
-    pub lease_ms: u64,
 }
 
 /// `POST /v1/runners/extend`: renews an attempt's lease; 409 when the attempt
@@ -111,55 +75,8 @@ pub async fn extend(
 ) -> Result<axum::Json<Extended>, ApiError> {
     let key = task_key(&body.job, &body.task)?;
     let ttl = state.scheduler.extend(key, body.attempt).await?;
-    Ok(axum::Json(Extended { lease_ms: ttl.as_millis() as u64 }))
-}
-
-/// A subtask in a report.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SubtaskBody {
-    pub task_type: TaskTypeView,
-    #[schema(value_type = Object)]
-    pub input: serde_json::Value,
-    #[serde(default)]
-    pub depends_on: Vec<u32>,
-    #[serde(default)]
-    pub max_retries: u32,
-    #[serde(default)]
-    pub cluster: Option<String>,
-}
-
-/// A log line in a report.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LogBody {
-    #[schema(value_type = String, example = "info")]
-    pub level: LogLevel,
-    pub message: String,
-    #[serde(default)]
-    pub fields: Vec<(String, String)>,
-}
-
-/// The body of `POST /v1/runners/report`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReportBody {
-    pub job: String,
-    pub task: String,
-    pub attempt: u32,
-    /// Present when the attempt failed.
-    #[serde(default)]
-    pub error: Option<String>,
-    #[serde(default)]
-    pub subtasks: Vec<SubtaskBody>,
-    #[serde(default)]
-    pub display: Option<String>,
-    #[serde(default)]
-    pub logs: Vec<LogBody>,
-    /// The attempt was interrupted because its job was force-canceled; it
-    /// fails without using a retry.
-    #[serde(default)]
-    pub canceled: bool,
+    let lease_ms = ttl.as_millis() as u64;
+    Ok(axum::Json(Extended { lease_ms, renew_after_ms: lease_ms / 3 }))
 }
 
 fn subtask(state: &AppState, s: SubtaskBody) -> Result<SubtaskSpec, ApiError> {
@@ -175,6 +92,52 @@ fn subtask(state: &AppState, s: SubtaskBody) -> Result<SubtaskSpec, ApiError> {
     })
 }
 
+/// Checks a report body and turns it into a report.
+fn to_report(state: &AppState, body: ReportBody) -> Result<Report, ApiError> {
+    let key = task_key(&body.job, &body.task)?;
+    let limits = state.sandbox.limits();
+    if body.subtasks.len() > limits.max_subtasks
+        || body.logs.len() > limits.max_log_lines
+        || body.spans.len() > limits.max_spans
+    {
+        return Err(ApiError::unprocessable(
+            "limit_exceeded",
+            "the report holds more subtasks, log lines or spans than allowed",
+        ));
+    }
+    let outcome = match body.error {
+        Some(e) => Err(e),
+        None => Ok(body.subtasks.into_iter().map(|s| subtask(state, s)).collect::<Result<Vec<_>, _>>()?),
+    };
+    let attempt = body.attempt;
+    let logs = body
+        .logs
+        .into_iter()
+        .map(|l| LogEntry {
+            time_ms: l.time_ms.unwrap_or_else(now_ms),
+            attempt,
+            level: l.level,
+            message: crate::sandbox::truncate_log(l.message, limits),
+            fields: l.fields,
+        })
+        .collect();
+    let spans = body
+        .spans
+        .into_iter()
+        .map(|s| SpanEntry {
+            id: s.id,
+            parent: s.parent,
+            attempt,
+            name: s.name.chars().take(256).collect(),
+            attributes: s.attributes,
+            start_ms: s.start_ms,
+            end_ms: s.end_ms.max(s.start_ms),
+        })
+        .collect();
+    let display = body.display.as_deref().map(truncate_display);
+    Ok(Report { key, attempt, outcome, display, logs, spans, canceled: body.canceled })
+}
+
 /// `POST /v1/runners/report`: records an attempt's outcome; 409 when the
 /// attempt is no longer current (its lease expired or it was superseded).
 #[utoipa::path(post, path = "/v1/runners/report", tag = "runners", request_body = ReportBody,
@@ -183,39 +146,101 @@ pub async fn report(
     State(state): State<AppState>,
     Json(body): Json<ReportBody>,
 ) -> Result<StatusCode, ApiError> {
-    let key = task_key(&body.job, &body.task)?;
-    let limits = state.sandbox.limits();
-    if body.subtasks.len() > limits.max_subtasks || body.logs.len() > limits.max_log_lines {
-        return Err(ApiError::unprocessable(
-            "limit_exceeded",
-            "the report holds more subtasks or log lines than allowed",
-        ));
-    }
-    let outcome = match body.error {
-        Some(e) => Err(e),
-        None => Ok(body.subtasks.into_iter().map(|s| subtask(&state, s)).collect::<Result<Vec<_>, _>>()?),
-    };
-    let logs = body
-        .logs
-        .into_iter()
-        .map(|l| LogEntry {
-            time_ms: now_ms(),
-            attempt: body.attempt,
-            level: l.level,
-            message: l.message,
-            fields: l.fields,
-        })
-        .collect();
-    let display = body.display.as_deref().map(truncate_display);
-    let report = Report {
-        key,
-        attempt: body.attempt,
-        outcome,
-        display,
-        logs,
-        spans: Vec::new(),
-        canceled: body.canceled,
-    };
+    let report = to_report(&state, body)?;
     state.scheduler.report(report).await?;
     Ok(StatusCode::OK)
+}
+
+fn result_of(outcome: Result<(), ApiError>) -> ReportResult {
+    match outcome {
+        Ok(()) => ReportResult { ok: true, code: None, message: None },
+        Err(e) => {
+            ReportResult { ok: false, code: Some(e.code().to_owned()), message: Some(e.message().to_owned()) }
+        }
+    }
+}
+
+/// `POST /v1/runners/complete`: records a batch of outcomes (each answered
+/// on its own), then claims the next tasks when `claim` is given.
+#[utoipa::path(post, path = "/v1/runners/complete", tag = "runners", request_body = CompleteRequest,
+    responses((status = 200, description = "what became of each report, and the next tasks", body = Completed),
+        (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+    security(("runner" = [])))]
+pub async fn complete(
+    State(state): State<AppState>,
+    Json(body): Json<CompleteRequest>,
+) -> Result<axum::Json<Completed>, ApiError> {
+    if body.reports.len() > MAX_REPORTS {
+        return Err(ApiError::unprocessable(
+            "limit_exceeded",
+            format!("at most {MAX_REPORTS} reports per request"),
+        ));
+    }
+    let checked: Vec<Result<Report, ApiError>> =
+        body.reports.into_iter().map(|r| to_report(&state, r)).collect();
+    let valid: Vec<Report> = checked.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+    let mut answers = state.scheduler.report_batch(valid).await?.into_iter();
+    let results = checked
+        .into_iter()
+        .map(|c| {
+            result_of(c.and_then(|_| {
+                answers.next().unwrap_or(Err(crate::scheduler::Error::Closed)).map_err(ApiError::from)
+            }))
+        })
+        .collect();
+    let tasks = match &body.claim {
+        Some(claim) => claim_for(&state, claim).await?,
+        None => Vec::new(),
+    };
+    Ok(axum::Json(Completed { results, tasks }))
+}
+
+/// `POST /v1/runners/release`: hands back claimed attempts that never
+/// started; their tasks are queued again without using a retry.
+#[utoipa::path(post, path = "/v1/runners/release", tag = "runners", request_body = ReleaseRequest,
+    responses((status = 200, description = "queued again"), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+    security(("runner" = [])))]
+pub async fn release(
+    State(state): State<AppState>,
+    Json(body): Json<ReleaseRequest>,
+) -> Result<StatusCode, ApiError> {
+    if body.attempts.len() > MAX_REPORTS {
+        return Err(ApiError::unprocessable(
+            "limit_exceeded",
+            format!("at most {MAX_REPORTS} attempts per request"),
+        ));
+    }
+    let attempts = body
+        .attempts
+        .iter()
+        .map(|a| Ok((task_key(&a.job, &a.task)?, a.attempt)))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    state.scheduler.release(attempts).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `GET /v1/modules/{digest}`: a module's bytes, for runners that lack it.
+#[utoipa::path(get, path = "/v1/modules/{digest}", tag = "runners",
+    params(("digest" = String, Path, description = "the module's sha256, 64 hex digits")),
+    responses((status = 200, description = "the component's bytes", content_type = "application/wasm"),
+        (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+    security(("runner" = [])))]
+pub async fn module_bytes(
+    State(state): State<AppState>,
+    Path(digest): Path<String>,
+) -> Result<Response, ApiError> {
+    let d = Digest::parse(&digest)
+        .ok_or_else(|| ApiError::bad_request("invalid_digest", "expected 64 hex digits"))?;
+    let bytes =
+        state.store.module_bytes(&d)?.ok_or_else(|| ApiError::not_found(format!("module {d} not found")))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/wasm")], bytes).into_response())
+}
+
+/// `GET /v1/runners`: runners heard from in the last two minutes.
+#[utoipa::path(get, path = "/v1/runners", tag = "runners",
+    responses((status = 200, description = "runners seen recently", body = Vec<RunnerView>),
+        (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+    security(("admin" = [])))]
+pub async fn list(State(state): State<AppState>) -> axum::Json<Vec<RunnerView>> {
+    axum::Json(state.fleet.recent())
 }

@@ -4,7 +4,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Job, LogEntry, LogLevel, ModuleInfo, Task, TaskCounts, TaskKey, TaskType};
+use crate::model::{Job, LogEntry, LogLevel, ModuleInfo, Task, TaskCounts, TaskKey};
+pub use crate::protocol::TaskTypeView;
 
 /// RFC 3339 with milliseconds, UTC.
 pub fn timestamp(ms: u64) -> String {
@@ -57,19 +58,6 @@ impl From<&Job> for JobView {
             submitted_at: timestamp(j.id.created_ms()),
             task_counts: (&j.counts).into(),
         }
-    }
-}
-
-/// A task type.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct TaskTypeView {
-    pub name: String,
-    pub version: String,
-}
-
-impl From<&TaskType> for TaskTypeView {
-    fn from(t: &TaskType) -> Self {
-        TaskTypeView { name: t.name.clone(), version: t.version.to_string() }
     }
 }
 

@@ -41,6 +41,9 @@ pub enum Error {
     /// The server failed.
     #[error(transparent)]
     Server(#[from] crate::server::Error),
+    /// The runner's sandbox could not be set up.
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::Error),
 }
 
 /// Talks to one host.

@@ -16,9 +16,10 @@ use crate::server;
 
 /// Runs `cli`; the exit code on success.
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
-    let client = Client::new(&cli.server, cli.token);
+    let client = Client::new(&cli.server, cli.token.clone());
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Runner(args) => super::remote::runner(args, &cli.server, cli.token).await,
         Command::Module(ModuleCommand::Upload { files }) => upload(&client, files).await,
         Command::Module(ModuleCommand::List) => {
             for m in client.modules().await? {

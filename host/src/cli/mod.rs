@@ -3,6 +3,7 @@
 
 mod client;
 mod commands;
+mod remote;
 mod tree;
 
 use std::net::SocketAddr;
@@ -41,6 +42,39 @@ pub enum Command {
     /// Submit and inspect jobs.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Run tasks of one cluster for a host elsewhere (`--server`, with a
+    /// runner `--token`).
+    Runner(RunnerArgs),
+}
+
+/// Options of `sandflow runner`.
+#[derive(Debug, Args)]
+pub struct RunnerArgs {
+    /// The cluster whose tasks to run.
+    #[arg(long, default_value = "default")]
+    pub cluster: String,
+    /// Tasks run at once (default: one per core).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Where precompiled modules are kept across restarts.
+    #[arg(long, default_value = "sandflow-runner-cache")]
+    pub cache_dir: PathBuf,
+    /// This runner's id, shown by `GET /v1/runners` (default: random).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// On SIGINT/SIGTERM, how long running tasks may take to finish before
+    /// they are handed back (without using their retries).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+    /// Wall-clock limit of one task attempt.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub task_timeout: Duration,
+    /// Linear memory limit of one task, in MiB.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub memory_limit_mib: u32,
+    /// A host every task may send HTTP requests to (as `serve --allow-http`).
+    #[arg(long, value_delimiter = ',')]
+    pub allow_http: Vec<String>,
 }
 
 /// Options of `sandflow serve`.

@@ -70,7 +70,7 @@ fn run_in_order<S: WorkSource>(
     let mut reports = Vec::with_capacity(batch.len());
     let mut rest = batch.into_iter();
     for a in rest.by_ref() {
-        let hand_back = !reports.is_empty() && started.elapsed() > HAND_BACK_AFTER;
+        let hand_back = (!reports.is_empty() && started.elapsed() > HAND_BACK_AFTER) || source.stopping();
         if hand_back {
             let mut unstarted = vec![(a.key, a.attempt)];
             unstarted.extend(rest.map(|a| (a.key, a.attempt)));

@@ -11,11 +11,13 @@
 mod batch;
 mod local;
 mod pace;
+mod remote;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use local::{LocalSource, registry_check};
+pub use remote::RemoteSource;
 
 use crate::model::{Digest, TaskKey};
 use crate::sandbox::{Sandbox, SubtaskCheck};
@@ -43,6 +45,11 @@ pub trait WorkSource: Send + Sync + 'static {
     fn module_bytes(&self, digest: &Digest) -> Option<Vec<u8>>;
     /// How submitted subtasks are checked.
     fn subtask_check(&self) -> SubtaskCheck;
+    /// Whether the runner is stopping: tasks of a batch not started yet are
+    /// handed back instead.
+    fn stopping(&self) -> bool {
+        false
+    }
 }
 
 /// Runs tasks from `source` until it closes. A finished batch's reports are
@@ -50,10 +57,12 @@ pub trait WorkSource: Send + Sync + 'static {
 /// the hand-off does not wait for the reports to reach disk.
 pub async fn run<S: WorkSource>(source: Arc<S>, sandbox: Arc<Sandbox>) {
     let mut pace = pace::Pace::default();
+    let mut reporting = tokio::task::JoinSet::new();
     loop {
+        while reporting.try_join_next().is_some() {}
         let assignments = match source.claim(pace.batch_size()).await {
             Ok(a) => a,
-            Err(scheduler::Error::Closed) => return,
+            Err(scheduler::Error::Closed) => break,
             Err(e) => {
                 tracing::error!(error = %e, "claim failed");
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -64,8 +73,10 @@ pub async fn run<S: WorkSource>(source: Arc<S>, sandbox: Arc<Sandbox>) {
         let reports = batch::execute(source.clone(), sandbox.clone(), assignments).await;
         pace.observe(started.elapsed(), reports.len());
         let reporter = source.clone();
-        tokio::spawn(async move { send_reports(&*reporter, reports).await });
+        reporting.spawn(async move { send_reports(&*reporter, reports).await });
     }
+    // Reports still on their way are part of a graceful stop.
+    reporting.join_all().await;
 }
 
 async fn send_reports<S: WorkSource>(source: &S, reports: Vec<Report>) {

@@ -55,6 +55,11 @@ impl Limits {
     }
 }
 
+/// A log message as stored: at most `limits.max_log_bytes` bytes.
+pub fn truncate_log(message: String, limits: &Limits) -> String {
+    truncate_bytes(message, limits.max_log_bytes)
+}
+
 /// Keeps at most `max` bytes of `s`, cut at a character boundary.
 pub fn truncate_bytes(mut s: String, max: usize) -> String {
     if s.len() > max {

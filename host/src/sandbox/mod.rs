@@ -25,7 +25,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use execute::{Execution, ExecutionResult, SubtaskCheck};
-pub use limits::Limits;
+pub use limits::{Limits, truncate_log};
 pub use module::{Inspected, Prepared, digest_of};
 
 use crate::model::{Digest, HostPattern, JobId};

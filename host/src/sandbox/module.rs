@@ -133,21 +133,29 @@ impl Sandbox {
         self.settings.cache_dir.join(format!("{digest}-{:016x}.cwasm", h.finish()))
     }
 
+    /// The cached artifact of `digest`, if present and intact. An artifact
+    /// ends with the sha256 of what precedes it; one that does not match
+    /// (a corrupted or truncated file) is deleted, so the module is compiled
+    /// (or fetched) again.
     fn read_artifact(&self, digest: &Digest) -> Option<Component> {
         let path = self.artifact_path(digest);
-        if !path.exists() {
-            return None;
+        let file = std::fs::read(&path).ok()?;
+        let discard = |why: &str| {
+            tracing::warn!(path = %path.display(), why, "discarding a cached artifact");
+            let _ = std::fs::remove_file(&path);
+            None
+        };
+        let Some(split) = file.len().checked_sub(32) else { return discard("truncated") };
+        let (artifact, checksum) = file.split_at(split);
+        if digest_of(artifact).0 != checksum {
+            return discard("its checksum does not match: corrupted");
         }
-        // SAFETY: artifacts in the cache directory are written only by
-        // `write_artifact` from components this engine compiled; the file
-        // name carries the engine's compatibility hash.
-        match unsafe { Component::deserialize_file(&self.engine, &path) } {
+        // SAFETY: the bytes are what `write_artifact` wrote (checked by
+        // sha256) from a component this engine compiled; the file name
+        // carries the engine's compatibility hash.
+        match unsafe { Component::deserialize(&self.engine, artifact) } {
             Ok(c) => Some(c),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "discarding unreadable artifact");
-                let _ = std::fs::remove_file(&path);
-                None
-            }
+            Err(e) => discard(&format!("unreadable: {e}")),
         }
     }
 
@@ -156,7 +164,9 @@ impl Sandbox {
         if path.exists() {
             return Ok(());
         }
-        let bytes = component.serialize().map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let mut bytes = component.serialize().map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let checksum = digest_of(&bytes);
+        bytes.extend_from_slice(&checksum.0);
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)?;

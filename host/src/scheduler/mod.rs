@@ -52,6 +52,9 @@ pub enum Error {
     /// The request conflicts with the job's state.
     #[error("{0}")]
     Conflict(String),
+    /// A remote host could not be reached or refused a runner's call.
+    #[error("host unavailable: {0}")]
+    Unavailable(String),
     /// A subtask depends on a handle that was not issued before it.
     #[error("subtask dependency {0} does not name an earlier subtask")]
     BadDependency(u32),
@@ -188,7 +191,7 @@ impl Scheduler {
         let registry = Arc::new(RwLock::new(registry));
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = writer::Writer::recover(store, registry.clone(), settings).await?;
-        tokio::spawn(writer.run(rx));
+        tokio::spawn(writer.run(rx, tx.downgrade()));
         Ok(Scheduler { tx, registry })
     }
 

@@ -34,6 +34,8 @@ pub struct Writer {
     queues: Queues,
     /// Running attempts and when their leases expire.
     leases: HashMap<TaskKey, Lease>,
+    /// Commands the writer sends itself (hand-backs of unclaimed batches).
+    loopback: Option<mpsc::WeakUnboundedSender<Command>>,
 }
 
 #[derive(Clone, Copy)]
@@ -71,7 +73,7 @@ impl Writer {
         if !lost.is_empty() {
             tracing::info!(tasks = lost.len(), "re-queued tasks that were running when the host stopped");
         }
-        Ok(Writer { store, registry, settings, queues, leases: HashMap::new() })
+        Ok(Writer { store, registry, settings, queues, leases: HashMap::new(), loopback: None })
     }
 
     /// Applies commands in groups until every handle is dropped. Each group is
@@ -79,7 +81,12 @@ impl Writer {
     /// applied (a lost start is recovered like any lost attempt); every other
     /// answer waits for the flusher, which makes all groups applied so far
     /// durable with one flush while the writer goes on with the next ones.
-    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Command>,
+        loopback: mpsc::WeakUnboundedSender<Command>,
+    ) {
+        self.loopback = Some(loopback);
         let broken = Arc::new(AtomicBool::new(false));
         let (flush_tx, flush_rx) = mpsc::unbounded_channel();
         tokio::spawn(flusher(self.store.clone(), flush_rx, broken.clone()));
@@ -225,9 +232,25 @@ impl Writer {
                     self.queues.wait_first(waiter);
                     break;
                 }
-                answers.push(defer(waiter.tx, Ok(batch)));
+                answers.push(self.hand_over(waiter, batch));
             }
         }
+    }
+
+    /// Answers a claim; if the claimer has given up meanwhile (a long-poll
+    /// timed out), its tasks are handed back at once instead of waiting for
+    /// their leases to expire.
+    fn hand_over(&self, waiter: super::queue::Waiter, batch: Vec<Assignment>) -> Deferred {
+        let loopback = self.loopback.clone();
+        Box::new(move |committed| {
+            let attempts: Vec<(TaskKey, u32)> = batch.iter().map(|a| (a.key, a.attempt)).collect();
+            let answer = committed.map_err(Clone::clone).map(|()| batch);
+            if waiter.tx.send(answer).is_err()
+                && let Some(tx) = loopback.and_then(|l| l.upgrade())
+            {
+                let _ = tx.send(Command::Release(attempts, oneshot::channel().0));
+            }
+        })
     }
 
     /// Pops ready tasks of `cluster` until `n` have started or none is left.

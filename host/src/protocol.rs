@@ -1,0 +1,314 @@
+//! The runner protocol's wire types, shared by the host's API (which serves
+//! them) and the remote runner (which sends them). Plain serde types and their
+//! conversions to and from the scheduler's; no HTTP here.
+//!
+//! A runner claims a batch of tasks (long-poll), renews their leases, and
+//! reports outcomes in batches, claiming its next batch in the same request.
+//! Every call names the attempt, its fencing token.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Digest, JobId, LogEntry, LogLevel, SpanEntry, SubtaskSpec, TaskId, TaskKey, TaskType};
+use crate::scheduler::{Assignment, Report};
+
+/// A task type on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct TaskTypeView {
+    pub name: String,
+    pub version: String,
+}
+
+impl From<&TaskType> for TaskTypeView {
+    fn from(t: &TaskType) -> Self {
+        TaskTypeView { name: t.name.clone(), version: t.version.to_string() }
+    }
+}
+
+/// Who is claiming: shown by `GET /v1/runners`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerHello {
+    /// A stable id of the runner process.
+    pub id: String,
+    /// How many tasks it runs at once.
+    pub capacity: u32,
+    /// How many it is running now.
+    #[serde(default)]
+    pub in_flight: u32,
+}
+
+/// The body of `POST /v1/runners/claim`, and the claim part of a completion.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRequest {
+    /// The cluster the runner serves.
+    pub cluster: String,
+    /// Most tasks to take (1 to 64; default 1).
+    #[serde(default)]
+    pub max: Option<u32>,
+    /// How long to wait for a task, in ms (at most 60000; default 30000).
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+    /// The runner, for `GET /v1/runners`.
+    #[serde(default)]
+    pub runner: Option<RunnerHello>,
+}
+
+/// A claimed task.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AssignmentView {
+    pub job: String,
+    pub task: String,
+    pub task_type: TaskTypeView,
+    /// The sha256 of the module to run (`GET /v1/modules/{digest}`).
+    pub module: String,
+    #[schema(value_type = Object)]
+    pub input: serde_json::Value,
+    /// The attempt number: the fencing token of every later call.
+    pub attempt: u32,
+    /// The lease lasts this many ms unless extended.
+    pub lease_ms: u64,
+    /// The module's timeout, if its upload narrowed the host's.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// The module's memory limit in bytes, if its upload narrowed the host's.
+    #[serde(default)]
+    pub memory_bytes: Option<u64>,
+    /// Hosts the module's tasks may reach over HTTP, besides the runner's list.
+    #[serde(default)]
+    pub allow_http: Vec<String>,
+}
+
+impl From<&Assignment> for AssignmentView {
+    fn from(a: &Assignment) -> Self {
+        AssignmentView {
+            job: a.key.job.to_string(),
+            task: a.key.task.to_string(),
+            task_type: (&a.task_type).into(),
+            module: a.module.to_string(),
+            input: serde_json::from_str(&a.input).unwrap_or(serde_json::Value::Null),
+            attempt: a.attempt,
+            lease_ms: a.lease_ttl.as_millis() as u64,
+            timeout_ms: a.limits.timeout_ms,
+            memory_bytes: a.limits.memory_bytes,
+            allow_http: a.limits.allow_http.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+impl AssignmentView {
+    /// The assignment this view describes, as a runner sees it.
+    pub fn into_assignment(self, cluster: &str) -> Result<Assignment, String> {
+        let key = TaskKey {
+            job: self.job.parse::<JobId>().map_err(|e| e.to_string())?,
+            task: self.task.parse::<TaskId>().map_err(|e| e.to_string())?,
+        };
+        let allow_http = crate::model::parse_allow_list(&self.allow_http)?;
+        Ok(Assignment {
+            key,
+            task_type: TaskType::new(&self.task_type.name, &self.task_type.version)
+                .map_err(|e| e.to_string())?,
+            module: Digest::parse(&self.module).ok_or("malformed module digest")?,
+            limits: crate::model::TaskLimits {
+                timeout_ms: self.timeout_ms,
+                memory_bytes: self.memory_bytes,
+                allow_http,
+            },
+            input: self.input.to_string(),
+            cluster: cluster.to_owned(),
+            attempt: self.attempt,
+            lease_ttl: Duration::from_millis(self.lease_ms),
+        })
+    }
+}
+
+/// The answer of a claim: the tasks taken (at least one).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Claimed {
+    pub tasks: Vec<AssignmentView>,
+}
+
+/// Names one attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptRef {
+    pub job: String,
+    pub task: String,
+    pub attempt: u32,
+}
+
+impl AttemptRef {
+    /// The attempt `attempt` of `key`.
+    pub fn new(key: TaskKey, attempt: u32) -> Self {
+        AttemptRef { job: key.job.to_string(), task: key.task.to_string(), attempt }
+    }
+}
+
+/// The answer of `POST /v1/runners/extend`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Extended {
+    /// The lease now lasts this many ms.
+    pub lease_ms: u64,
+    /// Extend again after this many ms.
+    #[serde(default)]
+    pub renew_after_ms: u64,
+}
+
+/// A subtask in a report.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubtaskBody {
+    pub task_type: TaskTypeView,
+    #[schema(value_type = Object)]
+    pub input: serde_json::Value,
+    #[serde(default)]
+    pub depends_on: Vec<u32>,
+    #[serde(default)]
+    pub max_retries: u32,
+    #[serde(default)]
+    pub cluster: Option<String>,
+}
+
+/// A log line in a report.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogBody {
+    #[schema(value_type = String, example = "info")]
+    pub level: LogLevel,
+    pub message: String,
+    #[serde(default)]
+    pub fields: Vec<(String, String)>,
+    /// When it was logged (Unix ms); the host's clock when absent.
+    #[serde(default)]
+    pub time_ms: Option<u64>,
+}
+
+/// A span in a report.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpanBody {
+    pub id: u64,
+    #[serde(default)]
+    pub parent: Option<u64>,
+    pub name: String,
+    #[serde(default)]
+    pub attributes: Vec<(String, String)>,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+/// The body of `POST /v1/runners/report`: one attempt's outcome.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportBody {
+    pub job: String,
+    pub task: String,
+    pub attempt: u32,
+    /// Present when the attempt failed.
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub subtasks: Vec<SubtaskBody>,
+    #[serde(default)]
+    pub display: Option<String>,
+    #[serde(default)]
+    pub logs: Vec<LogBody>,
+    #[serde(default)]
+    pub spans: Vec<SpanBody>,
+    /// The attempt was interrupted because its job was force-canceled; it
+    /// fails without using a retry.
+    #[serde(default)]
+    pub canceled: bool,
+}
+
+impl From<Report> for ReportBody {
+    fn from(r: Report) -> Self {
+        let (error, subtasks) = match r.outcome {
+            Ok(subtasks) => (None, subtasks.into_iter().map(SubtaskBody::from).collect()),
+            Err(e) => (Some(e), Vec::new()),
+        };
+        ReportBody {
+            job: r.key.job.to_string(),
+            task: r.key.task.to_string(),
+            attempt: r.attempt,
+            error,
+            subtasks,
+            display: r.display,
+            logs: r.logs.into_iter().map(LogBody::from).collect(),
+            spans: r.spans.into_iter().map(SpanBody::from).collect(),
+            canceled: r.canceled,
+        }
+    }
+}
+
+impl From<SubtaskSpec> for SubtaskBody {
+    fn from(s: SubtaskSpec) -> Self {
+        SubtaskBody {
+            task_type: (&s.task_type).into(),
+            input: serde_json::from_str(&s.input).unwrap_or(serde_json::Value::Null),
+            depends_on: s.depends_on,
+            max_retries: s.max_retries,
+            cluster: s.cluster,
+        }
+    }
+}
+
+impl From<LogEntry> for LogBody {
+    fn from(e: LogEntry) -> Self {
+        LogBody { level: e.level, message: e.message, fields: e.fields, time_ms: Some(e.time_ms) }
+    }
+}
+
+impl From<SpanEntry> for SpanBody {
+    fn from(s: SpanEntry) -> Self {
+        SpanBody {
+            id: s.id,
+            parent: s.parent,
+            name: s.name,
+            attributes: s.attributes,
+            start_ms: s.start_ms,
+            end_ms: s.end_ms,
+        }
+    }
+}
+
+/// The body of `POST /v1/runners/complete`: outcomes, and optionally the
+/// next claim, in one round trip.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteRequest {
+    pub reports: Vec<ReportBody>,
+    #[serde(default)]
+    pub claim: Option<ClaimRequest>,
+}
+
+/// What became of one report.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReportResult {
+    /// Recorded (on disk).
+    pub ok: bool,
+    /// Why not, when refused (a stale attempt: `conflict`).
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// The answer of `POST /v1/runners/complete`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Completed {
+    /// One per report, in order.
+    pub results: Vec<ReportResult>,
+    /// The next claimed tasks; empty when none was asked for or none became
+    /// ready in time.
+    pub tasks: Vec<AssignmentView>,
+}
+
+/// The body of `POST /v1/runners/release`: claimed attempts never started.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    pub attempts: Vec<AttemptRef>,
+}

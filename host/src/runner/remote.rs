@@ -1,0 +1,208 @@
+//! The remote work source: a runner process on another machine takes the
+//! tasks of one cluster from a host over HTTP (the runner protocol, wire types
+//! in [`crate::protocol`]), fetches the modules it lacks by digest (checked
+//! against their sha256; the sandbox keeps their precompiled artifacts in the
+//! runner's cache directory), and reports in batches.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+
+use super::WorkSource;
+use crate::model::{Digest, TaskKey, check_cluster};
+use crate::protocol::{
+    AttemptRef, ClaimRequest, Claimed, CompleteRequest, Completed, Extended, ReleaseRequest, ReportBody,
+    RunnerHello,
+};
+use crate::sandbox::{SubtaskCheck, digest_of};
+use crate::scheduler::{Assignment, Error, Report, Reported};
+
+/// How long one claim long-polls.
+const CLAIM_WAIT_MS: u64 = 30_000;
+
+/// Work from a remote host, for one cluster.
+pub struct RemoteSource {
+    http: reqwest::Client,
+    server: String,
+    token: Option<String>,
+    cluster: String,
+    hello: RunnerHello,
+    runtime: tokio::runtime::Handle,
+    /// Claimed attempts not yet reported or handed back.
+    claimed: Mutex<HashMap<TaskKey, u32>>,
+    stopping: AtomicBool,
+    stop: Notify,
+}
+
+impl RemoteSource {
+    /// A source of `cluster`'s tasks from the host at `server`.
+    pub fn new(server: &str, token: Option<String>, cluster: String, id: String, capacity: u32) -> Self {
+        RemoteSource {
+            http: reqwest::Client::new(),
+            server: server.trim_end_matches('/').to_owned(),
+            token,
+            cluster,
+            hello: RunnerHello { id, capacity, in_flight: 0 },
+            runtime: tokio::runtime::Handle::current(),
+            claimed: Mutex::new(HashMap::new()),
+            stopping: AtomicBool::new(false),
+            stop: Notify::new(),
+        }
+    }
+
+    /// Stops claiming: pending and later claims end with `Closed`.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.stop.notify_waiters();
+    }
+
+    /// Hands back every attempt claimed and not yet reported.
+    pub async fn release_all(&self) -> Result<usize, Error> {
+        let attempts: Vec<(TaskKey, u32)> = self.claimed().drain().collect();
+        let n = attempts.len();
+        if n > 0 {
+            self.release(attempts).await?;
+        }
+        Ok(n)
+    }
+
+    fn claimed(&self) -> std::sync::MutexGuard<'_, HashMap<TaskKey, u32>> {
+        self.claimed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.server));
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    /// POSTs `body`; `None` for a 204.
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<Option<T>, Error> {
+        let resp = self.request(reqwest::Method::POST, path).json(body).send().await.map_err(unavailable)?;
+        match resp.status() {
+            reqwest::StatusCode::NO_CONTENT => Ok(None),
+            s if s.is_success() => resp.json().await.map(Some).map_err(unavailable),
+            reqwest::StatusCode::CONFLICT => Err(Error::Conflict(resp.text().await.unwrap_or_default())),
+            s => Err(Error::Unavailable(format!(
+                "{path} answered {s}: {}",
+                resp.text().await.unwrap_or_default()
+            ))),
+        }
+    }
+
+    async fn claim_once(&self, max: usize) -> Result<Vec<Assignment>, Error> {
+        let in_flight = self.claimed().len() as u32;
+        let hello = RunnerHello { in_flight, ..self.hello.clone() };
+        let body = ClaimRequest {
+            cluster: self.cluster.clone(),
+            max: Some(max as u32),
+            wait_ms: Some(CLAIM_WAIT_MS),
+            runner: Some(hello),
+        };
+        let Some(claimed) = self.post::<_, Claimed>("/v1/runners/claim", &body).await? else {
+            return Ok(Vec::new());
+        };
+        let mut batch = Vec::with_capacity(claimed.tasks.len());
+        for view in claimed.tasks {
+            let assignment = view.into_assignment(&self.cluster).map_err(Error::Unavailable)?;
+            self.claimed().insert(assignment.key, assignment.attempt);
+            batch.push(assignment);
+        }
+        Ok(batch)
+    }
+}
+
+fn unavailable(e: reqwest::Error) -> Error {
+    Error::Unavailable(e.to_string())
+}
+
+impl WorkSource for RemoteSource {
+    async fn claim(&self, max: usize) -> Result<Vec<Assignment>, Error> {
+        loop {
+            if self.stopping.load(Ordering::Acquire) {
+                return Err(Error::Closed);
+            }
+            let claimed = tokio::select! {
+                claimed = self.claim_once(max) => claimed,
+                () = self.stop.notified() => return Err(Error::Closed),
+            };
+            match claimed {
+                Ok(batch) if batch.is_empty() => {}
+                Ok(batch) => return Ok(batch),
+                Err(e) => {
+                    tracing::warn!(error = %e, "claim failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn extend(&self, key: TaskKey, attempt: u32) -> Result<Duration, Error> {
+        let extended: Option<Extended> =
+            self.post("/v1/runners/extend", &AttemptRef::new(key, attempt)).await?;
+        Ok(Duration::from_millis(extended.map_or(0, |e| e.lease_ms)))
+    }
+
+    async fn report(&self, reports: Vec<Report>) -> Result<Reported, Error> {
+        let keys: Vec<TaskKey> = reports.iter().map(|r| r.key).collect();
+        let body =
+            CompleteRequest { reports: reports.into_iter().map(ReportBody::from).collect(), claim: None };
+        let completed: Completed = self.post("/v1/runners/complete", &body).await?.ok_or(Error::Closed)?;
+        let mut claimed = self.claimed();
+        for key in &keys {
+            claimed.remove(key);
+        }
+        Ok(completed
+            .results
+            .into_iter()
+            .map(|r| if r.ok { Ok(()) } else { Err(Error::Conflict(r.message.unwrap_or_default())) })
+            .collect())
+    }
+
+    async fn release(&self, attempts: Vec<(TaskKey, u32)>) -> Result<(), Error> {
+        {
+            let mut claimed = self.claimed();
+            for (key, _) in &attempts {
+                claimed.remove(key);
+            }
+        }
+        let body =
+            ReleaseRequest { attempts: attempts.into_iter().map(|(k, a)| AttemptRef::new(k, a)).collect() };
+        self.post::<_, serde_json::Value>("/v1/runners/release", &body).await.map(|_| ())
+    }
+
+    fn module_bytes(&self, digest: &Digest) -> Option<Vec<u8>> {
+        let fetch = async {
+            let resp =
+                self.request(reqwest::Method::GET, &format!("/v1/modules/{digest}")).send().await.ok()?;
+            resp.error_for_status().ok()?.bytes().await.ok()
+        };
+        let bytes = self.runtime.block_on(fetch)?;
+        if digest_of(&bytes) != *digest {
+            tracing::error!(%digest, "fetched module bytes do not match their digest; refusing them");
+            return None;
+        }
+        tracing::info!(%digest, bytes = bytes.len(), "fetched a module");
+        Some(bytes.to_vec())
+    }
+
+    fn subtask_check(&self) -> SubtaskCheck {
+        // The host checks subtask types when the report arrives.
+        Arc::new(|_, cluster| cluster.map_or(Ok(()), check_cluster))
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+}

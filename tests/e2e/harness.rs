@@ -173,3 +173,73 @@ pub fn time(v: &Value) -> std::time::SystemTime {
 pub fn of_type<'a>(tasks: &'a [Value], name: &str) -> Vec<&'a Value> {
     tasks.iter().filter(|t| t["task_type"]["name"] == name).collect()
 }
+
+/// A `sandflow runner` process serving one cluster of a host.
+pub struct Runner {
+    child: Child,
+    /// Its stderr (its log), collected as it runs.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Runner {
+    /// Starts a runner of `cluster` for `host` with `args`; returns once it
+    /// serves.
+    pub async fn start(
+        host: &Host,
+        cluster: &str,
+        cache_dir: &Path,
+        args: &[&str],
+    ) -> anyhow::Result<Runner> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
+            .args(["runner", "--server", &host.base, "--cluster", cluster, "--cache-dir"])
+            .arg(cache_dir)
+            .args(args)
+            .env("SANDFLOW_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("spawning a runner")?;
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = child.stderr.take().context("runner stderr")?;
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let stdout = child.stdout.take().context("runner stdout")?;
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        })
+        .await??;
+        if !line.starts_with("sandflow runner ") {
+            let _ = child.kill();
+            bail!("runner did not start: {line:?}");
+        }
+        Ok(Runner { child, log })
+    }
+
+    /// What it has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Kills it at once (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Asks it to stop (SIGTERM) and waits for it to exit; its exit status.
+    pub fn terminate(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        Ok(self.child.wait()?)
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

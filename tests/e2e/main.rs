@@ -12,4 +12,5 @@ mod foundation;
 mod harness;
 mod hostile;
 mod query;
+mod remote;
 mod restart;

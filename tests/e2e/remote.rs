@@ -1,0 +1,175 @@
+//! Remote runners: separate `sandflow runner` processes take the tasks of
+//! their cluster over HTTP, fetch and cache modules, survive being killed
+//! (the lease expires and another runner finishes), and stop gracefully.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{Host, Runner};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn states(host: &Host, job: &str) -> anyhow::Result<Vec<(String, String)>> {
+    Ok(host
+        .tasks(job)
+        .await?
+        .iter()
+        .map(|t| {
+            (t["cluster"].as_str().unwrap_or("").to_owned(), t["state"].as_str().unwrap_or("").to_owned())
+        })
+        .collect())
+}
+
+async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
+    let deadline = Instant::now() + WAIT;
+    while !check().await? {
+        anyhow::ensure!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn tasks_run_only_on_runners_of_their_cluster() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "0"]).await?;
+    host.upload("probe").await?;
+    let cache = tempfile::tempdir()?;
+    let _east1 =
+        Runner::start(&host, "east", &cache.path().join("e1"), &["--concurrency", "2", "--id", "east-1"])
+            .await?;
+    let _east2 =
+        Runner::start(&host, "east", &cache.path().join("e2"), &["--concurrency", "2", "--id", "east-2"])
+            .await?;
+    let body =
+        json!({"name": "split", "task": "Fanout", "input": {"n": 20, "cluster": "west"}, "cluster": "east"});
+    let (status, job) = host.post("/v1/jobs", &body).await?;
+    assert_eq!(status, 201, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    // The root runs on east; its 20 subtasks wait for a west runner.
+    wait_until("the east root is computed", async || {
+        Ok(states(&host, &id).await?.iter().any(|(c, s)| c == "east" && s == "computed"))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let west: Vec<_> = states(&host, &id).await?.into_iter().filter(|(c, _)| c == "west").collect();
+    assert_eq!(west.len(), 20);
+    assert!(west.iter().all(|(_, s)| s == "queued"), "east runners took west tasks: {west:?}");
+
+    let _west =
+        Runner::start(&host, "west", &cache.path().join("w"), &["--concurrency", "2", "--id", "west-1"])
+            .await?;
+    assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
+    let (_, runners) = host.get("/v1/runners").await?;
+    let mut seen: Vec<(String, String)> = runners
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap().to_owned(), r["cluster"].as_str().unwrap().to_owned()))
+        .collect();
+    seen.sort();
+    let expected = [("east-1", "east"), ("east-2", "east"), ("west-1", "west")];
+    assert_eq!(seen, expected.map(|(a, b)| (a.to_owned(), b.to_owned())).to_vec());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_killed_runners_task_is_finished_by_another_and_its_late_report_refused() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "0", "--lease-ttl", "1s"]).await?;
+    host.upload("probe").await?;
+    let cache = tempfile::tempdir()?;
+    let mut doomed =
+        Runner::start(&host, "default", &cache.path().join("a"), &["--concurrency", "1"]).await?;
+    let id = host.submit("Sleep", json!({"ms": 2000, "children": 3})).await?;
+    wait_until("the task runs", async || Ok(host.tasks(&id).await?[0]["state"] == "running")).await?;
+    let first = host.tasks(&id).await?[0].clone();
+    doomed.kill();
+    let _heir = Runner::start(&host, "default", &cache.path().join("b"), &["--concurrency", "1"]).await?;
+    let job = host.wait(&id, WAIT).await?;
+    assert_eq!(job["state"], "completed", "{job}");
+    assert_eq!(job["task_counts"]["computed"], 4);
+    let root = &host.tasks(&id).await?[0];
+    assert_eq!(root["attempts"], 2, "the killed attempt was lost, the second ran it: {root}");
+    // The killed attempt's report, replayed late, is refused.
+    let late = json!({"job": id, "task": first["id"], "attempt": 1});
+    let (status, body) = host.post("/v1/runners/report", &late).await?;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("stale_attempt")), "{body}");
+    Ok(())
+}
+
+fn artifacts(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn a_runner_fetches_verifies_and_caches_modules_and_refetches_a_corrupted_one() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "0"]).await?;
+    host.upload("probe").await?;
+    let cache = tempfile::tempdir()?;
+    let mut runner = Runner::start(&host, "default", cache.path(), &["--concurrency", "1"]).await?;
+    let id = host.submit("Noop", json!({})).await?;
+    assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
+    assert!(runner.log().contains("fetched a module"), "{}", runner.log());
+    let cached = artifacts(cache.path());
+    assert_eq!(cached.len(), 1, "one precompiled artifact");
+    assert!(runner.terminate()?.success(), "a graceful stop exits 0");
+
+    // Restarted on the same cache, it needs no fetch.
+    let mut runner = Runner::start(&host, "default", cache.path(), &["--concurrency", "1"]).await?;
+    let id = host.submit("Noop", json!({})).await?;
+    assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
+    assert!(!runner.log().contains("fetched a module"), "{}", runner.log());
+    runner.terminate()?;
+
+    // A corrupted artifact is detected, discarded, and the module fetched again.
+    let mut bytes = std::fs::read(&cached[0])?;
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&cached[0], &bytes)?;
+    let runner = Runner::start(&host, "default", cache.path(), &["--concurrency", "1"]).await?;
+    let id = host.submit("Noop", json!({})).await?;
+    assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
+    let log = runner.log();
+    assert!(log.contains("discarding a cached artifact") && log.contains("corrupted"), "{log}");
+    assert!(log.contains("fetched a module"), "{log}");
+    assert_ne!(std::fs::read(&cached[0])?, bytes, "the artifact was rewritten");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stopping_runner_finishes_what_fits_in_its_grace_and_hands_back_the_rest() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "0"]).await?;
+    host.upload("probe").await?;
+    let cache = tempfile::tempdir()?;
+    let mut patient = Runner::start(&host, "default", &cache.path().join("a"), &["--grace", "10s"]).await?;
+    let quick = host.submit("Sleep", json!({"ms": 800, "children": 0})).await?;
+    wait_until("the task runs", async || Ok(host.tasks(&quick).await?[0]["state"] == "running")).await?;
+    assert!(patient.terminate()?.success());
+    let task: Value = host.tasks(&quick).await?[0].clone();
+    assert_eq!((task["state"].as_str(), task["attempts"].as_u64()), (Some("computed"), Some(1)), "{task}");
+
+    let mut hasty = Runner::start(&host, "default", &cache.path().join("b"), &["--grace", "200ms"]).await?;
+    let slow = host.submit("Sleep", json!({"ms": 3000, "children": 0})).await?;
+    wait_until("the task runs", async || Ok(host.tasks(&slow).await?[0]["state"] == "running")).await?;
+    hasty.terminate()?;
+    let task: Value = host.tasks(&slow).await?[0].clone();
+    assert_eq!(
+        (task["state"].as_str(), task["attempts"].as_u64()),
+        (Some("queued"), Some(0)),
+        "handed back: {task}"
+    );
+    let _next = Runner::start(&host, "default", &cache.path().join("c"), &[]).await?;
+    let job = host.wait(&slow, WAIT).await?;
+    assert_eq!(job["state"], "completed");
+    let task: Value = host.tasks(&slow).await?[0].clone();
+    assert_eq!(task["attempts"], 1, "no retry or lost attempt was used: {task}");
+    Ok(())
+}

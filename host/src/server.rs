@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::api::{self, AppState, Tokens};
-use crate::model::HostPattern;
+use crate::model::{HostPattern, now_ms};
 use crate::runner::{self, LocalSource};
 use crate::sandbox::{self, Limits, Sandbox, Settings};
 use crate::scheduler::{self, Scheduler};
@@ -78,6 +78,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     };
     let sandbox = Sandbox::new(settings)?;
     let scheduler = Scheduler::start(store.clone(), options.scheduling.clone()).await?;
+    ensure_cluster(&store, &scheduler, &options.cluster).await?;
     for _ in 0..options.runners {
         let source = Arc::new(LocalSource::new(scheduler.clone(), store.clone(), options.cluster.clone()));
         tokio::spawn(runner::run(source, sandbox.clone()));
@@ -94,6 +95,20 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     tracing::info!(%addr, runners = options.runners, cluster = %options.cluster, "serving");
     on_listening(addr);
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(io)
+}
+
+/// Creates the in-process runners' cluster if it does not exist yet.
+async fn ensure_cluster(store: &Store, scheduler: &Scheduler, slug: &str) -> Result<(), Error> {
+    if scheduler.has_cluster(slug) {
+        return Ok(());
+    }
+    let description = "Created by `serve --cluster`.".to_owned();
+    let cluster =
+        crate::model::Cluster { slug: slug.into(), name: slug.into(), description, created_ms: now_ms() };
+    store.put_cluster(&cluster).await?;
+    scheduler.add_cluster(slug);
+    tracing::info!(cluster = slug, "created the in-process runners' cluster");
+    Ok(())
 }
 
 /// Refuses to serve an open API (no tokens) on anything but loopback.

@@ -114,6 +114,7 @@ async fn fanout_with(sizes: &Sizes, runners: &str) -> anyhow::Result<()> {
 async fn submit_latency(sizes: &Sizes) -> anyhow::Result<()> {
     let host = std::sync::Arc::new(Host::start(&["--runners", "2"]).await?);
     host.upload("probe").await?;
+    host.create_cluster("bench-idle").await?;
     for clients in [1usize, 64] {
         let per_client = (sizes.submits / clients).max(1);
         let mut tasks = Vec::new();
@@ -212,6 +213,7 @@ async fn storage_and_restart(sizes: &Sizes) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut host = Host::start_in(dir.path(), &["--runners", "2"]).await?;
     host.upload("probe").await?;
+    host.create_cluster("bench-idle").await?;
     let baseline = rss_bytes(host.pid())?;
     let mut ids = Vec::new();
     for _ in 0..sizes.stored_jobs {

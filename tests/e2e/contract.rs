@@ -30,6 +30,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/runners/release"),
     ("get", "/v1/modules/{digest}"),
     ("get", "/v1/runners"),
+    ("get", "/v1/clusters"),
+    ("post", "/v1/clusters"),
+    ("get", "/v1/clusters/{slug}"),
+    ("delete", "/v1/clusters/{slug}"),
 ];
 
 /// The operations of the document: (method, path template).
@@ -132,9 +136,9 @@ async fn hostile_requests_to_every_operation_answer_json_4xx() -> anyhow::Result
     let mut requests = 0;
     for (method, template) in operations(&doc) {
         let method: Method = method.to_uppercase().parse()?;
-        let templated = template.contains("{id}") || template.contains("{digest}");
+        let templated = ["{id}", "{digest}", "{slug}"].iter().any(|t| template.contains(t));
         for id in IDS.iter().take(if templated { IDS.len() } else { 1 }) {
-            let path = template.replace("{id}", id).replace("{digest}", id);
+            let path = template.replace("{id}", id).replace("{digest}", id).replace("{slug}", id);
             for query in QUERIES {
                 let url = format!("{}{path}{query}", host.base);
                 let bodies =
@@ -153,7 +157,7 @@ async fn hostile_requests_to_every_operation_answer_json_4xx() -> anyhow::Result
     assert!(requests > 1000, "{requests} requests");
     // Unknown routes and methods are JSON errors too.
     for (method, path) in
-        [(Method::DELETE, "/v1/jobs"), (Method::GET, "/v1/nothing"), (Method::PUT, "/healthz")]
+        [(Method::PATCH, "/v1/jobs"), (Method::GET, "/v1/nothing"), (Method::PUT, "/healthz")]
     {
         let (status, body) =
             host.send(client.request(method.clone(), format!("{}{path}", host.base))).await?;

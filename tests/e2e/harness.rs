@@ -120,6 +120,15 @@ impl Host {
         Ok(body)
     }
 
+    /// Creates the cluster `slug`; fails unless it was created.
+    pub async fn create_cluster(&self, slug: &str) -> anyhow::Result<()> {
+        let (status, body) = self.post("/v1/clusters", &json!({"name": slug, "slug": slug})).await?;
+        if status != StatusCode::CREATED {
+            bail!("creating cluster {slug} answered {status}: {body}");
+        }
+        Ok(())
+    }
+
     /// Submits a job; fails unless it was created. Returns the job's id.
     pub async fn submit(&self, task: &str, input: Value) -> anyhow::Result<String> {
         let (status, body) =

@@ -20,6 +20,7 @@ async fn page(host: &Host, query: &str) -> anyhow::Result<Value> {
 async fn ranges_filters_and_paging_return_exactly_the_expected_jobs() -> anyhow::Result<()> {
     let host = Host::start(&[]).await?;
     host.upload("probe").await?;
+    host.create_cluster("idle").await?;
     // 50 jobs, 3 ms apart: even ones named "even", every fifth on a cluster
     // without runners (so it stays submitted).
     let mut jobs: Vec<(String, String)> = Vec::new();

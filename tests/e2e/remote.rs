@@ -34,6 +34,8 @@ async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> anyhow::Result<b
 async fn tasks_run_only_on_runners_of_their_cluster() -> anyhow::Result<()> {
     let host = Host::start(&["--runners", "0"]).await?;
     host.upload("probe").await?;
+    host.create_cluster("east").await?;
+    host.create_cluster("west").await?;
     let cache = tempfile::tempdir()?;
     let _east1 =
         Runner::start(&host, "east", &cache.path().join("e1"), &["--concurrency", "2", "--id", "east-1"])
@@ -171,5 +173,53 @@ async fn a_stopping_runner_finishes_what_fits_in_its_grace_and_hands_back_the_re
     assert_eq!(job["state"], "completed");
     let task: Value = host.tasks(&slow).await?[0].clone();
     assert_eq!(task["attempts"], 1, "no retry or lost attempt was used: {task}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn clusters_are_created_listed_and_deleted_and_unknown_ones_refused() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "1"]).await?;
+    host.upload("probe").await?;
+    let (status, created) =
+        host.post("/v1/clusters", &json!({"name": "GPU pool (east)", "description": "A100s"})).await?;
+    assert_eq!(status, 201, "{created}");
+    let slug = created["slug"].as_str().unwrap().to_owned();
+    assert!(slug.starts_with("gpu-pool-east-") && slug.len() <= 100, "{slug}");
+    let (status, again) = host.post("/v1/clusters", &json!({"name": "x", "slug": slug})).await?;
+    assert_eq!((status.as_u16(), again["error"]["code"].as_str()), (409, Some("conflict")));
+    let (status, bad) = host.post("/v1/clusters", &json!({"name": "x", "slug": "no spaces"})).await?;
+    assert_eq!((status.as_u16(), bad["error"]["code"].as_str()), (422, Some("invalid_cluster")));
+    let (_, list) = host.get("/v1/clusters").await?;
+    let slugs: Vec<&str> = list.as_array().unwrap().iter().map(|c| c["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, vec!["default", slug.as_str()]);
+    assert_eq!(host.get(&format!("/v1/clusters/{slug}")).await?.1["description"], "A100s");
+
+    // Unknown clusters are refused for jobs, subtasks and runners.
+    let body = json!({"name": "x", "task": "Noop", "input": {}, "cluster": "nowhere"});
+    let (status, refused) = host.post("/v1/jobs", &body).await?;
+    assert_eq!(
+        (status.as_u16(), refused["error"]["code"].as_str()),
+        (422, Some("unknown_cluster")),
+        "{refused}"
+    );
+    let id = host.submit("Fanout", json!({"n": 1, "cluster": "nowhere"})).await?;
+    assert_eq!(host.wait(&id, WAIT).await?["state"], "failed");
+    let error = host.tasks(&id).await?[0]["error"].as_str().unwrap_or("").to_owned();
+    assert!(error.contains("unknown cluster nowhere"), "{error}");
+    let (status, _) = host.post("/v1/runners/claim", &json!({"cluster": "nowhere", "wait_ms": 10})).await?;
+    assert_eq!(status, 422);
+
+    // A cluster with queued tasks stays; an empty one goes; default always stays.
+    let body = json!({"name": "x", "task": "Noop", "input": {}, "cluster": slug});
+    assert_eq!(host.post("/v1/jobs", &body).await?.0, 201);
+    let client = reqwest::Client::new();
+    let delete = |path: String| host.send(client.delete(format!("{}{path}", host.base)));
+    let (status, busy) = delete(format!("/v1/clusters/{slug}")).await?;
+    assert_eq!((status.as_u16(), busy["error"]["code"].as_str()), (409, Some("conflict")), "{busy}");
+    let (status, _) = delete("/v1/clusters/default".into()).await?;
+    assert_eq!(status, 409);
+    host.create_cluster("empty").await?;
+    assert_eq!(delete("/v1/clusters/empty".into()).await?.0, 204);
+    assert_eq!(host.get("/v1/clusters/empty").await?.0, 404);
     Ok(())
 }

@@ -38,6 +38,14 @@ pub struct SubmitJob {
     pub idempotency_key: Option<String>,
 }
 
+/// 422 for a cluster that does not exist.
+pub fn unknown_cluster(slug: &str) -> ApiError {
+    ApiError::unprocessable(
+        "unknown_cluster",
+        format!("unknown cluster {slug}: create it first (POST /v1/clusters)"),
+    )
+}
+
 /// The job named by a path segment: 400 for a malformed id, 404 for an unknown one.
 fn find_job(state: &AppState, raw: &str) -> Result<Job, ApiError> {
     let id: JobId = raw.parse()?;
@@ -62,6 +70,9 @@ fn validate(state: &AppState, body: SubmitJob) -> Result<JobSpec, ApiError> {
     }
     let cluster = body.cluster.unwrap_or_else(|| "default".to_owned());
     check_cluster(&cluster).map_err(|e| ApiError::unprocessable("invalid_cluster", e))?;
+    if !state.scheduler.has_cluster(&cluster) {
+        return Err(unknown_cluster(&cluster));
+    }
     let input = body.input.to_string();
     let limit = state.sandbox.limits().max_input_bytes;
     if input.len() > limit {

@@ -3,6 +3,7 @@
 //! request and answer errors as JSON.
 
 mod auth;
+mod clusters;
 mod error;
 mod extract;
 mod fleet;
@@ -80,6 +81,8 @@ pub fn router(mut state: AppState) -> Router {
         .routes(routes!(jobs::logs))
         .routes(routes!(openapi_json))
         .routes(routes!(runners::list))
+        .routes(routes!(clusters::create, clusters::list))
+        .routes(routes!(clusters::show, clusters::delete))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(limit(BODY_LIMIT))
         .merge(modules)

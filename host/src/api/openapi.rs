@@ -21,6 +21,7 @@ use super::error::ErrorBody;
         (name = "jobs", description = "submit, inspect, cancel and retry jobs"),
         (name = "modules", description = "upload task components"),
         (name = "runners", description = "the runner protocol (runner tokens)"),
+        (name = "clusters", description = "pools of runners"),
         (name = "host", description = "liveness and this document"),
     )
 )]

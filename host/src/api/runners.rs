@@ -33,6 +33,9 @@ const MAX_REPORTS: usize = 4 * MAX_CLAIM_BATCH;
 /// Claims for `body`: the tasks taken, empty when none became ready in time.
 async fn claim_for(state: &AppState, body: &ClaimRequest) -> Result<Vec<AssignmentView>, ApiError> {
     crate::model::check_cluster(&body.cluster).map_err(|e| ApiError::unprocessable("invalid_cluster", e))?;
+    if !state.scheduler.has_cluster(&body.cluster) {
+        return Err(super::jobs::unknown_cluster(&body.cluster));
+    }
     if let Some(hello) = &body.runner {
         state.fleet.heard(hello, &body.cluster);
     }

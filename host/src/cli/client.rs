@@ -98,6 +98,35 @@ impl Client {
         self.get("/v1/modules").await
     }
 
+    /// Every cluster.
+    pub async fn clusters(&self) -> Result<Vec<serde_json::Value>, Error> {
+        self.get("/v1/clusters").await
+    }
+
+    /// Creates a cluster; the body is the API's creation object.
+    pub async fn create_cluster(&self, body: &serde_json::Value) -> Result<serde_json::Value, Error> {
+        self.post("/v1/clusters", body).await
+    }
+
+    /// Deletes cluster `slug`.
+    pub async fn delete_cluster(&self, slug: &str) -> Result<(), Error> {
+        let url = format!("{}/v1/clusters/{slug}", self.base);
+        let req = self.http.delete(&url);
+        let req = match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        };
+        let http = |source| Error::Http { url: url.clone(), source };
+        let resp = req.send().await.map_err(http)?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let field = |k: &str| body["error"][k].as_str().unwrap_or("").to_owned();
+        Err(Error::Api { status, code: field("code"), message: field("message") })
+    }
+
     /// Every registered task type.
     pub async fn task_types(&self) -> Result<Vec<serde_json::Value>, Error> {
         self.get("/v1/task-types").await

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use super::client::{Client, Error};
-use super::{Cli, Command, JobCommand, ListArgs, ModuleCommand, ServeArgs, SubmitArgs, tree};
+use super::{Cli, ClusterCommand, Command, JobCommand, ListArgs, ModuleCommand, ServeArgs, SubmitArgs, tree};
 use crate::api::Tokens;
 use crate::model::{JobId, parse_allow_list};
 use crate::sandbox::Limits;
@@ -19,6 +19,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let client = Client::new(&cli.server, cli.token.clone());
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Cluster(command) => cluster(&client, command).await,
         Command::Runner(args) => super::remote::runner(args, &cli.server, cli.token).await,
         Command::Module(ModuleCommand::Upload { files }) => upload(&client, files).await,
         Command::Module(ModuleCommand::List) => {
@@ -42,6 +43,27 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Job(command) => job(&client, command).await,
     }
+}
+
+async fn cluster(client: &Client, command: ClusterCommand) -> Result<ExitCode, Error> {
+    match command {
+        ClusterCommand::Create { name, description, slug } => {
+            let body = serde_json::json!({"name": name, "description": description, "slug": slug});
+            let created = client.create_cluster(&body).await?;
+            println!("{}", created["slug"].as_str().unwrap_or(""));
+        }
+        ClusterCommand::List => {
+            for c in client.clusters().await? {
+                let field = |k: &str| c[k].as_str().unwrap_or("").to_owned();
+                println!("{}  {}  {}", field("slug"), field("name"), field("description"));
+            }
+        }
+        ClusterCommand::Delete { slug } => {
+            client.delete_cluster(&slug).await?;
+            println!("cluster {slug} deleted");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {

@@ -42,6 +42,9 @@ pub enum Command {
     /// Submit and inspect jobs.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Create, list and delete clusters.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Run tasks of one cluster for a host elsewhere (`--server`, with a
     /// runner `--token`).
     Runner(RunnerArgs),
@@ -127,6 +130,29 @@ pub enum ModuleCommand {
     },
     /// List uploaded modules.
     List,
+}
+
+/// `sandflow cluster ...`
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Create a cluster; prints its slug.
+    Create {
+        /// Its name.
+        name: String,
+        /// What it is for.
+        #[arg(long)]
+        description: Option<String>,
+        /// Its slug (default: derived from the name, with a random suffix).
+        #[arg(long)]
+        slug: Option<String>,
+    },
+    /// List the clusters.
+    List,
+    /// Delete a cluster (not `default`, not one with queued or running tasks).
+    Delete {
+        /// Its slug.
+        slug: String,
+    },
 }
 
 /// `sandflow job ...`

@@ -1,6 +1,7 @@
 //! The pure domain model: ids, task types and versions, task and job states,
 //! and the derivation of a job's state. No I/O happens here.
 
+mod cluster;
 mod egress;
 mod ids;
 mod module;
@@ -9,6 +10,7 @@ mod task;
 mod task_type;
 mod telemetry;
 
+pub use cluster::{Cluster, DEFAULT_CLUSTER, MAX_CLUSTER_TEXT, slug_from};
 pub use egress::{HostPattern, parse_allow_list};
 pub use ids::{JobId, ParseIdError, TaskId, TaskKey};
 pub use module::{Digest, ModuleInfo, TaskLimits};

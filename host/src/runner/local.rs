@@ -27,9 +27,13 @@ impl LocalSource {
 /// Accepts subtasks whose type has a compatible registered implementation.
 pub fn registry_check(scheduler: &Scheduler) -> SubtaskCheck {
     let registry = scheduler.registry().clone();
+    let clusters = scheduler.clusters().clone();
     Arc::new(move |task_type, cluster| {
         if let Some(c) = cluster {
             check_cluster(c)?;
+            if !clusters.read().is_ok_and(|known| known.contains(c)) {
+                return Err(format!("unknown cluster {c}: create it first (POST /v1/clusters)"));
+            }
         }
         let known = registry.read().map(|r| r.resolve(task_type).is_some()).unwrap_or(false);
         if known {

@@ -11,6 +11,7 @@ mod queue;
 mod registry;
 mod writer;
 
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -19,7 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 pub use registry::Registry;
 
 use crate::model::{
-    Digest, JobId, LogEntry, ModuleInfo, SpanEntry, SubtaskSpec, TaskKey, TaskLimits, TaskType,
+    DEFAULT_CLUSTER, Digest, JobId, LogEntry, ModuleInfo, SpanEntry, SubtaskSpec, TaskKey, TaskLimits,
+    TaskType,
 };
 use crate::store::{self, Store};
 
@@ -175,6 +177,7 @@ impl Default for Settings {
 pub struct Scheduler {
     tx: mpsc::UnboundedSender<Command>,
     registry: Arc<RwLock<Registry>>,
+    clusters: Arc<RwLock<HashSet<String>>>,
 }
 
 impl Scheduler {
@@ -189,15 +192,38 @@ impl Scheduler {
             registry.set_limits(module.digest, module.limits.clone());
         }
         let registry = Arc::new(RwLock::new(registry));
+        let mut clusters: HashSet<String> = store.clusters()?.into_iter().map(|c| c.slug).collect();
+        clusters.insert(DEFAULT_CLUSTER.to_owned());
+        let clusters = Arc::new(RwLock::new(clusters));
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = writer::Writer::recover(store, registry.clone(), settings).await?;
         tokio::spawn(writer.run(rx, tx.downgrade()));
-        Ok(Scheduler { tx, registry })
+        Ok(Scheduler { tx, registry, clusters })
     }
 
     /// The task-type registry.
     pub fn registry(&self) -> &Arc<RwLock<Registry>> {
         &self.registry
+    }
+
+    /// Whether cluster `slug` exists.
+    pub fn has_cluster(&self, slug: &str) -> bool {
+        self.clusters.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains(slug)
+    }
+
+    /// The set of existing clusters, shared (for subtask checks).
+    pub fn clusters(&self) -> &Arc<RwLock<HashSet<String>>> {
+        &self.clusters
+    }
+
+    /// Records that cluster `slug` exists (after it was stored).
+    pub fn add_cluster(&self, slug: &str) {
+        self.clusters.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(slug.to_owned());
+    }
+
+    /// Records that cluster `slug` is gone (before it is deleted).
+    pub fn remove_cluster(&self, slug: &str) {
+        self.clusters.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(slug);
     }
 
     /// Makes the task types of a stored module runnable.

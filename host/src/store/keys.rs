@@ -14,6 +14,7 @@
 //! | `l`    | `l` + job + task + seq                | log record         |
 //! | `s`    | `s` + job + task + seq                | span record        |
 //! | `p`    | `p` + job + parent task               | ids of subtasks written ahead of their parent's commit |
+//! | `c`    | `c` + cluster slug                    | cluster record     |
 
 use crate::model::{Digest, JobId, TaskId, TaskKey, Version};
 
@@ -30,6 +31,7 @@ pub const REGISTRY: u8 = b'y';
 pub const LOG: u8 = b'l';
 pub const SPAN: u8 = b's';
 pub const STAGED: u8 = b'p';
+pub const CLUSTER: u8 = b'c';
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -87,6 +89,15 @@ pub fn logs_of(job: JobId) -> Vec<u8> {
 
 pub fn span(k: TaskKey, seq: u64) -> Vec<u8> {
     key(SPAN, &[k.job.as_bytes(), k.task.as_bytes(), &seq.to_be_bytes()])
+}
+
+pub fn cluster(slug: &str) -> Vec<u8> {
+    key(CLUSTER, &[slug.as_bytes()])
+}
+
+/// The first live key of `cluster`'s tasks.
+pub fn live_of(cluster: &str) -> Vec<u8> {
+    key(LIVE, &[cluster.as_bytes(), &[0]])
 }
 
 pub fn staged(parent: TaskKey) -> Vec<u8> {

@@ -14,8 +14,8 @@ use std::path::Path;
 
 pub use unit::{Live, Unit};
 
-use crate::model::{Digest, Job, JobId, LogEntry, ModuleInfo, Task, TaskKey, TaskType, Version};
-use records::{JobRecord, LogRecord, ModuleRecord, TaskRecord};
+use crate::model::{Cluster, Digest, Job, JobId, LogEntry, ModuleInfo, Task, TaskKey, TaskType, Version};
+use records::{ClusterRecord, JobRecord, LogRecord, ModuleRecord, TaskRecord};
 
 /// The layout version written by this code.
 const SCHEMA_VERSION: u32 = 1;
@@ -175,6 +175,42 @@ impl Store {
             out.push((cluster, key, v.as_ref() == [keys::RUNNING_MARK]));
         }
         Ok(out)
+    }
+
+    /// Stores a cluster, durably.
+    pub async fn put_cluster(&self, cluster: &Cluster) -> Result<(), Error> {
+        self.tree.insert(keys::cluster(&cluster.slug), records::encode(&ClusterRecord::from(cluster)))?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Deletes a cluster, durably.
+    pub async fn delete_cluster(&self, slug: &str) -> Result<(), Error> {
+        self.tree.remove(keys::cluster(slug))?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// The cluster `slug`, if stored.
+    pub fn cluster(&self, slug: &str) -> Result<Option<Cluster>, Error> {
+        let Some(bytes) = self.tree.get(keys::cluster(slug))? else { return Ok(None) };
+        Ok(Some(records::decode::<ClusterRecord>("cluster", &bytes)?.into_cluster(slug.to_owned())))
+    }
+
+    /// Every stored cluster, by slug.
+    pub fn clusters(&self) -> Result<Vec<Cluster>, Error> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([keys::CLUSTER]) {
+            let (k, v) = item?;
+            let slug = std::str::from_utf8(&k[1..]).map_err(|_| corrupt_key("cluster"))?.to_owned();
+            out.push(records::decode::<ClusterRecord>("cluster", &v)?.into_cluster(slug));
+        }
+        Ok(out)
+    }
+
+    /// Whether any task of `cluster` is ready or running.
+    pub fn cluster_has_live_tasks(&self, cluster: &str) -> Result<bool, Error> {
+        Ok(self.tree.scan_prefix(keys::live_of(cluster)).next().transpose()?.is_some())
     }
 
     /// Replaces the record of a stored module (its limits), durably.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::Error;
 use crate::model::{
-    AttemptError, Digest, HostPattern, Job, JobId, LogEntry, LogLevel, ModuleInfo, SpanEntry, Task,
+    AttemptError, Cluster, Digest, HostPattern, Job, JobId, LogEntry, LogLevel, ModuleInfo, SpanEntry, Task,
     TaskCounts, TaskId, TaskKey, TaskLimits, TaskState, TaskType, Version,
 };
 
@@ -227,6 +227,28 @@ impl ModuleRecord {
             .map(|(name, major, minor)| TaskType { name, version: Version { major, minor } })
             .collect();
         ModuleInfo { digest, size, task_types, uploaded_ms, limits }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub enum ClusterRecord {
+    V1 { name: String, description: String, created_ms: u64 },
+}
+
+impl From<&Cluster> for ClusterRecord {
+    fn from(c: &Cluster) -> Self {
+        ClusterRecord::V1 {
+            name: c.name.clone(),
+            description: c.description.clone(),
+            created_ms: c.created_ms,
+        }
+    }
+}
+
+impl ClusterRecord {
+    pub fn into_cluster(self, slug: String) -> Cluster {
+        let ClusterRecord::V1 { name, description, created_ms } = self;
+        Cluster { slug, name, description, created_ms }
     }
 }
 

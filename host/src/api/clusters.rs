@@ -1,0 +1,122 @@
+//! Cluster routes: create, list, show, delete. `default` always exists and
+//! cannot be deleted; a cluster with ready or running tasks cannot either.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::error::ErrorBody;
+use super::extract::Json;
+use super::{ApiError, AppState};
+use crate::model::{Cluster, DEFAULT_CLUSTER, MAX_CLUSTER_TEXT, check_cluster, now_ms, slug_from};
+
+/// The body of `POST /v1/clusters`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCluster {
+    /// Its name for people (1 to 1000 bytes).
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Its slug; derived from the name plus a short random suffix when absent.
+    #[serde(default)]
+    pub slug: Option<String>,
+}
+
+/// A cluster.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ClusterView {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: String,
+}
+
+impl From<&Cluster> for ClusterView {
+    fn from(c: &Cluster) -> Self {
+        ClusterView {
+            slug: c.slug.clone(),
+            name: c.name.clone(),
+            description: c.description.clone(),
+            created_at: super::views::timestamp(c.created_ms),
+        }
+    }
+}
+
+const REFUSED: &str = "refused: `{\"error\": {\"code\", \"message\"}}`";
+
+/// `POST /v1/clusters`: 201 with the new cluster; 409 when the slug exists.
+#[utoipa::path(post, path = "/v1/clusters", tag = "clusters", request_body = CreateCluster,
+    responses((status = 201, description = "created", body = ClusterView), (status = "4XX", description = REFUSED, body = ErrorBody)),
+    security(("admin" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    Json(body): Json<CreateCluster>,
+) -> Result<(StatusCode, axum::Json<ClusterView>), ApiError> {
+    let invalid = |m: String| ApiError::unprocessable("invalid_cluster", m);
+    if body.name.is_empty() || body.name.len() > MAX_CLUSTER_TEXT {
+        return Err(invalid(format!("name must be 1 to {MAX_CLUSTER_TEXT} bytes")));
+    }
+    let description = body.description.unwrap_or_default();
+    if description.len() > MAX_CLUSTER_TEXT {
+        return Err(invalid(format!("description must be at most {MAX_CLUSTER_TEXT} bytes")));
+    }
+    let suffix = &uuid::Uuid::now_v7().simple().to_string()[26..];
+    let slug = body.slug.unwrap_or_else(|| slug_from(&body.name, suffix));
+    check_cluster(&slug).map_err(invalid)?;
+    if state.scheduler.has_cluster(&slug) {
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", format!("cluster {slug} exists")));
+    }
+    let cluster = Cluster { slug, name: body.name, description, created_ms: now_ms() };
+    state.store.put_cluster(&cluster).await?;
+    state.scheduler.add_cluster(&cluster.slug);
+    Ok((StatusCode::CREATED, axum::Json(ClusterView::from(&cluster))))
+}
+
+/// `GET /v1/clusters`: every cluster, `default` first.
+#[utoipa::path(get, path = "/v1/clusters", tag = "clusters",
+    responses((status = 200, description = "clusters", body = Vec<ClusterView>), (status = "4XX", description = REFUSED, body = ErrorBody)),
+    security(("admin" = [])))]
+pub async fn list(State(state): State<AppState>) -> Result<axum::Json<Vec<ClusterView>>, ApiError> {
+    let mut clusters = vec![Cluster::default_cluster()];
+    clusters.extend(state.store.clusters()?.into_iter().filter(|c| c.slug != DEFAULT_CLUSTER));
+    Ok(axum::Json(clusters.iter().map(ClusterView::from).collect()))
+}
+
+fn find(state: &AppState, slug: &str) -> Result<Cluster, ApiError> {
+    if slug == DEFAULT_CLUSTER {
+        return Ok(Cluster::default_cluster());
+    }
+    state.store.cluster(slug)?.ok_or_else(|| ApiError::not_found(format!("cluster {slug} not found")))
+}
+
+/// `GET /v1/clusters/{slug}`.
+#[utoipa::path(get, path = "/v1/clusters/{slug}", tag = "clusters", params(("slug" = String, Path, description = "the cluster's slug")),
+    responses((status = 200, description = "the cluster", body = ClusterView), (status = "4XX", description = REFUSED, body = ErrorBody)),
+    security(("admin" = [])))]
+pub async fn show(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<axum::Json<ClusterView>, ApiError> {
+    Ok(axum::Json(ClusterView::from(&find(&state, &slug)?)))
+}
+
+/// `DELETE /v1/clusters/{slug}`: 204; 409 for `default` or a cluster whose
+/// tasks are ready or running.
+#[utoipa::path(delete, path = "/v1/clusters/{slug}", tag = "clusters", params(("slug" = String, Path, description = "the cluster's slug")),
+    responses((status = 204, description = "deleted"), (status = "4XX", description = REFUSED, body = ErrorBody)),
+    security(("admin" = [])))]
+pub async fn delete(State(state): State<AppState>, Path(slug): Path<String>) -> Result<StatusCode, ApiError> {
+    let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "conflict", m);
+    if slug == DEFAULT_CLUSTER {
+        return Err(conflict("the default cluster cannot be deleted".into()));
+    }
+    let cluster = find(&state, &slug)?;
+    state.scheduler.remove_cluster(&cluster.slug);
+    if state.store.cluster_has_live_tasks(&cluster.slug)? {
+        state.scheduler.add_cluster(&cluster.slug);
+        return Err(conflict(format!("cluster {slug} has queued or running tasks")));
+    }
+    state.store.delete_cluster(&cluster.slug).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

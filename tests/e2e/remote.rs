@@ -61,7 +61,13 @@ async fn tasks_run_only_on_runners_of_their_cluster() -> anyhow::Result<()> {
     let _west =
         Runner::start(&host, "west", &cache.path().join("w"), &["--concurrency", "2", "--id", "west-1"])
             .await?;
-    assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
+    let job = host.wait(&id, WAIT).await?;
+    assert_eq!(
+        job["state"],
+        "completed",
+        "{job} {:?}",
+        host.tasks(&id).await?.iter().filter_map(|t| t["error"].as_str()).collect::<Vec<_>>()
+    );
     let (_, runners) = host.get("/v1/runners").await?;
     let mut seen: Vec<(String, String)> = runners
         .as_array()

@@ -167,7 +167,11 @@ impl Sandbox {
         let mut bytes = component.serialize().map_err(|e| Error::Engine(format!("{e:#}")))?;
         let checksum = digest_of(&bytes);
         bytes.extend_from_slice(&checksum.0);
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // Several threads may compile the same module at once: each writes
+        // its own file, and the renames replace one another atomically.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)?;
         Ok(())

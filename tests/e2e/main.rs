@@ -11,6 +11,7 @@ mod failures;
 mod foundation;
 mod harness;
 mod hostile;
+mod netns;
 mod query;
 mod remote;
 mod restart;

@@ -4,7 +4,7 @@
 //! CI does to check that the suite works.
 //!
 //! Run: `cargo bench -p sandflow-tests --bench suite` (add `-- --small`, or
-//! `-- --only sandbox|handoff|fanout|submit|storage` for one figure).
+//! `-- --only sandbox|handoff|fanout|remote|submit|storage` for one figure).
 
 #[allow(dead_code)]
 #[path = "../e2e/harness.rs"]
@@ -104,6 +104,35 @@ async fn fanout_with(sizes: &Sizes, runners: &str) -> anyhow::Result<()> {
         }
         report(
             &format!("fan-out of {n} no-op subtasks, {runners} in-process runners (submit to completed)"),
+            "tasks/s",
+            &mut rates,
+        );
+    }
+    Ok(())
+}
+
+/// Fan-out throughput with 1, 2 and 4 remote runner processes (2 slots
+/// each) of one host that runs no task itself.
+async fn remote_fanout(sizes: &Sizes) -> anyhow::Result<()> {
+    let n = sizes.fanouts[0];
+    for processes in [1, 2, 4] {
+        let host = Host::start(&["--runners", "0"]).await?;
+        host.upload("probe").await?;
+        let cache = tempfile::tempdir()?;
+        let mut runners = Vec::new();
+        for i in 0..processes {
+            let dir = cache.path().join(i.to_string());
+            runners.push(harness::Runner::start(&host, "default", &dir, &["--concurrency", "2"]).await?);
+        }
+        let mut rates = Vec::new();
+        for _ in 0..sizes.runs {
+            let start = Instant::now();
+            let id = host.submit("Fanout", json!({"n": n})).await?;
+            wait_done(&host, &id, Duration::from_millis(2)).await?;
+            rates.push(f64::from(n + 1) / start.elapsed().as_secs_f64());
+        }
+        report(
+            &format!("fan-out of {n} no-op subtasks, {processes} remote runner process(es) x 2 slots"),
             "tasks/s",
             &mut rates,
         );
@@ -274,6 +303,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("fanout") {
         fanout(sizes).await?;
+    }
+    if wanted("remote") {
+        remote_fanout(sizes).await?;
     }
     if wanted("submit") {
         submit_latency(sizes).await?;

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod diagram;
 pub mod model;
 pub mod protocol;
 pub mod runner;

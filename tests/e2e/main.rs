@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod contract;
 mod crash;
+mod diagram;
 mod egress;
 mod failures;
 mod foundation;

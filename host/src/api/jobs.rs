@@ -2,12 +2,14 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use serde::Deserialize;
 
 use super::error::ErrorBody;
 use super::extract::{Json, Query};
 use super::views::{JobView, LogView, TaskView};
 use super::{ApiError, AppState};
+use crate::diagram::Theme;
 use crate::model::{Job, JobId, LogLevel, TaskId, TaskType, check_cluster};
 use crate::scheduler::JobSpec;
 
@@ -167,6 +169,45 @@ pub async fn logs(
         .map(|(k, e)| LogView::new(k, e))
         .collect();
     Ok(axum::Json(views))
+}
+
+/// The query of `GET /v1/jobs/{id}/diagram.svg`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DiagramQuery {
+    /// `light` (default) or `dark`.
+    #[serde(default)]
+    pub theme: Option<String>,
+}
+
+/// `GET /v1/jobs/{id}/diagram.svg`: the job as an SVG graph; 422 for jobs
+/// over 200 tasks.
+#[utoipa::path(get, path = "/v1/jobs/{id}/diagram.svg", tag = "jobs",
+    params(("id" = String, Path, description = "the job id"), DiagramQuery),
+    responses((status = 200, description = "the diagram", content_type = "image/svg+xml", body = String),
+        (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+    security(("admin" = [])))]
+pub async fn diagram(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<DiagramQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let theme = match query.theme.as_deref() {
+        None | Some("light") => Theme::Light,
+        Some("dark") => Theme::Dark,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("theme {other:?} is not `light` or `dark`"),
+            ));
+        }
+    };
+    let job = find_job(&state, &id)?;
+    let tasks = state.store.tasks_of(job.id)?;
+    let svg = crate::diagram::render(&job, &tasks, theme)
+        .map_err(|e| ApiError::unprocessable("too_many_tasks", e.to_string()))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
 /// The query of `POST /v1/jobs/{id}/cancel`.

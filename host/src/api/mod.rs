@@ -79,6 +79,7 @@ pub fn router(mut state: AppState) -> Router {
         .routes(routes!(jobs::retry))
         .routes(routes!(jobs::tasks))
         .routes(routes!(jobs::logs))
+        .routes(routes!(jobs::diagram))
         .routes(routes!(openapi_json))
         .routes(routes!(runners::list))
         .routes(routes!(clusters::create, clusters::list))

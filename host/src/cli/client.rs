@@ -60,7 +60,9 @@ impl Client {
         Client { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new(), token }
     }
 
-    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder, url: &str) -> Result<T, Error> {
+    /// Sends `req` with the token; the response when it succeeded, else the
+    /// API's error.
+    async fn call(&self, req: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response, Error> {
         let http = |source| Error::Http { url: url.to_owned(), source };
         let req = match &self.token {
             Some(token) => req.bearer_auth(token),
@@ -69,11 +71,16 @@ impl Client {
         let resp = req.send().await.map_err(http)?;
         let status = resp.status();
         if status.is_success() {
-            return resp.json().await.map_err(http);
+            return Ok(resp);
         }
         let body: serde_json::Value = resp.json().await.unwrap_or_default();
         let field = |k: &str| body["error"][k].as_str().unwrap_or("").to_owned();
         Err(Error::Api { status, code: field("code"), message: field("message") })
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder, url: &str) -> Result<T, Error> {
+        let resp = self.call(req, url).await?;
+        resp.json().await.map_err(|source| Error::Http { url: url.to_owned(), source })
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
@@ -111,20 +118,7 @@ impl Client {
     /// Deletes cluster `slug`.
     pub async fn delete_cluster(&self, slug: &str) -> Result<(), Error> {
         let url = format!("{}/v1/clusters/{slug}", self.base);
-        let req = self.http.delete(&url);
-        let req = match &self.token {
-            Some(token) => req.bearer_auth(token),
-            None => req,
-        };
-        let http = |source| Error::Http { url: url.clone(), source };
-        let resp = req.send().await.map_err(http)?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let body: serde_json::Value = resp.json().await.unwrap_or_default();
-        let field = |k: &str| body["error"][k].as_str().unwrap_or("").to_owned();
-        Err(Error::Api { status, code: field("code"), message: field("message") })
+        self.call(self.http.delete(&url), &url).await.map(drop)
     }
 
     /// Every registered task type.
@@ -145,6 +139,13 @@ impl Client {
     /// Cancels job `id`.
     pub async fn cancel(&self, id: &str, force: bool) -> Result<JobView, Error> {
         self.post(&format!("/v1/jobs/{id}/cancel?force={force}"), &serde_json::json!({})).await
+    }
+
+    /// The SVG diagram of job `id`.
+    pub async fn diagram(&self, id: &str, theme: &str) -> Result<String, Error> {
+        let url = format!("{}/v1/jobs/{id}/diagram.svg?theme={theme}", self.base);
+        let resp = self.call(self.http.get(&url), &url).await?;
+        resp.text().await.map_err(|source| Error::Http { url, source })
     }
 
     /// Retries job `id`.

@@ -136,6 +136,13 @@ async fn job(client: &Client, command: JobCommand) -> Result<ExitCode, Error> {
             println!("job {} {}", job.id, job.state);
             Ok(ExitCode::SUCCESS)
         }
+        JobCommand::Diagram { id, output, theme } => {
+            let svg = client.diagram(&job_id(&id)?, &theme).await?;
+            let file = |source| Error::File { path: output.display().to_string(), source };
+            std::fs::write(&output, svg).map_err(file)?;
+            println!("wrote {}", output.display());
+            Ok(ExitCode::SUCCESS)
+        }
         JobCommand::Retry { id } => {
             let retried = client.retry(&job_id(&id)?).await?;
             println!("job {} {}: {} task(s) re-queued", retried.job.id, retried.job.state, retried.requeued);

@@ -158,6 +158,17 @@ pub enum ClusterCommand {
 /// `sandflow job ...`
 #[derive(Debug, Subcommand)]
 pub enum JobCommand {
+    /// Draw a job as an SVG graph (jobs of at most 200 tasks).
+    Diagram {
+        /// The job id.
+        id: String,
+        /// Where to write the SVG.
+        #[arg(short, long, default_value = "job.svg")]
+        output: PathBuf,
+        /// `light` or `dark`.
+        #[arg(long, default_value = "light")]
+        theme: String,
+    },
     /// Submit a job.
     Submit(SubmitArgs),
     /// Show a job's state and task counts.

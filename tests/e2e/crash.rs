@@ -92,7 +92,7 @@ async fn acknowledged_work_survives_kill_9_at_several_points() -> anyhow::Result
         }
     }
     // Each leaf logs once per successful run: exactly once.
-    let (_, logs) = host.get(&format!("/v1/jobs/{big}/logs")).await?;
+    let logs = host.logs(&big).await?;
     let mut runs: HashMap<&str, usize> = HashMap::new();
     for line in logs.as_array().unwrap().iter().filter(|l| l["message"] == "leaf computed") {
         *runs.entry(line["task"].as_str().unwrap()).or_default() += 1;

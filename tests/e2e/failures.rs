@@ -53,7 +53,7 @@ async fn movies_fail_then_a_fixed_version_and_a_retry_complete_the_job() -> anyh
     assert_eq!(fixed["display"], "NotFound: Sandflow - The Movie");
     assert_eq!(fixed["errors"][0]["message"], "KeyError('Title')");
 
-    let (_, logs) = host.get(&format!("/v1/jobs/{id}/logs")).await?;
+    let logs = host.logs(&id).await?;
     assert_eq!(count(&logs, "Movie release date fetched"), 3, "each found title ran exactly once");
     let not_found: Vec<&Value> =
         logs.as_array().unwrap().iter().filter(|l| l["message"] == "Movie release date not found").collect();

@@ -133,7 +133,7 @@ async fn pipeline_logs_with_fields() -> anyhow::Result<()> {
     assert_eq!(tasks.len(), 6);
     let merge = of_type(&tasks, "Merge")[0];
     assert_eq!(merge["depends_on"].as_array().unwrap().len(), 3);
-    let (_, logs) = host.get(&format!("/v1/jobs/{id}/logs")).await?;
+    let logs = host.logs(&id).await?;
     let downloaded: Vec<&Value> =
         logs.as_array().unwrap().iter().filter(|l| l["message"] == "downloaded").collect();
     assert_eq!(downloaded.len(), 3);

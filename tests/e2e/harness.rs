@@ -120,6 +120,24 @@ impl Host {
         Ok(body)
     }
 
+    /// Every log line of job `id`, following the pages.
+    pub async fn logs(&self, id: &str) -> anyhow::Result<Value> {
+        let mut lines = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let query = cursor.as_ref().map(|c| format!("?cursor={c}")).unwrap_or_default();
+            let (status, page) = self.get(&format!("/v1/jobs/{id}/logs{query}")).await?;
+            if status != StatusCode::OK {
+                bail!("logs of {id} answered {status}: {page}");
+            }
+            lines.extend(page["logs"].as_array().cloned().unwrap_or_default());
+            cursor = page["cursor"].as_str().map(str::to_owned);
+            if page["more"] != true {
+                return Ok(Value::Array(lines));
+            }
+        }
+    }
+
     /// Creates the cluster `slug`; fails unless it was created.
     pub async fn create_cluster(&self, slug: &str) -> anyhow::Result<()> {
         let (status, body) = self.post("/v1/clusters", &json!({"name": slug, "slug": slug})).await?;

@@ -13,6 +13,7 @@ mod foundation;
 mod harness;
 mod hostile;
 mod netns;
+mod observe;
 mod query;
 mod remote;
 mod restart;

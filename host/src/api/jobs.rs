@@ -10,7 +10,7 @@ use super::extract::{Json, Query};
 use super::views::{JobView, LogView, TaskView};
 use super::{ApiError, AppState};
 use crate::diagram::Theme;
-use crate::model::{Job, JobId, LogLevel, TaskId, TaskType, check_cluster};
+use crate::model::{Job, JobId, LogEntry, LogLevel, TaskId, TaskKey, TaskType, check_cluster};
 use crate::scheduler::JobSpec;
 
 /// Longest job name, in bytes.
@@ -148,27 +148,50 @@ pub struct LogFilter {
     /// Only lines at this level or above: trace, debug, info, warn, error.
     #[param(value_type = Option<String>)]
     pub level: Option<LogLevel>,
+    /// The `cursor` of the previous page: lines after it.
+    pub cursor: Option<String>,
+    /// Most lines, 1 to 10000 (default 1000).
+    pub limit: Option<usize>,
+}
+
+/// One page of log lines.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct LogPageView {
+    /// In order of task, attempt and line.
+    pub logs: Vec<LogView>,
+    /// Pass as `cursor` for the lines after these (also to follow a running
+    /// job); absent when the job has logged nothing yet.
+    pub cursor: Option<String>,
+    /// Whether more lines follow now.
+    pub more: bool,
 }
 
 /// `GET /v1/jobs/{id}/logs`: log lines per task, then per attempt.
 #[utoipa::path(get, path = "/v1/jobs/{id}/logs", tag = "jobs",
     params(("id" = String, Path, description = "the job id"), LogFilter),
-    responses((status = 200, description = "log lines", body = Vec<LogView>), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
+    responses((status = 200, description = "log lines", body = LogPageView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn logs(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(filter): Query<LogFilter>,
-) -> Result<axum::Json<Vec<LogView>>, ApiError> {
+) -> Result<axum::Json<LogPageView>, ApiError> {
     let job = find_job(&state, &id)?;
     let task = filter.task.as_deref().map(str::parse::<TaskId>).transpose()?;
-    let lines = state.store.logs_of(job.id)?;
-    let views = lines
-        .iter()
-        .filter(|(k, _)| task.is_none_or(|t| k.task == t))
-        .filter(|(_, e)| filter.level.is_none_or(|l| e.level >= l))
-        .map(|(k, e)| LogView::new(k, e))
-        .collect();
-    Ok(axum::Json(views))
+    let bad = |m: &str| ApiError::bad_request("invalid_query", m.to_owned());
+    let after = filter.cursor.as_deref().map(hex::decode).transpose().map_err(|_| bad("malformed cursor"))?;
+    let limit = filter.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(bad("limit must be 1 to 10000"));
+    }
+    let keep = |k: &TaskKey, e: &LogEntry| {
+        task.is_none_or(|t| k.task == t) && filter.level.is_none_or(|l| e.level >= l)
+    };
+    let page = state.store.logs_page(job.id, after.as_deref(), limit, keep)?;
+    Ok(axum::Json(LogPageView {
+        logs: page.lines.iter().map(|(k, e)| LogView::new(k, e)).collect(),
+        cursor: page.position.map(hex::encode),
+        more: page.more,
+    }))
 }
 
 /// The query of `GET /v1/jobs/{id}/diagram.svg`.

@@ -26,7 +26,7 @@ use utoipa_axum::routes;
 pub use auth::{Role, TokenFileError, Tokens};
 pub use error::ApiError;
 pub use fleet::{Fleet, RunnerView};
-pub use jobs::Retried;
+pub use jobs::{LogPageView, Retried};
 pub use query::JobPage;
 pub use views::{JobView, LogView, ModuleView, TaskTypeView, TaskView};
 

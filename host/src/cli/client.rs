@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api::{JobPage, JobView, LogView, ModuleView, Retried, TaskView};
+use crate::api::{JobPage, JobView, LogPageView, ModuleView, Retried, TaskView};
 
 /// A client-side failure.
 #[derive(Debug, thiserror::Error)]
@@ -170,15 +170,18 @@ impl Client {
         id: &str,
         task: Option<&str>,
         level: Option<&str>,
-    ) -> Result<Vec<LogView>, Error> {
-        let mut query = Vec::new();
+        cursor: Option<&str>,
+    ) -> Result<LogPageView, Error> {
+        let mut query = vec!["limit=10000".to_owned()];
+        if let Some(c) = cursor {
+            query.push(format!("cursor={c}"));
+        }
         if let Some(t) = task {
             query.push(format!("task={t}"));
         }
         if let Some(l) = level {
             query.push(format!("level={l}"));
         }
-        let q = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
-        self.get(&format!("/v1/jobs/{id}/logs{q}")).await
+        self.get(&format!("/v1/jobs/{id}/logs?{}", query.join("&"))).await
     }
 }

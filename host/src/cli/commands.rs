@@ -45,6 +45,49 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     }
 }
 
+/// Prints log lines page by page; with `follow`, keeps polling for new ones
+/// until the job has ended.
+async fn logs(
+    client: &Client,
+    id: &str,
+    task: Option<&str>,
+    level: Option<&str>,
+    follow: bool,
+) -> Result<ExitCode, Error> {
+    let mut cursor: Option<String> = None;
+    loop {
+        // The state is read before the page, so a job seen ended has all its
+        // lines in this page or the ones after it.
+        let ended =
+            !follow || matches!(client.job(id).await?.state.as_str(), "completed" | "failed" | "canceled");
+        let page = client.logs(id, task, level, cursor.as_deref()).await?;
+        for line in &page.logs {
+            print_log_line(line);
+        }
+        cursor = page.cursor.or(cursor);
+        if page.more {
+            continue;
+        }
+        if ended {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+fn print_log_line(line: &crate::api::LogView) {
+    let fields: Vec<String> =
+        line.fields.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+    println!(
+        "{} {:5} {} {} {}",
+        line.time,
+        format!("{:?}", line.level).to_uppercase(),
+        &line.task[..8.min(line.task.len())],
+        line.message,
+        fields.join(" ")
+    );
+}
+
 async fn cluster(client: &Client, command: ClusterCommand) -> Result<ExitCode, Error> {
     match command {
         ClusterCommand::Create { name, description, slug } => {
@@ -153,20 +196,8 @@ async fn job(client: &Client, command: JobCommand) -> Result<ExitCode, Error> {
             print!("{}", tree::render(&client.tasks(&job_id(&id)?).await?));
             Ok(ExitCode::SUCCESS)
         }
-        JobCommand::Logs { id, task, level } => {
-            for line in client.logs(&job_id(&id)?, task.as_deref(), level.as_deref()).await? {
-                let fields: Vec<String> =
-                    line.fields.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
-                println!(
-                    "{} {:5} {} {} {}",
-                    line.time,
-                    format!("{:?}", line.level).to_uppercase(),
-                    &line.task[..8.min(line.task.len())],
-                    line.message,
-                    fields.join(" ")
-                );
-            }
-            Ok(ExitCode::SUCCESS)
+        JobCommand::Logs { id, task, level, follow } => {
+            logs(client, &job_id(&id)?, task.as_deref(), level.as_deref(), follow).await
         }
     }
 }

@@ -206,6 +206,9 @@ pub enum JobCommand {
         /// Only lines at this level or above (trace, debug, info, warn, error).
         #[arg(long)]
         level: Option<String>,
+        /// Keep printing new lines until the job completes, fails or is canceled.
+        #[arg(long, short)]
+        follow: bool,
     },
 }
 

@@ -70,7 +70,7 @@ pub fn finish(unit: &mut Unit, report: Report) -> Result<Vec<Ready>, Error> {
     if let Some(display) = &report.display {
         unit.task(key)?.ok_or(Error::UnknownTask(key))?.display = Some(truncate_display(display));
     }
-    unit.add_logs(key, u64::from(report.attempt) << 32, &report.logs);
+    unit.add_logs(key, &report.logs);
     unit.add_spans(key, u64::from(report.attempt) << 32, &report.spans);
     match outcome {
         Ok(children) => compute(unit, key, children),

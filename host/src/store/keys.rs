@@ -11,7 +11,7 @@
 //! | `m`    | `m` + sha256                          | module record      |
 //! | `b`    | `b` + sha256                          | module bytes       |
 //! | `y`    | `y` + name + `0x00` + major + minor   | module sha256      |
-//! | `l`    | `l` + job + task + seq                | log record         |
+//! | `l`    | `l` + job + seq (write order)         | log record (with its task) |
 //! | `s`    | `s` + job + task + seq                | span record        |
 //! | `p`    | `p` + job + parent task               | ids of subtasks written ahead of their parent's commit |
 //! | `c`    | `c` + cluster slug                    | cluster record     |
@@ -79,8 +79,8 @@ pub fn registry(name: &str, v: Version) -> Vec<u8> {
     key(REGISTRY, &[name.as_bytes(), &[0], &v.major.to_be_bytes(), &v.minor.to_be_bytes()])
 }
 
-pub fn log(k: TaskKey, seq: u64) -> Vec<u8> {
-    key(LOG, &[k.job.as_bytes(), k.task.as_bytes(), &seq.to_be_bytes()])
+pub fn log(job: JobId, seq: u64) -> Vec<u8> {
+    key(LOG, &[job.as_bytes(), &seq.to_be_bytes()])
 }
 
 pub fn logs_of(job: JobId) -> Vec<u8> {

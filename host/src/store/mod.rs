@@ -11,6 +11,7 @@ mod staged;
 mod unit;
 
 use std::path::Path;
+use std::sync::Arc;
 
 pub use unit::{Live, Unit};
 
@@ -18,7 +19,9 @@ use crate::model::{Cluster, Digest, Job, JobId, LogEntry, ModuleInfo, Task, Task
 use records::{ClusterRecord, JobRecord, LogRecord, ModuleRecord, TaskRecord};
 
 /// The layout version written by this code.
-const SCHEMA_VERSION: u32 = 1;
+/// Version 2: log lines keyed by job and write order (version 1 keyed them
+/// by task). Version 1 data directories are refused, not migrated.
+const SCHEMA_VERSION: u32 = 2;
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -42,11 +45,23 @@ pub enum Error {
     },
 }
 
+/// One page of a job's log lines.
+#[derive(Debug)]
+pub struct LogPage {
+    /// The lines, with the task that logged each.
+    pub lines: Vec<(TaskKey, LogEntry)>,
+    /// Where the next page starts (opaque); `None` when nothing was read.
+    pub position: Option<Vec<u8>>,
+    /// Whether the page ended at its limit with lines left.
+    pub more: bool,
+}
+
 /// The durable state of the host.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
+    log_seq: Arc<unit::Sequence>,
 }
 
 impl Store {
@@ -54,7 +69,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, Error> {
         let db = sled::Config::new().path(dir).cache_capacity(256 << 20).open()?;
         let tree = db.open_tree("sandflow")?;
-        let store = Store { db, tree };
+        let store = Store { db, tree, log_seq: Arc::default() };
         store.check_schema()?;
         let discarded = staged::discard_uncommitted(&store.tree)?;
         if discarded > 0 {
@@ -83,7 +98,7 @@ impl Store {
 
     /// Starts a unit of work.
     pub fn unit(&self) -> Unit {
-        Unit::new(self.tree.clone())
+        Unit::new(self.tree.clone(), self.log_seq.clone())
     }
 
     /// Applies `unit` atomically and flushes it to disk.
@@ -155,14 +170,40 @@ impl Store {
     }
 
     /// The log lines of `job`, per task in creation order, then per attempt.
-    pub fn logs_of(&self, job: JobId) -> Result<Vec<(TaskKey, LogEntry)>, Error> {
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(keys::logs_of(job)) {
+    /// Log lines of `job` after position `after` (a value of the returned
+    /// position; `None`: from the start) that `keep` accepts, at most
+    /// `limit`, in order of task, attempt and line. Also answers the position
+    /// after the last line read and whether more lines follow.
+    pub fn logs_page(
+        &self,
+        job: JobId,
+        after: Option<&[u8]>,
+        limit: usize,
+        keep: impl Fn(&TaskKey, &LogEntry) -> bool,
+    ) -> Result<LogPage, Error> {
+        let prefix = keys::logs_of(job);
+        let start = match after {
+            Some(pos) => std::ops::Bound::Excluded([prefix.as_slice(), pos].concat()),
+            None => std::ops::Bound::Included(prefix.clone()),
+        };
+        let mut page = LogPage { lines: Vec::new(), position: after.map(<[u8]>::to_vec), more: false };
+        for item in self.tree.range((start, std::ops::Bound::Unbounded)) {
             let (k, v) = item?;
-            let key = keys::task_key_at(&k, 1).ok_or_else(|| corrupt_key("log"))?;
-            out.push((key, records::decode::<LogRecord>("log", &v)?.into_entry()));
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if page.lines.len() == limit {
+                page.more = true;
+                break;
+            }
+            let (task, entry) = records::decode::<LogRecord>("log", &v)?.into_entry();
+            let key = TaskKey { job, task };
+            page.position = Some(k[prefix.len()..].to_vec());
+            if keep(&key, &entry) {
+                page.lines.push((key, entry));
+            }
         }
-        Ok(out)
+        Ok(page)
     }
 
     /// Every live task (ready or running) with its cluster, in key order;

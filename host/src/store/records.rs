@@ -254,16 +254,27 @@ impl ClusterRecord {
 
 #[derive(Serialize, Deserialize)]
 pub enum LogRecord {
+    /// Schema 1 (keyed by task); never read by schema 2.
     V1 { time_ms: u64, attempt: u32, level: u8, message: String, fields: Vec<(String, String)> },
+    V2 {
+        task: [u8; 16],
+        time_ms: u64,
+        attempt: u32,
+        level: u8,
+        message: String,
+        fields: Vec<(String, String)>,
+    },
 }
 
 const LEVELS: [LogLevel; 5] =
     [LogLevel::Trace, LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error];
 
-impl From<&LogEntry> for LogRecord {
-    fn from(e: &LogEntry) -> Self {
+impl LogRecord {
+    /// The record of `e`, logged by `task`.
+    pub fn new(task: TaskId, e: &LogEntry) -> Self {
         let level = LEVELS.iter().position(|l| *l == e.level).unwrap_or(2) as u8;
-        LogRecord::V1 {
+        LogRecord::V2 {
+            task: *task.as_bytes(),
             time_ms: e.time_ms,
             attempt: e.attempt,
             level,
@@ -274,10 +285,18 @@ impl From<&LogEntry> for LogRecord {
 }
 
 impl LogRecord {
-    pub fn into_entry(self) -> LogEntry {
-        let LogRecord::V1 { time_ms, attempt, level, message, fields } = self;
+    /// The task that logged it, and the line.
+    pub fn into_entry(self) -> (TaskId, LogEntry) {
+        let (task, time_ms, attempt, level, message, fields) = match self {
+            LogRecord::V1 { time_ms, attempt, level, message, fields } => {
+                ([0; 16], time_ms, attempt, level, message, fields)
+            }
+            LogRecord::V2 { task, time_ms, attempt, level, message, fields } => {
+                (task, time_ms, attempt, level, message, fields)
+            }
+        };
         let level = LEVELS.get(usize::from(level)).copied().unwrap_or(LogLevel::Info);
-        LogEntry { time_ms, attempt, level, message, fields }
+        (TaskId::from_bytes(task), LogEntry { time_ms, attempt, level, message, fields })
     }
 }
 

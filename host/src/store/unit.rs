@@ -3,6 +3,8 @@
 //! [`Store::commit`](super::Store::commit) applies the whole unit atomically.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::records::{self, JobRecord, LogRecord, SpanRecord, TaskRecord};
 use super::staged::{self, Staged, StagedIndex};
@@ -34,10 +36,27 @@ pub struct Unit {
     raw: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     staged: Vec<Staged>,
     staged_index: StagedIndex,
+    log_seq: Arc<Sequence>,
+}
+
+/// Numbers log lines in write order, across restarts: each number is above
+/// the last and at least the current time in ms shifted left by 16 bits.
+#[derive(Debug, Default)]
+pub struct Sequence(AtomicU64);
+
+impl Sequence {
+    /// The next number.
+    pub fn next(&self) -> u64 {
+        let floor = crate::model::now_ms() << 16;
+        let previous =
+            self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| Some(floor.max(last + 1)));
+        let last = previous.unwrap_or_else(|last| last);
+        floor.max(last + 1)
+    }
 }
 
 impl Unit {
-    pub(super) fn new(tree: sled::Tree) -> Self {
+    pub(super) fn new(tree: sled::Tree, log_seq: Arc<Sequence>) -> Self {
         Unit {
             tree,
             jobs: HashMap::new(),
@@ -45,6 +64,7 @@ impl Unit {
             raw: Vec::new(),
             staged: Vec::new(),
             staged_index: HashMap::new(),
+            log_seq,
         }
     }
 
@@ -156,10 +176,12 @@ impl Unit {
         self.raw.push((keys::idempotency(client_key), Some(job.as_bytes().to_vec())));
     }
 
-    /// Appends log lines of `key`, numbered from `first_seq`.
-    pub fn add_logs(&mut self, key: TaskKey, first_seq: u64, entries: &[LogEntry]) {
-        for (i, e) in entries.iter().enumerate() {
-            self.raw.push((keys::log(key, first_seq + i as u64), Some(records::encode(&LogRecord::from(e)))));
+    /// Appends log lines of `key`, after every line written before (the
+    /// log of a job is in write order, so it can be followed).
+    pub fn add_logs(&mut self, key: TaskKey, entries: &[LogEntry]) {
+        for e in entries {
+            let seq = self.log_seq.next();
+            self.raw.push((keys::log(key.job, seq), Some(records::encode(&LogRecord::new(key.task, e)))));
         }
     }
 

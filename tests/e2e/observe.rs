@@ -1,0 +1,72 @@
+//! Reading what a job did: log pages and filters, and `job logs --follow`.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::Host;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn logs_page_with_a_cursor_and_filter_by_task_and_level() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "2"]).await?;
+    host.upload("fanout").await?;
+    let id = host.submit("Root", json!({"num_subtasks": 4})).await?;
+    host.wait(&id, WAIT).await?;
+    let all = host.logs(&id).await?;
+    let all = all.as_array().unwrap();
+    assert!(all.len() >= 8, "{all:?}");
+
+    let mut paged: Vec<Value> = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = host.get(&format!("/v1/jobs/{id}/logs?limit=3&cursor={cursor}")).await?;
+        assert_eq!(status, 200, "{page}");
+        let lines = page["logs"].as_array().unwrap();
+        assert!(lines.len() <= 3);
+        paged.extend(lines.iter().cloned());
+        if page["more"] != true {
+            break;
+        }
+        cursor = page["cursor"].as_str().unwrap().to_owned();
+    }
+    assert_eq!(&paged, all, "pages of 3 add up to the whole log, in order");
+
+    let task = all[0]["task"].as_str().unwrap();
+    let (_, one) = host.get(&format!("/v1/jobs/{id}/logs?task={task}")).await?;
+    assert!(one["logs"].as_array().unwrap().iter().all(|l| l["task"] == task));
+    let (_, warn) = host.get(&format!("/v1/jobs/{id}/logs?level=warn")).await?;
+    let expected = all.iter().filter(|l| l["level"] == "warn" || l["level"] == "error").count();
+    assert_eq!(warn["logs"].as_array().unwrap().len(), expected);
+    for bad in ["cursor=zz", "limit=0", "limit=10001", "level=loud", "task=nope"] {
+        let (status, body) = host.get(&format!("/v1/jobs/{id}/logs?{bad}")).await?;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn job_logs_follow_prints_every_line_and_ends_with_the_job() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "1"]).await?;
+    host.upload("fanout").await?;
+    host.upload("probe").await?;
+    // A slow first task keeps the job running while the follower starts.
+    let id = host.submit("Root", json!({"num_subtasks": 6})).await?;
+    let follower = tokio::task::spawn_blocking({
+        let (base, id) = (host.base.clone(), id.clone());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
+                .args(["--server", &base, "job", "logs", &id, "--follow"])
+                .output()
+        }
+    });
+    host.wait(&id, WAIT).await?;
+    let out = tokio::time::timeout(Duration::from_secs(20), follower).await???;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout).lines().count();
+    let all = host.logs(&id).await?;
+    assert_eq!(printed, all.as_array().unwrap().len(), "every line once");
+    Ok(())
+}

@@ -22,6 +22,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/jobs/{id}/tasks"),
     ("get", "/v1/jobs/{id}/logs"),
     ("get", "/v1/jobs/{id}/diagram.svg"),
+    ("get", "/v1/jobs/{id}/events"),
     ("post", "/v1/jobs/{id}/cancel"),
     ("post", "/v1/jobs/{id}/retry"),
     ("post", "/v1/runners/claim"),

@@ -70,3 +70,49 @@ async fn job_logs_follow_prints_every_line_and_ends_with_the_job() -> anyhow::Re
     assert_eq!(printed, all.as_array().unwrap().len(), "every line once");
     Ok(())
 }
+
+#[tokio::test]
+async fn events_stream_each_change_and_end_with_the_job() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "2"]).await?;
+    host.upload("probe").await?;
+    let id = host.submit("SlowFanout", json!({"n": 6, "ms": 100, "children": 0})).await?;
+    let mut resp = reqwest::get(format!("{}/v1/jobs/{id}/events", host.base)).await?;
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut text = String::new();
+    let read = async {
+        while let Some(chunk) = resp.chunk().await? {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(WAIT, read).await??;
+    let jobs: Vec<Value> = text
+        .split("\n\n")
+        .filter(|e| e.contains("event: job"))
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert!(jobs.len() >= 3, "{jobs:?}");
+    assert_eq!(jobs.last().unwrap()["state"], "completed", "the stream ends with the job");
+    let computed: Vec<u64> = jobs.iter().map(|j| j["task_counts"]["computed"].as_u64().unwrap()).collect();
+    assert!(computed.windows(2).all(|w| w[0] <= w[1]), "{computed:?}");
+    assert_eq!(*computed.last().unwrap(), 7);
+
+    // `job watch` follows the same stream; its exit code tells how the job ended.
+    let watch = |id: String| {
+        let base = host.base.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
+                .args(["--server", &base, "job", "watch", &id])
+                .output()
+        })
+    };
+    let out = watch(id.clone()).await??;
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("completed"));
+    host.upload("hostile").await?;
+    let failing = host.submit("Panic", json!({"message": "no"})).await?;
+    let out = watch(failing).await??;
+    assert_eq!(out.status.code(), Some(1));
+    Ok(())
+}

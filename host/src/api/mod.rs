@@ -5,6 +5,7 @@
 mod auth;
 mod clusters;
 mod error;
+mod events;
 mod extract;
 mod fleet;
 mod jobs;
@@ -80,6 +81,7 @@ pub fn router(mut state: AppState) -> Router {
         .routes(routes!(jobs::tasks))
         .routes(routes!(jobs::logs))
         .routes(routes!(jobs::diagram))
+        .routes(routes!(events::events))
         .routes(routes!(openapi_json))
         .routes(routes!(runners::list))
         .routes(routes!(clusters::create, clusters::list))

@@ -141,6 +141,27 @@ impl Client {
         self.post(&format!("/v1/jobs/{id}/cancel?force={force}"), &serde_json::json!({})).await
     }
 
+    /// Follows job `id`'s server-sent events, calling `each` with every state
+    /// of the job until the stream ends.
+    pub async fn watch(&self, id: &str, mut each: impl FnMut(&JobView)) -> Result<(), Error> {
+        let url = format!("{}/v1/jobs/{id}/events", self.base);
+        let mut resp = self.call(self.http.get(&url), &url).await?;
+        let http = |source| Error::Http { url: url.clone(), source };
+        let mut buffer = String::new();
+        while let Some(chunk) = resp.chunk().await.map_err(http)? {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let event: String = buffer.drain(..end + 2).collect();
+                let data: String =
+                    event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim_start).collect();
+                if let Ok(job) = serde_json::from_str::<JobView>(&data) {
+                    each(&job);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The SVG diagram of job `id`.
     pub async fn diagram(&self, id: &str, theme: &str) -> Result<String, Error> {
         let url = format!("{}/v1/jobs/{id}/diagram.svg?theme={theme}", self.base);

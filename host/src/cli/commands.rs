@@ -179,6 +179,7 @@ async fn job(client: &Client, command: JobCommand) -> Result<ExitCode, Error> {
             println!("job {} {}", job.id, job.state);
             Ok(ExitCode::SUCCESS)
         }
+        JobCommand::Watch { id } => wait(client, &job_id(&id)?).await,
         JobCommand::Diagram { id, output, theme } => {
             let svg = client.diagram(&job_id(&id)?, &theme).await?;
             let file = |source| Error::File { path: output.display().to_string(), source };
@@ -254,8 +255,8 @@ async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode, Error> {
     wait(client, &job.id).await
 }
 
-/// Shows a progress bar until the job ends; fails when the job did not
-/// complete.
+/// Shows a progress bar, driven by the job's server-sent events, until the
+/// job ends; fails when the job did not complete.
 pub async fn wait(client: &Client, id: &str) -> Result<ExitCode, Error> {
     let bar = ProgressBar::new(1);
     bar.set_style(
@@ -263,16 +264,17 @@ pub async fn wait(client: &Client, id: &str) -> Result<ExitCode, Error> {
             .expect("valid template")
             .progress_chars("=> "),
     );
-    loop {
-        let job = client.job(id).await?;
-        bar.set_length(job.task_counts.total);
-        bar.set_position(job.task_counts.computed);
-        bar.set_message(job.state.clone());
-        if matches!(job.state.as_str(), "completed" | "failed" | "canceled") {
-            bar.finish();
-            eprintln!("job {} {}", job.id, job.state);
-            return Ok(if job.state == "completed" { ExitCode::SUCCESS } else { ExitCode::FAILURE });
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    client
+        .watch(id, |job| {
+            bar.set_length(job.task_counts.total);
+            bar.set_position(job.task_counts.computed);
+            bar.set_message(job.state.clone());
+        })
+        .await?;
+    bar.finish();
+    // The stream ends with the job; read its final state once more.
+    let job = client.job(id).await?;
+    eprintln!("job {} {}", job.id, job.state);
+    Ok(if job.state == "completed" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

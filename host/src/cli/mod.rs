@@ -158,6 +158,12 @@ pub enum ClusterCommand {
 /// `sandflow job ...`
 #[derive(Debug, Subcommand)]
 pub enum JobCommand {
+    /// Follow a job with a progress bar until it ends (exit code 1 unless it
+    /// completed).
+    Watch {
+        /// The job id.
+        id: String,
+    },
     /// Draw a job as an SVG graph (jobs of at most 200 tasks).
     Diagram {
         /// The job id.

@@ -25,6 +25,9 @@ use crate::model::{
 };
 use crate::store::{self, Store};
 
+/// Job-change notices kept for slow subscribers.
+const EVENT_BUFFER: usize = 4096;
+
 /// Most tasks handed to one runner by one claim.
 pub const MAX_CLAIM_BATCH: usize = 64;
 
@@ -178,6 +181,7 @@ pub struct Scheduler {
     tx: mpsc::UnboundedSender<Command>,
     registry: Arc<RwLock<Registry>>,
     clusters: Arc<RwLock<HashSet<String>>>,
+    events: tokio::sync::broadcast::Sender<JobId>,
 }
 
 impl Scheduler {
@@ -196,14 +200,22 @@ impl Scheduler {
         clusters.insert(DEFAULT_CLUSTER.to_owned());
         let clusters = Arc::new(RwLock::new(clusters));
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer = writer::Writer::recover(store, registry.clone(), settings).await?;
+        let (events, _) = tokio::sync::broadcast::channel(EVENT_BUFFER);
+        let writer = writer::Writer::recover(store, registry.clone(), settings, events.clone()).await?;
         tokio::spawn(writer.run(rx, tx.downgrade()));
-        Ok(Scheduler { tx, registry, clusters })
+        Ok(Scheduler { tx, registry, clusters, events })
     }
 
     /// The task-type registry.
     pub fn registry(&self) -> &Arc<RwLock<Registry>> {
         &self.registry
+    }
+
+    /// Ids of jobs as they change (each applied group sends the jobs it
+    /// changed). A receiver that falls behind gets `Lagged` and should read
+    /// the current state.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<JobId> {
+        self.events.subscribe()
     }
 
     /// Whether cluster `slug` exists.

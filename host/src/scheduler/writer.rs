@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::graph::{self, Ready};
 use super::queue::Queues;
 use super::{Assignment, Command, Error, Registry, Settings};
-use crate::model::{TaskKey, TaskState};
+use crate::model::{JobId, TaskKey, TaskState};
 use crate::store::{Store, Unit};
 
 /// Most commands applied in one group commit.
@@ -36,6 +36,8 @@ pub struct Writer {
     leases: HashMap<TaskKey, Lease>,
     /// Commands the writer sends itself (hand-backs of unclaimed batches).
     loopback: Option<mpsc::WeakUnboundedSender<Command>>,
+    /// Where changed jobs are announced.
+    events: broadcast::Sender<JobId>,
 }
 
 #[derive(Clone, Copy)]
@@ -51,6 +53,7 @@ impl Writer {
         store: Store,
         registry: Arc<RwLock<Registry>>,
         settings: Settings,
+        events: broadcast::Sender<JobId>,
     ) -> Result<Self, Error> {
         let mut queues = Queues::default();
         let mut lost = Vec::new();
@@ -73,7 +76,7 @@ impl Writer {
         if !lost.is_empty() {
             tracing::info!(tasks = lost.len(), "re-queued tasks that were running when the host stopped");
         }
-        Ok(Writer { store, registry, settings, queues, leases: HashMap::new(), loopback: None })
+        Ok(Writer { store, registry, settings, queues, leases: HashMap::new(), loopback: None, events })
     }
 
     /// Applies commands in groups until every handle is dropped. Each group is
@@ -107,6 +110,7 @@ impl Writer {
             }
             self.expire_leases(&mut unit);
             self.dispatch(&mut unit, &mut early);
+            let changed = unit.dirty_jobs();
             if let Err(e) = self.store.apply(unit) {
                 let e = Error::from(e);
                 tracing::error!(error = %e, "applying a group failed; the scheduler stops so a restart can recover");
@@ -117,6 +121,9 @@ impl Writer {
             }
             for answer in early {
                 answer(Ok(()));
+            }
+            for job in changed {
+                let _ = self.events.send(job);
             }
             if !durable.is_empty() {
                 let _ = flush_tx.send(durable);

@@ -68,6 +68,11 @@ impl Unit {
         }
     }
 
+    /// The jobs this unit changes.
+    pub fn dirty_jobs(&self) -> Vec<JobId> {
+        self.jobs.iter().filter(|(_, c)| c.dirty).map(|(id, _)| *id).collect()
+    }
+
     /// Whether the unit writes nothing.
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty() && !self.jobs.values().any(|c| c.dirty) && !self.tasks.values().any(|c| c.dirty)

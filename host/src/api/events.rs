@@ -1,0 +1,76 @@
+//! `GET /v1/jobs/{id}/events`: server-sent events of a job's state, so
+//! clients do not poll. The first event is the job as it is; another follows
+//! each change; the stream ends once the job has ended (completed, or halted
+//! with nothing running).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::error::ErrorBody;
+use super::views::JobView;
+use super::{ApiError, AppState};
+use crate::model::{Job, JobId, JobState};
+
+/// Where a job's event stream stands.
+struct Follow {
+    state: AppState,
+    job: JobId,
+    changes: tokio::sync::broadcast::Receiver<JobId>,
+    last: Option<String>,
+    ended: bool,
+}
+
+fn has_ended(job: &Job) -> bool {
+    let state = job.state();
+    state == JobState::Completed || (state.is_halted() && job.counts.running == 0)
+}
+
+impl Follow {
+    /// Waits for a change of the job (or a missed one), then reads it.
+    async fn next_view(&mut self) -> Option<(String, bool)> {
+        loop {
+            if self.last.is_some() {
+                match self.changes.recv().await {
+                    Ok(id) if id != self.job => continue,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+            let job = self.state.store.job(self.job).ok().flatten()?;
+            let json = serde_json::to_string(&JobView::from(&job)).ok()?;
+            if self.last.as_ref() != Some(&json) {
+                self.last = Some(json.clone());
+                return Some((json, has_ended(&job)));
+            }
+        }
+    }
+}
+
+/// `GET /v1/jobs/{id}/events`: `event: job` with the job as `data`.
+#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", params(("id" = String, Path, description = "the job id")),
+    responses((status = 200, description = "a stream of `event: job` server-sent events, the job's JSON as data", content_type = "text/event-stream"),
+        (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+    security(("admin" = [])))]
+pub async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let job: JobId = id.parse()?;
+    state.store.job(job)?.ok_or_else(|| ApiError::not_found(format!("job {job} not found")))?;
+    let changes = state.scheduler.subscribe();
+    let follow = Follow { state, job, changes, last: None, ended: false };
+    let stream = futures_util::stream::unfold(follow, |mut f| async move {
+        if f.ended {
+            return None;
+        }
+        let (json, ended) = f.next_view().await?;
+        f.ended = ended;
+        Some((Ok(Event::default().event("job").data(json)), f))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

@@ -23,6 +23,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/jobs/{id}/logs"),
     ("get", "/v1/jobs/{id}/diagram.svg"),
     ("get", "/v1/jobs/{id}/events"),
+    ("get", "/v1/jobs/{id}/spans"),
     ("post", "/v1/jobs/{id}/cancel"),
     ("post", "/v1/jobs/{id}/retry"),
     ("post", "/v1/runners/claim"),

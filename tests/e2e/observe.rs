@@ -116,3 +116,35 @@ async fn events_stream_each_change_and_end_with_the_job() -> anyhow::Result<()> 
     assert_eq!(out.status.code(), Some(1));
     Ok(())
 }
+
+#[tokio::test]
+async fn spans_nest_guest_spans_under_attempts_under_the_job() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "2"]).await?;
+    host.upload("movies-v1.1").await?;
+    let id = host.submit("MoviesStats@v1.0", json!({"titles": ["The Matrix", "Shrek 2"]})).await?;
+    assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
+    let (status, trace) = host.get(&format!("/v1/jobs/{id}/spans")).await?;
+    assert_eq!(status, 200, "{trace}");
+    assert_eq!(trace["job"]["name"], "job MoviesStats@v1.0");
+    let spans = trace["spans"].as_array().unwrap();
+    let attempts: Vec<&Value> = spans.iter().filter(|s| s["id"] == 0).collect();
+    assert_eq!(attempts.len(), 3, "one per task attempt: {spans:?}");
+    assert!(attempts.iter().all(|a| a["name"] == "attempt 1" && a["parent"].is_null()));
+    let fetches: Vec<&Value> = spans.iter().filter(|s| s["name"] == "fetch-movie-stats").collect();
+    assert_eq!(fetches.len(), 2);
+    for f in &fetches {
+        assert_eq!(f["parent"], 0, "guest spans nest under their attempt");
+        let attempt = attempts.iter().find(|a| a["task"] == f["task"]).unwrap();
+        assert!(
+            attempt["start"].as_str() <= f["start"].as_str() && f["end"].as_str() <= attempt["end"].as_str()
+        );
+    }
+    let titles: Vec<&str> =
+        fetches.iter().map(|f| f["attributes"]["movie.title"].as_str().unwrap()).collect();
+    assert!(titles.contains(&"The Matrix") && titles.contains(&"Shrek 2"));
+    let task = fetches[0]["task"].as_str().unwrap();
+    let (_, one) = host.get(&format!("/v1/jobs/{id}/spans?task={task}")).await?;
+    assert!(one["spans"].as_array().unwrap().iter().all(|s| s["task"] == task));
+    assert_eq!(one["spans"].as_array().unwrap().len(), 2);
+    Ok(())
+}

@@ -14,7 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::error::ErrorBody;
 use super::views::JobView;
 use super::{ApiError, AppState};
-use crate::model::{Job, JobId, JobState};
+use crate::model::JobId;
 
 /// Where a job's event stream stands.
 struct Follow {
@@ -23,11 +23,6 @@ struct Follow {
     changes: tokio::sync::broadcast::Receiver<JobId>,
     last: Option<String>,
     ended: bool,
-}
-
-fn has_ended(job: &Job) -> bool {
-    let state = job.state();
-    state == JobState::Completed || (state.is_halted() && job.counts.running == 0)
 }
 
 impl Follow {
@@ -45,7 +40,7 @@ impl Follow {
             let json = serde_json::to_string(&JobView::from(&job)).ok()?;
             if self.last.as_ref() != Some(&json) {
                 self.last = Some(json.clone());
-                return Some((json, has_ended(&job)));
+                return Some((json, job.has_ended()));
             }
         }
     }

@@ -49,7 +49,7 @@ pub fn unknown_cluster(slug: &str) -> ApiError {
 }
 
 /// The job named by a path segment: 400 for a malformed id, 404 for an unknown one.
-fn find_job(state: &AppState, raw: &str) -> Result<Job, ApiError> {
+pub(super) fn find_job(state: &AppState, raw: &str) -> Result<Job, ApiError> {
     let id: JobId = raw.parse()?;
     state.store.job(id)?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))
 }

@@ -13,6 +13,7 @@ mod modules;
 mod openapi;
 mod query;
 mod runners;
+mod spans;
 mod views;
 
 use std::sync::Arc;
@@ -82,6 +83,7 @@ pub fn router(mut state: AppState) -> Router {
         .routes(routes!(jobs::logs))
         .routes(routes!(jobs::diagram))
         .routes(routes!(events::events))
+        .routes(routes!(spans::spans))
         .routes(routes!(openapi_json))
         .routes(routes!(runners::list))
         .routes(routes!(clusters::create, clusters::list))

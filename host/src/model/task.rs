@@ -51,6 +51,13 @@ impl Job {
     pub fn state(&self) -> JobState {
         self.counts.job_state(self.canceled)
     }
+
+    /// Whether nothing more will happen to the job until someone acts:
+    /// completed, or halted with no attempt still running.
+    pub fn has_ended(&self) -> bool {
+        let state = self.state();
+        state == JobState::Completed || (state.is_halted() && self.counts.running == 0)
+    }
 }
 
 /// Why one attempt of a task failed.

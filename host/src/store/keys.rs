@@ -87,6 +87,14 @@ pub fn logs_of(job: JobId) -> Vec<u8> {
     key(LOG, &[job.as_bytes()])
 }
 
+pub fn spans_of(job: JobId) -> Vec<u8> {
+    key(SPAN, &[job.as_bytes()])
+}
+
+pub fn spans_of_task(k: TaskKey) -> Vec<u8> {
+    key(SPAN, &[k.job.as_bytes(), k.task.as_bytes()])
+}
+
 pub fn span(k: TaskKey, seq: u64) -> Vec<u8> {
     key(SPAN, &[k.job.as_bytes(), k.task.as_bytes(), &seq.to_be_bytes()])
 }

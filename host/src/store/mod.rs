@@ -15,8 +15,10 @@ use std::sync::Arc;
 
 pub use unit::{Live, Unit};
 
-use crate::model::{Cluster, Digest, Job, JobId, LogEntry, ModuleInfo, Task, TaskKey, TaskType, Version};
-use records::{ClusterRecord, JobRecord, LogRecord, ModuleRecord, TaskRecord};
+use crate::model::{
+    Cluster, Digest, Job, JobId, LogEntry, ModuleInfo, SpanEntry, Task, TaskKey, TaskType, Version,
+};
+use records::{ClusterRecord, JobRecord, LogRecord, ModuleRecord, SpanRecord, TaskRecord};
 
 /// The layout version written by this code.
 /// Version 2: log lines keyed by job and write order (version 1 keyed them
@@ -204,6 +206,30 @@ impl Store {
             }
         }
         Ok(page)
+    }
+
+    /// The spans of `job` (of one task when `task` is given), at most
+    /// `limit`; also whether more were left out.
+    pub fn spans_of(
+        &self,
+        job: JobId,
+        task: Option<crate::model::TaskId>,
+        limit: usize,
+    ) -> Result<(Vec<(TaskKey, SpanEntry)>, bool), Error> {
+        let prefix = match task {
+            Some(t) => keys::spans_of_task(TaskKey { job, task: t }),
+            None => keys::spans_of(job),
+        };
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(prefix) {
+            if out.len() == limit {
+                return Ok((out, true));
+            }
+            let (k, v) = item?;
+            let key = keys::task_key_at(&k, 1).ok_or_else(|| corrupt_key("span"))?;
+            out.push((key, records::decode::<SpanRecord>("span", &v)?.into_entry()));
+        }
+        Ok((out, false))
     }
 
     /// Every live task (ready or running) with its cluster, in key order;

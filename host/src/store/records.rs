@@ -328,10 +328,6 @@ impl From<&SpanEntry> for SpanRecord {
 }
 
 impl SpanRecord {
-    #[allow(
-        dead_code,
-        reason = "spans are stored now; the spans API that reads them comes with observability"
-    )]
     pub fn into_entry(self) -> SpanEntry {
         let SpanRecord::V1 { id, parent, attempt, name, attributes, start_ms, end_ms } = self;
         SpanEntry { id, parent, attempt, name, attributes, start_ms, end_ms }

@@ -1,0 +1,101 @@
+//! `GET /v1/jobs/{id}/spans`: the trace of a job: one span for the job, one
+//! per task attempt (made by the runner), and the spans each attempt opened,
+//! parented under its attempt's.
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+
+use super::error::ErrorBody;
+use super::extract::Query;
+use super::views::timestamp;
+use super::{ApiError, AppState};
+use crate::model::{SpanEntry, TaskId, TaskKey, now_ms};
+
+/// Most spans in one answer.
+const MAX_SPANS: usize = 10_000;
+
+/// Filters of `GET /v1/jobs/{id}/spans`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SpanFilter {
+    /// Only this task's spans.
+    pub task: Option<String>,
+}
+
+/// One span.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SpanView {
+    /// The task, absent for the job's span.
+    pub task: Option<String>,
+    pub attempt: Option<u32>,
+    /// Its id within the attempt; 0 is the attempt's own span.
+    pub id: u64,
+    /// The enclosing span within the attempt (the job's span encloses the
+    /// attempts).
+    pub parent: Option<u64>,
+    pub name: String,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub start: String,
+    pub end: String,
+    pub duration_ms: u64,
+}
+
+impl SpanView {
+    fn new(task: Option<&TaskKey>, s: &SpanEntry) -> Self {
+        SpanView {
+            task: task.map(|k| k.task.to_string()),
+            attempt: task.map(|_| s.attempt),
+            id: s.id,
+            parent: s.parent,
+            name: s.name.clone(),
+            attributes: s.attributes.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect(),
+            start: timestamp(s.start_ms),
+            end: timestamp(s.end_ms),
+            duration_ms: s.end_ms.saturating_sub(s.start_ms),
+        }
+    }
+}
+
+/// A job's trace.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TraceView {
+    /// From submission to the last attempt's end (now, while running).
+    pub job: SpanView,
+    /// Attempts' spans and what they opened, by task and attempt.
+    pub spans: Vec<SpanView>,
+    /// Whether spans past the first 10,000 were left out.
+    pub truncated: bool,
+}
+
+/// `GET /v1/jobs/{id}/spans`.
+#[utoipa::path(get, path = "/v1/jobs/{id}/spans", tag = "jobs", params(("id" = String, Path, description = "the job id"), SpanFilter),
+    responses((status = 200, description = "the job's trace", body = TraceView),
+        (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+    security(("admin" = [])))]
+pub async fn spans(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(filter): Query<SpanFilter>,
+) -> Result<axum::Json<TraceView>, ApiError> {
+    let job = super::jobs::find_job(&state, &id)?;
+    let task = filter.task.as_deref().map(str::parse::<TaskId>).transpose()?;
+    let (spans, truncated) = state.store.spans_of(job.id, task, MAX_SPANS)?;
+    let ended = job.has_ended();
+    let last = spans.iter().map(|(_, s)| s.end_ms).max();
+    let end_ms = if ended { last.unwrap_or_else(now_ms) } else { now_ms() };
+    let job_span = SpanEntry {
+        id: 0,
+        parent: None,
+        attempt: 0,
+        name: format!("job {}", job.name),
+        attributes: vec![("job".into(), job.id.to_string()), ("state".into(), job.state().as_str().into())],
+        start_ms: job.id.created_ms(),
+        end_ms: end_ms.max(job.id.created_ms()),
+    };
+    Ok(axum::Json(TraceView {
+        job: SpanView::new(None, &job_span),
+        spans: spans.iter().map(|(k, s)| SpanView::new(Some(k), s)).collect(),
+        truncated,
+    }))
+}

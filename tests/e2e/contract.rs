@@ -19,6 +19,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/jobs"),
     ("post", "/v1/jobs"),
     ("get", "/v1/jobs/{id}"),
+    ("delete", "/v1/jobs/{id}"),
     ("get", "/v1/jobs/{id}/tasks"),
     ("get", "/v1/jobs/{id}/logs"),
     ("get", "/v1/jobs/{id}/diagram.svg"),

@@ -148,3 +148,39 @@ async fn spans_nest_guest_spans_under_attempts_under_the_job() -> anyhow::Result
     assert_eq!(one["spans"].as_array().unwrap().len(), 2);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_job_that_has_ended_is_deleted_with_its_tasks_and_logs() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "1"]).await?;
+    host.upload("fanout").await?;
+    host.upload("probe").await?;
+    let done = host.submit("Root", json!({"num_subtasks": 3})).await?;
+    host.wait(&done, WAIT).await?;
+    let client = reqwest::Client::new();
+    let delete = |id: &str| host.send(client.delete(format!("{}/v1/jobs/{id}", host.base)));
+
+    let slow = host.submit("SlowFanout", json!({"n": 20, "ms": 200, "children": 0})).await?;
+    let (status, body) = delete(&slow).await?;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("conflict")), "{body}");
+    // Canceled, with queued tasks left and (after a moment) nothing running: deletable.
+    host.post(&format!("/v1/jobs/{slow}/cancel"), &json!({})).await?;
+    host.wait(&slow, WAIT).await?;
+    let deadline = std::time::Instant::now() + WAIT;
+    while host.get(&format!("/v1/jobs/{slow}")).await?.1["task_counts"]["running"] != 0 {
+        anyhow::ensure!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for id in [&done, &slow] {
+        assert_eq!(delete(id).await?.0, 204);
+        for path in ["", "/tasks", "/logs", "/spans", "/diagram.svg"] {
+            assert_eq!(host.get(&format!("/v1/jobs/{id}{path}")).await?.0, 404, "{path}");
+        }
+    }
+    assert_eq!(delete(&done).await?.0, 404);
+    let (_, page) = host.get("/v1/jobs").await?;
+    assert!(page["jobs"].as_array().unwrap().is_empty(), "{page}");
+    // The deleted job's queued tasks are skipped; new work runs.
+    let next = host.submit("Noop", json!({})).await?;
+    assert_eq!(host.wait(&next, WAIT).await?["state"], "completed");
+    Ok(())
+}

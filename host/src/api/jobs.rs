@@ -263,6 +263,17 @@ pub async fn cancel(
     Ok(axum::Json(JobView::from(&find_job(&state, &id.to_string())?)))
 }
 
+/// `DELETE /v1/jobs/{id}`: deletes a job that has ended, with its tasks,
+/// logs and spans; 409 while it has work left.
+#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "the job id")),
+    responses((status = 204, description = "deleted"), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+    security(("admin" = [])))]
+pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let id: JobId = id.parse()?;
+    state.scheduler.delete(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The answer of `POST /v1/jobs/{id}/retry`.
 #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Retried {

@@ -76,7 +76,7 @@ pub fn router(mut state: AppState) -> Router {
     let admin = OpenApiRouter::new()
         .routes(routes!(modules::task_types))
         .routes(routes!(jobs::submit, query::list))
-        .routes(routes!(jobs::show))
+        .routes(routes!(jobs::show, jobs::delete))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
         .routes(routes!(jobs::tasks))

@@ -115,6 +115,12 @@ impl Client {
         self.post("/v1/clusters", body).await
     }
 
+    /// Deletes job `id`, which must have ended.
+    pub async fn delete_job(&self, id: &str) -> Result<(), Error> {
+        let url = format!("{}/v1/jobs/{id}", self.base);
+        self.call(self.http.delete(&url), &url).await.map(drop)
+    }
+
     /// Deletes cluster `slug`.
     pub async fn delete_cluster(&self, slug: &str) -> Result<(), Error> {
         let url = format!("{}/v1/clusters/{slug}", self.base);

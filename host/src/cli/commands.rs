@@ -180,6 +180,11 @@ async fn job(client: &Client, command: JobCommand) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         JobCommand::Watch { id } => wait(client, &job_id(&id)?).await,
+        JobCommand::Delete { id } => {
+            client.delete_job(&job_id(&id)?).await?;
+            println!("job {id} deleted");
+            Ok(ExitCode::SUCCESS)
+        }
         JobCommand::Diagram { id, output, theme } => {
             let svg = client.diagram(&job_id(&id)?, &theme).await?;
             let file = |source| Error::File { path: output.display().to_string(), source };

@@ -158,6 +158,11 @@ pub enum ClusterCommand {
 /// `sandflow job ...`
 #[derive(Debug, Subcommand)]
 pub enum JobCommand {
+    /// Delete a job that has ended, with its tasks, logs and spans.
+    Delete {
+        /// The job id.
+        id: String,
+    },
     /// Follow a job with a progress bar until it ends (exit code 1 unless it
     /// completed).
     Watch {

@@ -237,6 +237,19 @@ pub fn release(unit: &mut Unit, key: TaskKey, attempt: u32) -> Result<Option<Rea
     Ok(Some((cluster, key)))
 }
 
+/// Deletes a job that has ended, with its tasks, logs and spans.
+pub fn delete(unit: &mut Unit, id: JobId) -> Result<(), Error> {
+    let job = unit.job_view(id)?.ok_or(Error::UnknownJob(id))?.clone();
+    if !job.has_ended() {
+        return Err(Error::Conflict(format!(
+            "job {id} is {} with work left; only a job that has ended can be deleted (cancel it first)",
+            job.state().as_str()
+        )));
+    }
+    unit.delete_job(&job)?;
+    Ok(())
+}
+
 /// Cancels a job: none of its queued tasks start until it is retried.
 pub fn cancel(unit: &mut Unit, id: JobId) -> Result<(), Error> {
     let job = unit.job(id)?.ok_or(Error::UnknownJob(id))?;

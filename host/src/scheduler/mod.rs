@@ -157,6 +157,7 @@ pub(crate) enum Command {
     Release(Vec<(TaskKey, u32)>, oneshot::Sender<Result<(), Error>>),
     Extend(TaskKey, u32, oneshot::Sender<Result<Duration, Error>>),
     Cancel(JobId, oneshot::Sender<Result<(), Error>>),
+    Delete(JobId, oneshot::Sender<Result<(), Error>>),
     Retry(JobId, oneshot::Sender<Result<Retried, Error>>),
 }
 
@@ -300,6 +301,11 @@ impl Scheduler {
     /// Cancels a job: its queued tasks no longer start.
     pub async fn cancel(&self, job: JobId) -> Result<(), Error> {
         self.call(|tx| Command::Cancel(job, tx)).await
+    }
+
+    /// Deletes a job that has ended, with its tasks, logs and spans.
+    pub async fn delete(&self, job: JobId) -> Result<(), Error> {
+        self.call(|tx| Command::Delete(job, tx)).await
     }
 
     /// Retries a failed or canceled job.

@@ -153,6 +153,7 @@ impl Writer {
             }
             Command::Extend(key, attempt, tx) => defer(tx, self.extend(key, attempt)),
             Command::Cancel(job, tx) => defer(tx, graph::cancel(unit, job)),
+            Command::Delete(job, tx) => defer(tx, graph::delete(unit, job)),
             Command::Retry(job, tx) => {
                 let result = graph::retry(unit, job).map(|(requeued, ready)| {
                     let retried = super::Retried { requeued, ready: ready.len() as u64 };
@@ -277,7 +278,8 @@ impl Writer {
 
     /// Starts `key` if its job is not halted and an implementation exists.
     fn start(&mut self, unit: &mut Unit, key: TaskKey) -> Result<Option<Assignment>, Error> {
-        let job = unit.job_view(key.job)?.ok_or(Error::UnknownJob(key.job))?;
+        // A task of a deleted job may still be in the queue: skip it.
+        let Some(job) = unit.job_view(key.job)? else { return Ok(None) };
         if job.state().is_halted() {
             return Ok(None);
         }

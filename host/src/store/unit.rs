@@ -137,6 +137,33 @@ impl Unit {
         Ok(keys)
     }
 
+    /// Deletes job `job` with everything it holds: its record, its tasks and
+    /// their live keys, logs, spans, and its idempotency key.
+    pub fn delete_job(&mut self, job: &Job) -> Result<(), Error> {
+        let mut removed = Vec::new();
+        for item in self.tree.scan_prefix(keys::tasks_of(job.id)) {
+            let (k, v) = item?;
+            let key = keys::task_key_at(&k, 1)
+                .ok_or(Error::Corrupt { what: "task", reason: "malformed key".into() })?;
+            let task = records::decode::<TaskRecord>("task", &v)?.into_task(key)?;
+            removed.push(keys::live(&task.cluster, key));
+            removed.push(k.to_vec());
+            self.tasks.remove(&key);
+        }
+        for prefix in [keys::logs_of(job.id), keys::spans_of(job.id)] {
+            for item in self.tree.scan_prefix(prefix) {
+                removed.push(item?.0.to_vec());
+            }
+        }
+        if let Some(k) = &job.idempotency_key {
+            removed.push(keys::idempotency(k));
+        }
+        removed.push(keys::job(job.id));
+        self.jobs.remove(&job.id);
+        self.raw.extend(removed.into_iter().map(|k| (k, None)));
+        Ok(())
+    }
+
     /// Adds a new job.
     pub fn insert_job(&mut self, job: Job) {
         self.jobs.insert(job.id, Cached { value: job, dirty: true });

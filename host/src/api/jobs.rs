@@ -294,6 +294,7 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Retried>, ApiError> {
     let id: JobId = id.parse()?;
+    state.sandbox.forget_interrupt(id);
     let retried = state.scheduler.retry(id).await?;
     let job = JobView::from(&find_job(&state, &id.to_string())?);
     Ok(axum::Json(Retried { requeued: retried.requeued, ready: retried.ready, job }))

@@ -112,6 +112,11 @@ impl Sandbox {
     pub fn interrupt_job(&self, job: JobId) -> usize {
         self.interrupts.interrupt_job(job)
     }
+
+    /// Forgets a forced cancel of `job`, which was retried.
+    pub fn forget_interrupt(&self, job: JobId) {
+        self.interrupts.forget(job);
+    }
 }
 
 fn engine_config(settings: &Settings) -> Config {

@@ -58,6 +58,8 @@ pub fn __execute<T: Task>(task_type: &TaskType, input: &str) -> Option<Result<()
         return None;
     }
     install_panic_hook();
+    #[cfg(feature = "tracing")]
+    crate::trace::install();
     let task: T = match serde_json::from_str(input) {
         Ok(task) => task,
         Err(e) => return Some(Err(format!("invalid input for {}: {e}", T::name()))),

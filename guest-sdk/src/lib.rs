@@ -54,6 +54,8 @@ mod context;
 mod export;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use context::{Context, Level, LogRecord, SpanBuilder, SpanGuard, SubtaskBuilder, SubtaskHandle};
 pub use serde;

@@ -184,3 +184,25 @@ async fn a_job_that_has_ended_is_deleted_with_its_tasks_and_logs() -> anyhow::Re
     assert_eq!(host.wait(&next, WAIT).await?["state"], "completed");
     Ok(())
 }
+
+#[tokio::test]
+async fn the_tracing_macros_of_a_guest_become_its_logs_and_spans() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "1"]).await?;
+    host.upload("probe").await?;
+    let id = host.submit("Traced", json!({"title": "Dune"})).await?;
+    assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
+    let logs = host.logs(&id).await?;
+    let logs = logs.as_array().unwrap();
+    let fetched = logs.iter().find(|l| l["message"] == "fetched").expect("the info! event");
+    assert_eq!(
+        (fetched["level"].as_str(), fetched["fields"]["title"].as_str()),
+        (Some("info"), Some("Dune"))
+    );
+    assert_eq!(fetched["fields"]["pages"], "3");
+    assert!(logs.iter().any(|l| l["message"] == "running low" && l["level"] == "warn"));
+    let (_, trace) = host.get(&format!("/v1/jobs/{id}/spans")).await?;
+    let span =
+        trace["spans"].as_array().unwrap().iter().find(|s| s["name"] == "fetch").cloned().expect("the span");
+    assert_eq!((span["attributes"]["title"].as_str(), span["parent"].as_u64()), (Some("Dune"), Some(0)));
+    Ok(())
+}

@@ -62,6 +62,14 @@ impl Context {
         host::set_display(name.as_ref());
     }
 
+    /// A progress counter of the job, named `label` (e.g. `"pages"`): add
+    /// to its total with [`Progress::add`] and to its done count with
+    /// [`Progress::done`]. Additions count once this attempt computes the
+    /// task; `GET /v1/jobs/{id}` shows the sums.
+    pub fn progress(&self, label: impl Into<String>) -> Progress {
+        Progress { label: label.into() }
+    }
+
     /// Starts a log record at `level`; it is sent when dropped, after any
     /// [`LogRecord::field`] calls chained to it.
     pub fn log(&self, level: Level, message: impl Into<String>) -> LogRecord {
@@ -207,5 +215,25 @@ pub struct SpanGuard {
 impl Drop for SpanGuard {
     fn drop(&mut self) {
         host::span_exit(self.id);
+    }
+}
+
+/// A progress counter of the job; see [`Context::progress`].
+#[derive(Debug, Clone)]
+pub struct Progress {
+    label: String,
+}
+
+impl Progress {
+    /// Adds `n` items to the counter's total.
+    pub fn add(&self, n: u64) -> &Self {
+        host::progress(&self.label, n, 0);
+        self
+    }
+
+    /// Adds `n` items to the counter's done count.
+    pub fn done(&self, n: u64) -> &Self {
+        host::progress(&self.label, 0, n);
+        self
     }
 }

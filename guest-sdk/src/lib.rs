@@ -57,7 +57,9 @@ pub mod http;
 #[cfg(feature = "tracing")]
 mod trace;
 
-pub use context::{Context, Level, LogRecord, SpanBuilder, SpanGuard, SubtaskBuilder, SubtaskHandle};
+pub use context::{
+    Context, Level, LogRecord, Progress, SpanBuilder, SpanGuard, SubtaskBuilder, SubtaskHandle,
+};
 pub use serde;
 pub use serde_json;
 

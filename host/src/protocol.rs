@@ -221,6 +221,20 @@ pub struct ReportBody {
     /// fails without using a retry.
     #[serde(default)]
     pub canceled: bool,
+    /// Progress it added; counts when the attempt computed its task.
+    #[serde(default)]
+    pub progress: Vec<ProgressBody>,
+}
+
+/// Progress added to one counter.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressBody {
+    pub label: String,
+    #[serde(default)]
+    pub total: u64,
+    #[serde(default)]
+    pub done: u64,
 }
 
 impl From<Report> for ReportBody {
@@ -239,6 +253,11 @@ impl From<Report> for ReportBody {
             logs: r.logs.into_iter().map(LogBody::from).collect(),
             spans: r.spans.into_iter().map(SpanBody::from).collect(),
             canceled: r.canceled,
+            progress: r
+                .progress
+                .into_iter()
+                .map(|(label, total, done)| ProgressBody { label, total, done })
+                .collect(),
         }
     }
 }

@@ -206,3 +206,15 @@ async fn the_tracing_macros_of_a_guest_become_its_logs_and_spans() -> anyhow::Re
     assert_eq!((span["attributes"]["title"].as_str(), span["parent"].as_u64()), (Some("Dune"), Some(0)));
     Ok(())
 }
+
+#[tokio::test]
+async fn progress_reported_by_tasks_adds_up_on_the_job() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "2"]).await?;
+    host.upload("probe").await?;
+    let id = host.submit("Counted", json!({"n": 25})).await?;
+    let job = host.wait(&id, WAIT).await?;
+    assert_eq!(job["state"], "completed");
+    assert_eq!(job["progress"]["items"], json!({"total": 25, "done": 25}), "{job}");
+    assert_eq!(job["task_counts"]["computed"], 26);
+    Ok(())
+}

@@ -138,7 +138,14 @@ fn to_report(state: &AppState, body: ReportBody) -> Result<Report, ApiError> {
         })
         .collect();
     let display = body.display.as_deref().map(truncate_display);
-    Ok(Report { key, attempt, outcome, display, logs, spans, canceled: body.canceled })
+    if body.progress.len() > 64 || body.progress.iter().any(|p| p.label.len() > 128) {
+        return Err(ApiError::unprocessable(
+            "limit_exceeded",
+            "at most 64 progress labels of at most 128 bytes",
+        ));
+    }
+    let progress = body.progress.into_iter().map(|p| (p.label, p.total, p.done)).collect();
+    Ok(Report { key, attempt, outcome, display, logs, spans, canceled: body.canceled, progress })
 }
 
 /// `POST /v1/runners/report`: records an attempt's outcome; 409 when the

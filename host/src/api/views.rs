@@ -23,6 +23,16 @@ pub struct JobView {
     pub root_task: String,
     pub submitted_at: String,
     pub task_counts: CountsView,
+    /// Progress counters reported by its computed tasks, by label.
+    #[serde(default)]
+    pub progress: std::collections::BTreeMap<String, ProgressView>,
+}
+
+/// One progress counter.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProgressView {
+    pub total: u64,
+    pub done: u64,
 }
 
 /// Tasks per state.
@@ -57,6 +67,11 @@ impl From<&Job> for JobView {
             root_task: j.root.to_string(),
             submitted_at: timestamp(j.id.created_ms()),
             task_counts: (&j.counts).into(),
+            progress: j
+                .progress
+                .iter()
+                .map(|(l, (total, done))| (l.clone(), ProgressView { total: *total, done: *done }))
+                .collect(),
         }
     }
 }

@@ -15,7 +15,9 @@ pub use egress::{HostPattern, parse_allow_list};
 pub use ids::{JobId, ParseIdError, TaskId, TaskKey};
 pub use module::{Digest, ModuleInfo, TaskLimits};
 pub use state::{JobState, TaskCounts, TaskState};
-pub use task::{AttemptError, Job, MAX_DISPLAY_CHARS, SubtaskSpec, Task, check_cluster, truncate_display};
+pub use task::{
+    AttemptError, Job, MAX_DISPLAY_CHARS, Progress, SubtaskSpec, Task, check_cluster, truncate_display,
+};
 pub use task_type::{TaskType, TaskTypeError, Version};
 pub use telemetry::{LogEntry, LogLevel, SpanEntry};
 

@@ -27,6 +27,9 @@ pub fn check_cluster(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Progress counters of a job, by label: (total, done).
+pub type Progress = std::collections::BTreeMap<String, (u64, u64)>;
+
 /// One execution of a workflow, started from a root task.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Job {
@@ -44,6 +47,8 @@ pub struct Job {
     pub canceled: bool,
     /// The client's key making the submission idempotent, if any.
     pub idempotency_key: Option<String>,
+    /// Progress counters its computed tasks reported.
+    pub progress: Progress,
 }
 
 impl Job {

@@ -120,6 +120,7 @@ fn run_one<S: WorkSource>(source: &S, sandbox: &Sandbox, a: Assignment) -> Repor
         logs: result.logs,
         spans,
         canceled: result.canceled,
+        progress: result.progress,
     }
 }
 
@@ -132,5 +133,6 @@ fn failure(key: TaskKey, attempt: u32, message: String) -> Report {
         logs: Vec::new(),
         spans: Vec::new(),
         canceled: false,
+        progress: Vec::new(),
     }
 }

@@ -56,6 +56,8 @@ pub struct ExecutionResult {
     pub spans: Vec<SpanEntry>,
     /// Whether it failed because its job was force-canceled.
     pub canceled: bool,
+    /// Progress it added: (label, total, done).
+    pub progress: Vec<(String, u64, u64)>,
 }
 
 /// An attempt's captured stdout and stderr.
@@ -105,6 +107,7 @@ impl Sandbox {
             logs: recorded.logs,
             spans: recorded.spans,
             canceled,
+            progress: recorded.progress.into_iter().map(|(l, (t, d))| (l, t, d)).collect(),
         }
     }
 

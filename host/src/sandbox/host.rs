@@ -22,6 +22,10 @@ use crate::model::{LogEntry, LogLevel, SpanEntry, SubtaskSpec, TaskType, now_ms,
 /// Most fields kept per log line or span; further ones are dropped.
 const MAX_FIELDS: usize = 64;
 
+/// Most progress labels per attempt, and bytes per label.
+const MAX_PROGRESS_LABELS: usize = 64;
+const MAX_LABEL_BYTES: usize = 128;
+
 /// The attempt was interrupted by a forced cancel of its job.
 #[derive(Debug, thiserror::Error)]
 #[error("canceled")]
@@ -36,6 +40,8 @@ pub struct LimitExceeded(pub String);
 #[derive(Default)]
 pub struct Recorded {
     pub subtasks: Vec<SubtaskSpec>,
+    /// Progress added, by label: (total, done).
+    pub progress: std::collections::BTreeMap<String, (u64, u64)>,
     pub display: Option<String>,
     pub logs: Vec<LogEntry>,
     pub spans: Vec<SpanEntry>,
@@ -220,6 +226,20 @@ impl host::Host for HostState {
             let index = open.remove(pos);
             self.recorded.spans[index].end_ms = now_ms();
         }
+        Ok(())
+    }
+
+    fn progress(&mut self, label: String, add_total: u64, add_done: u64) -> wasmtime::Result<()> {
+        let label = truncate_bytes(label, MAX_LABEL_BYTES);
+        let known = self.recorded.progress.contains_key(&label);
+        if !known && self.recorded.progress.len() >= MAX_PROGRESS_LABELS {
+            return Err(wasmtime::Error::new(LimitExceeded(format!(
+                "progress limit of {MAX_PROGRESS_LABELS} labels per attempt exceeded"
+            ))));
+        }
+        let counter = self.recorded.progress.entry(label).or_default();
+        counter.0 = counter.0.saturating_add(add_total);
+        counter.1 = counter.1.saturating_add(add_done);
         Ok(())
     }
 

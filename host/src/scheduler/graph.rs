@@ -28,6 +28,7 @@ pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (JobId, Ready) {
         counts: Default::default(),
         canceled: false,
         idempotency_key: spec.idempotency_key,
+        progress: Default::default(),
     };
     job.counts.queued = 1;
     if let Some(k) = &job.idempotency_key {
@@ -73,7 +74,17 @@ pub fn finish(unit: &mut Unit, report: Report) -> Result<Vec<Ready>, Error> {
     unit.add_logs(key, &report.logs);
     unit.add_spans(key, u64::from(report.attempt) << 32, &report.spans);
     match outcome {
-        Ok(children) => compute(unit, key, children),
+        Ok(children) => {
+            if !report.progress.is_empty() {
+                let job = unit.job(key.job)?.ok_or(Error::UnknownJob(key.job))?;
+                for (label, total, done) in report.progress {
+                    let counter = job.progress.entry(label).or_default();
+                    counter.0 = counter.0.saturating_add(total);
+                    counter.1 = counter.1.saturating_add(done);
+                }
+            }
+            compute(unit, key, children)
+        }
         Err(message) => fail_attempt(unit, key, message, !report.canceled),
     }
 }

@@ -145,6 +145,8 @@ pub struct Report {
     /// The attempt was interrupted by a forced cancel: it fails without
     /// using a retry.
     pub canceled: bool,
+    /// Progress it reported: (label, added total, added done).
+    pub progress: Vec<(String, u64, u64)>,
 }
 
 /// Answers to the reports of one batch, in order.

@@ -354,6 +354,7 @@ mod tests {
             counts: TaskCounts { queued: 1, ..TaskCounts::default() },
             canceled: false,
             idempotency_key: None,
+            progress: Default::default(),
         }
     }
 

@@ -21,6 +21,8 @@ pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T
 #[derive(Serialize, Deserialize)]
 pub enum JobRecord {
     V1(JobV1),
+    /// V1 and the job's progress counters: (label, total, done).
+    V2(JobV1, Vec<(String, u64, u64)>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -36,20 +38,27 @@ pub struct JobV1 {
 impl From<&Job> for JobRecord {
     fn from(j: &Job) -> Self {
         let c = &j.counts;
-        JobRecord::V1(JobV1 {
-            name: j.name.clone(),
-            root: *j.root.as_bytes(),
-            cluster: j.cluster.clone(),
-            counts: [c.queued, c.running, c.computed, c.failed],
-            canceled: j.canceled,
-            idempotency_key: j.idempotency_key.clone(),
-        })
+        let progress = j.progress.iter().map(|(l, (t, d))| (l.clone(), *t, *d)).collect();
+        JobRecord::V2(
+            JobV1 {
+                name: j.name.clone(),
+                root: *j.root.as_bytes(),
+                cluster: j.cluster.clone(),
+                counts: [c.queued, c.running, c.computed, c.failed],
+                canceled: j.canceled,
+                idempotency_key: j.idempotency_key.clone(),
+            },
+            progress,
+        )
     }
 }
 
 impl JobRecord {
     pub fn into_job(self, id: JobId) -> Job {
-        let JobRecord::V1(r) = self;
+        let (r, progress) = match self {
+            JobRecord::V1(r) => (r, Vec::new()),
+            JobRecord::V2(r, progress) => (r, progress),
+        };
         let [queued, running, computed, failed] = r.counts;
         Job {
             id,
@@ -59,6 +68,7 @@ impl JobRecord {
             counts: TaskCounts { queued, running, computed, failed },
             canceled: r.canceled,
             idempotency_key: r.idempotency_key,
+            progress: progress.into_iter().map(|(l, t, d)| (l, (t, d))).collect(),
         }
     }
 }

@@ -157,16 +157,24 @@ async fn a_stopping_runner_finishes_what_fits_in_its_grace_and_hands_back_the_re
     let host = Host::start(&["--runners", "0"]).await?;
     host.upload("probe").await?;
     let cache = tempfile::tempdir()?;
-    let mut patient = Runner::start(&host, "default", &cache.path().join("a"), &["--grace", "10s"]).await?;
+    let mut patient =
+        Runner::start(&host, "default", &cache.path().join("a"), &["--grace", "10s", "--concurrency", "1"])
+            .await?;
     let quick = host.submit("Sleep", json!({"ms": 800, "children": 0})).await?;
     wait_until("the task runs", async || Ok(host.tasks(&quick).await?[0]["state"] == "running")).await?;
+    // The claim's answer is on its way to the runner; let it arrive.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(patient.terminate()?.success());
     let task: Value = host.tasks(&quick).await?[0].clone();
     assert_eq!((task["state"].as_str(), task["attempts"].as_u64()), (Some("computed"), Some(1)), "{task}");
 
-    let mut hasty = Runner::start(&host, "default", &cache.path().join("b"), &["--grace", "200ms"]).await?;
+    // One slot: once the task runs, no claim is in flight when the stop comes.
+    let mut hasty =
+        Runner::start(&host, "default", &cache.path().join("b"), &["--grace", "200ms", "--concurrency", "1"])
+            .await?;
     let slow = host.submit("Sleep", json!({"ms": 3000, "children": 0})).await?;
     wait_until("the task runs", async || Ok(host.tasks(&slow).await?[0]["state"] == "running")).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     hasty.terminate()?;
     let task: Value = host.tasks(&slow).await?[0].clone();
     assert_eq!(

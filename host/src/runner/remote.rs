@@ -22,8 +22,9 @@ use crate::protocol::{
 use crate::sandbox::{SubtaskCheck, digest_of};
 use crate::scheduler::{Assignment, Error, Report, Reported};
 
-/// How long one claim long-polls.
-const CLAIM_WAIT_MS: u64 = 30_000;
+/// How long one claim long-polls (also the longest a stop waits for a claim
+/// in flight).
+const CLAIM_WAIT_MS: u64 = 10_000;
 
 /// Work from a remote host, for one cluster.
 pub struct RemoteSource {
@@ -133,9 +134,20 @@ impl WorkSource for RemoteSource {
             if self.stopping.load(Ordering::Acquire) {
                 return Err(Error::Closed);
             }
+            let in_flight = self.claim_once(max);
+            tokio::pin!(in_flight);
             let claimed = tokio::select! {
-                claimed = self.claim_once(max) => claimed,
-                () = self.stop.notified() => return Err(Error::Closed),
+                claimed = &mut in_flight => claimed,
+                () = self.stop.notified() => {
+                    // Tasks the host handed out for this claim must not be
+                    // stranded: let it finish and hand them back.
+                    if let Ok(batch) = in_flight.await
+                        && !batch.is_empty()
+                    {
+                        let _ = self.release(batch.iter().map(|a| (a.key, a.attempt)).collect()).await;
+                    }
+                    return Err(Error::Closed);
+                }
             };
             match claimed {
                 Ok(batch) if batch.is_empty() => {}

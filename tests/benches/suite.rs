@@ -83,6 +83,19 @@ async fn handoff(sizes: &Sizes) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Tasks per second of `runs` fan-outs of `n` no-op subtasks, submission to
+/// completion.
+async fn fanout_rates(host: &Host, n: u32, runs: usize) -> anyhow::Result<Vec<f64>> {
+    let mut rates = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        let id = host.submit("Fanout", json!({"n": n})).await?;
+        wait_done(host, &id, Duration::from_millis(2)).await?;
+        rates.push(f64::from(n + 1) / start.elapsed().as_secs_f64());
+    }
+    Ok(rates)
+}
+
 async fn fanout(sizes: &Sizes) -> anyhow::Result<()> {
     for runners in ["2", "32"] {
         fanout_with(sizes, runners).await?;
@@ -94,14 +107,8 @@ async fn fanout_with(sizes: &Sizes, runners: &str) -> anyhow::Result<()> {
     let host = Host::start(&["--runners", runners]).await?;
     host.upload("probe").await?;
     for &n in sizes.fanouts {
-        let mut rates = Vec::new();
         let runs = if n >= 100_000 { sizes.runs.min(3) } else { sizes.runs };
-        for _ in 0..runs {
-            let start = Instant::now();
-            let id = host.submit("Fanout", json!({"n": n})).await?;
-            wait_done(&host, &id, Duration::from_millis(2)).await?;
-            rates.push(f64::from(n + 1) / start.elapsed().as_secs_f64());
-        }
+        let mut rates = fanout_rates(&host, n, runs).await?;
         report(
             &format!("fan-out of {n} no-op subtasks, {runners} in-process runners (submit to completed)"),
             "tasks/s",
@@ -124,13 +131,7 @@ async fn remote_fanout(sizes: &Sizes) -> anyhow::Result<()> {
             let dir = cache.path().join(i.to_string());
             runners.push(harness::Runner::start(&host, "default", &dir, &["--concurrency", "2"]).await?);
         }
-        let mut rates = Vec::new();
-        for _ in 0..sizes.runs {
-            let start = Instant::now();
-            let id = host.submit("Fanout", json!({"n": n})).await?;
-            wait_done(&host, &id, Duration::from_millis(2)).await?;
-            rates.push(f64::from(n + 1) / start.elapsed().as_secs_f64());
-        }
+        let mut rates = fanout_rates(&host, n, sizes.runs).await?;
         report(
             &format!("fan-out of {n} no-op subtasks, {processes} remote runner process(es) x 2 slots"),
             "tasks/s",

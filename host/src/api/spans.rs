@@ -1,6 +1,7 @@
 //! `GET /v1/jobs/{id}/spans`: the trace of a job: one span for the job, one
-//! per task attempt (made by the runner), and the spans each attempt opened,
-//! parented under its attempt's.
+//! for each task's latest attempt (from the task's start and finish times,
+//! so running a task writes no extra record), and the spans attempts opened,
+//! those without a parent nested under their attempt's.
 
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -9,7 +10,7 @@ use super::error::ErrorBody;
 use super::extract::Query;
 use super::views::timestamp;
 use super::{ApiError, AppState};
-use crate::model::{SpanEntry, TaskId, TaskKey, now_ms};
+use crate::model::{SpanEntry, Task, TaskId, TaskKey, now_ms};
 
 /// Most spans in one answer.
 const MAX_SPANS: usize = 10_000;
@@ -80,10 +81,17 @@ pub async fn spans(
 ) -> Result<axum::Json<TraceView>, ApiError> {
     let job = super::jobs::find_job(&state, &id)?;
     let task = filter.task.as_deref().map(str::parse::<TaskId>).transpose()?;
-    let (spans, truncated) = state.store.spans_of(job.id, task, MAX_SPANS)?;
-    let ended = job.has_ended();
+    let (guest, truncated) = state.store.spans_of(job.id, task, MAX_SPANS)?;
+    let tasks = state.store.tasks_of(job.id)?;
+    let mut spans: Vec<(TaskKey, SpanEntry)> = tasks
+        .iter()
+        .filter(|t| task.is_none_or(|id| t.key.task == id))
+        .filter_map(|t| attempt_span(t).map(|s| (t.key, s)))
+        .collect();
+    spans.extend(guest.into_iter().map(|(k, s)| (k, SpanEntry { parent: s.parent.or(Some(0)), ..s })));
+    spans.sort_by_key(|(k, s)| (k.task, s.attempt, s.id));
     let last = spans.iter().map(|(_, s)| s.end_ms).max();
-    let end_ms = if ended { last.unwrap_or_else(now_ms) } else { now_ms() };
+    let end_ms = if job.has_ended() { last.unwrap_or_else(now_ms) } else { now_ms() };
     let job_span = SpanEntry {
         id: 0,
         parent: None,
@@ -95,7 +103,26 @@ pub async fn spans(
     };
     Ok(axum::Json(TraceView {
         job: SpanView::new(None, &job_span),
-        spans: spans.iter().map(|(k, s)| SpanView::new(Some(k), s)).collect(),
-        truncated,
+        spans: spans.iter().take(MAX_SPANS).map(|(k, s)| SpanView::new(Some(k), s)).collect(),
+        truncated: truncated || spans.len() > MAX_SPANS,
     }))
+}
+
+/// The span of `task`'s latest attempt, if it started: id 0, parent of the
+/// attempt's own spans.
+fn attempt_span(task: &Task) -> Option<SpanEntry> {
+    let start_ms = task.started_ms?;
+    let end_ms = task.finished_ms.filter(|f| *f >= start_ms).unwrap_or_else(now_ms);
+    Some(SpanEntry {
+        id: 0,
+        parent: None,
+        attempt: task.attempt,
+        name: format!("attempt {}", task.attempt),
+        attributes: vec![
+            ("task_type".into(), task.task_type.to_string()),
+            ("state".into(), task.state.as_str().into()),
+        ],
+        start_ms,
+        end_ms,
+    })
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::WorkSource;
-use crate::model::{SpanEntry, TaskKey, now_ms};
+use crate::model::TaskKey;
 use crate::sandbox::{Execution, Sandbox};
 use crate::scheduler::{Assignment, Report};
 
@@ -96,29 +96,14 @@ fn run_one<S: WorkSource>(source: &S, sandbox: &Sandbox, a: Assignment) -> Repor
         limits: a.limits,
         check: source.subtask_check(),
     };
-    let started_ms = now_ms();
-    let task_type = exec.task_type.to_string();
     let result = sandbox.execute(&prepared, exec);
-    let outcome = if result.outcome.is_ok() { "computed" } else { "failed" };
-    let attempt_span = SpanEntry {
-        id: 0,
-        parent: None,
-        attempt,
-        name: format!("attempt {attempt}"),
-        attributes: vec![("task_type".into(), task_type), ("outcome".into(), outcome.into())],
-        start_ms: started_ms,
-        end_ms: now_ms(),
-    };
-    // The host's span of the attempt is the parent of the guest's own.
-    let mut spans = vec![attempt_span];
-    spans.extend(result.spans.into_iter().map(|s| SpanEntry { parent: s.parent.or(Some(0)), ..s }));
     Report {
         key,
         attempt,
         outcome: result.outcome,
         display: result.display,
         logs: result.logs,
-        spans,
+        spans: result.spans,
         canceled: result.canceled,
         progress: result.progress,
     }

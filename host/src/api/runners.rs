@@ -186,16 +186,29 @@ pub async fn complete(
             format!("at most {MAX_REPORTS} reports per request"),
         ));
     }
-    let checked: Vec<Result<Report, ApiError>> =
-        body.reports.into_iter().map(|r| to_report(&state, r)).collect();
-    let valid: Vec<Report> = checked.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+    // Refused reports are answered on their own; the others go to the
+    // scheduler as one batch.
+    let mut refused: Vec<Option<ApiError>> = Vec::with_capacity(body.reports.len());
+    let mut valid = Vec::with_capacity(body.reports.len());
+    for r in body.reports {
+        match to_report(&state, r) {
+            Ok(report) => {
+                valid.push(report);
+                refused.push(None);
+            }
+            Err(e) => refused.push(Some(e)),
+        }
+    }
     let mut answers = state.scheduler.report_batch(valid).await?.into_iter();
-    let results = checked
+    let results = refused
         .into_iter()
-        .map(|c| {
-            result_of(c.and_then(|_| {
-                answers.next().unwrap_or(Err(crate::scheduler::Error::Closed)).map_err(ApiError::from)
-            }))
+        .map(|r| {
+            result_of(match r {
+                Some(e) => Err(e),
+                None => {
+                    answers.next().unwrap_or(Err(crate::scheduler::Error::Closed)).map_err(ApiError::from)
+                }
+            })
         })
         .collect();
     let tasks = match &body.claim {

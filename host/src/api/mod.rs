@@ -62,17 +62,18 @@ pub struct AppState {
 /// Admin routes need an admin token, the runner protocol a runner token,
 /// `/healthz` none (see [`auth`]).
 pub fn router(mut state: AppState) -> Router {
-    let limit = |bytes: usize| axum::middleware::from_fn_with_state(bytes, extract::announced_length);
+    // A body over `bytes` is refused from its announced length, or while read.
+    let limit = |bytes: usize| {
+        (DefaultBodyLimit::max(bytes), axum::middleware::from_fn_with_state(bytes, extract::announced_length))
+    };
     let guard = |role| {
         axum::middleware::from_fn_with_state(
             auth::Guard { tokens: state.tokens.clone(), role },
             auth::require,
         )
     };
-    let modules = OpenApiRouter::new()
-        .routes(routes!(modules::upload, modules::list))
-        .layer(DefaultBodyLimit::max(MODULE_LIMIT))
-        .layer(limit(MODULE_LIMIT));
+    let modules =
+        OpenApiRouter::new().routes(routes!(modules::upload, modules::list)).layer(limit(MODULE_LIMIT));
     let admin = OpenApiRouter::new()
         .routes(routes!(modules::task_types))
         .routes(routes!(jobs::submit, query::list))
@@ -88,7 +89,6 @@ pub fn router(mut state: AppState) -> Router {
         .routes(routes!(runners::list))
         .routes(routes!(clusters::create, clusters::list))
         .routes(routes!(clusters::show, clusters::delete))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(limit(BODY_LIMIT))
         .merge(modules)
         .route_layer(guard(auth::Role::Admin));
@@ -99,7 +99,6 @@ pub fn router(mut state: AppState) -> Router {
         .routes(routes!(runners::complete))
         .routes(routes!(runners::release))
         .routes(routes!(runners::module_bytes))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(limit(BODY_LIMIT))
         .route_layer(guard(auth::Role::Runner));
     let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())

@@ -82,12 +82,13 @@ pub async fn spans(
     let job = super::jobs::find_job(&state, &id)?;
     let task = filter.task.as_deref().map(str::parse::<TaskId>).transpose()?;
     let (guest, truncated) = state.store.spans_of(job.id, task, MAX_SPANS)?;
-    let tasks = state.store.tasks_of(job.id)?;
-    let mut spans: Vec<(TaskKey, SpanEntry)> = tasks
-        .iter()
-        .filter(|t| task.is_none_or(|id| t.key.task == id))
-        .filter_map(|t| attempt_span(t).map(|s| (t.key, s)))
-        .collect();
+    // One task's record when filtered; every task's otherwise.
+    let tasks = match task {
+        Some(id) => state.store.task(TaskKey { job: job.id, task: id })?.into_iter().collect(),
+        None => state.store.tasks_of(job.id)?,
+    };
+    let mut spans: Vec<(TaskKey, SpanEntry)> =
+        tasks.iter().filter_map(|t| attempt_span(t).map(|s| (t.key, s))).collect();
     spans.extend(guest.into_iter().map(|(k, s)| (k, SpanEntry { parent: s.parent.or(Some(0)), ..s })));
     spans.sort_by_key(|(k, s)| (k.task, s.attempt, s.id));
     let last = spans.iter().map(|(_, s)| s.end_ms).max();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::WorkSource;
 use crate::model::TaskKey;
-use crate::sandbox::{Execution, Sandbox};
+use crate::sandbox::{Execution, Sandbox, SubtaskCheck};
 use crate::scheduler::{Assignment, Report};
 
 /// Past this, the rest of a batch is handed back instead of started.
@@ -67,6 +67,7 @@ fn run_in_order<S: WorkSource>(
     batch: Vec<Assignment>,
 ) -> (Vec<Report>, Vec<(TaskKey, u32)>) {
     let started = Instant::now();
+    let check = source.subtask_check();
     let mut reports = Vec::with_capacity(batch.len());
     let mut rest = batch.into_iter();
     for a in rest.by_ref() {
@@ -76,12 +77,12 @@ fn run_in_order<S: WorkSource>(
             unstarted.extend(rest.map(|a| (a.key, a.attempt)));
             return (reports, unstarted);
         }
-        reports.push(run_one(source, sandbox, a));
+        reports.push(run_one(source, sandbox, &check, a));
     }
     (reports, Vec::new())
 }
 
-fn run_one<S: WorkSource>(source: &S, sandbox: &Sandbox, a: Assignment) -> Report {
+fn run_one<S: WorkSource>(source: &S, sandbox: &Sandbox, check: &SubtaskCheck, a: Assignment) -> Report {
     let (key, attempt) = (a.key, a.attempt);
     let prepared = match sandbox.prepare(&a.module, || source.module_bytes(&a.module)) {
         Ok(p) => p,
@@ -94,7 +95,7 @@ fn run_one<S: WorkSource>(source: &S, sandbox: &Sandbox, a: Assignment) -> Repor
         task_type: a.task_type,
         input: a.input,
         limits: a.limits,
-        check: source.subtask_check(),
+        check: check.clone(),
     };
     let result = sandbox.execute(&prepared, exec);
     Report {

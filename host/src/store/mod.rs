@@ -208,6 +208,12 @@ impl Store {
         Ok(page)
     }
 
+    /// The task `key`, if stored.
+    pub fn task(&self, key: TaskKey) -> Result<Option<Task>, Error> {
+        let Some(bytes) = self.tree.get(keys::task(key))? else { return Ok(None) };
+        Ok(Some(records::decode::<TaskRecord>("task", &bytes)?.into_task(key)?))
+    }
+
     /// The spans of `job` (of one task when `task` is given), at most
     /// `limit`; also whether more were left out.
     pub fn spans_of(

@@ -10,6 +10,7 @@ pub mod api;
 pub mod cli;
 pub mod diagram;
 pub mod model;
+pub mod otlp;
 pub mod protocol;
 pub mod runner;
 pub mod sandbox;

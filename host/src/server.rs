@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::api::{self, AppState, Tokens};
 use crate::model::{HostPattern, now_ms};
+use crate::otlp;
 use crate::runner::{self, LocalSource};
 use crate::sandbox::{self, Limits, Sandbox, Settings};
 use crate::scheduler::{self, Scheduler};
@@ -27,6 +28,9 @@ pub enum Error {
     /// The sandbox could not be set up.
     #[error(transparent)]
     Sandbox(#[from] sandbox::Error),
+    /// The OTLP exporter could not be set up.
+    #[error(transparent)]
+    Otlp(#[from] otlp::Error),
     /// Binding or serving failed.
     #[error("serving on {addr}: {source}")]
     Io {
@@ -59,6 +63,8 @@ pub struct Options {
     pub tokens: Tokens,
     /// Hosts every task may send HTTP requests to.
     pub allow_http: Vec<HostPattern>,
+    /// Where to export traces and logs over OTLP/HTTP, if anywhere.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Starts the host and serves until SIGINT or SIGTERM. `on_listening` is
@@ -77,7 +83,13 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         allow_http: Arc::new(options.allow_http.clone()),
     };
     let sandbox = Sandbox::new(settings)?;
-    let scheduler = Scheduler::start(store.clone(), options.scheduling.clone()).await?;
+    let collector = options.otlp_endpoint.as_deref().map(otlp::Collector::new).transpose()?;
+    let mut scheduling = options.scheduling.clone();
+    let (finished_tx, finished_rx) = tokio::sync::mpsc::channel(otlp::QUEUE);
+    scheduling.finished = collector.is_some().then_some(finished_tx);
+    let scheduler = Scheduler::start(store.clone(), scheduling).await?;
+    let exporter =
+        collector.map(|c| otlp::Exporter::start(c, store.clone(), scheduler.subscribe(), finished_rx));
     ensure_cluster(&store, &scheduler, &options.cluster).await?;
     for _ in 0..options.runners {
         let source = Arc::new(LocalSource::new(scheduler.clone(), store.clone(), options.cluster.clone()));
@@ -94,7 +106,11 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     let addr = listener.local_addr().map_err(io)?;
     tracing::info!(%addr, runners = options.runners, cluster = %options.cluster, "serving");
     on_listening(addr);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(io)
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(io);
+    if let Some(exporter) = exporter {
+        exporter.stop().await;
+    }
+    served
 }
 
 /// Creates the in-process runners' cluster if it does not exist yet.

@@ -14,6 +14,7 @@ mod harness;
 mod hostile;
 mod netns;
 mod observe;
+mod otlp;
 mod query;
 mod remote;
 mod restart;

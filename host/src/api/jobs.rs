@@ -1,7 +1,7 @@
 //! Job routes: submit, show, list tasks, read logs.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 
@@ -10,7 +10,10 @@ use super::extract::{Json, Query};
 use super::views::{JobView, LogView, TaskView};
 use super::{ApiError, AppState};
 use crate::diagram::Theme;
-use crate::model::{Job, JobId, LogEntry, LogLevel, TaskId, TaskKey, TaskType, check_cluster};
+use crate::model::{
+    Job, JobId, LogEntry, LogLevel, ParseTraceParentError, TaskId, TaskKey, TaskType, TraceParent,
+    check_cluster,
+};
 use crate::scheduler::JobSpec;
 
 /// Longest job name, in bytes.
@@ -38,6 +41,10 @@ pub struct SubmitJob {
     /// A repeat with the same key returns the first job.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// A W3C `traceparent` the job's trace continues (its spans are exported
+    /// under it). A `traceparent` header is used when this is absent.
+    #[serde(default)]
+    pub traceparent: Option<String>,
 }
 
 /// 422 for a cluster that does not exist.
@@ -54,7 +61,7 @@ pub(super) fn find_job(state: &AppState, raw: &str) -> Result<Job, ApiError> {
     state.store.job(id)?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))
 }
 
-fn validate(state: &AppState, body: SubmitJob) -> Result<JobSpec, ApiError> {
+fn validate(state: &AppState, body: SubmitJob, header: Option<TraceParent>) -> Result<JobSpec, ApiError> {
     if body.name.is_empty() || body.name.len() > MAX_JOB_NAME {
         return Err(ApiError::unprocessable(
             "invalid_name",
@@ -89,7 +96,14 @@ fn validate(state: &AppState, body: SubmitJob) -> Result<JobSpec, ApiError> {
             "idempotency_key must be 1 to 256 bytes",
         ));
     }
+    let traceparent = match body.traceparent.as_deref() {
+        Some(t) => Some(t.parse().map_err(|e: ParseTraceParentError| {
+            ApiError::unprocessable("invalid_traceparent", e.to_string())
+        })?),
+        None => header,
+    };
     Ok(JobSpec {
+        traceparent,
         name: body.name,
         task_type,
         input,
@@ -107,13 +121,27 @@ fn validate(state: &AppState, body: SubmitJob) -> Result<JobSpec, ApiError> {
     security(("admin" = [])))]
 pub async fn submit(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Json(body): Json<SubmitJob>,
 ) -> Result<(StatusCode, axum::Json<JobView>), ApiError> {
-    let spec = validate(&state, body)?;
+    let spec = validate(&state, body, header_traceparent(&headers))?;
     let submitted = state.scheduler.submit(spec).await?;
     let job = state.store.job(submitted.job)?.ok_or_else(|| ApiError::internal("submitted job vanished"))?;
     let status = if submitted.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, axum::Json(JobView::from(&job))))
+}
+
+/// The `traceparent` header's context; an invalid one is ignored, as the
+/// W3C specification asks of a receiver (the job starts a trace of its own).
+fn header_traceparent(headers: &HeaderMap) -> Option<TraceParent> {
+    let value = headers.get("traceparent")?.to_str().ok()?;
+    match value.trim().parse() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::debug!(error = %e, "ignoring an invalid traceparent header");
+            None
+        }
+    }
 }
 
 /// `GET /v1/jobs/{id}`.

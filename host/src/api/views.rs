@@ -26,6 +26,8 @@ pub struct JobView {
     /// Progress counters reported by its computed tasks, by label.
     #[serde(default)]
     pub progress: std::collections::BTreeMap<String, ProgressView>,
+    /// The W3C `traceparent` of the job's span: its trace id and span id.
+    pub traceparent: String,
 }
 
 /// One progress counter.
@@ -72,6 +74,7 @@ impl From<&Job> for JobView {
                 .iter()
                 .map(|(l, (total, done))| (l.clone(), ProgressView { total: *total, done: *done }))
                 .collect(),
+            traceparent: j.trace().traceparent().to_string(),
         }
     }
 }

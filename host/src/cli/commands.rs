@@ -133,9 +133,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
         scheduling: crate::scheduler::Settings {
             lease_ttl: args.lease_ttl,
             max_lost_attempts: args.max_lost_attempts,
+            finished: None,
         },
         tokens,
         allow_http: parse_allow_list(&args.allow_http).map_err(Error::Usage)?,
+        otlp_endpoint: args.otlp_endpoint,
     };
     server::run(options, |addr| {
         println!("sandflow listening on http://{addr}");
@@ -251,6 +253,7 @@ async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode, Error> {
         "cluster": args.cluster,
         "max_retries": args.max_retries,
         "idempotency_key": args.idempotency_key,
+        "traceparent": args.traceparent,
     });
     let job = client.submit(&body).await?;
     println!("{}", job.id);

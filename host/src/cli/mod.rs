@@ -117,6 +117,11 @@ pub struct ServeArgs {
     /// Linear memory limit of one task, in MiB.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub memory_limit_mib: u32,
+    /// Export job traces and task logs over OTLP/HTTP (protobuf) to this
+    /// collector, e.g. `http://127.0.0.1:4318` (signals go to `/v1/traces`
+    /// and `/v1/logs` under it).
+    #[arg(long, env = "SANDFLOW_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// `sandflow module ...`
@@ -266,6 +271,10 @@ pub struct SubmitArgs {
     /// Makes the submission idempotent.
     #[arg(long)]
     pub idempotency_key: Option<String>,
+    /// A W3C trace context (`00-<trace id>-<span id>-<flags>`) the job's
+    /// trace continues; `TRACEPARENT` from the environment by default.
+    #[arg(long, env = "TRACEPARENT")]
+    pub traceparent: Option<String>,
     /// Show progress until the job completes, fails or is canceled.
     #[arg(long)]
     pub wait: bool,

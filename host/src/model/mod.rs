@@ -9,6 +9,7 @@ mod state;
 mod task;
 mod task_type;
 mod telemetry;
+mod trace;
 
 pub use cluster::{Cluster, DEFAULT_CLUSTER, MAX_CLUSTER_TEXT, slug_from};
 pub use egress::{HostPattern, parse_allow_list};
@@ -20,6 +21,7 @@ pub use task::{
 };
 pub use task_type::{TaskType, TaskTypeError, Version};
 pub use telemetry::{LogEntry, LogLevel, SpanEntry};
+pub use trace::{JobTrace, ParseTraceParentError, TraceParent, attempt_span_id, guest_span_id};
 
 /// Milliseconds since the Unix epoch, the time unit of every timestamp.
 pub fn now_ms() -> u64 {

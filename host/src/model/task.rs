@@ -1,6 +1,8 @@
 //! Jobs and tasks as the scheduler sees them.
 
-use super::{JobId, JobState, TaskCounts, TaskId, TaskKey, TaskState, TaskType, Version};
+use super::{
+    JobId, JobState, JobTrace, TaskCounts, TaskId, TaskKey, TaskState, TaskType, TraceParent, Version,
+};
 
 /// Longest display name, in characters; longer ones are truncated.
 pub const MAX_DISPLAY_CHARS: usize = 1024;
@@ -49,12 +51,19 @@ pub struct Job {
     pub idempotency_key: Option<String>,
     /// Progress counters its computed tasks reported.
     pub progress: Progress,
+    /// The `traceparent` the client passed at submission, if any.
+    pub traceparent: Option<TraceParent>,
 }
 
 impl Job {
     /// The derived job state.
     pub fn state(&self) -> JobState {
         self.counts.job_state(self.canceled)
+    }
+
+    /// Where the job sits in a trace (its span, its trace id).
+    pub fn trace(&self) -> JobTrace {
+        JobTrace::new(self.id, self.traceparent.as_ref())
     }
 
     /// Whether nothing more will happen to the job until someone acts:

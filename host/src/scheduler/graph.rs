@@ -29,6 +29,7 @@ pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (JobId, Ready) {
         canceled: false,
         idempotency_key: spec.idempotency_key,
         progress: Default::default(),
+        traceparent: spec.traceparent,
     };
     job.counts.queued = 1;
     if let Some(k) = &job.idempotency_key {

@@ -7,6 +7,7 @@
 //! runners directly: nothing polls.
 
 mod graph;
+mod observe;
 mod queue;
 mod registry;
 mod writer;
@@ -17,11 +18,12 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use observe::{FinishedAttempt, FinishedSender};
 pub use registry::Registry;
 
 use crate::model::{
     DEFAULT_CLUSTER, Digest, JobId, LogEntry, ModuleInfo, SpanEntry, SubtaskSpec, TaskKey, TaskLimits,
-    TaskType,
+    TaskType, TraceParent,
 };
 use crate::store::{self, Store};
 
@@ -86,6 +88,8 @@ pub struct JobSpec {
     pub max_retries: u32,
     /// Makes the submission idempotent: a repeat returns the first job.
     pub idempotency_key: Option<String>,
+    /// The client's trace context, continued by the job's spans.
+    pub traceparent: Option<TraceParent>,
 }
 
 /// The answer to a submission.
@@ -170,11 +174,13 @@ pub struct Settings {
     pub lease_ttl: Duration,
     /// Attempts a task may lose with its runner before it fails.
     pub max_lost_attempts: u32,
+    /// Where accepted attempts are sent for trace export, if anywhere.
+    pub finished: Option<FinishedSender>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { lease_ttl: Duration::from_secs(30), max_lost_attempts: 10 }
+        Settings { lease_ttl: Duration::from_secs(30), max_lost_attempts: 10, finished: None }
     }
 }
 

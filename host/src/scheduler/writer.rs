@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::graph::{self, Ready};
+use super::observe::Observer;
 use super::queue::Queues;
 use super::{Assignment, Command, Error, Registry, Settings};
 use crate::model::{JobId, TaskKey, TaskState};
@@ -38,6 +39,8 @@ pub struct Writer {
     loopback: Option<mpsc::WeakUnboundedSender<Command>>,
     /// Where changed jobs are announced.
     events: broadcast::Sender<JobId>,
+    /// Where accepted attempts go for trace export, if anywhere.
+    observer: Option<Observer>,
 }
 
 #[derive(Clone, Copy)]
@@ -76,7 +79,17 @@ impl Writer {
         if !lost.is_empty() {
             tracing::info!(tasks = lost.len(), "re-queued tasks that were running when the host stopped");
         }
-        Ok(Writer { store, registry, settings, queues, leases: HashMap::new(), loopback: None, events })
+        let observer = settings.finished.clone().map(Observer::new);
+        Ok(Writer {
+            store,
+            registry,
+            settings,
+            queues,
+            leases: HashMap::new(),
+            loopback: None,
+            events,
+            observer,
+        })
     }
 
     /// Applies commands in groups until every handle is dropped. Each group is
@@ -121,6 +134,9 @@ impl Writer {
             }
             for answer in early {
                 answer(Ok(()));
+            }
+            if let Some(observer) = &mut self.observer {
+                observer.publish();
             }
             for job in changed {
                 let _ = self.events.send(job);
@@ -167,7 +183,11 @@ impl Writer {
 
     fn report(&mut self, unit: &mut Unit, report: super::Report) -> Result<(), Error> {
         let key = report.key;
+        let seen = self.observer.as_ref().and_then(|_| Observer::capture(unit, &report));
         let ready = graph::finish(unit, report)?;
+        if let (Some(observer), Some(seen)) = (&mut self.observer, seen) {
+            observer.accepted(seen);
+        }
         // A refused report leaves the attempt running; its lease still
         // expires if no acceptable report follows.
         self.leases.remove(&key);

@@ -361,13 +361,15 @@ mod tests {
             canceled: false,
             idempotency_key: None,
             progress: Default::default(),
+            traceparent: None,
         }
     }
 
     #[tokio::test]
     async fn committed_units_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let j = job("a");
+        let mut j = job("a");
+        j.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
         {
             let store = Store::open(dir.path()).unwrap();
             let mut unit = store.unit();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use super::Error;
 use crate::model::{
     AttemptError, Cluster, Digest, HostPattern, Job, JobId, LogEntry, LogLevel, ModuleInfo, SpanEntry, Task,
-    TaskCounts, TaskId, TaskKey, TaskLimits, TaskState, TaskType, Version,
+    TaskCounts, TaskId, TaskKey, TaskLimits, TaskState, TaskType, TraceParent, Version,
 };
 
 pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
@@ -23,6 +23,8 @@ pub enum JobRecord {
     V1(JobV1),
     /// V1 and the job's progress counters: (label, total, done).
     V2(JobV1, Vec<(String, u64, u64)>),
+    /// V2 and the client's `traceparent`: (trace id, parent span id, flags).
+    V3(JobV1, Vec<(String, u64, u64)>, Option<([u8; 16], [u8; 8], u8)>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -39,7 +41,8 @@ impl From<&Job> for JobRecord {
     fn from(j: &Job) -> Self {
         let c = &j.counts;
         let progress = j.progress.iter().map(|(l, (t, d))| (l.clone(), *t, *d)).collect();
-        JobRecord::V2(
+        let traceparent = j.traceparent.map(|t| (t.trace_id, t.parent_id, t.flags));
+        JobRecord::V3(
             JobV1 {
                 name: j.name.clone(),
                 root: *j.root.as_bytes(),
@@ -49,15 +52,17 @@ impl From<&Job> for JobRecord {
                 idempotency_key: j.idempotency_key.clone(),
             },
             progress,
+            traceparent,
         )
     }
 }
 
 impl JobRecord {
     pub fn into_job(self, id: JobId) -> Job {
-        let (r, progress) = match self {
-            JobRecord::V1(r) => (r, Vec::new()),
-            JobRecord::V2(r, progress) => (r, progress),
+        let (r, progress, traceparent) = match self {
+            JobRecord::V1(r) => (r, Vec::new(), None),
+            JobRecord::V2(r, progress) => (r, progress, None),
+            JobRecord::V3(r, progress, traceparent) => (r, progress, traceparent),
         };
         let [queued, running, computed, failed] = r.counts;
         Job {
@@ -69,6 +74,11 @@ impl JobRecord {
             canceled: r.canceled,
             idempotency_key: r.idempotency_key,
             progress: progress.into_iter().map(|(l, t, d)| (l, (t, d))).collect(),
+            traceparent: traceparent.map(|(trace_id, parent_id, flags)| TraceParent {
+                trace_id,
+                parent_id,
+                flags,
+            }),
         }
     }
 }

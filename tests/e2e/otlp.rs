@@ -161,12 +161,17 @@ async fn guest_spans_and_logs_are_exported_inside_their_attempt() -> anyhow::Res
     host.wait(id, WAIT).await?;
     wait_for_span(&received, &job_span).await?;
     let logs = host.logs(id).await?;
+    let (_, trace) = host.get(&format!("/v1/jobs/{id}/spans")).await?;
 
     let r = received.lock().unwrap();
     let attempt = r.spans.iter().find(|s| hex(&s.parent_span_id) == job_span).expect("the attempt's span");
     let fetch = r.spans.iter().find(|s| s.name == "fetch").expect("the guest's span");
     assert_eq!(fetch.parent_span_id, attempt.span_id, "the guest's span is inside its attempt");
     assert_eq!(attribute(&fetch.attributes, "title").as_deref(), Some("Dune"));
+    assert_eq!(trace["trace_id"], CLIENT_TRACE, "the spans API names the exported trace");
+    let listed = trace["spans"].as_array().unwrap().iter().find(|s| s["name"] == "fetch").unwrap();
+    assert_eq!(listed["span_id"], hex(&fetch.span_id), "and the exported span ids");
+    assert_eq!(trace["job"]["span_id"], job_span);
     let exported: Vec<&LogRecord> = r.logs.iter().filter(|l| hex(&l.trace_id) == CLIENT_TRACE).collect();
     assert_eq!(exported.len(), logs.as_array().unwrap().len(), "every log line is exported");
     for (line, record) in logs.as_array().unwrap().iter().zip(&exported) {

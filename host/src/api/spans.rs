@@ -10,7 +10,7 @@ use super::error::ErrorBody;
 use super::extract::Query;
 use super::views::timestamp;
 use super::{ApiError, AppState};
-use crate::model::{SpanEntry, Task, TaskId, TaskKey, now_ms};
+use crate::model::{SpanEntry, Task, TaskId, TaskKey, guest_span_id, now_ms};
 
 /// Most spans in one answer.
 const MAX_SPANS: usize = 10_000;
@@ -32,6 +32,8 @@ pub struct SpanView {
     pub attempt: Option<u32>,
     /// Its id within the attempt; 0 is the attempt's own span.
     pub id: u64,
+    /// Its span id in exported traces (16 hex digits).
+    pub span_id: String,
     /// The enclosing span within the attempt (the job's span encloses the
     /// attempts).
     pub parent: Option<u64>,
@@ -43,8 +45,10 @@ pub struct SpanView {
 }
 
 impl SpanView {
-    fn new(task: Option<&TaskKey>, s: &SpanEntry) -> Self {
+    fn new(task: Option<&TaskKey>, s: &SpanEntry, job_span: [u8; 8]) -> Self {
+        let span_id = task.map_or(job_span, |k| guest_span_id(k.task, s.attempt, s.id));
         SpanView {
+            span_id: hex::encode(span_id),
             task: task.map(|k| k.task.to_string()),
             attempt: task.map(|_| s.attempt),
             id: s.id,
@@ -61,6 +65,8 @@ impl SpanView {
 /// A job's trace.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TraceView {
+    /// The trace id of the job's exported spans (32 hex digits).
+    pub trace_id: String,
     /// From submission to the last attempt's end (now, while running).
     pub job: SpanView,
     /// Attempts' spans and what they opened, by task and attempt.
@@ -102,9 +108,11 @@ pub async fn spans(
         start_ms: job.id.created_ms(),
         end_ms: end_ms.max(job.id.created_ms()),
     };
+    let trace = job.trace();
     Ok(axum::Json(TraceView {
-        job: SpanView::new(None, &job_span),
-        spans: spans.iter().take(MAX_SPANS).map(|(k, s)| SpanView::new(Some(k), s)).collect(),
+        trace_id: hex::encode(trace.trace_id),
+        job: SpanView::new(None, &job_span, trace.span_id),
+        spans: spans.iter().take(MAX_SPANS).map(|(k, s)| SpanView::new(Some(k), s, trace.span_id)).collect(),
         truncated: truncated || spans.len() > MAX_SPANS,
     }))
 }

@@ -150,6 +150,37 @@ async fn spans_nest_guest_spans_under_attempts_under_the_job() -> anyhow::Result
 }
 
 #[tokio::test]
+async fn every_attempt_has_a_span_and_failed_ones_say_why() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "1"]).await?;
+    host.upload("probe").await?;
+    let body = json!({"name": "flaky", "task": "Flaky", "input": {"fail_first": 2}, "max_retries": 2});
+    let (status, job) = host.post("/v1/jobs", &body).await?;
+    assert_eq!(status, 201, "{job}");
+    let id = job["id"].as_str().unwrap();
+    assert_eq!(host.wait(id, WAIT).await?["state"], "completed");
+    let (_, trace) = host.get(&format!("/v1/jobs/{id}/spans")).await?;
+    let attempts: Vec<&Value> = trace["spans"].as_array().unwrap().iter().filter(|s| s["id"] == 0).collect();
+    let names: Vec<&str> = attempts.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["attempt 1", "attempt 2", "attempt 3"], "{trace}");
+    for (n, a) in attempts[..2].iter().enumerate() {
+        assert_eq!(a["attributes"]["state"], "failed");
+        assert_eq!(a["attributes"]["error"], format!("flaky failure on attempt {}", n + 1));
+    }
+    assert_eq!(attempts[2]["attributes"]["state"], "computed");
+    assert!(attempts[2]["attributes"].get("error").is_none());
+    for pair in attempts.windows(2) {
+        assert!(
+            pair[0]["end"].as_str() <= pair[1]["start"].as_str(),
+            "attempts run one after another: {pair:?}"
+        );
+    }
+    let ids: std::collections::HashSet<&str> =
+        attempts.iter().map(|a| a["span_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 3, "each attempt has its own exported span id");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_job_that_has_ended_is_deleted_with_its_tasks_and_logs() -> anyhow::Result<()> {
     let host = Host::start(&["--runners", "1"]).await?;
     host.upload("fanout").await?;

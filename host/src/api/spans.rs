@@ -1,7 +1,8 @@
 //! `GET /v1/jobs/{id}/spans`: the trace of a job: one span for the job, one
-//! for each task's latest attempt (from the task's start and finish times,
-//! so running a task writes no extra record), and the spans attempts opened,
-//! those without a parent nested under their attempt's.
+//! for each task attempt (from the task's start and finish times and the
+//! times kept with each failed attempt's error, so running a task writes no
+//! extra record), and the spans attempts opened, those without a parent
+//! nested under their attempt's.
 
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -94,7 +95,7 @@ pub async fn spans(
         None => state.store.tasks_of(job.id)?,
     };
     let mut spans: Vec<(TaskKey, SpanEntry)> =
-        tasks.iter().filter_map(|t| attempt_span(t).map(|s| (t.key, s))).collect();
+        tasks.iter().flat_map(|t| attempt_spans(t).into_iter().map(|s| (t.key, s))).collect();
     spans.extend(guest.into_iter().map(|(k, s)| (k, SpanEntry { parent: s.parent.or(Some(0)), ..s })));
     spans.sort_by_key(|(k, s)| (k.task, s.attempt, s.id));
     let last = spans.iter().map(|(_, s)| s.end_ms).max();
@@ -117,21 +118,35 @@ pub async fn spans(
     }))
 }
 
-/// The span of `task`'s latest attempt, if it started: id 0, parent of the
-/// attempt's own spans.
-fn attempt_span(task: &Task) -> Option<SpanEntry> {
-    let start_ms = task.started_ms?;
-    let end_ms = task.finished_ms.filter(|f| *f >= start_ms).unwrap_or_else(now_ms);
-    Some(SpanEntry {
-        id: 0,
-        parent: None,
-        attempt: task.attempt,
-        name: format!("attempt {}", task.attempt),
-        attributes: vec![
-            ("task_type".into(), task.task_type.to_string()),
-            ("state".into(), task.state.as_str().into()),
-        ],
-        start_ms,
-        end_ms,
-    })
+/// The spans of `task`'s attempts (id 0, parent of each attempt's own
+/// spans): the latest from the task's start and finish times, earlier ones
+/// from the times kept with their errors.
+fn attempt_spans(task: &Task) -> Vec<SpanEntry> {
+    let span = |attempt: u32, (start_ms, end_ms): (u64, u64), state: &str, error: Option<&str>| {
+        let mut attributes =
+            vec![("task_type".into(), task.task_type.to_string()), ("state".into(), state.into())];
+        attributes.extend(error.map(|e| ("error".into(), e.into())));
+        SpanEntry {
+            id: 0,
+            parent: None,
+            attempt,
+            name: format!("attempt {attempt}"),
+            attributes,
+            start_ms,
+            end_ms,
+        }
+    };
+    let mut spans: Vec<SpanEntry> = task
+        .errors
+        .iter()
+        .filter(|e| e.attempt < task.attempt)
+        .filter_map(|e| Some(span(e.attempt, e.ran?, "failed", Some(&e.message))))
+        .collect();
+    if let Some(start_ms) = task.started_ms {
+        let end_ms = task.finished_ms.filter(|f| *f >= start_ms).unwrap_or_else(now_ms);
+        let error = task.errors.iter().rfind(|e| e.attempt == task.attempt).map(|e| e.message.as_str());
+        let state = if error.is_some() { "failed" } else { task.state.as_str() };
+        spans.push(span(task.attempt, (start_ms, end_ms), state, error));
+    }
+    spans
 }

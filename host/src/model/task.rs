@@ -81,6 +81,8 @@ pub struct AttemptError {
     pub attempt: u32,
     /// What went wrong.
     pub message: String,
+    /// When it ran (start, end; Unix ms), if it started.
+    pub ran: Option<(u64, u64)>,
 }
 
 /// One node of a job's graph.

@@ -100,11 +100,12 @@ fn fail_attempt(
 ) -> Result<Vec<Ready>, Error> {
     let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
     task.failures += 1;
-    task.errors.push(AttemptError { attempt: task.attempt, message });
+    let now = now_ms();
+    task.errors.push(AttemptError { attempt: task.attempt, message, ran: task.started_ms.map(|s| (s, now)) });
     if task.errors.len() > MAX_KEPT_ERRORS {
         task.errors.remove(0);
     }
-    task.finished_ms = Some(now_ms());
+    task.finished_ms = Some(now);
     let retry = may_retry && task.failures <= task.max_retries;
     task.state = if retry { TaskState::Queued } else { TaskState::Failed };
     let (to, cluster) = (task.state, task.cluster.clone());
@@ -219,9 +220,14 @@ pub fn requeue_lost(
             "attempt {} was lost with its runner (lease expired or host restarted); {} attempts were lost, more than the limit of {budget}",
             task.attempt, task.lost
         );
-        task.errors.push(AttemptError { attempt: task.attempt, message });
+        let now = now_ms();
+        task.errors.push(AttemptError {
+            attempt: task.attempt,
+            message,
+            ran: task.started_ms.map(|s| (s, now)),
+        });
         task.state = TaskState::Failed;
-        task.finished_ms = Some(now_ms());
+        task.finished_ms = Some(now);
         unit.mark(&cluster, key, Live::Done);
         job_transition(unit, key.job, TaskState::Running, TaskState::Failed)?;
         return Ok(None);
@@ -315,7 +321,7 @@ pub fn fail_unrunnable(unit: &mut Unit, key: TaskKey, message: String) -> Result
     let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
     let from = task.state;
     task.state = TaskState::Failed;
-    task.errors.push(AttemptError { attempt: task.attempt, message });
+    task.errors.push(AttemptError { attempt: task.attempt, message, ran: None });
     let cluster = task.cluster.clone();
     unit.mark(&cluster, key, Live::Done);
     job_transition(unit, key.job, from, TaskState::Failed)

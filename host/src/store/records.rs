@@ -86,6 +86,9 @@ impl JobRecord {
 #[derive(Serialize, Deserialize)]
 pub enum TaskRecord {
     V1(TaskV1),
+    /// V1 and when each kept error's attempt ran (start, end), in the order
+    /// of `errors`.
+    V2(TaskV1, Vec<Option<(u64, u64)>>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -141,7 +144,8 @@ fn version(v: (u32, u32)) -> Version {
 
 impl From<&Task> for TaskRecord {
     fn from(t: &Task) -> Self {
-        TaskRecord::V1(TaskV1 {
+        let ran = t.errors.iter().map(|e| e.ran).collect();
+        let v1 = TaskV1 {
             parent: t.parent.map(|p| *p.as_bytes()),
             type_name: t.task_type.name.clone(),
             version: (t.task_type.version.major, t.task_type.version.minor),
@@ -162,13 +166,18 @@ impl From<&Task> for TaskRecord {
             created_ms: t.created_ms,
             started_ms: t.started_ms,
             finished_ms: t.finished_ms,
-        })
+        };
+        TaskRecord::V2(v1, ran)
     }
 }
 
 impl TaskRecord {
     pub fn into_task(self, key: TaskKey) -> Result<Task, Error> {
-        let TaskRecord::V1(r) = self;
+        let (r, mut ran) = match self {
+            TaskRecord::V1(r) => (r, Vec::new()),
+            TaskRecord::V2(r, ran) => (r, ran),
+        };
+        ran.resize(r.errors.len(), None);
         Ok(Task {
             key,
             parent: r.parent.map(TaskId::from_bytes),
@@ -188,7 +197,8 @@ impl TaskRecord {
             errors: r
                 .errors
                 .into_iter()
-                .map(|(attempt, message)| AttemptError { attempt, message })
+                .zip(ran)
+                .map(|((attempt, message), ran)| AttemptError { attempt, message, ran })
                 .collect(),
             ran_version: r.ran_version.map(version),
             created_ms: r.created_ms,
@@ -369,7 +379,8 @@ mod tests {
             "default".into(),
             3,
         );
-        t.errors.push(AttemptError { attempt: 1, message: "boom".into() });
+        t.errors.push(AttemptError { attempt: 1, message: "boom".into(), ran: Some((5, 9)) });
+        t.errors.push(AttemptError { attempt: 2, message: "never ran".into(), ran: None });
         t.depends_on.push(TaskId::new());
         let bytes = encode(&TaskRecord::from(&t));
         let back = decode::<TaskRecord>("task", &bytes).unwrap().into_task(key).unwrap();

@@ -100,7 +100,14 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     if options.runners > 0 {
         fleet.add_local(&options.cluster, options.runners as u32);
     }
-    let app = api::router(AppState { scheduler, store, sandbox, tokens, openapi: Default::default(), fleet });
+    let app = api::router(AppState {
+        scheduler,
+        store: store.clone(),
+        sandbox,
+        tokens,
+        openapi: Default::default(),
+        fleet,
+    });
     let io = |source| Error::Io { addr: options.listen, source };
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(io)?;
     let addr = listener.local_addr().map_err(io)?;
@@ -109,6 +116,11 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(io);
     if let Some(exporter) = exporter {
         exporter.stop().await;
+    }
+    // Write what is held in memory to sled, so the next start replays no log.
+    let checkpoint = tokio::task::spawn_blocking(move || store.checkpoint()).await;
+    if let Ok(Err(e)) = checkpoint {
+        tracing::warn!(error = %e, "the final checkpoint failed; the next start replays the log");
     }
     served
 }

@@ -6,10 +6,13 @@
 //! and from the domain model; no domain struct is serialized directly.
 
 mod keys;
+mod kv;
 mod records;
 mod staged;
 mod unit;
+mod wal;
 
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -39,6 +42,9 @@ pub enum Error {
         /// The decoder's complaint.
         reason: String,
     },
+    /// The write-ahead log could not be written or read.
+    #[error("write-ahead log: {0}")]
+    Io(#[from] std::io::Error),
     /// The data directory was written by an incompatible version.
     #[error("data directory has schema version {found}, this build reads {SCHEMA_VERSION}")]
     Schema {
@@ -61,8 +67,7 @@ pub struct LogPage {
 /// The durable state of the host.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    tree: sled::Tree,
+    kv: kv::Kv,
     log_seq: Arc<unit::Sequence>,
 }
 
@@ -71,19 +76,27 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, Error> {
         let db = sled::Config::new().path(dir).cache_capacity(256 << 20).open()?;
         let tree = db.open_tree("sandflow")?;
-        let store = Store { db, tree, log_seq: Arc::default() };
-        store.check_schema()?;
-        let discarded = staged::discard_uncommitted(&store.tree)?;
+        check_schema(&db, &tree)?;
+        let kv = kv::Kv::open(db.clone(), tree.clone(), &dir.join("wal"))?;
+        let discarded = staged::discard_uncommitted(&tree)?;
         if discarded > 0 {
-            store.db.flush()?;
+            db.flush()?;
             tracing::info!(subtasks = discarded, "deleted subtasks whose parent's report never committed");
         }
-        Ok(store)
+        Ok(Store { kv, log_seq: Arc::default() })
     }
 
-    fn check_schema(&self) -> Result<(), Error> {
+    /// Writes everything held in memory to sled (at shutdown, so the next
+    /// start has no log to replay).
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        self.kv.checkpoint()
+    }
+}
+
+fn check_schema(db: &sled::Db, tree: &sled::Tree) -> Result<(), Error> {
+    {
         let key = keys::meta("schema");
-        match self.tree.get(&key)? {
+        match tree.get(&key)? {
             Some(v) => {
                 let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
                 if found != SCHEMA_VERSION {
@@ -91,16 +104,18 @@ impl Store {
                 }
             }
             None => {
-                self.tree.insert(key, &SCHEMA_VERSION.to_be_bytes())?;
-                self.db.flush()?;
+                tree.insert(key, &SCHEMA_VERSION.to_be_bytes())?;
+                db.flush()?;
             }
         }
         Ok(())
     }
+}
 
+impl Store {
     /// Starts a unit of work.
     pub fn unit(&self) -> Unit {
-        Unit::new(self.tree.clone(), self.log_seq.clone())
+        Unit::new(self.kv.clone(), self.log_seq.clone())
     }
 
     /// Applies `unit` atomically and flushes it to disk.
@@ -118,21 +133,24 @@ impl Store {
         if unit.is_empty() {
             return Ok(false);
         }
-        for batch in unit.into_batches() {
-            self.tree.apply_batch(batch)?;
-        }
+        self.kv.apply(unit.into_groups())?;
         Ok(true)
     }
 
     /// Makes every write applied so far durable.
     pub async fn flush(&self) -> Result<(), Error> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.kv.sync().await
+    }
+
+    /// Applies `writes` as one group and makes them durable.
+    async fn write(&self, writes: Vec<wal::KvWrite>) -> Result<(), Error> {
+        self.kv.apply(vec![writes])?;
+        self.kv.sync().await
     }
 
     /// The job `id`.
     pub fn job(&self, id: JobId) -> Result<Option<Job>, Error> {
-        let Some(bytes) = self.tree.get(keys::job(id))? else { return Ok(None) };
+        let Some(bytes) = self.kv.get(keys::job(id))? else { return Ok(None) };
         Ok(Some(records::decode::<JobRecord>("job", &bytes)?.into_job(id)))
     }
 
@@ -146,7 +164,7 @@ impl Store {
         keep: impl Fn(&Job) -> bool,
     ) -> Result<Vec<Job>, Error> {
         let mut out = Vec::new();
-        for item in self.tree.range(keys::job(from)..keys::job(to)).rev() {
+        for item in self.kv.range((Bound::Included(keys::job(from)), Bound::Excluded(keys::job(to))), true) {
             if out.len() >= limit {
                 break;
             }
@@ -163,7 +181,7 @@ impl Store {
     /// Every task of `job`, in creation order.
     pub fn tasks_of(&self, job: JobId) -> Result<Vec<Task>, Error> {
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix(keys::tasks_of(job)) {
+        for item in self.kv.scan_prefix(keys::tasks_of(job)) {
             let (k, v) = item?;
             let key = keys::task_key_at(&k, 1).ok_or_else(|| corrupt_key("task"))?;
             out.push(records::decode::<TaskRecord>("task", &v)?.into_task(key)?);
@@ -189,7 +207,7 @@ impl Store {
             None => std::ops::Bound::Included(prefix.clone()),
         };
         let mut page = LogPage { lines: Vec::new(), position: after.map(<[u8]>::to_vec), more: false };
-        for item in self.tree.range((start, std::ops::Bound::Unbounded)) {
+        for item in self.kv.range((start, Bound::Unbounded), false) {
             let (k, v) = item?;
             if !k.starts_with(&prefix) {
                 break;
@@ -210,7 +228,7 @@ impl Store {
 
     /// The task `key`, if stored.
     pub fn task(&self, key: TaskKey) -> Result<Option<Task>, Error> {
-        let Some(bytes) = self.tree.get(keys::task(key))? else { return Ok(None) };
+        let Some(bytes) = self.kv.get(keys::task(key))? else { return Ok(None) };
         Ok(Some(records::decode::<TaskRecord>("task", &bytes)?.into_task(key)?))
     }
 
@@ -227,7 +245,7 @@ impl Store {
             None => keys::spans_of(job),
         };
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix(prefix) {
+        for item in self.kv.scan_prefix(prefix) {
             if out.len() == limit {
                 return Ok((out, true));
             }
@@ -242,7 +260,7 @@ impl Store {
     /// `true` marks running ones.
     pub fn live_tasks(&self) -> Result<Vec<(String, TaskKey, bool)>, Error> {
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix([keys::LIVE]) {
+        for item in self.kv.scan_prefix([keys::LIVE]) {
             let (k, v) = item?;
             let (cluster, key) = keys::parse_live(&k).ok_or_else(|| corrupt_key("live"))?;
             out.push((cluster, key, v.as_ref() == [keys::RUNNING_MARK]));
@@ -252,28 +270,25 @@ impl Store {
 
     /// Stores a cluster, durably.
     pub async fn put_cluster(&self, cluster: &Cluster) -> Result<(), Error> {
-        self.tree.insert(keys::cluster(&cluster.slug), records::encode(&ClusterRecord::from(cluster)))?;
-        self.db.flush_async().await?;
-        Ok(())
+        self.write(vec![(keys::cluster(&cluster.slug), Some(records::encode(&ClusterRecord::from(cluster))))])
+            .await
     }
 
     /// Deletes a cluster, durably.
     pub async fn delete_cluster(&self, slug: &str) -> Result<(), Error> {
-        self.tree.remove(keys::cluster(slug))?;
-        self.db.flush_async().await?;
-        Ok(())
+        self.write(vec![(keys::cluster(slug), None)]).await
     }
 
     /// The cluster `slug`, if stored.
     pub fn cluster(&self, slug: &str) -> Result<Option<Cluster>, Error> {
-        let Some(bytes) = self.tree.get(keys::cluster(slug))? else { return Ok(None) };
+        let Some(bytes) = self.kv.get(keys::cluster(slug))? else { return Ok(None) };
         Ok(Some(records::decode::<ClusterRecord>("cluster", &bytes)?.into_cluster(slug.to_owned())))
     }
 
     /// Every stored cluster, by slug.
     pub fn clusters(&self) -> Result<Vec<Cluster>, Error> {
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix([keys::CLUSTER]) {
+        for item in self.kv.scan_prefix([keys::CLUSTER]) {
             let (k, v) = item?;
             let slug = std::str::from_utf8(&k[1..]).map_err(|_| corrupt_key("cluster"))?.to_owned();
             out.push(records::decode::<ClusterRecord>("cluster", &v)?.into_cluster(slug));
@@ -283,39 +298,36 @@ impl Store {
 
     /// Whether any task of `cluster` is ready or running.
     pub fn cluster_has_live_tasks(&self, cluster: &str) -> Result<bool, Error> {
-        Ok(self.tree.scan_prefix(keys::live_of(cluster)).next().transpose()?.is_some())
+        Ok(self.kv.scan_prefix(keys::live_of(cluster)).next().transpose()?.is_some())
     }
 
     /// Replaces the record of a stored module (its limits), durably.
     pub async fn update_module(&self, info: &ModuleInfo) -> Result<(), Error> {
-        self.tree.insert(keys::module(&info.digest), records::encode(&ModuleRecord::from(info)))?;
-        self.db.flush_async().await?;
-        Ok(())
+        self.write(vec![(keys::module(&info.digest), Some(records::encode(&ModuleRecord::from(info))))]).await
     }
 
     /// Stores a module, its bytes and its task types in the registry, durably.
     pub async fn put_module(&self, info: &ModuleInfo, bytes: &[u8]) -> Result<(), Error> {
-        let mut batch = sled::Batch::default();
-        batch.insert(keys::module(&info.digest), records::encode(&ModuleRecord::from(info)));
-        batch.insert(keys::module_bytes(&info.digest), bytes);
+        let mut writes = vec![
+            (keys::module(&info.digest), Some(records::encode(&ModuleRecord::from(info)))),
+            (keys::module_bytes(&info.digest), Some(bytes.to_vec())),
+        ];
         for t in &info.task_types {
-            batch.insert(keys::registry(&t.name, t.version), &info.digest.0);
+            writes.push((keys::registry(&t.name, t.version), Some(info.digest.0.to_vec())));
         }
-        self.tree.apply_batch(batch)?;
-        self.db.flush_async().await?;
-        Ok(())
+        self.write(writes).await
     }
 
     /// The module `digest`, if stored.
     pub fn module(&self, digest: &Digest) -> Result<Option<ModuleInfo>, Error> {
-        let Some(v) = self.tree.get(keys::module(digest))? else { return Ok(None) };
+        let Some(v) = self.kv.get(keys::module(digest))? else { return Ok(None) };
         Ok(Some(records::decode::<ModuleRecord>("module", &v)?.into_info(*digest)))
     }
 
     /// Every stored module.
     pub fn modules(&self) -> Result<Vec<ModuleInfo>, Error> {
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix([keys::MODULE]) {
+        for item in self.kv.scan_prefix([keys::MODULE]) {
             let (k, v) = item?;
             let digest = Digest(k[1..].try_into().map_err(|_| corrupt_key("module"))?);
             out.push(records::decode::<ModuleRecord>("module", &v)?.into_info(digest));
@@ -325,13 +337,13 @@ impl Store {
 
     /// The bytes of module `digest`.
     pub fn module_bytes(&self, digest: &Digest) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self.tree.get(keys::module_bytes(digest))?.map(|v| v.to_vec()))
+        Ok(self.kv.get(keys::module_bytes(digest))?.map(|v| v.to_vec()))
     }
 
     /// Every registered task type and the module implementing it.
     pub fn registry(&self) -> Result<Vec<(TaskType, Digest)>, Error> {
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix([keys::REGISTRY]) {
+        for item in self.kv.scan_prefix([keys::REGISTRY]) {
             let (k, v) = item?;
             let (name, version): (String, Version) =
                 keys::parse_registry(&k).ok_or_else(|| corrupt_key("registry"))?;
@@ -407,7 +419,7 @@ mod tests {
 
     /// A unit with a large subtask set, as a list of batches; the parent
     /// and its job are in the last one.
-    fn large_unit(store: &Store, j: &Job) -> (TaskKey, Vec<TaskKey>, Vec<sled::Batch>) {
+    fn large_unit(store: &Store, j: &Job) -> (TaskKey, Vec<TaskKey>, Vec<Vec<wal::KvWrite>>) {
         let parent = TaskKey { job: j.id, task: j.root };
         let task_type = crate::model::TaskType::parse("Leaf").unwrap();
         let children: Vec<Task> = (0..staged::THRESHOLD + 10)
@@ -421,40 +433,36 @@ mod tests {
         for k in &keys {
             unit.mark("default", *k, Live::Ready);
         }
-        (parent, keys, unit.into_batches())
+        (parent, keys, unit.into_groups())
     }
 
-    #[test]
-    fn large_subtask_sets_are_written_in_chunks() {
+    #[tokio::test]
+    async fn large_subtask_sets_are_written_in_chunks() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (_, keys, batches) = large_unit(&store, &job("big"));
-        assert!(batches.len() > 2, "{} batches", batches.len());
-        for batch in batches {
-            store.tree.apply_batch(batch).unwrap();
-        }
+        let (_, keys, groups) = large_unit(&store, &job("big"));
+        assert!(groups.len() > 2, "{} groups", groups.len());
+        store.kv.apply(groups).unwrap();
         assert_eq!(store.live_tasks().unwrap().len(), keys.len());
-        assert_eq!(store.tree.scan_prefix([keys::STAGED]).count(), 0, "the marker is removed");
+        assert_eq!(store.kv.scan_prefix([keys::STAGED]).count(), 0, "the marker is removed");
     }
 
-    #[test]
-    fn subtasks_of_a_unit_that_never_committed_are_deleted_at_open() {
+    #[tokio::test]
+    async fn subtasks_of_a_unit_that_never_committed_are_deleted_at_open() {
         let dir = tempfile::tempdir().unwrap();
         let j = job("crashed");
         {
             let store = Store::open(dir.path()).unwrap();
-            let (_, keys, mut batches) = large_unit(&store, &j);
-            batches.pop();
-            for batch in batches {
-                store.tree.apply_batch(batch).unwrap();
-            }
+            let (_, keys, mut groups) = large_unit(&store, &j);
+            groups.pop();
+            store.kv.apply(groups).unwrap();
             assert_eq!(store.live_tasks().unwrap().len(), keys.len());
-            store.db.flush().unwrap();
+            store.flush().await.unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.live_tasks().unwrap(), vec![]);
-        assert_eq!(store.tree.scan_prefix([keys::TASK]).count(), 0);
-        assert_eq!(store.tree.scan_prefix([keys::STAGED]).count(), 0);
+        assert_eq!(store.kv.scan_prefix([keys::TASK]).count(), 0);
+        assert_eq!(store.kv.scan_prefix([keys::STAGED]).count(), 0);
         assert_eq!(store.job(j.id).unwrap(), None, "the job record was in the last batch");
     }
 }

@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::kv::Kv;
 use super::records::{self, JobRecord, LogRecord, SpanRecord, TaskRecord};
 use super::staged::{self, Staged, StagedIndex};
+use super::wal::KvWrite;
 use super::{Error, keys};
 use crate::model::{Job, JobId, LogEntry, SpanEntry, Task, TaskKey};
 
@@ -30,7 +32,7 @@ struct Cached<T> {
 
 /// Pending writes, plus decoded records read so far.
 pub struct Unit {
-    tree: sled::Tree,
+    kv: Kv,
     jobs: HashMap<JobId, Cached<Job>>,
     tasks: HashMap<TaskKey, Cached<Task>>,
     raw: Vec<(Vec<u8>, Option<Vec<u8>>)>,
@@ -56,9 +58,9 @@ impl Sequence {
 }
 
 impl Unit {
-    pub(super) fn new(tree: sled::Tree, log_seq: Arc<Sequence>) -> Self {
+    pub(super) fn new(kv: Kv, log_seq: Arc<Sequence>) -> Self {
         Unit {
-            tree,
+            kv,
             jobs: HashMap::new(),
             tasks: HashMap::new(),
             raw: Vec::new(),
@@ -80,7 +82,7 @@ impl Unit {
 
     fn load_job(&mut self, id: JobId) -> Result<Option<&mut Cached<Job>>, Error> {
         if !self.jobs.contains_key(&id) {
-            let Some(bytes) = self.tree.get(keys::job(id))? else { return Ok(None) };
+            let Some(bytes) = self.kv.get(keys::job(id))? else { return Ok(None) };
             let value = records::decode::<JobRecord>("job", &bytes)?.into_job(id);
             self.jobs.insert(id, Cached { value, dirty: false });
         }
@@ -89,7 +91,7 @@ impl Unit {
 
     fn load_task(&mut self, key: TaskKey) -> Result<Option<&mut Cached<Task>>, Error> {
         if !self.tasks.contains_key(&key) {
-            let Some(bytes) = self.tree.get(keys::task(key))? else { return Ok(None) };
+            let Some(bytes) = self.kv.get(keys::task(key))? else { return Ok(None) };
             let value = records::decode::<TaskRecord>("task", &bytes)?.into_task(key)?;
             self.tasks.insert(key, Cached { value, dirty: false });
         }
@@ -125,7 +127,7 @@ impl Unit {
     /// The ids of every task of `job`, including tasks created in this unit.
     pub fn task_keys_of(&self, job: JobId) -> Result<Vec<TaskKey>, Error> {
         let mut keys: Vec<TaskKey> = self.tasks.keys().filter(|k| k.job == job).copied().collect();
-        for item in self.tree.scan_prefix(keys::tasks_of(job)) {
+        for item in self.kv.scan_prefix(keys::tasks_of(job)) {
             let (k, _) = item?;
             let key = keys::task_key_at(&k, 1)
                 .ok_or(Error::Corrupt { what: "task", reason: "malformed key".into() })?;
@@ -141,7 +143,7 @@ impl Unit {
     /// their live keys, logs, spans, and its idempotency key.
     pub fn delete_job(&mut self, job: &Job) -> Result<(), Error> {
         let mut removed = Vec::new();
-        for item in self.tree.scan_prefix(keys::tasks_of(job.id)) {
+        for item in self.kv.scan_prefix(keys::tasks_of(job.id)) {
             let (k, v) = item?;
             let key = keys::task_key_at(&k, 1)
                 .ok_or(Error::Corrupt { what: "task", reason: "malformed key".into() })?;
@@ -151,7 +153,7 @@ impl Unit {
             self.tasks.remove(&key);
         }
         for prefix in [keys::logs_of(job.id), keys::spans_of(job.id)] {
-            for item in self.tree.scan_prefix(prefix) {
+            for item in self.kv.scan_prefix(prefix) {
                 removed.push(item?.0.to_vec());
             }
         }
@@ -227,50 +229,43 @@ impl Unit {
 
     /// Everything to write: the chunks of staged subtasks first, then one
     /// atomic batch that holds the rest and removes the staged markers.
-    pub(super) fn into_batches(mut self) -> Vec<sled::Batch> {
-        let mut batches = Vec::new();
-        let mut last = sled::Batch::default();
+    /// The unit's writes as groups for the log: each staged set's chunks
+    /// (the first writes its marker), then everything else, which removes
+    /// the markers.
+    pub(super) fn into_groups(mut self) -> Vec<Vec<KvWrite>> {
+        let mut groups = Vec::new();
+        let mut last = Vec::new();
         for set in std::mem::take(&mut self.staged) {
             let Some(parent) = set.parent else { continue };
             let marker = keys::staged(parent);
-            batches.extend(self.chunks_of(&marker, set));
-            last.remove(marker);
+            groups.extend(self.chunks_of(&marker, set));
+            last.push((marker, None));
         }
         for (id, job) in self.jobs.iter().filter(|(_, c)| c.dirty) {
-            last.insert(keys::job(*id), records::encode(&JobRecord::from(&job.value)));
+            last.push((keys::job(*id), Some(records::encode(&JobRecord::from(&job.value)))));
         }
         for (key, task) in self.tasks.iter().filter(|(_, c)| c.dirty) {
-            last.insert(keys::task(*key), records::encode(&TaskRecord::from(&task.value)));
+            last.push((keys::task(*key), Some(records::encode(&TaskRecord::from(&task.value)))));
         }
-        for (k, v) in self.raw {
-            write(&mut last, k, v);
-        }
-        batches.push(last);
-        batches
+        last.extend(self.raw);
+        groups.push(last);
+        groups
     }
 
     /// The chunks of one staged set; the first writes its marker.
-    fn chunks_of(&mut self, marker: &[u8], set: Staged) -> Vec<sled::Batch> {
-        let mut chunks = vec![sled::Batch::default()];
-        chunks[0].insert(marker, set.marker_value());
+    fn chunks_of(&mut self, marker: &[u8], set: Staged) -> Vec<Vec<KvWrite>> {
+        let mut chunks = vec![vec![(marker.to_vec(), Some(set.marker_value()))]];
         let writes = set.children.iter().filter_map(|k| {
             let task = self.tasks.remove(k)?;
             Some((keys::task(*k), Some(records::encode(&TaskRecord::from(&task.value)))))
         });
-        for (i, (k, v)) in writes.collect::<Vec<_>>().into_iter().chain(set.raw).enumerate() {
+        for (i, w) in writes.collect::<Vec<_>>().into_iter().chain(set.raw).enumerate() {
             if i > 0 && i % staged::CHUNK == 0 {
-                chunks.push(sled::Batch::default());
+                chunks.push(Vec::new());
             }
-            write(chunks.last_mut().expect("one chunk at least"), k, v);
+            chunks.last_mut().expect("one chunk at least").push(w);
         }
         chunks
-    }
-}
-
-fn write(batch: &mut sled::Batch, k: Vec<u8>, v: Option<Vec<u8>>) {
-    match v {
-        Some(v) => batch.insert(k, v),
-        None => batch.remove(k),
     }
 }
 
@@ -281,7 +276,7 @@ impl Unit {
         let pending = self.raw.iter().rev().find(|(key, _)| *key == k).and_then(|(_, v)| v.clone());
         let value = match pending {
             Some(v) => Some(v),
-            None => self.tree.get(&k)?.map(|v| v.to_vec()),
+            None => self.kv.get(&k)?.map(|v| v.to_vec()),
         };
         Ok(value.and_then(|v| <[u8; 16]>::try_from(v.as_slice()).ok()).map(JobId::from_bytes))
     }

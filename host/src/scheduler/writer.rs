@@ -116,6 +116,8 @@ impl Writer {
             if broken.load(Ordering::Acquire) {
                 return;
             }
+            // Back-pressure: while the store's checkpoint is far behind, wait.
+            self.store.room().await;
             let mut unit = self.store.unit();
             let (mut durable, mut early) = (Vec::with_capacity(group.len()), Vec::new());
             for command in group.drain(..) {

@@ -25,6 +25,8 @@ use crate::model::now_ms;
 
 /// Bytes of keys and values the in-memory table holds before a checkpoint.
 const MEM_LIMIT: usize = 64 << 20;
+/// Bytes over which the writer waits for the checkpoint ([`Kv::room`]).
+const MEM_HARD_LIMIT: usize = 2 * MEM_LIMIT;
 /// Log bytes since the last checkpoint that start one regardless.
 const WAL_LIMIT: u64 = 512 << 20;
 /// A pause in writes this long starts a checkpoint.
@@ -32,7 +34,7 @@ const IDLE_MS: u64 = 1_000;
 /// How often the checkpointer looks.
 const TICK: Duration = Duration::from_millis(100);
 /// Writes per sled batch when a checkpoint applies the table.
-const CHUNK: usize = 4096;
+const CHUNK: usize = 1024;
 
 /// A key and its latest value (`None`: deleted) with the group that wrote it.
 struct Slot {
@@ -49,15 +51,19 @@ struct Mem {
 
 impl Mem {
     fn put(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, seq: u64) {
-        let size = key.len() + value.as_ref().map_or(0, Vec::len) + 48;
+        let (key_len, value_len) = (key.len(), value.as_ref().map_or(0, Vec::len));
         let slot = Slot { value: value.map(IVec::from), seq };
-        if let Some(old) = self.map.insert(IVec::from(key), slot) {
-            self.bytes -= old.value.as_ref().map_or(0, |v| v.len());
-            self.bytes += size - 48;
-        } else {
-            self.bytes += size;
+        match self.map.insert(IVec::from(key), slot) {
+            Some(old) => self.bytes = self.bytes - old.value.map_or(0, |v| v.len()) + value_len,
+            None => self.bytes += entry_size(key_len, value_len),
         }
     }
+}
+
+/// What an entry of `key_len` and `value_len` bytes counts against
+/// `MEM_LIMIT` (with the map's own overhead).
+fn entry_size(key_len: usize, value_len: usize) -> usize {
+    key_len + value_len + 48
 }
 
 struct Inner {
@@ -68,6 +74,8 @@ struct Inner {
     /// One checkpoint at a time.
     checkpoint: Mutex<()>,
     last_write_ms: AtomicU64,
+    /// Woken as a checkpoint frees the table.
+    room: tokio::sync::Notify,
 }
 
 /// sled plus the in-memory table and its log; cheap to clone. When the
@@ -99,18 +107,20 @@ type Pending = (IVec, Option<IVec>);
 pub type Entry = Result<(IVec, IVec), Error>;
 
 impl Kv {
-    /// Replays what the log in `dir` holds into `tree`, then starts a new log
+    /// Loads what the log in `dir` holds into the table (the next checkpoint
+    /// writes it to sled and deletes those files), then starts a new log file
     /// and the background checkpointer.
     pub fn open(db: sled::Db, tree: sled::Tree, dir: &Path) -> Result<Self, Error> {
-        replay(&db, &tree, dir)?;
-        let wal = Wal::create(dir, 1)?;
+        let mem = replay(dir)?;
+        let wal = Wal::create(dir, mem.seq + 1)?;
         let inner = Arc::new(Inner {
             db,
             tree,
-            mem: RwLock::default(),
+            mem: RwLock::new(mem),
             wal: Mutex::new(wal),
             checkpoint: Mutex::new(()),
             last_write_ms: AtomicU64::new(now_ms()),
+            room: tokio::sync::Notify::new(),
         });
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let (of_thread, signal) = (inner.clone(), stop.clone());
@@ -187,6 +197,24 @@ impl Kv {
             .map_err(Error::Io)
     }
 
+    /// Waits while the table is over its hard limit: the writer's
+    /// back-pressure when writes come faster than checkpoints drain them.
+    pub async fn room(&self) {
+        loop {
+            let freed = self.0.room.notified();
+            if read(&self.0.mem).bytes < MEM_HARD_LIMIT {
+                return;
+            }
+            freed.await;
+        }
+    }
+
+    /// [`Kv::sync`] for code outside the runtime (start-up).
+    pub fn sync_blocking(&self) -> Result<(), Error> {
+        let file = self.0.wal.lock().unwrap_or_else(std::sync::PoisonError::into_inner).sync_handle()?;
+        file.sync_data().map_err(Error::Io)
+    }
+
     /// Writes the in-memory table to sled and drops the log it covers.
     pub fn checkpoint(&self) -> Result<(), Error> {
         checkpoint(&self.0)
@@ -197,26 +225,23 @@ fn read(mem: &RwLock<Mem>) -> std::sync::RwLockReadGuard<'_, Mem> {
     mem.read().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Applies whatever log files `dir` holds to `tree` (latest value per key),
-/// flushes, and deletes them.
-fn replay(db: &sled::Db, tree: &sled::Tree, dir: &Path) -> Result<(), Error> {
-    let files = wal::files(dir)?;
-    if files.is_empty() {
-        return Ok(());
-    }
-    let mut latest: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-    let mut groups = 0;
-    for path in &files {
-        for group in wal::read(path)? {
-            groups += 1;
-            latest.extend(group);
+/// The table holding whatever the log files in `dir` hold, group by group
+/// (the files stay until a checkpoint has written it to sled).
+fn replay(dir: &Path) -> Result<Mem, Error> {
+    let mut mem = Mem::default();
+    for path in wal::files(dir)? {
+        for group in wal::read(&path)? {
+            mem.seq += 1;
+            let seq = mem.seq;
+            for (k, v) in group {
+                mem.put(k, v, seq);
+            }
         }
     }
-    write_chunks(tree, latest.into_iter().map(|(k, v)| (IVec::from(k), v.map(IVec::from))))?;
-    db.flush()?;
-    wal::remove(&files)?;
-    tracing::info!(groups, "replayed the write-ahead log");
-    Ok(())
+    if mem.seq > 0 {
+        tracing::info!(groups = mem.seq, entries = mem.map.len(), "replayed the write-ahead log");
+    }
+    Ok(mem)
 }
 
 fn write_chunks(tree: &sled::Tree, writes: impl Iterator<Item = (IVec, Option<IVec>)>) -> Result<(), Error> {
@@ -245,17 +270,34 @@ fn checkpoint(inner: &Inner) -> Result<(), Error> {
         let old = wal.rotate(mem.seq + 1)?;
         (mem.seq, mem.map.iter().map(|(k, s)| (k.clone(), s.value.clone())).collect(), old)
     };
-    write_chunks(&inner.tree, snapshot.iter().cloned())?;
+    let (started, entries) = (std::time::Instant::now(), snapshot.len());
+    let mut rest = snapshot.into_iter();
+    loop {
+        let chunk: Vec<Pending> = rest.by_ref().take(CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        write_chunks(&inner.tree, chunk.iter().cloned())?;
+        forget(inner, &chunk, upto);
+    }
     inner.db.flush()?;
     wal::remove(&old)?;
+    tracing::debug!(entries, ms = started.elapsed().as_millis() as u64, "checkpoint");
+    Ok(())
+}
+
+/// Drops from the table the entries of `chunk` that sled now holds (those
+/// not written again since the snapshot), and wakes a waiting writer.
+fn forget(inner: &Inner, chunk: &[Pending], upto: u64) {
     let mut mem = inner.mem.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-    for (k, _) in &snapshot {
+    for (k, _) in chunk {
         if mem.map.get(k).is_some_and(|s| s.seq <= upto) {
             let slot = mem.map.remove(k).expect("present");
-            mem.bytes -= k.len() + slot.value.map_or(0, |v| v.len()) + 48;
+            mem.bytes -= entry_size(k.len(), slot.value.map_or(0, |v| v.len()));
         }
     }
-    Ok(())
+    drop(mem);
+    inner.room.notify_waiters();
 }
 
 /// Checkpoints when the table is large, the log long, or writes paused;
@@ -374,8 +416,12 @@ mod tests {
         }
         let kv = open(dir.path());
         assert_eq!(keys(kv.scan_prefix("k")), ["k2", "k3"]);
-        assert!(read(&kv.0.mem).map.is_empty(), "replayed into sled");
+        assert_eq!(read(&kv.0.mem).map.len(), 3, "replayed into the table");
+        assert_eq!(wal::files(&dir.path().join("wal")).unwrap().len(), 2, "kept until a checkpoint");
+        kv.checkpoint().unwrap();
+        assert!(read(&kv.0.mem).map.is_empty());
         assert_eq!(wal::files(&dir.path().join("wal")).unwrap().len(), 1, "replayed logs are deleted");
+        assert_eq!(keys(kv.scan_prefix("k")), ["k2", "k3"]);
     }
 
     #[test]

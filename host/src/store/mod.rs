@@ -77,13 +77,18 @@ impl Store {
         let db = sled::Config::new().path(dir).cache_capacity(256 << 20).open()?;
         let tree = db.open_tree("sandflow")?;
         check_schema(&db, &tree)?;
-        let kv = kv::Kv::open(db.clone(), tree.clone(), &dir.join("wal"))?;
-        let discarded = staged::discard_uncommitted(&tree)?;
+        let kv = kv::Kv::open(db, tree, &dir.join("wal"))?;
+        let discarded = staged::discard_uncommitted(&kv)?;
         if discarded > 0 {
-            db.flush()?;
             tracing::info!(subtasks = discarded, "deleted subtasks whose parent's report never committed");
         }
         Ok(Store { kv, log_seq: Arc::default() })
+    }
+
+    /// Waits while too many writes wait for a checkpoint (back-pressure for
+    /// the scheduler's writer).
+    pub async fn room(&self) {
+        self.kv.room().await;
     }
 
     /// Writes everything held in memory to sled (at shutdown, so the next

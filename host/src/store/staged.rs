@@ -1,7 +1,6 @@
-//! Large sets of new subtasks are written ahead of the batch that commits
+//! Large sets of new subtasks are logged ahead of the record that commits
 //! their parent, in chunks, so that one report with 100,000 subtasks does not
-//! become one huge atomic batch (sled keeps every node a batch touches alive
-//! until it ends: gigabytes, and twice the time per write).
+//! become one huge log record (encoded and held whole in memory).
 //!
 //! Atomicity is kept with a marker: the first chunk writes `p + parent`
 //! listing the subtasks; the unit's own batch, which completes the parent,
@@ -11,7 +10,9 @@
 
 use std::collections::HashMap;
 
+use super::kv::Kv;
 use super::records::{self, TaskRecord};
+use super::wal::KvWrite;
 use super::{Error, keys};
 use crate::model::{TaskId, TaskKey};
 
@@ -44,28 +45,31 @@ pub type StagedIndex = HashMap<TaskKey, usize>;
 
 /// Deletes the subtasks of every marker left by a unit that never committed.
 /// Answers how many subtasks were deleted.
-pub fn discard_uncommitted(tree: &sled::Tree) -> Result<usize, Error> {
-    let mut batch = sled::Batch::default();
+pub fn discard_uncommitted(kv: &Kv) -> Result<usize, Error> {
+    let mut writes = Vec::new();
     let mut deleted = 0;
-    for item in tree.scan_prefix([keys::STAGED]) {
+    for item in kv.scan_prefix([keys::STAGED]) {
         let (marker, ids) = item?;
         let parent = keys::task_key_at(&marker, 1).ok_or_else(|| corrupt("malformed marker key"))?;
         for id in ids.chunks(16) {
             let bytes: [u8; 16] = id.try_into().map_err(|_| corrupt("malformed marker value"))?;
             let key = TaskKey { job: parent.job, task: TaskId::from_bytes(bytes) };
-            deleted += discard(tree, &mut batch, key)?;
+            deleted += discard(kv, &mut writes, key)?;
         }
-        batch.remove(marker);
+        writes.push((marker.to_vec(), None));
     }
-    tree.apply_batch(batch)?;
+    if !writes.is_empty() {
+        kv.apply(vec![writes])?;
+        kv.sync_blocking()?;
+    }
     Ok(deleted)
 }
 
-fn discard(tree: &sled::Tree, batch: &mut sled::Batch, key: TaskKey) -> Result<usize, Error> {
-    let Some(bytes) = tree.get(keys::task(key))? else { return Ok(0) };
+fn discard(kv: &Kv, writes: &mut Vec<KvWrite>, key: TaskKey) -> Result<usize, Error> {
+    let Some(bytes) = kv.get(keys::task(key))? else { return Ok(0) };
     let task = records::decode::<TaskRecord>("task", &bytes)?.into_task(key)?;
-    batch.remove(keys::live(&task.cluster, key));
-    batch.remove(keys::task(key));
+    writes.push((keys::live(&task.cluster, key), None));
+    writes.push((keys::task(key), None));
     Ok(1)
 }
 

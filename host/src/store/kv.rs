@@ -33,7 +33,7 @@ const WAL_LIMIT: u64 = 512 << 20;
 const IDLE_MS: u64 = 1_000;
 /// How often the checkpointer looks.
 const TICK: Duration = Duration::from_millis(100);
-/// Writes per sled batch when a checkpoint applies the table.
+/// Entries a checkpoint writes between two releases of the table.
 const CHUNK: usize = 1024;
 
 /// A key and its latest value (`None`: deleted) with the group that wrote it.
@@ -244,18 +244,17 @@ fn replay(dir: &Path) -> Result<Mem, Error> {
     Ok(mem)
 }
 
-fn write_chunks(tree: &sled::Tree, writes: impl Iterator<Item = (IVec, Option<IVec>)>) -> Result<(), Error> {
-    let mut batch = sled::Batch::default();
-    for (i, (k, v)) in writes.enumerate() {
-        if i > 0 && i % CHUNK == 0 {
-            tree.apply_batch(std::mem::take(&mut batch))?;
-        }
+/// Writes entries to sled one by one: a checkpoint needs no atomicity (the
+/// log stays the truth until it is deleted, and replaying it again is
+/// harmless), and a sled batch would hold sled's global write lock, stopping
+/// every reader's iteration until it ends.
+fn write_all(tree: &sled::Tree, writes: impl Iterator<Item = (IVec, Option<IVec>)>) -> Result<(), Error> {
+    for (k, v) in writes {
         match v {
-            Some(v) => batch.insert(k, v),
-            None => batch.remove(k),
-        }
+            Some(v) => tree.insert(k, v)?,
+            None => tree.remove(k)?,
+        };
     }
-    tree.apply_batch(batch)?;
     Ok(())
 }
 
@@ -277,7 +276,7 @@ fn checkpoint(inner: &Inner) -> Result<(), Error> {
         if chunk.is_empty() {
             break;
         }
-        write_chunks(&inner.tree, chunk.iter().cloned())?;
+        write_all(&inner.tree, chunk.iter().cloned())?;
         forget(inner, &chunk, upto);
     }
     inner.db.flush()?;

@@ -112,7 +112,7 @@ impl Kv {
     /// and the background checkpointer.
     pub fn open(db: sled::Db, tree: sled::Tree, dir: &Path) -> Result<Self, Error> {
         let mem = replay(dir)?;
-        let wal = Wal::create(dir, mem.seq + 1)?;
+        let wal = Wal::create(dir)?;
         let inner = Arc::new(Inner {
             db,
             tree,
@@ -266,7 +266,7 @@ fn checkpoint(inner: &Inner) -> Result<(), Error> {
         if mem.map.is_empty() {
             return Ok(());
         }
-        let old = wal.rotate(mem.seq + 1)?;
+        let old = wal.rotate()?;
         (mem.seq, mem.map.iter().map(|(k, s)| (k.clone(), s.value.clone())).collect(), old)
     };
     let (started, entries) = (std::time::Instant::now(), snapshot.len());
@@ -421,6 +421,29 @@ mod tests {
         assert!(read(&kv.0.mem).map.is_empty());
         assert_eq!(wal::files(&dir.path().join("wal")).unwrap().len(), 1, "replayed logs are deleted");
         assert_eq!(keys(kv.scan_prefix("k")), ["k2", "k3"]);
+    }
+
+    #[tokio::test]
+    async fn writes_after_a_torn_tail_survive_the_next_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let kv = open(dir.path());
+            kv.apply(vec![vec![put("a", "1")]]).unwrap();
+            kv.sync().await.unwrap();
+        }
+        // The only record is torn (its append never finished, so it was
+        // never acknowledged).
+        let log = wal::files(&dir.path().join("wal")).unwrap().pop().unwrap();
+        let bytes = std::fs::read(&log).unwrap();
+        std::fs::write(&log, &bytes[..bytes.len() - 1]).unwrap();
+        {
+            let kv = open(dir.path());
+            assert!(keys(kv.scan_prefix("")).is_empty());
+            kv.apply(vec![vec![put("b", "2")]]).unwrap();
+            kv.sync().await.unwrap();
+        }
+        let kv = open(dir.path());
+        assert_eq!(keys(kv.scan_prefix("")), ["b"], "the write after the torn one is not lost behind it");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The write-ahead log: every applied group of writes is appended to a file
 //! as one record (`length`, `crc32`, postcard payload) and made durable with
 //! `fdatasync`. sled is written later, coalesced, by a checkpoint (see
-//! `kv.rs`); at open the records left are replayed. Files are named by the
-//! sequence number of the first group they may hold; a checkpoint starts a
-//! new file and deletes the older ones once sled holds their writes.
+//! `kv.rs`); at open the records left are replayed. Files are numbered in
+//! the order they were started; a checkpoint starts a new file and deletes
+//! the older ones once sled holds their writes.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
@@ -41,11 +41,14 @@ pub struct Wal {
 }
 
 impl Wal {
-    /// A new file in `dir` for groups from `seq` on.
-    pub fn create(dir: &Path, seq: u64) -> Result<Self, Error> {
+    /// A new file in `dir`, named after every file already there (replay
+    /// reads them in name order), never an existing one: a group appended
+    /// after a torn tail would be unreadable.
+    pub fn create(dir: &Path) -> Result<Self, Error> {
         fs::create_dir_all(dir).map_err(io)?;
-        let path = dir.join(format!("{seq:020}.wal"));
-        let file = Arc::new(OpenOptions::new().create(true).append(true).open(&path).map_err(io)?);
+        let last = files(dir)?.iter().filter_map(|p| p.file_stem()?.to_str()?.parse::<u64>().ok()).max();
+        let path = dir.join(format!("{:020}.wal", last.map_or(1, |n| n + 1)));
+        let file = Arc::new(OpenOptions::new().create_new(true).append(true).open(&path).map_err(io)?);
         let out = BufWriter::with_capacity(1 << 20, Shared(file.clone()));
         Ok(Wal { dir: dir.to_owned(), file, out, path, bytes: 0 })
     }
@@ -71,11 +74,11 @@ impl Wal {
         Ok(self.file.clone())
     }
 
-    /// Makes the current file durable and continues in a new one for groups
-    /// from `seq` on; answers the files before it.
-    pub fn rotate(&mut self, seq: u64) -> Result<Vec<PathBuf>, Error> {
+    /// Makes the current file durable and continues in a new one; answers
+    /// the files before it.
+    pub fn rotate(&mut self) -> Result<Vec<PathBuf>, Error> {
         self.sync_handle()?.sync_data().map_err(io)?;
-        let next = Wal::create(&self.dir, seq)?;
+        let next = Wal::create(&self.dir)?;
         *self = next;
         Ok(files(&self.dir)?.into_iter().filter(|p| *p != self.path).collect())
     }
@@ -135,7 +138,7 @@ mod tests {
     #[test]
     fn groups_read_back_until_a_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
-        let mut wal = Wal::create(dir.path(), 1).unwrap();
+        let mut wal = Wal::create(dir.path()).unwrap();
         let a: Vec<KvWrite> = vec![(b"k1".to_vec(), Some(b"v1".to_vec())), (b"k2".to_vec(), None)];
         let b: Vec<KvWrite> = vec![(b"k3".to_vec(), Some(vec![7; 1000]))];
         wal.append(&a).unwrap();
@@ -159,12 +162,15 @@ mod tests {
     #[test]
     fn rotation_names_the_files_a_checkpoint_may_delete() {
         let dir = tempfile::tempdir().unwrap();
-        let mut wal = Wal::create(dir.path(), 1).unwrap();
+        let mut wal = Wal::create(dir.path()).unwrap();
         wal.append(&[(b"k".to_vec(), None)]).unwrap();
-        let old = wal.rotate(2).unwrap();
+        let old = wal.rotate().unwrap();
         assert_eq!(old.len(), 1);
         assert_eq!(files(dir.path()).unwrap().len(), 2);
         remove(&old).unwrap();
         assert_eq!(files(dir.path()).unwrap().len(), 1);
+        // A new log after a restart never appends to an old file.
+        let again = Wal::create(dir.path()).unwrap();
+        assert!(again.path > wal.path);
     }
 }

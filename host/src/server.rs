@@ -88,6 +88,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     let (finished_tx, finished_rx) = tokio::sync::mpsc::channel(otlp::QUEUE);
     scheduling.finished = collector.is_some().then_some(finished_tx);
     let scheduler = Scheduler::start(store.clone(), scheduling).await?;
+    store.resume_checkpoints();
     let exporter =
         collector.map(|c| otlp::Exporter::start(c, store.clone(), scheduler.subscribe(), finished_rx));
     ensure_cluster(&store, &scheduler, &options.cluster).await?;

@@ -28,11 +28,13 @@ const MEM_LIMIT: usize = 64 << 20;
 /// Bytes over which the writer waits for the checkpoint ([`Kv::room`]).
 const MEM_HARD_LIMIT: usize = 2 * MEM_LIMIT;
 /// Log bytes since the last checkpoint that start one regardless.
-const WAL_LIMIT: u64 = 512 << 20;
+const WAL_LIMIT: u64 = 256 << 20;
 /// A pause in writes this long starts a checkpoint.
 const IDLE_MS: u64 = 1_000;
 /// How often the checkpointer looks.
 const TICK: Duration = Duration::from_millis(100);
+/// Longest start-up may hold checkpoints back ([`Kv::resume`]).
+const STARTUP_GRACE_MS: u64 = 5_000;
 /// Entries a checkpoint writes between two releases of the table.
 const CHUNK: usize = 1024;
 
@@ -50,10 +52,10 @@ struct Mem {
 }
 
 impl Mem {
-    fn put(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, seq: u64) {
-        let (key_len, value_len) = (key.len(), value.as_ref().map_or(0, Vec::len));
-        let slot = Slot { value: value.map(IVec::from), seq };
-        match self.map.insert(IVec::from(key), slot) {
+    fn put(&mut self, key: IVec, value: Option<IVec>, seq: u64) {
+        let (key_len, value_len) = (key.len(), value.as_ref().map_or(0, |v| v.len()));
+        let slot = Slot { value, seq };
+        match self.map.insert(key, slot) {
             Some(old) => self.bytes = self.bytes - old.value.map_or(0, |v| v.len()) + value_len,
             None => self.bytes += entry_size(key_len, value_len),
         }
@@ -76,6 +78,10 @@ struct Inner {
     last_write_ms: AtomicU64,
     /// Woken as a checkpoint frees the table.
     room: tokio::sync::Notify,
+    /// No automatic checkpoint before this time (Unix ms): start-up after a
+    /// crash reads the replayed table and should not share the CPU with
+    /// writing it out.
+    hold_until_ms: AtomicU64,
 }
 
 /// sled plus the in-memory table and its log; cheap to clone. When the
@@ -121,6 +127,7 @@ impl Kv {
             checkpoint: Mutex::new(()),
             last_write_ms: AtomicU64::new(now_ms()),
             room: tokio::sync::Notify::new(),
+            hold_until_ms: AtomicU64::new(now_ms() + STARTUP_GRACE_MS),
         });
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let (of_thread, signal) = (inner.clone(), stop.clone());
@@ -181,7 +188,7 @@ impl Kv {
             mem.seq += 1;
             let seq = mem.seq;
             for (k, v) in group {
-                mem.put(k, v, seq);
+                mem.put(IVec::from(k), v.map(IVec::from), seq);
             }
         }
         self.0.last_write_ms.store(now_ms(), Ordering::Relaxed);
@@ -195,6 +202,12 @@ impl Kv {
             .await
             .map_err(|e| Error::Io(e.into()))?
             .map_err(Error::Io)
+    }
+
+    /// Lets automatic checkpoints start (once start-up has read what it
+    /// needs; without this they start 5 s after open).
+    pub fn resume(&self) {
+        self.0.hold_until_ms.store(0, Ordering::Relaxed);
     }
 
     /// Waits while the table is over its hard limit: the writer's
@@ -230,13 +243,13 @@ fn read(mem: &RwLock<Mem>) -> std::sync::RwLockReadGuard<'_, Mem> {
 fn replay(dir: &Path) -> Result<Mem, Error> {
     let mut mem = Mem::default();
     for path in wal::files(dir)? {
-        for group in wal::read(&path)? {
+        wal::read(&path, |group| {
             mem.seq += 1;
             let seq = mem.seq;
             for (k, v) in group {
-                mem.put(k, v, seq);
+                mem.put(IVec::from(k), v.map(IVec::from), seq);
             }
-        }
+        })?;
     }
     if mem.seq > 0 {
         tracing::info!(groups = mem.seq, entries = mem.map.len(), "replayed the write-ahead log");
@@ -317,7 +330,11 @@ fn checkpointer(inner: &Inner, stop: &(Mutex<bool>, Condvar)) {
             (mem.bytes, mem.map.is_empty())
         };
         let wal_bytes = inner.wal.lock().map(|w| w.bytes).unwrap_or(0);
-        let idle = now_ms().saturating_sub(inner.last_write_ms.load(Ordering::Relaxed)) >= IDLE_MS;
+        let now = now_ms();
+        if now < inner.hold_until_ms.load(Ordering::Relaxed) {
+            continue;
+        }
+        let idle = now.saturating_sub(inner.last_write_ms.load(Ordering::Relaxed)) >= IDLE_MS;
         if !empty
             && (bytes >= MEM_LIMIT || wal_bytes >= WAL_LIMIT || idle)
             && let Err(e) = checkpoint(inner)

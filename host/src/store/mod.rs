@@ -85,6 +85,12 @@ impl Store {
         Ok(Store { kv, log_seq: Arc::default() })
     }
 
+    /// Lets background checkpoints start: call once start-up has read what it
+    /// needs (they start 5 s after open otherwise).
+    pub fn resume_checkpoints(&self) {
+        self.kv.resume();
+    }
+
     /// Waits while too many writes wait for a checkpoint (back-pressure for
     /// the scheduler's writer).
     pub async fn room(&self) {

@@ -95,12 +95,16 @@ pub fn files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(out)
 }
 
-/// Every complete group in `path`, in order. A torn or corrupt tail (a
-/// group whose append never finished) ends the file.
-pub fn read(path: &Path) -> Result<Vec<Vec<KvWrite>>, Error> {
+/// One write of a group as read back, borrowing the file's bytes.
+pub type ReadWrite<'a> = (&'a [u8], Option<&'a [u8]>);
+
+/// Calls `each` with every complete group in `path`, in order; answers how
+/// many there were. A torn or corrupt tail (a group whose append never
+/// finished) ends the file.
+pub fn read(path: &Path, mut each: impl FnMut(Vec<ReadWrite<'_>>)) -> Result<u64, Error> {
     let mut bytes = Vec::new();
     File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io)?;
-    let mut groups = Vec::new();
+    let mut groups = 0;
     let mut rest = bytes.as_slice();
     while rest.len() >= 8 {
         let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
@@ -109,8 +113,10 @@ pub fn read(path: &Path) -> Result<Vec<Vec<KvWrite>>, Error> {
         if crc32fast::hash(payload) != crc {
             break;
         }
-        let Ok(group) = postcard::from_bytes::<Vec<KvWrite>>(payload) else { break };
-        groups.push(group);
+        // `Vec<u8>` and `&[u8]` have the same postcard encoding.
+        let Ok(group) = postcard::from_bytes::<Vec<ReadWrite<'_>>>(payload) else { break };
+        each(group);
+        groups += 1;
         rest = &rest[8 + len..];
     }
     if !rest.is_empty() {
@@ -135,6 +141,13 @@ fn io(e: std::io::Error) -> Error {
 mod tests {
     use super::*;
 
+    fn read_all(path: &Path) -> Vec<Vec<KvWrite>> {
+        let mut out = Vec::new();
+        read(path, |g| out.push(g.into_iter().map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec))).collect()))
+            .unwrap();
+        out
+    }
+
     #[test]
     fn groups_read_back_until_a_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
@@ -145,18 +158,18 @@ mod tests {
         wal.append(&b).unwrap();
         wal.sync_handle().unwrap().sync_data().unwrap();
         let path = files(dir.path()).unwrap().remove(0);
-        assert_eq!(read(&path).unwrap(), vec![a.clone(), b]);
+        assert_eq!(read_all(&path), vec![a.clone(), b]);
 
         // A crash in the middle of the second append.
         let full = fs::read(&path).unwrap();
         fs::write(&path, &full[..full.len() - 10]).unwrap();
-        assert_eq!(read(&path).unwrap(), vec![a.clone()]);
+        assert_eq!(read_all(&path), vec![a.clone()]);
         // A flipped bit in it.
         let mut flipped = full.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
         fs::write(&path, &flipped).unwrap();
-        assert_eq!(read(&path).unwrap(), vec![a]);
+        assert_eq!(read_all(&path), vec![a]);
     }
 
     #[test]

@@ -273,6 +273,7 @@ async fn storage_and_restart(sizes: &Sizes) -> anyhow::Result<()> {
         disk >> 20,
         disk as f64 / tasks as f64
     );
+    // Killed right after the writes: the start replays the write-ahead log.
     let mut restarts = Vec::new();
     for _ in 0..sizes.runs.min(3) {
         host.kill();
@@ -280,7 +281,24 @@ async fn storage_and_restart(sizes: &Sizes) -> anyhow::Result<()> {
         host = Host::start_in(dir.path(), &["--runners", "2"]).await?;
         restarts.push(start.elapsed().as_secs_f64() * 1000.0);
     }
-    report(&format!("restart with {tasks} tasks stored (start to serving)"), "ms", &mut restarts);
+    report(
+        &format!("restart after kill -9 with {tasks} tasks stored (start to serving)"),
+        "ms",
+        &mut restarts,
+    );
+    // Stopped cleanly (SIGTERM): the last checkpoint leaves no log.
+    let mut restarts = Vec::new();
+    for _ in 0..sizes.runs.min(3) {
+        host.stop()?;
+        let start = Instant::now();
+        host = Host::start_in(dir.path(), &["--runners", "2"]).await?;
+        restarts.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    report(
+        &format!("restart after a clean stop with {tasks} tasks stored (start to serving)"),
+        "ms",
+        &mut restarts,
+    );
     println!("host RSS after restart: {} MiB", rss_bytes(host.pid())? >> 20);
     Ok(())
 }

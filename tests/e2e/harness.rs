@@ -79,6 +79,14 @@ impl Host {
         let _ = self.child.wait();
     }
 
+    /// Asks the host to stop (SIGTERM) and waits until it has.
+    #[allow(dead_code, reason = "used by the benchmark suite, which shares this harness")]
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
     /// Sends a request; the status and the JSON body (Null when not JSON).
     pub async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<(StatusCode, Value)> {
         let req = match &self.token {

@@ -1,9 +1,9 @@
 //! The key-value layer under the store: sled, with recent writes held in
 //! memory. A group of writes is appended to the write-ahead log (`wal.rs`)
 //! and put in an ordered in-memory table; reads look there first, then in
-//! sled. A checkpoint (in the background, when the table passes
-//! `MEM_LIMIT` or writes pause) applies the table's latest values to sled,
-//! flushes sled, and deletes the log files it covered.
+//! sled. A checkpoint (`checkpoint.rs`: in the background, when the table
+//! passes `MEM_LIMIT` or writes pause) applies the table's latest values to
+//! sled, flushes sled, and deletes the log files it covered.
 //!
 //! Why: a task's record changes three times in a second (created, started,
 //! finished) and its live key is written and deleted again; each sled write
@@ -12,43 +12,39 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
-use std::time::Duration;
 
 use sled::IVec;
 
 use super::Error;
+use super::checkpoint::{self, Stopper};
 use super::wal::{self, KvWrite, Wal};
 use crate::model::now_ms;
 
 /// Bytes of keys and values the in-memory table holds before a checkpoint.
-const MEM_LIMIT: usize = 64 << 20;
+pub(super) const MEM_LIMIT: usize = 64 << 20;
 /// Bytes over which the writer waits for the checkpoint ([`Kv::room`]).
 const MEM_HARD_LIMIT: usize = 2 * MEM_LIMIT;
 /// Log bytes since the last checkpoint that start one regardless.
-const WAL_LIMIT: u64 = 256 << 20;
-/// A pause in writes this long starts a checkpoint.
-const IDLE_MS: u64 = 1_000;
-/// How often the checkpointer looks.
-const TICK: Duration = Duration::from_millis(100);
+pub(super) const WAL_LIMIT: u64 = 256 << 20;
 /// Longest start-up may hold checkpoints back ([`Kv::resume`]).
 const STARTUP_GRACE_MS: u64 = 5_000;
-/// Entries a checkpoint writes between two releases of the table.
-const CHUNK: usize = 1024;
 
 /// A key and its latest value (`None`: deleted) with the group that wrote it.
-struct Slot {
-    value: Option<IVec>,
-    seq: u64,
+pub(super) struct Slot {
+    pub(super) value: Option<IVec>,
+    pub(super) seq: u64,
 }
 
+/// The in-memory table: the latest value of every key written since the
+/// last checkpoint, and how many bytes it counts.
 #[derive(Default)]
-struct Mem {
-    map: BTreeMap<IVec, Slot>,
-    bytes: usize,
-    seq: u64,
+pub(super) struct Mem {
+    pub(super) map: BTreeMap<IVec, Slot>,
+    pub(super) bytes: usize,
+    pub(super) seq: u64,
 }
 
 impl Mem {
@@ -64,24 +60,25 @@ impl Mem {
 
 /// What an entry of `key_len` and `value_len` bytes counts against
 /// `MEM_LIMIT` (with the map's own overhead).
-fn entry_size(key_len: usize, value_len: usize) -> usize {
+pub(super) fn entry_size(key_len: usize, value_len: usize) -> usize {
     key_len + value_len + 48
 }
 
-struct Inner {
-    db: sled::Db,
-    tree: sled::Tree,
-    mem: RwLock<Mem>,
-    wal: Mutex<Wal>,
+/// What the handles and the checkpointer share.
+pub(super) struct Inner {
+    pub(super) db: sled::Db,
+    pub(super) tree: sled::Tree,
+    pub(super) mem: RwLock<Mem>,
+    pub(super) wal: Mutex<Wal>,
     /// One checkpoint at a time.
-    checkpoint: Mutex<()>,
-    last_write_ms: AtomicU64,
+    pub(super) checkpoint: Mutex<()>,
+    pub(super) last_write_ms: AtomicU64,
     /// Woken as a checkpoint frees the table.
-    room: tokio::sync::Notify,
+    pub(super) room: tokio::sync::Notify,
     /// No automatic checkpoint before this time (Unix ms): start-up after a
     /// crash reads the replayed table and should not share the CPU with
     /// writing it out.
-    hold_until_ms: AtomicU64,
+    pub(super) hold_until_ms: AtomicU64,
 }
 
 /// sled plus the in-memory table and its log; cheap to clone. When the
@@ -89,25 +86,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct Kv(Arc<Inner>, #[allow(dead_code, reason = "held for its Drop")] Arc<Stopper>);
 
-/// Stops the checkpointer thread, and waits for it, when dropped.
-struct Stopper {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Stopper {
-    fn drop(&mut self) {
-        let (flag, wake) = &*self.stop;
-        *flag.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
-        wake.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// A key and its value in the in-memory table (`None`: deleted).
-type Pending = (IVec, Option<IVec>);
+pub(super) type Pending = (IVec, Option<IVec>);
 
 /// The entries a scan yields.
 pub type Entry = Result<(IVec, IVec), Error>;
@@ -133,9 +113,9 @@ impl Kv {
         let (of_thread, signal) = (inner.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("sandflow-checkpoint".into())
-            .spawn(move || checkpointer(&of_thread, &signal))
+            .spawn(move || checkpoint::run(&of_thread, &signal))
             .map_err(Error::Io)?;
-        Ok(Kv(inner, Arc::new(Stopper { stop, thread: Some(thread) })))
+        Ok(Kv(inner, Arc::new(Stopper::new(stop, thread))))
     }
 
     /// The value of `key`.
@@ -230,11 +210,11 @@ impl Kv {
 
     /// Writes the in-memory table to sled and drops the log it covers.
     pub fn checkpoint(&self) -> Result<(), Error> {
-        checkpoint(&self.0)
+        checkpoint::once(&self.0)
     }
 }
 
-fn read(mem: &RwLock<Mem>) -> std::sync::RwLockReadGuard<'_, Mem> {
+pub(super) fn read(mem: &RwLock<Mem>) -> std::sync::RwLockReadGuard<'_, Mem> {
     mem.read().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -255,93 +235,6 @@ fn replay(dir: &Path) -> Result<Mem, Error> {
         tracing::info!(groups = mem.seq, entries = mem.map.len(), "replayed the write-ahead log");
     }
     Ok(mem)
-}
-
-/// Writes entries to sled one by one: a checkpoint needs no atomicity (the
-/// log stays the truth until it is deleted, and replaying it again is
-/// harmless), and a sled batch would hold sled's global write lock, stopping
-/// every reader's iteration until it ends.
-fn write_all(tree: &sled::Tree, writes: impl Iterator<Item = (IVec, Option<IVec>)>) -> Result<(), Error> {
-    for (k, v) in writes {
-        match v {
-            Some(v) => tree.insert(k, v)?,
-            None => tree.remove(k)?,
-        };
-    }
-    Ok(())
-}
-
-fn checkpoint(inner: &Inner) -> Result<(), Error> {
-    let _one = inner.checkpoint.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let (upto, snapshot, old): (u64, Vec<Pending>, Vec<PathBuf>) = {
-        let mut wal = inner.wal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mem = read(&inner.mem);
-        if mem.map.is_empty() {
-            return Ok(());
-        }
-        let old = wal.rotate()?;
-        (mem.seq, mem.map.iter().map(|(k, s)| (k.clone(), s.value.clone())).collect(), old)
-    };
-    let (started, entries) = (std::time::Instant::now(), snapshot.len());
-    let mut rest = snapshot.into_iter();
-    loop {
-        let chunk: Vec<Pending> = rest.by_ref().take(CHUNK).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        write_all(&inner.tree, chunk.iter().cloned())?;
-        forget(inner, &chunk, upto);
-    }
-    inner.db.flush()?;
-    wal::remove(&old)?;
-    tracing::debug!(entries, ms = started.elapsed().as_millis() as u64, "checkpoint");
-    Ok(())
-}
-
-/// Drops from the table the entries of `chunk` that sled now holds (those
-/// not written again since the snapshot), and wakes a waiting writer.
-fn forget(inner: &Inner, chunk: &[Pending], upto: u64) {
-    let mut mem = inner.mem.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-    for (k, _) in chunk {
-        if mem.map.get(k).is_some_and(|s| s.seq <= upto) {
-            let slot = mem.map.remove(k).expect("present");
-            mem.bytes -= entry_size(k.len(), slot.value.map_or(0, |v| v.len()));
-        }
-    }
-    drop(mem);
-    inner.room.notify_waiters();
-}
-
-/// Checkpoints when the table is large, the log long, or writes paused;
-/// stops when told.
-fn checkpointer(inner: &Inner, stop: &(Mutex<bool>, Condvar)) {
-    loop {
-        {
-            let (flag, wake) = stop;
-            let stopped = flag.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (stopped, _) =
-                wake.wait_timeout(stopped, TICK).unwrap_or_else(std::sync::PoisonError::into_inner);
-            if *stopped {
-                return;
-            }
-        }
-        let (bytes, empty) = {
-            let mem = read(&inner.mem);
-            (mem.bytes, mem.map.is_empty())
-        };
-        let wal_bytes = inner.wal.lock().map(|w| w.bytes).unwrap_or(0);
-        let now = now_ms();
-        if now < inner.hold_until_ms.load(Ordering::Relaxed) {
-            continue;
-        }
-        let idle = now.saturating_sub(inner.last_write_ms.load(Ordering::Relaxed)) >= IDLE_MS;
-        if !empty
-            && (bytes >= MEM_LIMIT || wal_bytes >= WAL_LIMIT || idle)
-            && let Err(e) = checkpoint(inner)
-        {
-            tracing::error!(error = %e, "checkpoint failed; the log keeps every write and is retried");
-        }
-    }
 }
 
 /// The in-memory entries merged with sled's, the table winning on equal

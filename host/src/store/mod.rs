@@ -5,6 +5,7 @@
 //! followed by one flush. Records are versioned ([`records`]) and convert to
 //! and from the domain model; no domain struct is serialized directly.
 
+mod checkpoint;
 mod keys;
 mod kv;
 mod records;

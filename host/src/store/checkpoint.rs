@@ -82,6 +82,7 @@ pub(super) fn once(inner: &Inner) -> Result<(), Error> {
     }
     inner.db.flush()?;
     wal::remove(&old)?;
+    inner.replayed.store(false, std::sync::atomic::Ordering::Relaxed);
     tracing::debug!(entries, ms = started.elapsed().as_millis() as u64, "checkpoint");
     Ok(())
 }

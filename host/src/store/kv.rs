@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use sled::IVec;
@@ -79,6 +79,9 @@ pub(super) struct Inner {
     /// crash reads the replayed table and should not share the CPU with
     /// writing it out.
     pub(super) hold_until_ms: AtomicU64,
+    /// The table still holds what start-up replayed from the log: the
+    /// writer is not held back for it (only for what it writes itself).
+    pub(super) replayed: AtomicBool,
 }
 
 /// sled plus the in-memory table and its log; cheap to clone. When the
@@ -98,6 +101,7 @@ impl Kv {
     /// and the background checkpointer.
     pub fn open(db: sled::Db, tree: sled::Tree, dir: &Path) -> Result<Self, Error> {
         let mem = replay(dir)?;
+        let replayed = !mem.map.is_empty();
         let wal = Wal::create(dir)?;
         let inner = Arc::new(Inner {
             db,
@@ -108,6 +112,7 @@ impl Kv {
             last_write_ms: AtomicU64::new(now_ms()),
             room: tokio::sync::Notify::new(),
             hold_until_ms: AtomicU64::new(now_ms() + STARTUP_GRACE_MS),
+            replayed: AtomicBool::new(replayed),
         });
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let (of_thread, signal) = (inner.clone(), stop.clone());
@@ -192,10 +197,12 @@ impl Kv {
 
     /// Waits while the table is over its hard limit: the writer's
     /// back-pressure when writes come faster than checkpoints drain them.
+    /// Not while the table holds a replayed log (after a crash): the first
+    /// checkpoint writes that out while the host works.
     pub async fn room(&self) {
         loop {
             let freed = self.0.room.notified();
-            if read(&self.0.mem).bytes < MEM_HARD_LIMIT {
+            if self.0.replayed.load(Ordering::Relaxed) || read(&self.0.mem).bytes < MEM_HARD_LIMIT {
                 return;
             }
             freed.await;

@@ -135,11 +135,7 @@ impl Kv {
     /// Entries with keys starting with `prefix`, in key order.
     pub fn scan_prefix<P: AsRef<[u8]>>(&self, prefix: P) -> impl Iterator<Item = Entry> + use<P> {
         let prefix = prefix.as_ref().to_vec();
-        let from = Bound::Included(prefix.clone());
-        self.range((from, Bound::Unbounded), false).take_while(move |e| match e {
-            Ok((k, _)) => k.starts_with(&prefix),
-            Err(_) => true,
-        })
+        self.range((Bound::Included(prefix.clone()), prefix_end(&prefix)), false)
     }
 
     /// Entries in `range`, in key order (`rev`: descending).
@@ -219,6 +215,20 @@ impl Kv {
     pub fn checkpoint(&self) -> Result<(), Error> {
         checkpoint::once(&self.0)
     }
+}
+
+/// The end (excluded) of the keys starting with `prefix`: the prefix with
+/// its last byte below 0xff incremented and what follows dropped; none when
+/// every byte is 0xff.
+pub(super) fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Bound::Excluded(end);
+        }
+    }
+    Bound::Unbounded
 }
 
 pub(super) fn read(mem: &RwLock<Mem>) -> std::sync::RwLockReadGuard<'_, Mem> {
@@ -309,13 +319,16 @@ mod tests {
         kv.apply(vec![vec![put("a1", "x"), put("a2", "x"), put("a4", "x"), put("b1", "x")]]).unwrap();
         kv.checkpoint().unwrap();
         assert!(read(&kv.0.mem).map.is_empty(), "a checkpoint empties the table");
-        kv.apply(vec![vec![put("a3", "new"), (b"a2".to_vec(), None), put("a4", "new")]]).unwrap();
+        kv.apply(vec![vec![put("a3", "new"), (b"a2".to_vec(), None), put("a4", "new"), put("b0", "x")]])
+            .unwrap();
         assert_eq!(keys(kv.scan_prefix("a")), ["a1", "a3", "a4"]);
+        assert_eq!(prefix_end(b"a\xff\xff"), Bound::Excluded(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff"), Bound::Unbounded);
         assert_eq!(kv.get("a4").unwrap().unwrap().as_ref(), b"new");
         assert_eq!(kv.get("a2").unwrap(), None, "deleted in the table, present in sled");
         let all = (Bound::Included(b"a2".to_vec()), Bound::Excluded(b"b2".to_vec()));
-        assert_eq!(keys(kv.range(all.clone(), true)), ["b1", "a4", "a3"]);
-        assert_eq!(keys(kv.range(all, false)), ["a3", "a4", "b1"]);
+        assert_eq!(keys(kv.range(all.clone(), true)), ["b1", "b0", "a4", "a3"]);
+        assert_eq!(keys(kv.range(all, false)), ["a3", "a4", "b0", "b1"]);
     }
 
     #[tokio::test]

@@ -106,22 +106,20 @@ impl Store {
 }
 
 fn check_schema(db: &sled::Db, tree: &sled::Tree) -> Result<(), Error> {
-    {
-        let key = keys::meta("schema");
-        match tree.get(&key)? {
-            Some(v) => {
-                let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
-                if found != SCHEMA_VERSION {
-                    return Err(Error::Schema { found });
-                }
-            }
-            None => {
-                tree.insert(key, &SCHEMA_VERSION.to_be_bytes())?;
-                db.flush()?;
+    let key = keys::meta("schema");
+    match tree.get(&key)? {
+        Some(v) => {
+            let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
+            if found != SCHEMA_VERSION {
+                return Err(Error::Schema { found });
             }
         }
-        Ok(())
+        None => {
+            tree.insert(key, &SCHEMA_VERSION.to_be_bytes())?;
+            db.flush()?;
+        }
     }
+    Ok(())
 }
 
 impl Store {
@@ -219,11 +217,8 @@ impl Store {
             None => std::ops::Bound::Included(prefix.clone()),
         };
         let mut page = LogPage { lines: Vec::new(), position: after.map(<[u8]>::to_vec), more: false };
-        for item in self.kv.range((start, Bound::Unbounded), false) {
+        for item in self.kv.range((start, kv::prefix_end(&prefix)), false) {
             let (k, v) = item?;
-            if !k.starts_with(&prefix) {
-                break;
-            }
             if page.lines.len() == limit {
                 page.more = true;
                 break;

@@ -18,7 +18,8 @@ async fn movies_fail_then_a_fixed_version_and_a_retry_complete_the_job() -> anyh
     host.upload("movies-v1.0").await?;
     let titles = ["The Matrix", "Shrek 2", "Sandflow - The Movie", "The Avengers"];
     let id = host.submit("MoviesStats@v1.0", json!({ "titles": titles })).await?;
-    assert_eq!(host.wait(&id, WAIT).await?["state"], "failed");
+    // A sibling already running when the task fails may still finish.
+    assert_eq!(host.wait_ended(&id, WAIT).await?["state"], "failed");
 
     let tasks = host.tasks(&id).await?;
     assert_eq!(tasks.len(), 5);

@@ -183,6 +183,23 @@ impl Host {
         }
     }
 
+    /// Polls the job until it has ended: completed, or failed or canceled
+    /// with no attempt still running (a halted job lets running attempts
+    /// finish).
+    pub async fn wait_ended(&self, id: &str, timeout: Duration) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let job = self.wait(id, timeout).await?;
+            if job["task_counts"]["running"] == 0 {
+                return Ok(job);
+            }
+            if Instant::now() > deadline {
+                bail!("job {id} still runs attempts after {timeout:?}: {job}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// The tasks of a job.
     pub async fn tasks(&self, id: &str) -> anyhow::Result<Vec<Value>> {
         let (status, tasks) = self.get(&format!("/v1/jobs/{id}/tasks")).await?;

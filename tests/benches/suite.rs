@@ -146,39 +146,50 @@ async fn submit_latency(sizes: &Sizes) -> anyhow::Result<()> {
     host.upload("probe").await?;
     host.create_cluster("bench-idle").await?;
     for clients in [1usize, 64] {
-        let per_client = (sizes.submits / clients).max(1);
-        let mut tasks = Vec::new();
-        for _ in 0..clients {
-            let host = host.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(per_client);
-                let body = json!({"name": "latency", "task": "Noop", "input": {}, "cluster": "bench-idle"});
-                // Opening the connection is not part of a submission's latency.
-                host.get("/healthz").await?;
-                for _ in 0..per_client {
-                    let start = Instant::now();
-                    let (status, _) = host.post("/v1/jobs", &body).await?;
-                    anyhow::ensure!(status == 201, "submit answered {status}");
-                    latencies.push(start.elapsed().as_secs_f64() * 1000.0);
-                }
-                Ok::<_, anyhow::Error>(latencies)
-            }));
+        let (mut p50s, mut p99s, mut maxes) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..sizes.runs {
+            let mut all = submit_round(&host, clients, sizes.submits).await?;
+            all.sort_by(|a, b| a.total_cmp(b));
+            let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+            p50s.push(pct(0.50));
+            p99s.push(pct(0.99));
+            maxes.push(all[all.len() - 1]);
         }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await??);
-        }
-        all.sort_by(|a, b| a.total_cmp(b));
-        let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-        println!(
-            "submit latency, {clients} concurrent client(s), {} requests: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-            all.len(),
-            pct(0.50),
-            pct(0.99),
-            all[all.len() - 1]
-        );
+        let name =
+            format!("submit latency, {clients} concurrent client(s), {} requests per run", sizes.submits);
+        report(&format!("{name}, p50"), "ms", &mut p50s);
+        report(&format!("{name}, p99"), "ms", &mut p99s);
+        report(&format!("{name}, max"), "ms", &mut maxes);
     }
     Ok(())
+}
+
+/// `total` submissions from `clients` concurrent clients, each on a
+/// connection opened beforehand; answers every latency, in ms.
+async fn submit_round(host: &std::sync::Arc<Host>, clients: usize, total: usize) -> anyhow::Result<Vec<f64>> {
+    let per_client = (total / clients).max(1);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let host = host.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_client);
+            let body = json!({"name": "latency", "task": "Noop", "input": {}, "cluster": "bench-idle"});
+            // Opening the connection is not part of a submission's latency.
+            host.get("/healthz").await?;
+            for _ in 0..per_client {
+                let start = Instant::now();
+                let (status, _) = host.post("/v1/jobs", &body).await?;
+                anyhow::ensure!(status == 201, "submit answered {status}");
+                latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(all)
 }
 
 fn sandbox_overhead(sizes: &Sizes) -> anyhow::Result<()> {

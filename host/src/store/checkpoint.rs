@@ -1,9 +1,8 @@
 //! The checkpoint: writes the in-memory table's latest values to sled,
-//! flushes sled, deletes the log files that held them, and frees the table
-//! as it goes; and the background thread that decides when (the table or
+//! flushes sled, deletes the log files that held them, and frees them from
+//! the table; and the background thread that decides when (the table or
 //! the log is large, or writes paused) and the guard that stops it.
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -11,7 +10,8 @@ use std::time::Duration;
 use sled::IVec;
 
 use super::Error;
-use super::kv::{Inner, MEM_LIMIT, Pending, WAL_LIMIT, entry_size, read};
+use super::kv::{Inner, MEM_LIMIT, WAL_LIMIT, read};
+use super::table::FrozenPart;
 use super::wal;
 use crate::model::now_ms;
 
@@ -19,8 +19,6 @@ use crate::model::now_ms;
 const IDLE_MS: u64 = 1_000;
 /// How often the checkpointer looks.
 const TICK: Duration = Duration::from_millis(100);
-/// Entries a checkpoint writes between two releases of the table.
-const CHUNK: usize = 1024;
 
 /// Stops the checkpointer thread, and waits for it, when dropped.
 pub(super) struct Stopper {
@@ -59,76 +57,93 @@ fn write_all(tree: &sled::Tree, writes: impl Iterator<Item = (IVec, Option<IVec>
     Ok(())
 }
 
+/// One checkpoint: freezes the table's active part (or takes the frozen
+/// part a failed checkpoint left), writes it to sled, flushes sled, deletes
+/// the log files that held it and drops it from the table. Only the freeze
+/// holds the log's and the table's locks, for a rotation and a swap.
 pub(super) fn once(inner: &Inner) -> Result<(), Error> {
     let _one = inner.checkpoint.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let (upto, snapshot, old): (u64, Vec<Pending>, Vec<PathBuf>) = {
-        let mut wal = inner.wal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mem = read(&inner.mem);
-        if mem.map.is_empty() {
-            return Ok(());
-        }
-        let old = wal.rotate()?;
-        (mem.seq, mem.map.iter().map(|(k, s)| (k.clone(), s.value.clone())).collect(), old)
-    };
-    let (started, entries) = (std::time::Instant::now(), snapshot.len());
-    let mut rest = snapshot.into_iter();
-    loop {
-        let chunk: Vec<Pending> = rest.by_ref().take(CHUNK).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        write_all(&inner.tree, chunk.iter().cloned())?;
-        forget(inner, &chunk, upto);
-    }
+    let Some((frozen, files)) = freeze(inner)? else { return Ok(()) };
+    let started = std::time::Instant::now();
+    write_all(&inner.tree, frozen.iter().map(|(k, v)| (k.clone(), v.clone())))?;
     inner.db.flush()?;
-    wal::remove(&old)?;
-    inner.replayed.store(false, std::sync::atomic::Ordering::Relaxed);
-    tracing::debug!(entries, ms = started.elapsed().as_millis() as u64, "checkpoint");
+    wal::remove(&files)?;
+    inner.mem.write().unwrap_or_else(std::sync::PoisonError::into_inner).release();
+    inner.replayed.store(false, Ordering::Relaxed);
+    inner.room.notify_waiters();
+    tracing::debug!(entries = frozen.len(), ms = started.elapsed().as_millis() as u64, "checkpoint");
     Ok(())
 }
 
-/// Drops from the table the entries of `chunk` that sled now holds (those
-/// not written again since the snapshot), and wakes a waiting writer.
-fn forget(inner: &Inner, chunk: &[Pending], upto: u64) {
-    let mut mem = inner.mem.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-    for (k, _) in chunk {
-        if mem.map.get(k).is_some_and(|s| s.seq <= upto) {
-            let slot = mem.map.remove(k).expect("present");
-            mem.bytes -= entry_size(k.len(), slot.value.map_or(0, |v| v.len()));
+/// The part to write: the frozen one if a checkpoint failed, else the
+/// active part, frozen now with the log files before a fresh one; `None`
+/// when the table is empty. Holding the log's lock keeps groups out while
+/// the log rotates, so the frozen part is exactly what those files hold.
+fn freeze(inner: &Inner) -> Result<Option<FrozenPart>, Error> {
+    let mut wal = inner.wal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    {
+        let mem = read(&inner.mem);
+        if let Some(frozen) = mem.frozen() {
+            return Ok(Some(frozen));
+        }
+        if mem.is_empty() {
+            return Ok(None);
         }
     }
-    drop(mem);
-    inner.room.notify_waiters();
+    let files = wal.rotate()?;
+    Ok(Some(inner.mem.write().unwrap_or_else(std::sync::PoisonError::into_inner).freeze(files)))
 }
 
+/// How much lower than the host's other threads the checkpointer runs
+/// (a nice increment): a busy host answers requests first, and the
+/// writer's back-pressure makes room for the checkpoint when the table is
+/// full.
+const NICE: i32 = 10;
+
 /// Checkpoints when the table is large, the log long, or writes paused;
-/// stops when told.
+/// stops when told. Runs at a lower priority than request handling.
 pub(super) fn run(inner: &Inner, stop: &(Mutex<bool>, Condvar)) {
+    // On Linux a nice value belongs to the calling thread alone.
+    if let Err(e) = rustix::process::nice(NICE) {
+        tracing::debug!(error = %e, "could not lower the checkpoint thread's priority");
+    }
+    let mut ran = false;
     loop {
-        {
-            let (flag, wake) = stop;
-            let stopped = flag.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (stopped, _) =
-                wake.wait_timeout(stopped, TICK).unwrap_or_else(std::sync::PoisonError::into_inner);
-            if *stopped {
-                return;
-            }
+        // Right after a checkpoint, look again at once: the active part may
+        // have filled while the frozen one was written.
+        if stopped(stop, if ran { Duration::ZERO } else { TICK }) {
+            return;
         }
-        let (bytes, empty) = {
-            let mem = read(&inner.mem);
-            (mem.bytes, mem.map.is_empty())
-        };
-        let wal_bytes = inner.wal.lock().map(|w| w.bytes).unwrap_or(0);
-        let now = now_ms();
-        if now < inner.hold_until_ms.load(Ordering::Relaxed) {
-            continue;
-        }
-        let idle = now.saturating_sub(inner.last_write_ms.load(Ordering::Relaxed)) >= IDLE_MS;
-        if !empty
-            && (bytes >= MEM_LIMIT || wal_bytes >= WAL_LIMIT || idle)
-            && let Err(e) = once(inner)
-        {
+        ran = due(inner);
+        if ran && let Err(e) = once(inner) {
             tracing::error!(error = %e, "checkpoint failed; the log keeps every write and is retried");
+            ran = false;
         }
     }
+}
+
+/// Waits up to `wait` for the stop signal; answers whether it came.
+fn stopped((flag, wake): &(Mutex<bool>, Condvar), wait: Duration) -> bool {
+    let stopped = flag.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *stopped || wait.is_zero() {
+        return *stopped;
+    }
+    *wake.wait_timeout(stopped, wait).unwrap_or_else(std::sync::PoisonError::into_inner).0
+}
+
+/// A checkpoint is due: the table holds something, start-up is not holding
+/// checkpoints back, and the active part is large, the log long, or writes
+/// paused.
+fn due(inner: &Inner) -> bool {
+    let (active, empty) = {
+        let mem = read(&inner.mem);
+        (mem.active_bytes(), mem.is_empty())
+    };
+    let now = now_ms();
+    if empty || now < inner.hold_until_ms.load(Ordering::Relaxed) {
+        return false;
+    }
+    let wal_bytes = inner.wal.lock().map(|w| w.bytes).unwrap_or(0);
+    let idle = now.saturating_sub(inner.last_write_ms.load(Ordering::Relaxed)) >= IDLE_MS;
+    active >= MEM_LIMIT || wal_bytes >= WAL_LIMIT || idle
 }

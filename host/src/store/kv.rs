@@ -10,7 +10,6 @@
 //! costs 5-10 us (it copies the node it lands in). Coalesced, a task costs
 //! one sled write for its final record.
 
-use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,6 +19,7 @@ use sled::IVec;
 
 use super::Error;
 use super::checkpoint::{self, Stopper};
+use super::table::{Pending, Table};
 use super::wal::{self, KvWrite, Wal};
 use crate::model::now_ms;
 
@@ -32,43 +32,11 @@ pub(super) const WAL_LIMIT: u64 = 256 << 20;
 /// Longest start-up may hold checkpoints back ([`Kv::resume`]).
 const STARTUP_GRACE_MS: u64 = 5_000;
 
-/// A key and its latest value (`None`: deleted) with the group that wrote it.
-pub(super) struct Slot {
-    pub(super) value: Option<IVec>,
-    pub(super) seq: u64,
-}
-
-/// The in-memory table: the latest value of every key written since the
-/// last checkpoint, and how many bytes it counts.
-#[derive(Default)]
-pub(super) struct Mem {
-    pub(super) map: BTreeMap<IVec, Slot>,
-    pub(super) bytes: usize,
-    pub(super) seq: u64,
-}
-
-impl Mem {
-    fn put(&mut self, key: IVec, value: Option<IVec>, seq: u64) {
-        let (key_len, value_len) = (key.len(), value.as_ref().map_or(0, |v| v.len()));
-        let slot = Slot { value, seq };
-        match self.map.insert(key, slot) {
-            Some(old) => self.bytes = self.bytes - old.value.map_or(0, |v| v.len()) + value_len,
-            None => self.bytes += entry_size(key_len, value_len),
-        }
-    }
-}
-
-/// What an entry of `key_len` and `value_len` bytes counts against
-/// `MEM_LIMIT` (with the map's own overhead).
-pub(super) fn entry_size(key_len: usize, value_len: usize) -> usize {
-    key_len + value_len + 48
-}
-
 /// What the handles and the checkpointer share.
 pub(super) struct Inner {
     pub(super) db: sled::Db,
     pub(super) tree: sled::Tree,
-    pub(super) mem: RwLock<Mem>,
+    pub(super) mem: RwLock<Table>,
     pub(super) wal: Mutex<Wal>,
     /// One checkpoint at a time.
     pub(super) checkpoint: Mutex<()>,
@@ -89,9 +57,6 @@ pub(super) struct Inner {
 #[derive(Clone)]
 pub struct Kv(Arc<Inner>, #[allow(dead_code, reason = "held for its Drop")] Arc<Stopper>);
 
-/// A key and its value in the in-memory table (`None`: deleted).
-pub(super) type Pending = (IVec, Option<IVec>);
-
 /// The entries a scan yields.
 pub type Entry = Result<(IVec, IVec), Error>;
 
@@ -101,7 +66,7 @@ impl Kv {
     /// and the background checkpointer.
     pub fn open(db: sled::Db, tree: sled::Tree, dir: &Path) -> Result<Self, Error> {
         let mem = replay(dir)?;
-        let replayed = !mem.map.is_empty();
+        let replayed = !mem.is_empty();
         let wal = Wal::create(dir)?;
         let inner = Arc::new(Inner {
             db,
@@ -126,8 +91,8 @@ impl Kv {
     /// The value of `key`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<IVec>, Error> {
         let key = key.as_ref();
-        if let Some(slot) = read(&self.0.mem).map.get(key) {
-            return Ok(slot.value.clone());
+        if let Some(value) = read(&self.0.mem).get(key) {
+            return Ok(value);
         }
         Ok(self.0.tree.get(key)?)
     }
@@ -145,14 +110,7 @@ impl Kv {
         rev: bool,
     ) -> impl Iterator<Item = Entry> + use<> {
         let bounds = (range.0.as_ref().map(Vec::as_slice), range.1.as_ref().map(Vec::as_slice));
-        let mut mem: Vec<Pending> = read(&self.0.mem)
-            .map
-            .range::<[u8], _>(bounds)
-            .map(|(k, s)| (k.clone(), s.value.clone()))
-            .collect();
-        if rev {
-            mem.reverse();
-        }
+        let mem = read(&self.0.mem).range(bounds, rev);
         let disk = self.0.tree.range(range);
         let disk: Box<dyn Iterator<Item = sled::Result<(IVec, IVec)>> + Send> =
             if rev { Box::new(disk.rev()) } else { Box::new(disk) };
@@ -166,11 +124,7 @@ impl Kv {
         let mut mem = self.0.mem.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         for group in groups.into_iter().filter(|g| !g.is_empty()) {
             wal.append(&group)?;
-            mem.seq += 1;
-            let seq = mem.seq;
-            for (k, v) in group {
-                mem.put(IVec::from(k), v.map(IVec::from), seq);
-            }
+            mem.put_group(group.into_iter().map(|(k, v)| (IVec::from(k), v.map(IVec::from))));
         }
         self.0.last_write_ms.store(now_ms(), Ordering::Relaxed);
         Ok(())
@@ -198,7 +152,7 @@ impl Kv {
     pub async fn room(&self) {
         loop {
             let freed = self.0.room.notified();
-            if self.0.replayed.load(Ordering::Relaxed) || read(&self.0.mem).bytes < MEM_HARD_LIMIT {
+            if self.0.replayed.load(Ordering::Relaxed) || read(&self.0.mem).bytes() < MEM_HARD_LIMIT {
                 return;
             }
             freed.await;
@@ -231,25 +185,21 @@ pub(super) fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
     Bound::Unbounded
 }
 
-pub(super) fn read(mem: &RwLock<Mem>) -> std::sync::RwLockReadGuard<'_, Mem> {
+pub(super) fn read(mem: &RwLock<Table>) -> std::sync::RwLockReadGuard<'_, Table> {
     mem.read().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The table holding whatever the log files in `dir` hold, group by group
 /// (the files stay until a checkpoint has written it to sled).
-fn replay(dir: &Path) -> Result<Mem, Error> {
-    let mut mem = Mem::default();
+fn replay(dir: &Path) -> Result<Table, Error> {
+    let mut mem = Table::default();
     for path in wal::files(dir)? {
         wal::read(&path, |group| {
-            mem.seq += 1;
-            let seq = mem.seq;
-            for (k, v) in group {
-                mem.put(IVec::from(k), v.map(IVec::from), seq);
-            }
+            mem.put_group(group.into_iter().map(|(k, v)| (IVec::from(k), v.map(IVec::from))))
         })?;
     }
-    if mem.seq > 0 {
-        tracing::info!(groups = mem.seq, entries = mem.map.len(), "replayed the write-ahead log");
+    if mem.groups > 0 {
+        tracing::info!(groups = mem.groups, entries = mem.len(), "replayed the write-ahead log");
     }
     Ok(mem)
 }
@@ -318,7 +268,7 @@ mod tests {
         let kv = open(dir.path());
         kv.apply(vec![vec![put("a1", "x"), put("a2", "x"), put("a4", "x"), put("b1", "x")]]).unwrap();
         kv.checkpoint().unwrap();
-        assert!(read(&kv.0.mem).map.is_empty(), "a checkpoint empties the table");
+        assert!(read(&kv.0.mem).is_empty(), "a checkpoint empties the table");
         kv.apply(vec![vec![put("a3", "new"), (b"a2".to_vec(), None), put("a4", "new"), put("b0", "x")]])
             .unwrap();
         assert_eq!(keys(kv.scan_prefix("a")), ["a1", "a3", "a4"]);
@@ -345,10 +295,10 @@ mod tests {
         }
         let kv = open(dir.path());
         assert_eq!(keys(kv.scan_prefix("k")), ["k2", "k3"]);
-        assert_eq!(read(&kv.0.mem).map.len(), 3, "replayed into the table");
+        assert_eq!(read(&kv.0.mem).len(), 3, "replayed into the table");
         assert_eq!(wal::files(&dir.path().join("wal")).unwrap().len(), 2, "kept until a checkpoint");
         kv.checkpoint().unwrap();
-        assert!(read(&kv.0.mem).map.is_empty());
+        assert!(read(&kv.0.mem).is_empty());
         assert_eq!(wal::files(&dir.path().join("wal")).unwrap().len(), 1, "replayed logs are deleted");
         assert_eq!(keys(kv.scan_prefix("k")), ["k2", "k3"]);
     }
@@ -388,10 +338,28 @@ mod tests {
                 }
             })
         };
+        // A reader never sees a key vanish or go back to an older value
+        // while checkpoints move the table to sled.
+        let reader = {
+            let kv = kv.clone();
+            std::thread::spawn(move || {
+                let mut last = -1i64;
+                while last < 2950 {
+                    let Some(v) = kv.get("k00").unwrap() else {
+                        assert_eq!(last, -1, "k00 vanished after {last}");
+                        continue;
+                    };
+                    let v: i64 = std::str::from_utf8(&v).unwrap().parse().unwrap();
+                    assert!(v >= last, "k00 went back from {last} to {v}");
+                    last = v;
+                }
+            })
+        };
         while !writer.is_finished() {
             kv.checkpoint().unwrap();
         }
         writer.join().unwrap();
+        reader.join().unwrap();
         let check = |kv: &Kv| {
             for k in 0..50 {
                 let v = kv.get(format!("k{k:02}")).unwrap().unwrap();

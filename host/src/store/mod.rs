@@ -10,6 +10,7 @@ mod keys;
 mod kv;
 mod records;
 mod staged;
+mod table;
 mod unit;
 mod wal;
 

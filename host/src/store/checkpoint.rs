@@ -67,7 +67,7 @@ pub(super) fn once(inner: &Inner) -> Result<(), Error> {
     let started = std::time::Instant::now();
     write_all(&inner.tree, frozen.iter().map(|(k, v)| (k.clone(), v.clone())))?;
     inner.db.flush()?;
-    wal::remove(&files)?;
+    wal::retire(&files)?;
     inner.mem.write().unwrap_or_else(std::sync::PoisonError::into_inner).release();
     inner.replayed.store(false, Ordering::Relaxed);
     inner.room.notify_waiters();

@@ -9,6 +9,7 @@ mod checkpoint;
 mod keys;
 mod kv;
 mod records;
+mod segment;
 mod staged;
 mod table;
 mod unit;

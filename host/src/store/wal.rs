@@ -1,56 +1,62 @@
-//! The write-ahead log: every applied group of writes is appended to a file
-//! as one record (`length`, `crc32`, postcard payload) and made durable with
+//! The write-ahead log: every applied group of writes is appended as one
+//! record (`length`, `crc32`, postcard payload) and made durable with
 //! `fdatasync`. sled is written later, coalesced, by a checkpoint (see
-//! `kv.rs`); at open the records left are replayed. Files are numbered in
-//! the order they were started; a checkpoint starts a new file and deletes
-//! the older ones once sled holds their writes.
+//! `kv.rs`); at open the records left are replayed.
+//!
+//! Files are numbered in the order they were started and begin with a
+//! header naming their number; a record's checksum covers that number, so
+//! what a reused file held before does not read as records. The log writes
+//! into segments made ahead of need (`segment.rs`): files already written
+//! through to their full length, so an append changes no file size and
+//! `fdatasync` has no file-system metadata to commit (a commit would also
+//! wait for whatever else the file system has pending, such as sled's
+//! writes during a checkpoint). A checkpoint starts a new file and retires
+//! the older ones once sled holds their writes: full-length ones become
+//! spare segments again, the rest are deleted.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+use std::fs::{self, File};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Error;
+use super::segment::{self, Segment, Spares};
 
 /// One write: a key and its new value, or `None` to delete it.
 pub type KvWrite = (Vec<u8>, Option<Vec<u8>>);
 
 /// Longest record accepted when reading (a larger length is a torn tail).
 const MAX_RECORD: usize = 1 << 30;
-
-/// A file written through a buffer and synced through a shared handle.
-struct Shared(Arc<File>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        (&*self.0).write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        (&*self.0).flush()
-    }
-}
+/// The first bytes of a log file in this format.
+const MAGIC: &[u8; 8] = b"SFLOG\x00v2";
+/// Header: the magic and the file's number.
+pub(super) const HEADER: usize = 16;
+/// Buffered bytes written out before the next append.
+const BUFFER: usize = 1 << 20;
 
 /// The log's directory and the file being appended to.
 pub struct Wal {
     dir: PathBuf,
-    file: Arc<File>,
-    out: BufWriter<Shared>,
-    path: PathBuf,
+    seg: Segment,
+    /// Appended bytes not yet written to the file, and where they go.
+    buf: Vec<u8>,
+    buf_at: u64,
+    spares: Spares,
     /// Bytes appended since the last rotation.
     pub bytes: u64,
 }
 
 impl Wal {
-    /// A new file in `dir`, named after every file already there (replay
-    /// reads them in name order), never an existing one: a group appended
+    /// A new file in `dir`, numbered after every file already there (replay
+    /// reads them in number order), never an existing one: a group appended
     /// after a torn tail would be unreadable.
     pub fn create(dir: &Path) -> Result<Self, Error> {
         fs::create_dir_all(dir).map_err(io)?;
-        let last = files(dir)?.iter().filter_map(|p| p.file_stem()?.to_str()?.parse::<u64>().ok()).max();
-        let path = dir.join(format!("{:020}.wal", last.map_or(1, |n| n + 1)));
-        let file = Arc::new(OpenOptions::new().create_new(true).append(true).open(&path).map_err(io)?);
-        let out = BufWriter::with_capacity(1 << 20, Shared(file.clone()));
-        Ok(Wal { dir: dir.to_owned(), file, out, path, bytes: 0 })
+        let mut spares = Spares::new(dir)?;
+        let seg = spares.take(next_number(dir)?)?;
+        let mut wal = Wal { dir: dir.to_owned(), buf: Vec::new(), buf_at: 0, seg, spares, bytes: 0 };
+        wal.start_file();
+        Ok(wal)
     }
 
     /// Appends one group (buffered; durable after [`Wal::sync_handle`]'s sync).
@@ -60,28 +66,81 @@ impl Wal {
             what: "log group",
             reason: format!("{} bytes is over 4 GiB", payload.len()),
         })?;
-        self.out.write_all(&len.to_le_bytes()).map_err(io)?;
-        self.out.write_all(&crc32fast::hash(&payload).to_le_bytes()).map_err(io)?;
-        self.out.write_all(&payload).map_err(io)?;
-        self.bytes += 8 + u64::from(len);
+        let record = 8 + u64::from(len);
+        if self.seg.wants_switch(self.end(), record, &self.spares) {
+            self.switch()?;
+        }
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(&checksum(self.seg.number, &payload).to_le_bytes());
+        self.buf.extend_from_slice(&payload);
+        self.bytes += record;
+        if self.buf.len() >= BUFFER {
+            self.write_out()?;
+        }
         Ok(())
     }
 
     /// Writes the buffer out and answers the file to `sync_data` (outside
     /// any lock): that makes everything appended so far durable.
     pub fn sync_handle(&mut self) -> Result<Arc<File>, Error> {
-        self.out.flush().map_err(io)?;
-        Ok(self.file.clone())
+        self.write_out()?;
+        Ok(self.seg.file.clone())
     }
 
     /// Makes the current file durable and continues in a new one; answers
     /// the files before it.
     pub fn rotate(&mut self) -> Result<Vec<PathBuf>, Error> {
-        self.sync_handle()?.sync_data().map_err(io)?;
-        let next = Wal::create(&self.dir)?;
-        *self = next;
-        Ok(files(&self.dir)?.into_iter().filter(|p| *p != self.path).collect())
+        self.switch()?;
+        self.bytes = 0;
+        Ok(files(&self.dir)?.into_iter().filter(|p| *p != self.seg.path).collect())
     }
+
+    /// Where the next appended byte goes.
+    fn end(&self) -> u64 {
+        self.buf_at + self.buf.len() as u64
+    }
+
+    /// Syncs the current file and moves to the next number's segment.
+    fn switch(&mut self) -> Result<(), Error> {
+        self.sync_handle()?.sync_data().map_err(io)?;
+        self.seg = self.spares.take(self.seg.number + 1)?;
+        self.start_file();
+        Ok(())
+    }
+
+    /// Buffers the header of a fresh file (the first sync writes it).
+    fn start_file(&mut self) {
+        self.buf.clear();
+        self.buf.extend_from_slice(MAGIC);
+        self.buf.extend_from_slice(&self.seg.number.to_le_bytes());
+        self.buf_at = 0;
+    }
+
+    fn write_out(&mut self) -> Result<(), Error> {
+        if !self.buf.is_empty() {
+            self.seg.file.write_all_at(&self.buf, self.buf_at).map_err(io)?;
+            self.buf_at += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+/// The checksum of a record of file `number`.
+fn checksum(number: u64, payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&number.to_le_bytes());
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+/// The number of a log file, from its name.
+pub(super) fn number(path: &Path) -> Option<u64> {
+    path.file_stem()?.to_str()?.parse().ok()
+}
+
+fn next_number(dir: &Path) -> Result<u64, Error> {
+    Ok(files(dir)?.iter().filter_map(|p| number(p)).max().map_or(1, |n| n + 1))
 }
 
 /// The log files in `dir`, oldest first.
@@ -99,18 +158,20 @@ pub fn files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 pub type ReadWrite<'a> = (&'a [u8], Option<&'a [u8]>);
 
 /// Calls `each` with every complete group in `path`, in order; answers how
-/// many there were. A torn or corrupt tail (a group whose append never
-/// finished) ends the file.
+/// many there were. The log in the file ends at the first record that is
+/// not complete and whole: a zero length (unused space of a segment), a
+/// torn append, or what a reused file held before.
 pub fn read(path: &Path, mut each: impl FnMut(Vec<ReadWrite<'_>>)) -> Result<u64, Error> {
     let mut bytes = Vec::new();
-    File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io)?;
+    File::open(path).and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes)).map_err(io)?;
+    let Some(mut rest) = records(path, &bytes) else { return Ok(0) };
+    let salt = number(path).unwrap_or(0);
     let mut groups = 0;
-    let mut rest = bytes.as_slice();
     while rest.len() >= 8 {
         let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
         let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
-        let Some(payload) = rest.get(8..8 + len).filter(|_| len <= MAX_RECORD) else { break };
-        if crc32fast::hash(payload) != crc {
+        let Some(payload) = rest.get(8..8 + len).filter(|_| len > 0 && len <= MAX_RECORD) else { break };
+        if checksum(salt, payload) != crc {
             break;
         }
         // `Vec<u8>` and `&[u8]` have the same postcard encoding.
@@ -119,18 +180,34 @@ pub fn read(path: &Path, mut each: impl FnMut(Vec<ReadWrite<'_>>)) -> Result<u64
         groups += 1;
         rest = &rest[8 + len..];
     }
-    if !rest.is_empty() {
-        tracing::warn!(file = %path.display(), bytes = rest.len(), "ignoring a torn write at the end of the log");
+    if rest.iter().take(4096).any(|b| *b != 0) {
+        tracing::debug!(file = %path.display(), bytes = rest.len(), "the log ends before the end of its file");
     }
     Ok(groups)
 }
 
-/// Deletes log files (their writes are in sled).
-pub fn remove(paths: &[PathBuf]) -> Result<(), Error> {
-    for p in paths {
-        fs::remove_file(p).map_err(io)?;
+/// The bytes after a file's header; `None` when the file has no header of
+/// its own number (a segment not used yet, or one whose header was not
+/// rewritten before a crash).
+fn records<'a>(path: &Path, bytes: &'a [u8]) -> Option<&'a [u8]> {
+    let (magic, rest) = bytes.split_at_checked(MAGIC.len())?;
+    let (own, rest) = rest.split_at_checked(8)?;
+    (magic == MAGIC && number(path) == Some(u64::from_le_bytes(own.try_into().ok()?))).then_some(rest)
+}
+
+/// Whether `path` is a log file in this format (only those are reused).
+pub(super) fn has_header(path: &Path) -> bool {
+    let mut head = [0u8; HEADER];
+    File::open(path).and_then(|f| f.read_exact_at(&mut head, 0)).is_ok() && records(path, &head).is_some()
+}
+
+/// Retires log files whose writes sled holds: full-length ones become
+/// spare segments (up to a few), the rest are deleted.
+pub fn retire(paths: &[PathBuf]) -> Result<(), Error> {
+    match paths.first().and_then(|p| p.parent()) {
+        Some(dir) => segment::retire(dir, paths),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn io(e: std::io::Error) -> Error {
@@ -157,33 +234,63 @@ mod tests {
         wal.append(&a).unwrap();
         wal.append(&b).unwrap();
         wal.sync_handle().unwrap().sync_data().unwrap();
-        let path = files(dir.path()).unwrap().remove(0);
+        let path = wal.seg.path.clone();
         assert_eq!(read_all(&path), vec![a.clone(), b]);
 
-        // A crash in the middle of the second append.
+        // A crash in the middle of the second append (the file may be a
+        // segment: zeros after the records).
         let full = fs::read(&path).unwrap();
-        fs::write(&path, &full[..full.len() - 10]).unwrap();
+        let end = full.iter().rposition(|b| *b != 0).unwrap() + 1;
+        fs::write(&path, &full[..end - 10]).unwrap();
         assert_eq!(read_all(&path), vec![a.clone()]);
         // A flipped bit in it.
         let mut flipped = full.clone();
-        let last = flipped.len() - 1;
-        flipped[last] ^= 1;
+        flipped[end - 1] ^= 1;
         fs::write(&path, &flipped).unwrap();
-        assert_eq!(read_all(&path), vec![a]);
+        assert_eq!(read_all(&path), vec![a.clone()]);
+        // The same bytes under another number: what a reused file held.
+        let other = dir.path().join(format!("{:020}.wal", 99));
+        fs::write(&other, &full).unwrap();
+        assert!(read_all(&other).is_empty());
     }
 
     #[test]
-    fn rotation_names_the_files_a_checkpoint_may_delete() {
+    fn rotation_names_the_files_a_checkpoint_may_retire() {
         let dir = tempfile::tempdir().unwrap();
         let mut wal = Wal::create(dir.path()).unwrap();
         wal.append(&[(b"k".to_vec(), None)]).unwrap();
         let old = wal.rotate().unwrap();
         assert_eq!(old.len(), 1);
         assert_eq!(files(dir.path()).unwrap().len(), 2);
-        remove(&old).unwrap();
+        retire(&old).unwrap();
         assert_eq!(files(dir.path()).unwrap().len(), 1);
         // A new log after a restart never appends to an old file.
         let again = Wal::create(dir.path()).unwrap();
-        assert!(again.path > wal.path);
+        assert!(again.seg.number > wal.seg.number);
+    }
+
+    #[test]
+    fn reused_segments_read_back_only_what_was_appended_since() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::create(dir.path()).unwrap();
+        let group = |i: u32| vec![(i.to_le_bytes().to_vec(), Some(vec![i as u8; 1 << 20]))];
+        for i in 0..40 {
+            wal.append(&group(i)).unwrap();
+        }
+        let old = wal.rotate().unwrap();
+        retire(&old).unwrap();
+        // The next file reuses a retired one, full of records of its old
+        // number.
+        wal.rotate().unwrap();
+        let reused = fs::metadata(&wal.seg.path).unwrap().len();
+        assert!(reused >= super::segment::SEGMENT, "a reused file, {reused} bytes");
+        let small: Vec<Vec<KvWrite>> =
+            (100..103u32).map(|i| vec![(i.to_le_bytes().to_vec(), None)]).collect();
+        for g in &small {
+            wal.append(g).unwrap();
+        }
+        wal.sync_handle().unwrap().sync_data().unwrap();
+        let read: Vec<Vec<KvWrite>> = files(dir.path()).unwrap().iter().flat_map(|p| read_all(p)).collect();
+        assert_eq!(read, small);
     }
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::api::{self, AppState, Tokens};
+use crate::api::{self, Handles, Tokens};
 use crate::model::{HostPattern, now_ms};
 use crate::otlp;
 use crate::runner::{self, LocalSource};
@@ -101,7 +101,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     if options.runners > 0 {
         fleet.add_local(&options.cluster, options.runners as u32);
     }
-    let app = api::router(AppState {
+    let app = api::router(Handles {
         scheduler,
         store: store.clone(),
         sandbox,

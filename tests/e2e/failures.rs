@@ -219,6 +219,16 @@ async fn a_repeated_idempotency_key_returns_the_first_job() -> anyhow::Result<()
     let (status, third) = host.post("/v1/jobs", &other).await?;
     assert_eq!(status, 201);
     assert_ne!(third["id"], first["id"]);
+    // Once its job is deleted, the key makes a new job.
+    let id = first["id"].as_str().unwrap();
+    host.wait_ended(id, WAIT).await?;
+    let (status, _) = host.send(reqwest::Client::new().delete(format!("{}/v1/jobs/{id}", host.base))).await?;
+    assert_eq!(status, 204);
+    let (status, fourth) = host.post("/v1/jobs", &body).await?;
+    assert_eq!(status, 201, "{fourth}");
+    assert_ne!(fourth["id"], first["id"]);
+    let (status, again) = host.post("/v1/jobs", &body).await?;
+    assert_eq!((status.as_u16(), &again["id"]), (200, &fourth["id"]));
     Ok(())
 }
 

@@ -126,9 +126,8 @@ pub async fn submit(
 ) -> Result<(StatusCode, axum::Json<JobView>), ApiError> {
     let spec = validate(&state, body, header_traceparent(&headers))?;
     let submitted = state.scheduler.submit(spec).await?;
-    let job = state.store.job(submitted.job)?.ok_or_else(|| ApiError::internal("submitted job vanished"))?;
     let status = if submitted.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, axum::Json(JobView::from(&job))))
+    Ok((status, axum::Json(JobView::from(&submitted.job))))
 }
 
 /// The `traceparent` header's context; an invalid one is ignored, as the

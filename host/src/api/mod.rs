@@ -41,9 +41,21 @@ const BODY_LIMIT: usize = 4 << 20;
 /// Largest module upload.
 const MODULE_LIMIT: usize = 64 << 20;
 
-/// What handlers share.
+/// What handlers share: one allocation, so the state axum clones for every
+/// request costs one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Handles>);
+
+impl std::ops::Deref for AppState {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
+}
+
+/// The handles the API works through.
+pub struct Handles {
     /// Changes the job graph.
     pub scheduler: Scheduler,
     /// Reads jobs, tasks, logs and modules.
@@ -61,14 +73,14 @@ pub struct AppState {
 /// The API's routes, registered together with their OpenAPI description.
 /// Admin routes need an admin token, the runner protocol a runner token,
 /// `/healthz` none (see [`auth`]).
-pub fn router(mut state: AppState) -> Router {
+pub fn router(mut handles: Handles) -> Router {
     // A body over `bytes` is refused from its announced length, or while read.
     let limit = |bytes: usize| {
         (DefaultBodyLimit::max(bytes), axum::middleware::from_fn_with_state(bytes, extract::announced_length))
     };
     let guard = |role| {
         axum::middleware::from_fn_with_state(
-            auth::Guard { tokens: state.tokens.clone(), role },
+            auth::Guard { tokens: handles.tokens.clone(), role },
             auth::require,
         )
     };
@@ -106,7 +118,7 @@ pub fn router(mut state: AppState) -> Router {
         .merge(admin)
         .merge(runners)
         .split_for_parts();
-    state.openapi = Arc::new(doc.to_json().unwrap_or_default());
+    handles.openapi = Arc::new(doc.to_json().unwrap_or_default());
     router
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
@@ -116,7 +128,7 @@ pub fn router(mut state: AppState) -> Router {
                 "method not allowed",
             )
         })
-        .with_state(state)
+        .with_state(AppState(Arc::new(handles)))
 }
 
 /// `GET /healthz`: the host is up.

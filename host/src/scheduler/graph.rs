@@ -15,7 +15,8 @@ const MAX_KEPT_ERRORS: usize = 20;
 pub type Ready = (String, TaskKey);
 
 /// Creates a job and its queued root task.
-pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (JobId, Ready) {
+/// Answers the job as created and its root task, ready.
+pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (Job, Ready) {
     let id = JobId::new();
     let key = TaskKey { job: id, task: TaskId::new() };
     let root =
@@ -35,10 +36,10 @@ pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (JobId, Ready) {
     if let Some(k) = &job.idempotency_key {
         unit.set_idempotency(k, id);
     }
-    unit.insert_job(job);
+    unit.insert_job(job.clone());
     unit.insert_task(root);
     unit.mark(&spec.cluster, key, Live::Ready);
-    (id, (spec.cluster, key))
+    (job, (spec.cluster, key))
 }
 
 /// Marks `key` as running its next attempt on implementation `version`.

@@ -93,10 +93,10 @@ pub struct JobSpec {
 }
 
 /// The answer to a submission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Submitted {
-    /// The job.
-    pub job: JobId,
+    /// The job as it was committed (new, or the earlier submission's).
+    pub job: crate::model::Job,
     /// False when an earlier submission with the same idempotency key made it.
     pub created: bool,
 }

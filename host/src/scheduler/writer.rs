@@ -211,10 +211,12 @@ impl Writer {
     }
 
     fn submit(&mut self, unit: &mut Unit, spec: super::JobSpec) -> Result<super::Submitted, Error> {
+        // A key whose job was deleted since makes a new job.
         if let Some(k) = &spec.idempotency_key
-            && let Some(job) = unit.idempotent_job(k)?
+            && let Some(id) = unit.idempotent_job(k)?
+            && let Some(job) = unit.job_view(id)?
         {
-            return Ok(super::Submitted { job, created: false });
+            return Ok(super::Submitted { job: job.clone(), created: false });
         }
         let (job, (cluster, key)) = graph::submit_job(unit, spec);
         self.queues.push(&cluster, key);

@@ -348,6 +348,12 @@ async fn storage_and_restart(sizes: &Sizes) -> anyhow::Result<()> {
         &mut restarts,
     );
     println!("host RSS after restart: {} MiB", rss_bytes(host.pid())? >> 20);
+    let disk = dir_size(dir.path());
+    println!(
+        "data dir after the clean stops: {} MiB ({:.0} B per task)",
+        disk >> 20,
+        disk as f64 / tasks as f64
+    );
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! The checkpoint: writes the in-memory table's latest values to sled,
-//! flushes sled, deletes the log files that held them, and frees them from
+//! flushes sled, retires the log files that held them, and frees them from
 //! the table; and the background thread that decides when (the table or
 //! the log is large, or writes paused) and the guard that stops it.
 
@@ -58,7 +58,7 @@ fn write_all(tree: &sled::Tree, writes: impl Iterator<Item = (IVec, Option<IVec>
 }
 
 /// One checkpoint: freezes the table's active part (or takes the frozen
-/// part a failed checkpoint left), writes it to sled, flushes sled, deletes
+/// part a failed checkpoint left), writes it to sled, flushes sled, retires
 /// the log files that held it and drops it from the table. Only the freeze
 /// holds the log's and the table's locks, for a rotation and a swap.
 pub(super) fn once(inner: &Inner) -> Result<(), Error> {

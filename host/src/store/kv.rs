@@ -3,7 +3,7 @@
 //! and put in an ordered in-memory table; reads look there first, then in
 //! sled. A checkpoint (`checkpoint.rs`: in the background, when the table
 //! passes `MEM_LIMIT` or writes pause) applies the table's latest values to
-//! sled, flushes sled, and deletes the log files it covered.
+//! sled, flushes sled, and retires the log files it covered (`segment.rs`).
 //!
 //! Why: a task's record changes three times in a second (created, started,
 //! finished) and its live key is written and deleted again; each sled write
@@ -62,7 +62,7 @@ pub type Entry = Result<(IVec, IVec), Error>;
 
 impl Kv {
     /// Loads what the log in `dir` holds into the table (the next checkpoint
-    /// writes it to sled and deletes those files), then starts a new log file
+    /// writes it to sled and retires those files), then starts a new log file
     /// and the background checkpointer.
     pub fn open(db: sled::Db, tree: sled::Tree, dir: &Path) -> Result<Self, Error> {
         let mem = replay(dir)?;

@@ -49,6 +49,9 @@ impl Segment {
 pub(super) struct Spares {
     dir: PathBuf,
     making: Option<JoinHandle<Result<(), Error>>>,
+    /// Making one failed (a full disk, say): the log grows its files, and
+    /// uses only the spares checkpoints retire, until the next start.
+    failed: bool,
 }
 
 impl Spares {
@@ -58,7 +61,7 @@ impl Spares {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::Io(e)),
             _ => {}
         }
-        Ok(Spares { dir: dir.to_owned(), making: None })
+        Ok(Spares { dir: dir.to_owned(), making: None, failed: false })
     }
 
     /// A spare has been made since the log last took one.
@@ -73,6 +76,7 @@ impl Spares {
             && let Some(Err(e)) = self.making.take().map(|t| t.join().unwrap_or(Ok(())))
         {
             tracing::warn!(error = %e, "could not make a spare log segment; the log grows its files");
+            self.failed = true;
         }
         let free = free(&self.dir)?;
         let path = self.dir.join(format!("{number:020}.wal"));
@@ -90,7 +94,7 @@ impl Spares {
         // acknowledged.
         sync_dir(&self.dir)?;
         let file = OpenOptions::new().read(true).write(true).open(&path).map_err(Error::Io)?;
-        if free.len() <= 1 && self.making.is_none() {
+        if free.len() <= 1 && self.making.is_none() && !self.failed {
             let dir = self.dir.clone();
             self.making = Some(
                 std::thread::Builder::new()

@@ -149,8 +149,8 @@ async fn submit_latency(sizes: &Sizes) -> anyhow::Result<()> {
     host.upload("probe").await?;
     host.create_cluster("bench-idle").await?;
     for clients in [1usize, 64] {
-        let name =
-            format!("submit latency, {clients} concurrent client(s), {} requests per run", sizes.submits);
+        let per_run = (sizes.submits / clients).max(1) * clients;
+        let name = format!("submit latency, {clients} concurrent client(s), {per_run} requests per run");
         submit_rounds(&host, &name, clients, sizes.runs, sizes.submits).await?;
     }
     // Without a pause, until the store's background checkpoint has run at
@@ -158,7 +158,8 @@ async fn submit_latency(sizes: &Sizes) -> anyhow::Result<()> {
     // 200,000 submissions).
     let name = format!(
         "submit latency, 64 concurrent clients, sustained: {} rounds of {} requests, through checkpoints",
-        sizes.sustained_rounds, sizes.submits
+        sizes.sustained_rounds,
+        (sizes.submits / 64).max(1) * 64
     );
     let all = submit_rounds(&host, &name, 64, sizes.sustained_rounds, sizes.submits).await?;
     println!(

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
+use itertools::{EitherOrBoth, Itertools};
 use sled::IVec;
 
 use super::Error;
@@ -114,16 +115,22 @@ impl Kv {
         let disk = self.0.tree.range(range);
         let disk: Box<dyn Iterator<Item = sled::Result<(IVec, IVec)>> + Send> =
             if rev { Box::new(disk.rev()) } else { Box::new(disk) };
-        Merged { mem: mem.into_iter().peekable(), disk: disk.peekable(), rev }
+        merged(mem, disk, rev)
     }
 
     /// Appends `groups` to the log (one record each, in order) and makes them
-    /// visible; durable after the next [`Kv::sync`].
+    /// visible; durable after the next [`Kv::sync`]. Readers wait only for
+    /// the table's update, not for the log's (which may move to a new
+    /// segment); the log's lock, held throughout, keeps a checkpoint from
+    /// freezing the table between the two.
     pub fn apply(&self, groups: Vec<Vec<KvWrite>>) -> Result<(), Error> {
         let mut wal = self.0.wal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let groups: Vec<Vec<KvWrite>> = groups.into_iter().filter(|g| !g.is_empty()).collect();
+        for group in &groups {
+            wal.append(group)?;
+        }
         let mut mem = self.0.mem.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for group in groups.into_iter().filter(|g| !g.is_empty()) {
-            wal.append(&group)?;
+        for group in groups {
             mem.put_group(group.into_iter().map(|(k, v)| (IVec::from(k), v.map(IVec::from))));
         }
         self.0.last_write_ms.store(now_ms(), Ordering::Relaxed);
@@ -204,44 +211,22 @@ fn replay(dir: &Path) -> Result<Table, Error> {
     Ok(mem)
 }
 
-/// The in-memory entries merged with sled's, the table winning on equal
-/// keys; deleted keys are skipped.
-struct Merged<D: Iterator<Item = sled::Result<(IVec, IVec)>>> {
-    mem: std::iter::Peekable<std::vec::IntoIter<Pending>>,
-    disk: std::iter::Peekable<D>,
+/// The in-memory entries (in scan order) merged with sled's, the table
+/// winning on equal keys; deleted keys are skipped, sled's errors passed on.
+fn merged(
+    mem: Vec<Pending>,
+    disk: impl Iterator<Item = sled::Result<(IVec, IVec)>>,
     rev: bool,
-}
-
-impl<D: Iterator<Item = sled::Result<(IVec, IVec)>>> Iterator for Merged<D> {
-    type Item = Entry;
-
-    fn next(&mut self) -> Option<Entry> {
-        loop {
-            let take_mem = match (self.mem.peek(), self.disk.peek()) {
-                (None, None) => return None,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (Some(_), Some(Err(_))) => false,
-                (Some((m, _)), Some(Ok((d, _)))) => {
-                    let order = m.as_ref().cmp(d.as_ref());
-                    if order == std::cmp::Ordering::Equal {
-                        self.disk.next();
-                        true
-                    } else {
-                        (order == std::cmp::Ordering::Less) != self.rev
-                    }
-                }
-            };
-            if take_mem {
-                let (k, v) = self.mem.next()?;
-                match v {
-                    Some(v) => return Some(Ok((k, v))),
-                    None => continue,
-                }
-            }
-            return Some(self.disk.next()?.map_err(Error::from));
-        }
-    }
+) -> impl Iterator<Item = Entry> {
+    let order = move |(m, _): &Pending, d: &sled::Result<(IVec, IVec)>| match d {
+        Err(_) => std::cmp::Ordering::Greater,
+        Ok((d, _)) if rev => d.cmp(m),
+        Ok((d, _)) => m.cmp(d),
+    };
+    mem.into_iter().merge_join_by(disk, order).filter_map(|entry| match entry {
+        EitherOrBoth::Left((k, v)) | EitherOrBoth::Both((k, v), _) => v.map(|v| Ok((k, v))),
+        EitherOrBoth::Right(d) => Some(d.map_err(Error::from)),
+    })
 }
 
 #[cfg(test)]

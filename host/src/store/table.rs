@@ -9,6 +9,7 @@ use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use itertools::{EitherOrBoth, Itertools};
 use sled::IVec;
 
 /// A key and its latest value (`None`: deleted).
@@ -69,14 +70,16 @@ impl Table {
     /// The entries in `bounds`, deletions included, in key order (`rev`:
     /// descending); the active part wins over the frozen one.
     pub(super) fn range(&self, bounds: (Bound<&[u8]>, Bound<&[u8]>), rev: bool) -> Vec<Pending> {
-        let collect = |map: &Map| -> Vec<Pending> {
-            map.range::<[u8], _>(bounds).map(|(k, v)| (k.clone(), v.clone())).collect()
-        };
-        let newer = collect(&self.active);
-        let mut all = match &self.frozen {
-            Some(f) => overlay(newer, collect(&f.map)),
-            None => newer,
-        };
+        let active = self.active.range::<[u8], _>(bounds);
+        let frozen = self.frozen.iter().flat_map(|f| f.map.range::<[u8], _>(bounds));
+        let mut all: Vec<Pending> = active
+            .merge_join_by(frozen, |(a, _), (f, _)| a.cmp(f))
+            .map(|entry| match entry {
+                EitherOrBoth::Left((k, v)) | EitherOrBoth::Both((k, v), _) | EitherOrBoth::Right((k, v)) => {
+                    (k.clone(), v.clone())
+                }
+            })
+            .collect();
         if rev {
             all.reverse();
         }
@@ -121,29 +124,6 @@ impl Table {
     /// Drops the frozen part: sled holds it now.
     pub(super) fn release(&mut self) {
         self.frozen = None;
-    }
-}
-
-/// `newer` and `older`, both in ascending key order, merged in that order;
-/// on equal keys `newer` wins.
-fn overlay(newer: Vec<Pending>, older: Vec<Pending>) -> Vec<Pending> {
-    let mut out = Vec::with_capacity(newer.len() + older.len());
-    let (mut newer, mut older) = (newer.into_iter().peekable(), older.into_iter().peekable());
-    loop {
-        let order = match (newer.peek(), older.peek()) {
-            (None, None) => return out,
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some((n, _)), Some((o, _))) => n.cmp(o),
-        };
-        match order {
-            std::cmp::Ordering::Less => out.extend(newer.next()),
-            std::cmp::Ordering::Greater => out.extend(older.next()),
-            std::cmp::Ordering::Equal => {
-                older.next();
-                out.extend(newer.next());
-            }
-        }
     }
 }
 

@@ -290,6 +290,28 @@ fn dir_size(path: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// Stops `host` (`clean`: SIGTERM, else SIGKILL) and starts it again on
+/// `dir`, `runs` times; answers each start's time to serving, in ms.
+async fn restart_times(
+    host: &mut Host,
+    dir: &std::path::Path,
+    runs: usize,
+    clean: bool,
+) -> anyhow::Result<Vec<f64>> {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        if clean {
+            host.stop()?;
+        } else {
+            host.kill();
+        }
+        let start = Instant::now();
+        *host = Host::start_in(dir, &["--runners", "2"]).await?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(times)
+}
+
 async fn storage_and_restart(sizes: &Sizes) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut host = Host::start_in(dir.path(), &["--runners", "2"]).await?;
@@ -323,26 +345,14 @@ async fn storage_and_restart(sizes: &Sizes) -> anyhow::Result<()> {
         disk as f64 / tasks as f64
     );
     // Killed right after the writes: the start replays the write-ahead log.
-    let mut restarts = Vec::new();
-    for _ in 0..sizes.runs.min(3) {
-        host.kill();
-        let start = Instant::now();
-        host = Host::start_in(dir.path(), &["--runners", "2"]).await?;
-        restarts.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
+    let mut restarts = restart_times(&mut host, dir.path(), sizes.runs.min(3), false).await?;
     report(
         &format!("restart after kill -9 with {tasks} tasks stored (start to serving)"),
         "ms",
         &mut restarts,
     );
     // Stopped cleanly (SIGTERM): the last checkpoint leaves no log.
-    let mut restarts = Vec::new();
-    for _ in 0..sizes.runs.min(3) {
-        host.stop()?;
-        let start = Instant::now();
-        host = Host::start_in(dir.path(), &["--runners", "2"]).await?;
-        restarts.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
+    let mut restarts = restart_times(&mut host, dir.path(), sizes.runs.min(3), true).await?;
     report(
         &format!("restart after a clean stop with {tasks} tasks stored (start to serving)"),
         "ms",

@@ -282,8 +282,9 @@ mod tests {
         // The next file reuses a retired one, full of records of its old
         // number.
         wal.rotate().unwrap();
-        let reused = fs::metadata(&wal.seg.path).unwrap().len();
-        assert!(reused >= super::segment::SEGMENT, "a reused file, {reused} bytes");
+        let reused = fs::read(&wal.seg.path).unwrap();
+        assert!(reused.len() as u64 >= super::segment::SEGMENT, "a full-length file, {} bytes", reused.len());
+        assert!(reused[1 << 20..].iter().any(|b| *b != 0), "a retired log file, its old records still in it");
         let small: Vec<Vec<KvWrite>> =
             (100..103u32).map(|i| vec![(i.to_le_bytes().to_vec(), None)]).collect();
         for g in &small {

@@ -48,7 +48,8 @@ pub struct ClaimRequest {
     /// Most tasks to take (1 to 64; default 1).
     #[serde(default)]
     pub max: Option<u32>,
-    /// How long to wait for a task, in ms (at most 60000; default 30000).
+    /// How long to wait for a task, in ms (at most 60000; default 30000; 0
+    /// answers at once).
     #[serde(default)]
     pub wait_ms: Option<u64>,
     /// The runner, for `GET /v1/runners`.

@@ -65,6 +65,8 @@ pub struct Options {
     pub allow_http: Vec<HostPattern>,
     /// Where to export traces and logs over OTLP/HTTP, if anywhere.
     pub otlp_endpoint: Option<String>,
+    /// How long a stop may take: open requests, then the final checkpoint.
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// Starts the host and serves until SIGINT or SIGTERM. `on_listening` is
@@ -114,16 +116,55 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     let addr = listener.local_addr().map_err(io)?;
     tracing::info!(%addr, runners = options.runners, cluster = %options.cluster, "serving");
     on_listening(addr);
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(io);
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(None);
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = stopping_tx.send(Some(tokio::time::Instant::now() + options.shutdown_grace));
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
+    let served = within_grace(server, stopping.clone()).await.unwrap_or_else(|| {
+        tracing::warn!("requests still open at the end of the shutdown grace are dropped");
+        Ok(())
+    });
     if let Some(exporter) = exporter {
-        exporter.stop().await;
+        within_grace(exporter.stop(), stopping.clone()).await;
     }
-    // Write what is held in memory to sled, so the next start replays no log.
-    let checkpoint = tokio::task::spawn_blocking(move || store.checkpoint()).await;
-    if let Ok(Err(e)) = checkpoint {
-        tracing::warn!(error = %e, "the final checkpoint failed; the next start replays the log");
+    // Write what is held in memory to sled, so the next start replays no
+    // log; past the grace the log is replayed instead (a checkpoint cut
+    // short loses nothing: the log is only retired after sled's flush).
+    match within_grace(tokio::task::spawn_blocking(move || store.checkpoint()), stopping).await {
+        Some(Ok(Err(e))) => {
+            tracing::warn!(error = %e, "the final checkpoint failed; the next start replays the log")
+        }
+        None => tracing::warn!("no time left for the final checkpoint; the next start replays the log"),
+        _ => {}
     }
-    served
+    served.map_err(io)
+}
+
+/// Runs `work` until it ends, or until the deadline a stop signal set
+/// (`None` past it).
+async fn within_grace<T>(
+    work: impl std::future::IntoFuture<Output = T>,
+    mut stopping: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
+) -> Option<T> {
+    let work = work.into_future();
+    tokio::pin!(work);
+    loop {
+        let deadline = *stopping.borrow_and_update();
+        tokio::select! {
+            done = &mut work => return Some(done),
+            () = sleep_until(deadline) => return None,
+            changed = stopping.changed(), if deadline.is_none() => if changed.is_err() { return Some(work.await) },
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Creates the in-process runners' cluster if it does not exist yet.

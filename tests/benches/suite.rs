@@ -4,11 +4,13 @@
 //! CI does to check that the suite works.
 //!
 //! Run: `cargo bench -p sandflow-tests --bench suite` (add `-- --small`, or
-//! `-- --only sandbox|handoff|fanout|remote|submit|storage` for one figure).
+//! `-- --only sandbox|handoff|fanout|shapes|remote|submit|storage` for one
+//! figure).
 
 #[allow(dead_code)]
 #[path = "../e2e/harness.rs"]
 mod harness;
+mod shapes;
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,13 @@ use serde_json::json;
 struct Sizes {
     runs: usize,
     fanouts: &'static [u32],
+    /// Graph shapes: fan-in leaves, dense (n, window), layers (rows,
+    /// width), map-reduce (mappers, leaves), chain length.
+    fan_in: u32,
+    dense: (u32, u32),
+    layers: (u32, u32),
+    map_reduce: (u32, u32),
+    chain: u32,
     submits: usize,
     sustained_rounds: usize,
     sandbox_calls: usize,
@@ -30,6 +39,11 @@ struct Sizes {
 const FULL: Sizes = Sizes {
     runs: 5,
     fanouts: &[10_000, 100_000],
+    fan_in: 100_000,
+    dense: (2000, 100),
+    layers: (20, 100),
+    map_reduce: (100, 1000),
+    chain: 10_000,
     submits: 12_800,
     sustained_rounds: 30,
     sandbox_calls: 20_000,
@@ -39,6 +53,11 @@ const FULL: Sizes = Sizes {
 const SMALL: Sizes = Sizes {
     runs: 2,
     fanouts: &[1000],
+    fan_in: 1000,
+    dense: (100, 10),
+    layers: (4, 10),
+    map_reduce: (5, 50),
+    chain: 100,
     submits: 200,
     sustained_rounds: 2,
     sandbox_calls: 500,
@@ -389,6 +408,17 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("fanout") {
         fanout(sizes).await?;
+    }
+    if wanted("shapes") {
+        shapes::all(&shapes::Plan {
+            runs: sizes.runs.min(3),
+            fan_in: sizes.fan_in,
+            dense: sizes.dense,
+            layers: sizes.layers,
+            map_reduce: sizes.map_reduce,
+            chain: sizes.chain,
+        })
+        .await?;
     }
     if wanted("remote") {
         remote_fanout(sizes).await?;

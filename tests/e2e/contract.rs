@@ -13,6 +13,7 @@ use crate::harness::Host;
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/v1/openapi.json"),
+    ("get", "/v1/stats"),
     ("get", "/v1/task-types"),
     ("get", "/v1/modules"),
     ("post", "/v1/modules"),

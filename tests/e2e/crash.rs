@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::Host;
+use crate::harness::{Host, until};
+
+const WAIT: Duration = Duration::from_secs(120);
 
 /// Keeps submitting small jobs; records those the host acknowledged.
 fn submitter(base: String, acked: Arc<Mutex<Vec<String>>>) -> tokio::task::JoinHandle<()> {
@@ -55,9 +57,8 @@ async fn acknowledged_work_survives_kill_9_at_several_points() -> anyhow::Result
     // growing progress of the big job while small jobs keep arriving.
     for threshold in [0, 200, 700, 1400] {
         let feeder = submitter(host.base.clone(), acked.clone());
-        while computed_count(&host, &big).await? < threshold {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until("the big job progresses", WAIT, async || Ok(computed_count(&host, &big).await? >= threshold))
+            .await?;
         let before = computed(&host, &big).await?;
         host.kill();
         feeder.abort();

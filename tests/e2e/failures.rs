@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Host, of_type, time};
+use crate::harness::{Host, of_type, time, until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -101,28 +101,25 @@ async fn cancel_stops_new_starts_and_retry_resumes() -> anyhow::Result<()> {
     let host = Host::start(&["--runners", "2"]).await?;
     host.upload("probe").await?;
     let id = host.submit("SlowFanout", json!({"n": 30, "ms": 150, "children": 2})).await?;
-    loop {
+    until("sleeps run", WAIT, async || {
         let (_, job) = host.get(&format!("/v1/jobs/{id}")).await?;
-        if job["task_counts"]["running"].as_u64() >= Some(1)
-            && job["task_counts"]["computed"].as_u64() >= Some(1)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        Ok(job["task_counts"]["running"].as_u64() >= Some(1)
+            && job["task_counts"]["computed"].as_u64() >= Some(1))
+    })
+    .await?;
     let (status, job) = host.post(&format!("/v1/jobs/{id}/cancel"), &json!({})).await?;
     let canceled_at = SystemTime::now();
     assert_eq!((status.as_u16(), job["state"].as_str()), (200, Some("canceled")));
 
     // Running tasks finish; nothing else starts.
-    loop {
-        let (_, job) = host.get(&format!("/v1/jobs/{id}")).await?;
-        if job["task_counts"]["running"] == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    until("running tasks finish", WAIT, async || {
+        Ok(host.get(&format!("/v1/jobs/{id}")).await?.1["task_counts"]["running"] == 0)
+    })
+    .await?;
+    // Barrier: both runners are free and claim again; a job submitted now
+    // completes, and no task of the canceled one started meanwhile.
+    let after = host.submit("Noop", json!({})).await?;
+    assert_eq!(host.wait(&after, WAIT).await?["state"], "completed");
     let (_, job) = host.get(&format!("/v1/jobs/{id}")).await?;
     assert_eq!(job["state"], "canceled");
     assert_eq!(job["task_counts"]["running"], 0);
@@ -177,8 +174,8 @@ async fn an_expired_lease_requeues_and_the_late_report_is_refused() -> anyhow::R
     assert_eq!(first["lease_ms"], 300);
     let (status, _) = host.post("/v1/runners/extend", &attempt_ref(&first, 1)).await?;
     assert_eq!(status, 200);
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(task_state(&host, &id).await?, "queued", "the expired attempt was re-queued");
+    until("the expired attempt is re-queued", WAIT, async || Ok(task_state(&host, &id).await? == "queued"))
+        .await?;
     let (status, _) = host.post("/v1/runners/extend", &attempt_ref(&first, 1)).await?;
     assert_eq!(status, 409);
 
@@ -198,7 +195,7 @@ async fn an_expired_lease_requeues_and_the_late_report_is_refused() -> anyhow::R
     let doomed = host.submit("Noop", json!({})).await?;
     for _ in 0..2 {
         claim(&host).await?;
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        until("the lease expires", WAIT, async || Ok(task_state(&host, &doomed).await? != "running")).await?;
     }
     assert_eq!(host.wait(&doomed, WAIT).await?["state"], "failed");
     let error = host.tasks(&doomed).await?[0]["error"].as_str().unwrap_or("").to_owned();
@@ -242,7 +239,8 @@ async fn a_refused_report_changes_nothing() -> anyhow::Result<()> {
     report["subtasks"] =
         json!([{"task_type": {"name": "Noop", "version": "v0.0"}, "input": {}, "depends_on": [3]}]);
     let (status, body) = host.post("/v1/runners/report", &report).await?;
-    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (422, Some("bad_dependency")), "{body}");
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (422, Some("invalid_subtask")), "{body}");
+    assert_eq!(body["error"]["message"], "depends on subtask handle 3, but only 0 were issued before it");
     assert_eq!(task_state(&host, &id).await?, "running");
     assert_eq!(host.tasks(&id).await?.len(), 1);
     let (status, _) = host.post("/v1/runners/extend", &attempt_ref(&a, 1)).await?;

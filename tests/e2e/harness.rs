@@ -216,6 +216,23 @@ impl Drop for Host {
     }
 }
 
+/// Polls `check` every 20 ms until it holds; fails, naming `what`, after
+/// `timeout`.
+pub async fn until(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !check().await? {
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 /// Parses an RFC 3339 timestamp of the API.
 pub fn time(v: &Value) -> std::time::SystemTime {
     humantime::parse_rfc3339(v.as_str().expect("a timestamp")).expect("RFC 3339")

@@ -22,6 +22,12 @@ async fn hostile_tasks_fail_precisely_and_harm_nobody() -> anyhow::Result<()> {
         ("StackOverflow", json!({}), "stack overflow: the task's call stack was exhausted".to_owned()),
         ("LogFlood", json!({}), "log limit of 10000 lines per attempt exceeded".to_owned()),
         ("SubtaskFlood", json!({}), "subtask limit of 100000 per attempt exceeded".to_owned()),
+        (
+            "EdgeFlood",
+            json!({}),
+            "the attempt's subtasks would name 1001000 dependencies in all, over the limit of 1000000 per attempt"
+                .to_owned(),
+        ),
         ("BadJson", json!({}), "input is not valid JSON: key must be a string at line 1 column 2".to_owned()),
         ("BadUtf8", json!({}), "failed: invalid utf-8 sequence of 1 bytes from index 2".to_owned()),
     ];

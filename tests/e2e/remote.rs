@@ -2,11 +2,11 @@
 //! their cluster over HTTP, fetch and cache modules, survive being killed
 //! (the lease expires and another runner finishes), and stop gracefully.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Host, Runner};
+use crate::harness::{Host, Runner, until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -21,13 +21,8 @@ async fn states(host: &Host, job: &str) -> anyhow::Result<Vec<(String, String)>>
         .collect())
 }
 
-async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
-    let deadline = Instant::now() + WAIT;
-    while !check().await? {
-        anyhow::ensure!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
+async fn wait_until(what: &str, check: impl AsyncFnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
+    until(what, WAIT, check).await
 }
 
 #[tokio::test]
@@ -53,7 +48,11 @@ async fn tasks_run_only_on_runners_of_their_cluster() -> anyhow::Result<()> {
         Ok(states(&host, &id).await?.iter().any(|(c, s)| c == "east" && s == "computed"))
     })
     .await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Barrier: the east runners claim and complete an east job after the
+    // west tasks were ready; had they taken west tasks, those would show.
+    let east =
+        host.post("/v1/jobs", &json!({"name": "n", "task": "Noop", "input": {}, "cluster": "east"})).await?;
+    assert_eq!(host.wait(east.1["id"].as_str().unwrap(), WAIT).await?["state"], "completed");
     let west: Vec<_> = states(&host, &id).await?.into_iter().filter(|(c, _)| c == "west").collect();
     assert_eq!(west.len(), 20);
     assert!(west.iter().all(|(_, s)| s == "queued"), "east runners took west tasks: {west:?}");
@@ -161,9 +160,8 @@ async fn a_stopping_runner_finishes_what_fits_in_its_grace_and_hands_back_the_re
         Runner::start(&host, "default", &cache.path().join("a"), &["--grace", "10s", "--concurrency", "1"])
             .await?;
     let quick = host.submit("Sleep", json!({"ms": 800, "children": 0})).await?;
-    wait_until("the task runs", async || Ok(host.tasks(&quick).await?[0]["state"] == "running")).await?;
-    // The claim's answer is on its way to the runner; let it arrive.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The runner fetches the module for its first task: it holds the claim.
+    wait_until("the runner has the task", async || Ok(patient.log().contains("fetched a module"))).await?;
     assert!(patient.terminate()?.success());
     let task: Value = host.tasks(&quick).await?[0].clone();
     assert_eq!((task["state"].as_str(), task["attempts"].as_u64()), (Some("computed"), Some(1)), "{task}");
@@ -173,8 +171,7 @@ async fn a_stopping_runner_finishes_what_fits_in_its_grace_and_hands_back_the_re
         Runner::start(&host, "default", &cache.path().join("b"), &["--grace", "200ms", "--concurrency", "1"])
             .await?;
     let slow = host.submit("Sleep", json!({"ms": 3000, "children": 0})).await?;
-    wait_until("the task runs", async || Ok(host.tasks(&slow).await?[0]["state"] == "running")).await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until("the runner has the task", async || Ok(hasty.log().contains("fetched a module"))).await?;
     hasty.terminate()?;
     let task: Value = host.tasks(&slow).await?[0].clone();
     assert_eq!(

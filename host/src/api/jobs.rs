@@ -70,8 +70,7 @@ fn validate(state: &AppState, body: SubmitJob, header: Option<TraceParent>) -> R
     }
     let task_type = TaskType::parse(&body.task)
         .map_err(|e| ApiError::unprocessable("invalid_task_type", e.to_string()))?;
-    let known = state.scheduler.registry().read().map(|r| r.resolve(&task_type).is_some()).unwrap_or(false);
-    if !known {
+    if !state.scheduler.resolves(&task_type) {
         return Err(ApiError::unprocessable(
             "unknown_task_type",
             format!("unknown task type {task_type}: no uploaded module implements a compatible version"),
@@ -184,7 +183,8 @@ pub struct LogFilter {
 /// One page of log lines.
 #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct LogPageView {
-    /// In order of task, attempt and line.
+    /// In the order they were recorded (a task's lines are committed with
+    /// its attempt's outcome).
     pub logs: Vec<LogView>,
     /// Pass as `cursor` for the lines after these (also to follow a running
     /// job); absent when the job has logged nothing yet.
@@ -193,7 +193,7 @@ pub struct LogPageView {
     pub more: bool,
 }
 
-/// `GET /v1/jobs/{id}/logs`: log lines per task, then per attempt.
+/// `GET /v1/jobs/{id}/logs`: log lines in the order they were recorded.
 #[utoipa::path(get, path = "/v1/jobs/{id}/logs", tag = "jobs",
     params(("id" = String, Path, description = "the job id"), LogFilter),
     responses((status = 200, description = "log lines", body = LogPageView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]

@@ -14,6 +14,7 @@ mod openapi;
 mod query;
 mod runners;
 mod spans;
+mod stats;
 mod views;
 
 use std::sync::Arc;
@@ -98,6 +99,7 @@ pub fn router(mut handles: Handles) -> Router {
         .routes(routes!(events::events))
         .routes(routes!(spans::spans))
         .routes(routes!(openapi_json))
+        .routes(routes!(stats::stats))
         .routes(routes!(runners::list))
         .routes(routes!(clusters::create, clusters::list))
         .routes(routes!(clusters::show, clusters::delete))

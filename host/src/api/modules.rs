@@ -143,10 +143,9 @@ pub struct RegisteredView {
 #[utoipa::path(get, path = "/v1/task-types", tag = "modules",
     responses((status = 200, description = "registered task types", body = Vec<RegisteredView>), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn task_types(State(state): State<AppState>) -> Result<axum::Json<Vec<RegisteredView>>, ApiError> {
-    let registry =
-        state.scheduler.registry().read().map_err(|_| ApiError::internal("registry lock poisoned"))?;
-    let views = registry
-        .entries()
+    let views = state
+        .scheduler
+        .task_types()
         .iter()
         .map(|(t, d)| RegisteredView { task_type: t.into(), module: d.to_string() })
         .collect();

@@ -22,7 +22,7 @@ use super::error::ErrorBody;
         (name = "modules", description = "upload task components"),
         (name = "runners", description = "the runner protocol (runner tokens)"),
         (name = "clusters", description = "pools of runners"),
-        (name = "host", description = "liveness and this document"),
+        (name = "host", description = "liveness, counters and this document"),
     )
 )]
 pub struct ApiDoc;

@@ -41,6 +41,15 @@ async fn claim_for(state: &AppState, body: &ClaimRequest) -> Result<Vec<Assignme
     }
     let wait = Duration::from_millis(body.wait_ms.unwrap_or(30_000).min(MAX_WAIT_MS));
     let max = body.max.unwrap_or(1).clamp(1, MAX_CLAIM_BATCH as u32) as usize;
+    if wait.is_zero() {
+        return Ok(state
+            .scheduler
+            .try_claim_batch(&body.cluster, max)
+            .await?
+            .iter()
+            .map(AssignmentView::from)
+            .collect());
+    }
     match tokio::time::timeout(wait, state.scheduler.claim_batch(&body.cluster, max)).await {
         Ok(batch) => Ok(batch?.iter().map(AssignmentView::from).collect()),
         Err(_) => Ok(Vec::new()),
@@ -110,7 +119,18 @@ fn to_report(state: &AppState, body: ReportBody) -> Result<Report, ApiError> {
     }
     let outcome = match body.error {
         Some(e) => Err(e),
-        None => Ok(body.subtasks.into_iter().map(|s| subtask(state, s)).collect::<Result<Vec<_>, _>>()?),
+        None => {
+            let mut specs = Vec::with_capacity(body.subtasks.len());
+            let mut edges = 0;
+            for s in body.subtasks {
+                limits
+                    .check_dependencies(&s.depends_on, specs.len(), edges)
+                    .map_err(|e| ApiError::unprocessable("invalid_subtask", e))?;
+                edges += s.depends_on.len();
+                specs.push(subtask(state, s)?);
+            }
+            Ok(specs)
+        }
     };
     let attempt = body.attempt;
     let logs = body

@@ -124,7 +124,7 @@ pub async fn spans(
 fn attempt_spans(task: &Task) -> Vec<SpanEntry> {
     let span = |attempt: u32, (start_ms, end_ms): (u64, u64), state: &str, error: Option<&str>| {
         let mut attributes =
-            vec![("task_type".into(), task.task_type.to_string()), ("state".into(), state.into())];
+            vec![("task_type".into(), task.def.task_type.to_string()), ("state".into(), state.into())];
         attributes.extend(error.map(|e| ("error".into(), e.into())));
         SpanEntry {
             id: 0,
@@ -139,14 +139,15 @@ fn attempt_spans(task: &Task) -> Vec<SpanEntry> {
     let mut spans: Vec<SpanEntry> = task
         .errors
         .iter()
-        .filter(|e| e.attempt < task.attempt)
+        .filter(|e| e.attempt < task.status.attempt)
         .filter_map(|e| Some(span(e.attempt, e.ran?, "failed", Some(&e.message))))
         .collect();
-    if let Some(start_ms) = task.started_ms {
-        let end_ms = task.finished_ms.filter(|f| *f >= start_ms).unwrap_or_else(now_ms);
-        let error = task.errors.iter().rfind(|e| e.attempt == task.attempt).map(|e| e.message.as_str());
-        let state = if error.is_some() { "failed" } else { task.state.as_str() };
-        spans.push(span(task.attempt, (start_ms, end_ms), state, error));
+    if let Some(start_ms) = task.status.started_ms {
+        let end_ms = task.status.finished_ms.filter(|f| *f >= start_ms).unwrap_or_else(now_ms);
+        let error =
+            task.errors.iter().rfind(|e| e.attempt == task.status.attempt).map(|e| e.message.as_str());
+        let state = if error.is_some() { "failed" } else { task.status.state.as_str() };
+        spans.push(span(task.status.attempt, (start_ms, end_ms), state, error));
     }
     spans
 }

@@ -115,25 +115,25 @@ impl From<&Task> for TaskView {
     fn from(t: &Task) -> Self {
         TaskView {
             id: t.key.task.to_string(),
-            parent: t.parent.map(|p| p.to_string()),
-            depends_on: t.depends_on.iter().map(ToString::to_string).collect(),
-            task_type: (&t.task_type).into(),
+            parent: t.status.parent.map(|p| p.to_string()),
+            depends_on: t.def.depends_on.iter().map(ToString::to_string).collect(),
+            task_type: (&t.def.task_type).into(),
             display: t.display_name().to_owned(),
-            state: t.state.as_str().to_owned(),
-            cluster: t.cluster.clone(),
-            attempts: t.attempt,
-            max_retries: t.max_retries,
+            state: t.status.state.as_str().to_owned(),
+            cluster: t.status.cluster.clone(),
+            attempts: t.status.attempt,
+            max_retries: t.status.max_retries,
             error: t.last_error().map(str::to_owned),
             errors: t
                 .errors
                 .iter()
                 .map(|e| AttemptErrorView { attempt: e.attempt, message: e.message.clone() })
                 .collect(),
-            ran_version: t.ran_version.map(|v| v.to_string()),
-            input: serde_json::from_str(&t.input).unwrap_or(serde_json::Value::Null),
-            created_at: timestamp(t.created_ms),
-            started_at: t.started_ms.map(timestamp),
-            finished_at: t.finished_ms.map(timestamp),
+            ran_version: t.status.ran_version.map(|v| v.to_string()),
+            input: serde_json::from_str(&t.def.input).unwrap_or(serde_json::Value::Null),
+            created_at: timestamp(t.status.created_ms),
+            started_at: t.status.started_ms.map(timestamp),
+            finished_at: t.status.finished_ms.map(timestamp),
         }
     }
 }

@@ -138,6 +138,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
         tokens,
         allow_http: parse_allow_list(&args.allow_http).map_err(Error::Usage)?,
         otlp_endpoint: args.otlp_endpoint,
+        shutdown_grace: args.shutdown_grace,
     };
     server::run(options, |addr| {
         println!("sandflow listening on http://{addr}");

@@ -122,6 +122,11 @@ pub struct ServeArgs {
     /// and `/v1/logs` under it).
     #[arg(long, env = "SANDFLOW_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// On SIGINT/SIGTERM, how long to let open requests finish and write
+    /// the final checkpoint before exiting anyway (what is not
+    /// checkpointed is in the write-ahead log and replayed at the next start).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
 }
 
 /// `sandflow module ...`

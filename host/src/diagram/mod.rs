@@ -97,12 +97,12 @@ impl Palette {
 /// The lines of a task's label: its display name (default: its type's
 /// name), and its error when it failed.
 pub fn label_lines(task: &Task) -> Vec<String> {
-    let display = task.display.clone().unwrap_or_else(|| task.task_type.name.clone());
+    let display = task.status.display.clone().unwrap_or_else(|| task.def.task_type.name.clone());
     let mut lines: Vec<String> = display.lines().take(MAX_LINES).map(shorten).collect();
     if lines.is_empty() {
-        lines.push(task.task_type.name.clone());
+        lines.push(task.def.task_type.name.clone());
     }
-    if task.state == TaskState::Failed
+    if task.status.state == TaskState::Failed
         && let Some(e) = task.errors.last()
     {
         lines.push(shorten(&format!("error: {}", e.message.lines().next().unwrap_or(""))));
@@ -145,10 +145,10 @@ fn place(tasks: &[Task]) -> canvas::Canvas {
     };
     for task in tasks {
         let Some(&to) = handles.get(&task.key.task) else { continue };
-        if let Some(&from) = task.parent.as_ref().and_then(|p| handles.get(p)) {
+        if let Some(&from) = task.status.parent.as_ref().and_then(|p| handles.get(p)) {
             graph.add_edge(edge("subtask", LineStyleKind::Normal, "black"), from, to);
         }
-        for dep in task.depends_on.iter().filter_map(|d| handles.get(d)) {
+        for dep in task.def.depends_on.iter().filter_map(|d| handles.get(d)) {
             graph.add_edge(edge("dependency", LineStyleKind::Dashed, "black"), to, *dep);
         }
     }
@@ -214,10 +214,10 @@ fn write_node(svg: &mut String, task: &Task, n: &canvas::PlacedNode, (dx, dy): (
         svg,
         r#"<g class="task" data-task="{id}" data-state="{state}"><rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="4" fill="{fill}" stroke="{border}"/><text x="{cx:.1}" y="{ty:.1}" text-anchor="middle" fill="{fg}">"#,
         id = task.key.task,
-        state = task.state.as_str(),
+        state = task.status.state.as_str(),
         w = n.size.x,
         h = n.size.y,
-        fill = p.fill(task.state),
+        fill = p.fill(task.status.state),
         border = p.border,
         cx = x + n.size.x / 2.0,
         ty = y + n.size.y / 2.0 - (lines.len() as f64 - 1.0) * FONT as f64 * 0.6 + FONT as f64 * 0.35,
@@ -225,8 +225,11 @@ fn write_node(svg: &mut String, task: &Task, n: &canvas::PlacedNode, (dx, dy): (
     );
     for (i, line) in lines.iter().enumerate() {
         let dy = if i == 0 { 0.0 } else { 1.2 };
-        let class =
-            if line.starts_with("error: ") && task.state == TaskState::Failed { "error" } else { "label" };
+        let class = if line.starts_with("error: ") && task.status.state == TaskState::Failed {
+            "error"
+        } else {
+            "label"
+        };
         let _ = write!(
             svg,
             r#"<tspan class="{class}" x="{cx:.1}" dy="{dy}em">{}</tspan>"#,

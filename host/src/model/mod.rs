@@ -17,7 +17,8 @@ pub use ids::{JobId, ParseIdError, TaskId, TaskKey};
 pub use module::{Digest, ModuleInfo, TaskLimits};
 pub use state::{JobState, TaskCounts, TaskState};
 pub use task::{
-    AttemptError, Job, MAX_DISPLAY_CHARS, Progress, SubtaskSpec, Task, check_cluster, truncate_display,
+    AttemptError, Job, MAX_DISPLAY_CHARS, MAX_KEPT_ERRORS, Progress, SubtaskSpec, Task, TaskDef, TaskStatus,
+    check_cluster, truncate_display,
 };
 pub use task_type::{TaskType, TaskTypeError, Version};
 pub use telemetry::{LogEntry, LogLevel, SpanEntry};

@@ -85,41 +85,44 @@ pub struct AttemptError {
     pub ran: Option<(u64, u64)>,
 }
 
-/// One node of a job's graph.
+/// What a task is: fixed when it is created, never rewritten.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Task {
-    /// Its job and id.
-    pub key: TaskKey,
-    /// The task that submitted it; `None` for the root.
-    pub parent: Option<TaskId>,
+pub struct TaskDef {
     /// The task type as submitted.
     pub task_type: TaskType,
     /// The JSON input.
     pub input: String,
+    /// Siblings that must be complete before it may run, in submission order.
+    pub depends_on: Vec<TaskId>,
+}
+
+/// Where a task stands: the part of a task the scheduler changes. Small
+/// and of bounded size whatever the job's shape (edge lists live in the
+/// [`TaskDef`] and in the store's dependents lists, errors apart).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskStatus {
+    /// The task that submitted it; `None` for the root.
+    pub parent: Option<TaskId>,
     /// The cluster whose runners may run it.
     pub cluster: String,
-    /// Where it stands.
-    pub state: TaskState,
     /// Failed attempts retried before the task fails.
     pub max_retries: u32,
+    /// Where it stands.
+    pub state: TaskState,
     /// Attempts started so far; the current or last attempt's number.
     pub attempt: u32,
     /// Attempts that failed since the last job retry.
     pub failures: u32,
     /// Attempts lost with their runner (expired lease, host crash).
     pub lost: u32,
-    /// Siblings that must be complete before it may run.
-    pub depends_on: Vec<TaskId>,
-    /// Siblings waiting for it to be complete.
-    pub dependents: Vec<TaskId>,
-    /// How many of `depends_on` are not complete yet.
-    pub unmet_deps: u32,
-    /// Tasks of its subtree, itself included, not computed yet; 0 = complete.
-    pub incomplete: u64,
+    /// 1 while the task is not computed, plus one for each of its subtasks
+    /// whose subtree is not complete: 0 means its whole subtree is complete.
+    pub open: u64,
     /// The display name set by the task, if any.
     pub display: Option<String>,
-    /// The last errors, one per failed attempt, oldest first.
-    pub errors: Vec<AttemptError>,
+    /// Errors recorded so far (the store keeps the last
+    /// [`MAX_KEPT_ERRORS`]); the next one's number.
+    pub errors: u32,
     /// The implementation version of its last attempt.
     pub ran_version: Option<Version>,
     /// When it was created (Unix ms).
@@ -130,43 +133,49 @@ pub struct Task {
     pub finished_ms: Option<u64>,
 }
 
-impl Task {
+/// Attempt errors kept per task; older ones are dropped.
+pub const MAX_KEPT_ERRORS: u32 = 20;
+
+impl TaskStatus {
     /// A queued task, not yet attached to any dependency.
-    pub fn new_queued(
-        key: TaskKey,
-        parent: Option<TaskId>,
-        task_type: TaskType,
-        input: String,
-        cluster: String,
-        max_retries: u32,
-    ) -> Self {
-        Task {
-            key,
+    pub fn queued(parent: Option<TaskId>, cluster: String, max_retries: u32) -> Self {
+        TaskStatus {
             parent,
-            task_type,
-            input,
             cluster,
-            state: TaskState::Queued,
             max_retries,
+            state: TaskState::Queued,
             attempt: 0,
             failures: 0,
             lost: 0,
-            depends_on: Vec::new(),
-            dependents: Vec::new(),
-            unmet_deps: 0,
-            incomplete: 1,
+            open: 1,
             display: None,
-            errors: Vec::new(),
+            errors: 0,
             ran_version: None,
             created_ms: super::now_ms(),
             started_ms: None,
             finished_ms: None,
         }
     }
+}
 
+/// One node of a job's graph, as the API shows it: what it is, where it
+/// stands, and its last errors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    /// Its job and id.
+    pub key: TaskKey,
+    /// What it is.
+    pub def: TaskDef,
+    /// Where it stands.
+    pub status: TaskStatus,
+    /// The last errors, one per failed attempt, oldest first.
+    pub errors: Vec<AttemptError>,
+}
+
+impl Task {
     /// The name to show: the display name, else the task type's name.
     pub fn display_name(&self) -> &str {
-        self.display.as_deref().unwrap_or(&self.task_type.name)
+        self.status.display.as_deref().unwrap_or(&self.def.task_type.name)
     }
 
     /// The last attempt's error, if it failed.

@@ -232,7 +232,7 @@ impl Pipeline {
         if let Some(id) = self.parents.get(&parent) {
             return Some(*id);
         }
-        let id = attempt_span_id(parent.task, self.store.task(parent).ok()??.attempt);
+        let id = attempt_span_id(parent.task, self.store.task(parent).ok()??.status.attempt);
         if self.parents.len() >= MAX_CACHED {
             self.parents.clear();
         }

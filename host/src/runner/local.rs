@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::WorkSource;
-use crate::model::{Digest, TaskKey, check_cluster};
+use crate::model::{Digest, TaskKey};
 use crate::sandbox::SubtaskCheck;
 use crate::scheduler::{self, Assignment, Report, Reported, Scheduler};
 use crate::store::Store;
@@ -24,24 +24,11 @@ impl LocalSource {
     }
 }
 
-/// Accepts subtasks whose type has a compatible registered implementation.
+/// Accepts subtasks whose type has a compatible registered implementation,
+/// on a cluster that exists.
 pub fn registry_check(scheduler: &Scheduler) -> SubtaskCheck {
-    let registry = scheduler.registry().clone();
-    let clusters = scheduler.clusters().clone();
-    Arc::new(move |task_type, cluster| {
-        if let Some(c) = cluster {
-            check_cluster(c)?;
-            if !clusters.read().is_ok_and(|known| known.contains(c)) {
-                return Err(format!("unknown cluster {c}: create it first (POST /v1/clusters)"));
-            }
-        }
-        let known = registry.read().map(|r| r.resolve(task_type).is_some()).unwrap_or(false);
-        if known {
-            Ok(())
-        } else {
-            Err(format!("unknown task type {task_type}: no registered implementation can run it"))
-        }
-    })
+    let scheduler = scheduler.clone();
+    Arc::new(move |task_type, cluster| scheduler.check_subtask(task_type, cluster))
 }
 
 impl WorkSource for LocalSource {

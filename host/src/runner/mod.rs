@@ -1,8 +1,9 @@
 //! Runners: claim eligible tasks, run them in the sandbox, report the outcomes.
 //!
 //! The loop in [`run`] is the one execution path. Where work comes from and
-//! where outcomes go is a [`WorkSource`]: the in-process source talks to the
-//! scheduler directly; a remote runner's source would speak HTTP.
+//! where outcomes go is a [`WorkSource`]: the in-process source
+//! (`local.rs`) talks to the scheduler directly, a remote runner's
+//! (`remote.rs`) speaks the runner protocol over HTTP.
 //!
 //! Short tasks are claimed in batches: a runner learns how long its tasks take
 //! and claims as many as fill a couple of milliseconds, so the hand-off cost

@@ -40,6 +40,8 @@ pub struct LimitExceeded(pub String);
 #[derive(Default)]
 pub struct Recorded {
     pub subtasks: Vec<SubtaskSpec>,
+    /// Dependencies the subtasks name, in all.
+    pub edges: usize,
     /// Progress added, by label: (total, done).
     pub progress: std::collections::BTreeMap<String, (u64, u64)>,
     pub display: Option<String>,
@@ -145,9 +147,7 @@ impl HostState {
         serde_json::from_str::<serde::de::IgnoredAny>(&spec.input)
             .map_err(|e| format!("input is not valid JSON: {e}"))?;
         let issued = self.recorded.subtasks.len();
-        if let Some(bad) = spec.depends_on.iter().find(|&&h| h as usize >= issued) {
-            return Err(format!("depends on subtask handle {bad}, but only {issued} were issued before it"));
-        }
+        self.limits.check_dependencies(&spec.depends_on, issued, self.recorded.edges)?;
         (self.check)(&task_type, spec.cluster.as_deref())?;
         Ok(SubtaskSpec {
             task_type,
@@ -170,6 +170,7 @@ impl host::Host for HostState {
             ))));
         }
         Ok(self.check_subtask(spec).map(|checked| {
+            self.recorded.edges += checked.depends_on.len();
             self.recorded.subtasks.push(checked);
             (self.recorded.subtasks.len() - 1) as u32
         }))

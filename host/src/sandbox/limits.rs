@@ -10,10 +10,15 @@ use crate::model::TaskLimits;
 pub struct Limits {
     /// Wall-clock time of one attempt.
     pub timeout: Duration,
-    /// Linear memory of one instance, in bytes.
+    /// Bytes of each linear memory of the attempt's instance (a component
+    /// with several memories may use this much in each).
     pub memory_bytes: usize,
     /// Subtasks one attempt may submit.
     pub max_subtasks: usize,
+    /// Dependencies one subtask may name.
+    pub max_dependencies: usize,
+    /// Dependencies all subtasks of one attempt may name together.
+    pub max_edges: usize,
     /// Bytes of one subtask's JSON input.
     pub max_input_bytes: usize,
     /// Log lines one attempt may record (captured output included).
@@ -32,6 +37,8 @@ impl Default for Limits {
             timeout: Duration::from_secs(15 * 60),
             memory_bytes: 256 << 20,
             max_subtasks: 100_000,
+            max_dependencies: 100_000,
+            max_edges: 1_000_000,
             max_input_bytes: 1 << 20,
             max_log_lines: 10_000,
             max_log_bytes: 16 << 10,
@@ -55,6 +62,32 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// Checks the dependencies of a subtask submitted after `issued` others
+    /// (whose dependencies number `edges`): only earlier handles, within the
+    /// bounds. `Err` is the message the guest receives.
+    pub fn check_dependencies(&self, depends_on: &[u32], issued: usize, edges: usize) -> Result<(), String> {
+        if let Some(bad) = depends_on.iter().find(|&&h| h as usize >= issued) {
+            return Err(format!("depends on subtask handle {bad}, but only {issued} were issued before it"));
+        }
+        if depends_on.len() > self.max_dependencies {
+            return Err(format!(
+                "{} dependencies exceed the limit of {} per subtask",
+                depends_on.len(),
+                self.max_dependencies
+            ));
+        }
+        if edges + depends_on.len() > self.max_edges {
+            return Err(format!(
+                "the attempt's subtasks would name {} dependencies in all, over the limit of {} per attempt",
+                edges + depends_on.len(),
+                self.max_edges
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A log message as stored: at most `limits.max_log_bytes` bytes.
 pub fn truncate_log(message: String, limits: &Limits) -> String {
     truncate_bytes(message, limits.max_log_bytes)
@@ -75,6 +108,25 @@ pub fn truncate_bytes(mut s: String, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dependencies_name_earlier_handles_within_the_bounds() {
+        let limits = Limits { max_dependencies: 3, max_edges: 5, ..Limits::default() };
+        assert_eq!(limits.check_dependencies(&[0, 1], 2, 0), Ok(()));
+        assert_eq!(
+            limits.check_dependencies(&[2], 2, 0),
+            Err("depends on subtask handle 2, but only 2 were issued before it".into())
+        );
+        assert_eq!(
+            limits.check_dependencies(&[0, 1, 2, 3], 9, 0),
+            Err("4 dependencies exceed the limit of 3 per subtask".into())
+        );
+        assert_eq!(
+            limits.check_dependencies(&[0, 1, 2], 9, 3),
+            Err("the attempt's subtasks would name 6 dependencies in all, over the limit of 5 per attempt"
+                .into())
+        );
+    }
 
     #[test]
     fn truncation_respects_char_boundaries() {

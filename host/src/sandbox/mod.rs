@@ -77,6 +77,8 @@ pub struct Sandbox {
     settings: Settings,
     prepared: Mutex<HashMap<Digest, Arc<Prepared>>>,
     interrupts: interrupts::Interrupts,
+    /// Components compiled since start (the others came from artifacts).
+    compiled: std::sync::atomic::AtomicU64,
 }
 
 impl Sandbox {
@@ -99,12 +101,19 @@ impl Sandbox {
             settings,
             prepared: Mutex::new(HashMap::new()),
             interrupts: interrupts::Interrupts::default(),
+            compiled: Default::default(),
         }))
     }
 
     /// The per-task limits.
     pub fn limits(&self) -> &Limits {
         &self.settings.limits
+    }
+
+    /// How many components this sandbox has compiled (not loaded from a
+    /// precompiled artifact).
+    pub fn compiled(&self) -> u64 {
+        self.compiled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Interrupts every attempt of `job` running in this sandbox; each fails

@@ -90,6 +90,7 @@ impl Sandbox {
                 ));
             }
         }
+        self.compiled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Component::new(&self.engine, bytes).map_err(|e| Error::NotAComponent(format!("{e:#}")))
     }
 

@@ -1,15 +1,23 @@
 //! State transitions of the job graph, applied to a store [`Unit`]. Each
-//! returns the tasks that became ready; the caller queues them.
+//! returns (or adds to a list) the tasks that became ready; the caller
+//! queues them.
+//!
+//! Completion is counted per task: a task's status holds how many of its
+//! subtrees are open (itself until computed, plus each child whose subtree
+//! is not complete). When that reaches zero the task's subtree is complete:
+//! its dependents lose one unmet dependency ([`Waiting`], in memory) and its
+//! parent one open subtree, which may complete the parent in turn. Every
+//! task completes once, so a job costs work linear in its tasks plus its
+//! edges, whatever its depth or shape.
 
+use super::children::{Children, Commit, Recorded};
+use super::waiting::Waiting;
 use super::{Error, JobSpec, Report};
 use crate::model::{
-    AttemptError, Job, JobId, JobState, SubtaskSpec, Task, TaskId, TaskKey, TaskState, Version, now_ms,
+    AttemptError, Job, JobId, JobState, TaskDef, TaskId, TaskKey, TaskState, TaskStatus, Version, now_ms,
     truncate_display,
 };
-use crate::store::{Live, Unit};
-
-/// Attempt errors kept per task; older ones are dropped.
-const MAX_KEPT_ERRORS: usize = 20;
+use crate::store::{Chunk, Live, Unit};
 
 /// A task that became eligible to run.
 pub type Ready = (String, TaskKey);
@@ -19,8 +27,8 @@ pub type Ready = (String, TaskKey);
 pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (Job, Ready) {
     let id = JobId::new();
     let key = TaskKey { job: id, task: TaskId::new() };
-    let root =
-        Task::new_queued(key, None, spec.task_type, spec.input, spec.cluster.clone(), spec.max_retries);
+    let def = TaskDef { task_type: spec.task_type, input: spec.input, depends_on: Vec::new() };
+    let status = TaskStatus::queued(None, spec.cluster.clone(), spec.max_retries);
     let mut job = Job {
         id,
         name: spec.name,
@@ -37,58 +45,111 @@ pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (Job, Ready) {
         unit.set_idempotency(k, id);
     }
     unit.insert_job(job.clone());
-    unit.insert_task(root);
+    unit.insert_task(key, def, status);
     unit.mark(&spec.cluster, key, Live::Ready);
     (job, (spec.cluster, key))
 }
 
+fn status_mut(unit: &mut Unit, key: TaskKey) -> Result<&mut TaskStatus, Error> {
+    unit.status_mut(key)?.ok_or(Error::UnknownTask(key))
+}
+
+fn job_mut(unit: &mut Unit, id: JobId) -> Result<&mut Job, Error> {
+    unit.job_mut(id)?.ok_or(Error::UnknownJob(id))
+}
+
 /// Marks `key` as running its next attempt on implementation `version`.
-/// Returns the task as started; its `attempt` is the attempt's fencing token.
-pub fn start(unit: &mut Unit, key: TaskKey, version: Version) -> Result<Task, Error> {
-    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+/// Returns the attempt number (its fencing token).
+pub fn start(unit: &mut Unit, key: TaskKey, version: Version) -> Result<u32, Error> {
+    let task = status_mut(unit, key)?;
     let from = task.state;
     task.state = TaskState::Running;
     task.attempt += 1;
     task.started_ms = Some(now_ms());
     task.ran_version = Some(version);
-    let snapshot = task.clone();
-    unit.mark(&snapshot.cluster, key, Live::Running);
+    let (attempt, cluster) = (task.attempt, task.cluster.clone());
+    unit.mark(&cluster, key, Live::Running);
     job_transition(unit, key.job, from, TaskState::Running)?;
-    Ok(snapshot)
+    Ok(attempt)
 }
 
-/// Applies a runner's report of an attempt.
-/// Every check happens before the first change, so a refused report leaves
-/// the unit untouched.
-pub fn finish(unit: &mut Unit, report: Report) -> Result<Vec<Ready>, Error> {
+/// What applying a report led to.
+pub enum Finished {
+    /// The attempt is recorded; these tasks became ready.
+    Done(Vec<Ready>),
+    /// The attempt computed a large subtask set, to be written in steps.
+    Committing(Box<Commit>),
+}
+
+/// Applies a runner's report of an attempt. Every check happens before the
+/// first change, so a refused report leaves the unit untouched.
+pub fn finish(unit: &mut Unit, waiting: &mut Waiting, report: Report) -> Result<Finished, Error> {
     let key = report.key;
-    let task = unit.task_view(key)?.ok_or(Error::UnknownTask(key))?;
+    let task = unit.status(key)?.ok_or(Error::UnknownTask(key))?;
     if task.state != TaskState::Running || task.attempt != report.attempt {
         return Err(Error::StaleAttempt { key, attempt: report.attempt });
     }
-    let outcome = match report.outcome {
-        Ok(subtasks) => Ok(build_children(key, &task.cluster, subtasks)?),
-        Err(message) => Err(message),
+    let cluster = task.cluster.clone();
+    let recorded = Recorded {
+        display: report.display,
+        logs: report.logs,
+        spans: report.spans,
+        progress: report.progress,
     };
-    if let Some(display) = &report.display {
-        unit.task(key)?.ok_or(Error::UnknownTask(key))?.display = Some(truncate_display(display));
-    }
-    unit.add_logs(key, &report.logs);
-    unit.add_spans(key, u64::from(report.attempt) << 32, &report.spans);
-    match outcome {
-        Ok(children) => {
-            if !report.progress.is_empty() {
-                let job = unit.job(key.job)?.ok_or(Error::UnknownJob(key.job))?;
-                for (label, total, done) in report.progress {
-                    let counter = job.progress.entry(label).or_default();
-                    counter.0 = counter.0.saturating_add(total);
-                    counter.1 = counter.1.saturating_add(done);
-                }
-            }
-            compute(unit, key, children)
+    let subtasks = match report.outcome {
+        Ok(subtasks) => subtasks,
+        Err(message) => {
+            record(unit, key, report.attempt, recorded, false)?;
+            return Ok(Finished::Done(fail_attempt(unit, key, message, !report.canceled)?));
         }
-        Err(message) => fail_attempt(unit, key, message, !report.canceled),
+    };
+    let mut children = Children::plan(key, &cluster, subtasks)?;
+    if children.is_staged() {
+        return Ok(Finished::Committing(Box::new(Commit::new(key, report.attempt, children, recorded))));
     }
+    let mut chunk = Chunk::default();
+    children.write_chunk(&mut chunk, waiting);
+    unit.absorb(chunk);
+    record(unit, key, report.attempt, recorded, true)?;
+    let count = children.len() as u64;
+    let mut ready = children.into_ready();
+    compute(unit, waiting, key, count, &mut ready)?;
+    Ok(Finished::Done(ready))
+}
+
+/// Writes what attempt `attempt` of `key` recorded: its display name, logs
+/// and spans, and (when it `computed`) its progress.
+pub fn record(unit: &mut Unit, key: TaskKey, attempt: u32, r: Recorded, computed: bool) -> Result<(), Error> {
+    if let Some(display) = &r.display {
+        status_mut(unit, key)?.display = Some(truncate_display(display));
+    }
+    unit.add_logs(key, &r.logs);
+    unit.add_spans(key, u64::from(attempt) << 32, &r.spans);
+    if computed && !r.progress.is_empty() {
+        let job = job_mut(unit, key.job)?;
+        for (label, total, done) in r.progress {
+            let counter = job.progress.entry(label).or_default();
+            counter.0 = counter.0.saturating_add(total);
+            counter.1 = counter.1.saturating_add(done);
+        }
+    }
+    Ok(())
+}
+
+/// Keeps `message` as the error of `key`'s current attempt; `ran` says the
+/// attempt started.
+fn add_error(unit: &mut Unit, key: TaskKey, message: String, ran: bool) -> Result<(), Error> {
+    let task = status_mut(unit, key)?;
+    let now = now_ms();
+    let error = AttemptError {
+        attempt: task.attempt,
+        message,
+        ran: task.started_ms.filter(|_| ran).map(|s| (s, now)),
+    };
+    let seq = task.errors;
+    task.errors += 1;
+    unit.add_error(key, seq, &error);
+    Ok(())
 }
 
 /// Counts a failed attempt; the task is queued again while `may_retry` and
@@ -99,101 +160,81 @@ fn fail_attempt(
     message: String,
     may_retry: bool,
 ) -> Result<Vec<Ready>, Error> {
-    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+    add_error(unit, key, message, true)?;
+    let task = status_mut(unit, key)?;
     task.failures += 1;
-    let now = now_ms();
-    task.errors.push(AttemptError { attempt: task.attempt, message, ran: task.started_ms.map(|s| (s, now)) });
-    if task.errors.len() > MAX_KEPT_ERRORS {
-        task.errors.remove(0);
-    }
-    task.finished_ms = Some(now);
+    task.finished_ms = Some(now_ms());
     let retry = may_retry && task.failures <= task.max_retries;
     task.state = if retry { TaskState::Queued } else { TaskState::Failed };
     let (to, cluster) = (task.state, task.cluster.clone());
     job_transition(unit, key.job, TaskState::Running, to)?;
-    unit.mark(&cluster, key, if retry { Live::Ready } else { Live::Done });
+    unit.mark(&cluster, key, if retry { Live::Ready } else { Live::Idle });
     Ok(if retry { vec![(cluster, key)] } else { Vec::new() })
 }
 
-fn compute(unit: &mut Unit, key: TaskKey, children: Vec<Task>) -> Result<Vec<Ready>, Error> {
-    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+/// Marks `key` computed with `count` new subtasks (already written); if
+/// that completes its subtree, releases what waited for it into `ready`.
+pub fn compute(
+    unit: &mut Unit,
+    waiting: &mut Waiting,
+    key: TaskKey,
+    count: u64,
+    ready: &mut Vec<Ready>,
+) -> Result<(), Error> {
+    let task = status_mut(unit, key)?;
     task.state = TaskState::Computed;
     task.finished_ms = Some(now_ms());
-    let cluster = task.cluster.clone();
-    unit.mark(&cluster, key, Live::Done);
-    let count = children.len() as u64;
-    let mut ready: Vec<Ready> =
-        children.iter().filter(|c| c.unmet_deps == 0).map(|c| (c.cluster.clone(), c.key)).collect();
-    unit.insert_subtasks(key, children);
-    for (cluster, child) in &ready {
-        unit.mark(cluster, *child, Live::Ready);
-    }
-    let job = unit.job(key.job)?.ok_or(Error::UnknownJob(key.job))?;
+    task.open = (task.open + count).saturating_sub(1);
+    let (cluster, complete) = (task.cluster.clone(), task.open == 0);
+    unit.mark(&cluster, key, Live::Idle);
+    let job = job_mut(unit, key.job)?;
     job.counts.transition(TaskState::Running, TaskState::Computed);
     job.counts.queued += count;
-    propagate(unit, key, count as i64 - 1, &mut ready)?;
-    Ok(ready)
-}
-
-/// Turns the buffered subtasks of `parent` into queued tasks with their
-/// dependency edges. Dependencies can only name earlier subtasks, so the graph
-/// stays acyclic.
-fn build_children(parent: TaskKey, cluster: &str, specs: Vec<SubtaskSpec>) -> Result<Vec<Task>, Error> {
-    let mut children: Vec<Task> = Vec::with_capacity(specs.len());
-    for (i, spec) in specs.into_iter().enumerate() {
-        let key = TaskKey { job: parent.job, task: TaskId::new() };
-        let cluster = spec.cluster.unwrap_or_else(|| cluster.to_owned());
-        let mut child =
-            Task::new_queued(key, Some(parent.task), spec.task_type, spec.input, cluster, spec.max_retries);
-        let mut deps = spec.depends_on;
-        deps.sort_unstable();
-        deps.dedup();
-        for d in deps {
-            let dep =
-                children.get_mut(d as usize).filter(|_| (d as usize) < i).ok_or(Error::BadDependency(d))?;
-            dep.dependents.push(key.task);
-            child.depends_on.push(dep.key.task);
-            child.unmet_deps += 1;
-        }
-        children.push(child);
-    }
-    Ok(children)
-}
-
-/// Adds `delta` to the incomplete count of `start` and every ancestor; each
-/// that reaches zero is complete, which may make its dependents ready.
-fn propagate(unit: &mut Unit, start: TaskKey, delta: i64, ready: &mut Vec<Ready>) -> Result<(), Error> {
-    if delta == 0 {
-        return Ok(());
-    }
-    let mut node = Some(start.task);
-    while let Some(id) = node {
-        let key = TaskKey { job: start.job, task: id };
-        let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
-        task.incomplete = task.incomplete.saturating_add_signed(delta);
-        node = task.parent;
-        if task.incomplete == 0 {
-            let dependents = task.dependents.clone();
-            release_dependents(unit, start.job, &dependents, ready)?;
-        }
+    if complete {
+        subtree_complete(unit, waiting, key, ready)?;
     }
     Ok(())
 }
 
-fn release_dependents(
+/// `start`'s subtree is complete: releases its dependents, and closes one
+/// open subtree of each ancestor up to the first that stays open.
+fn subtree_complete(
     unit: &mut Unit,
-    job: JobId,
-    ids: &[TaskId],
+    waiting: &mut Waiting,
+    start: TaskKey,
     ready: &mut Vec<Ready>,
 ) -> Result<(), Error> {
-    for id in ids {
-        let key = TaskKey { job, task: *id };
-        let dep = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
-        dep.unmet_deps = dep.unmet_deps.saturating_sub(1);
-        if dep.unmet_deps == 0 && dep.state == TaskState::Queued {
-            let cluster = dep.cluster.clone();
-            unit.mark(&cluster, key, Live::Ready);
-            ready.push((cluster, key));
+    let mut node = Some(start);
+    while let Some(key) = node {
+        release_dependents(unit, waiting, key, ready)?;
+        node = match status_mut(unit, key)?.parent {
+            Some(parent) => {
+                let parent = TaskKey { job: key.job, task: parent };
+                let p = status_mut(unit, parent)?;
+                p.open = p.open.saturating_sub(1);
+                (p.open == 0).then_some(parent)
+            }
+            None => None,
+        };
+    }
+    Ok(())
+}
+
+/// Counts `key` off the unmet dependencies of its dependents; those it
+/// was the last for become ready (a waiting task is always queued: it has
+/// never run).
+fn release_dependents(
+    unit: &mut Unit,
+    waiting: &mut Waiting,
+    key: TaskKey,
+    ready: &mut Vec<Ready>,
+) -> Result<(), Error> {
+    for id in unit.dependents(key)? {
+        let dep = TaskKey { job: key.job, task: id };
+        if waiting.release(dep) {
+            let cluster = unit.status(dep)?.ok_or(Error::UnknownTask(dep))?.cluster.clone();
+            unit.mark(&cluster, dep, Live::Ready);
+            ready.push((cluster, dep));
         }
     }
     Ok(())
@@ -209,31 +250,26 @@ pub fn requeue_lost(
     attempt: Option<u32>,
     budget: u32,
 ) -> Result<Option<Ready>, Error> {
-    let Some(task) = unit.task_view(key)? else { return Ok(None) };
+    let Some(task) = unit.status(key)? else { return Ok(None) };
     if task.state != TaskState::Running || attempt.is_some_and(|a| a != task.attempt) {
         return Ok(None);
     }
-    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+    let task = status_mut(unit, key)?;
     task.lost += 1;
-    let cluster = task.cluster.clone();
-    if task.lost > budget {
+    let (lost, attempt, cluster) = (task.lost, task.attempt, task.cluster.clone());
+    if lost > budget {
         let message = format!(
-            "attempt {} was lost with its runner (lease expired or host restarted); {} attempts were lost, more than the limit of {budget}",
-            task.attempt, task.lost
+            "attempt {attempt} was lost with its runner (lease expired or host restarted); {lost} attempts were lost, more than the limit of {budget}"
         );
-        let now = now_ms();
-        task.errors.push(AttemptError {
-            attempt: task.attempt,
-            message,
-            ran: task.started_ms.map(|s| (s, now)),
-        });
+        add_error(unit, key, message, true)?;
+        let task = status_mut(unit, key)?;
         task.state = TaskState::Failed;
-        task.finished_ms = Some(now);
-        unit.mark(&cluster, key, Live::Done);
+        task.finished_ms = Some(now_ms());
+        unit.mark(&cluster, key, Live::Idle);
         job_transition(unit, key.job, TaskState::Running, TaskState::Failed)?;
         return Ok(None);
     }
-    task.state = TaskState::Queued;
+    status_mut(unit, key)?.state = TaskState::Queued;
     unit.mark(&cluster, key, Live::Ready);
     job_transition(unit, key.job, TaskState::Running, TaskState::Queued)?;
     Ok(Some((cluster, key)))
@@ -242,11 +278,11 @@ pub fn requeue_lost(
 /// Queues again a task whose attempt was claimed but never started (handed
 /// back by its runner): the attempt is undone, no retry or loss is counted.
 pub fn release(unit: &mut Unit, key: TaskKey, attempt: u32) -> Result<Option<Ready>, Error> {
-    let Some(task) = unit.task_view(key)? else { return Ok(None) };
+    let Some(task) = unit.status(key)? else { return Ok(None) };
     if task.state != TaskState::Running || task.attempt != attempt {
         return Ok(None);
     }
-    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+    let task = status_mut(unit, key)?;
     task.state = TaskState::Queued;
     task.attempt -= 1;
     task.started_ms = None;
@@ -258,7 +294,7 @@ pub fn release(unit: &mut Unit, key: TaskKey, attempt: u32) -> Result<Option<Rea
 
 /// Deletes a job that has ended, with its tasks, logs and spans.
 pub fn delete(unit: &mut Unit, id: JobId) -> Result<(), Error> {
-    let job = unit.job_view(id)?.ok_or(Error::UnknownJob(id))?.clone();
+    let job = unit.job(id)?.ok_or(Error::UnknownJob(id))?.clone();
     if !job.has_ended() {
         return Err(Error::Conflict(format!(
             "job {id} is {} with work left; only a job that has ended can be deleted (cancel it first)",
@@ -271,7 +307,7 @@ pub fn delete(unit: &mut Unit, id: JobId) -> Result<(), Error> {
 
 /// Cancels a job: none of its queued tasks start until it is retried.
 pub fn cancel(unit: &mut Unit, id: JobId) -> Result<(), Error> {
-    let job = unit.job(id)?.ok_or(Error::UnknownJob(id))?;
+    let job = job_mut(unit, id)?;
     if job.state() == JobState::Completed {
         return Err(Error::Conflict(format!("job {id} is completed; there is nothing left to cancel")));
     }
@@ -283,8 +319,8 @@ pub fn cancel(unit: &mut Unit, id: JobId) -> Result<(), Error> {
 /// fresh retry budget, and queued tasks become eligible again. Computed tasks
 /// stay computed. Returns how many failed tasks were re-queued, and the tasks
 /// that are ready to run again.
-pub fn retry(unit: &mut Unit, id: JobId) -> Result<(u64, Vec<Ready>), Error> {
-    let job = unit.job(id)?.ok_or(Error::UnknownJob(id))?;
+pub fn retry(unit: &mut Unit, waiting: &Waiting, id: JobId) -> Result<(u64, Vec<Ready>), Error> {
+    let job = job_mut(unit, id)?;
     let state = job.state();
     if !state.is_halted() {
         return Err(Error::Conflict(format!(
@@ -295,41 +331,36 @@ pub fn retry(unit: &mut Unit, id: JobId) -> Result<(u64, Vec<Ready>), Error> {
     job.canceled = false;
     let (mut requeued, mut ready) = (0, Vec::new());
     for key in unit.task_keys_of(id)? {
-        let state = unit.task_view(key)?.ok_or(Error::UnknownTask(key))?.state;
-        if state != TaskState::Failed && state != TaskState::Queued {
-            continue;
-        }
-        let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
-        if task.state == TaskState::Failed {
+        let task = unit.status(key)?.ok_or(Error::UnknownTask(key))?;
+        let (state, cluster) = (task.state, task.cluster.clone());
+        if state == TaskState::Failed {
+            let task = status_mut(unit, key)?;
             task.state = TaskState::Queued;
             task.failures = 0;
             task.lost = 0;
             requeued += 1;
             job_transition(unit, id, TaskState::Failed, TaskState::Queued)?;
+        } else if state != TaskState::Queued || waiting.contains(&key) {
+            continue;
         }
-        let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
-        if task.unmet_deps == 0 {
-            let cluster = task.cluster.clone();
-            unit.mark(&cluster, key, Live::Ready);
-            ready.push((cluster, key));
-        }
+        unit.mark(&cluster, key, Live::Ready);
+        ready.push((cluster, key));
     }
     Ok((requeued, ready))
 }
 
 /// Fails a task that cannot run at all (no compatible implementation).
 pub fn fail_unrunnable(unit: &mut Unit, key: TaskKey, message: String) -> Result<(), Error> {
-    let task = unit.task(key)?.ok_or(Error::UnknownTask(key))?;
+    add_error(unit, key, message, false)?;
+    let task = status_mut(unit, key)?;
     let from = task.state;
     task.state = TaskState::Failed;
-    task.errors.push(AttemptError { attempt: task.attempt, message, ran: None });
     let cluster = task.cluster.clone();
-    unit.mark(&cluster, key, Live::Done);
+    unit.mark(&cluster, key, Live::Idle);
     job_transition(unit, key.job, from, TaskState::Failed)
 }
 
 fn job_transition(unit: &mut Unit, job: JobId, from: TaskState, to: TaskState) -> Result<(), Error> {
-    let job = unit.job(job)?.ok_or(Error::UnknownJob(job))?;
-    job.counts.transition(from, to);
+    job_mut(unit, job)?.counts.transition(from, to);
     Ok(())
 }

@@ -1,19 +1,23 @@
 //! The scheduler: the state machine of jobs and tasks over the store.
 //!
 //! One writer task owns every change to the job graph. Callers send it
-//! commands; it applies all commands that are waiting as one store [`Unit`],
-//! commits that unit with a single flush (group commit), and only then answers
-//! the callers and hands ready tasks to waiting runners. Ready tasks wake idle
-//! runners directly: nothing polls.
+//! commands; it applies all commands that are waiting as one store
+//! [`Unit`](crate::store::Unit) (a group), hands ready tasks to waiting
+//! runners as soon as the group is applied, and answers every other command
+//! once a sync has made the group durable (group commit). Ready tasks wake
+//! idle runners directly: nothing polls.
 
+mod children;
 mod graph;
 mod observe;
 mod queue;
 mod registry;
+mod waiting;
 mod writer;
 
 use std::collections::HashSet;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -184,6 +188,54 @@ impl Default for Settings {
     }
 }
 
+/// What the writer has done since the host started.
+#[derive(Debug, Default)]
+pub struct Stats {
+    groups: AtomicU64,
+    apply_us: AtomicU64,
+    longest_us: AtomicU64,
+}
+
+/// A reading of [`Stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsView {
+    /// Groups applied.
+    pub groups: u64,
+    /// Time spent applying them, in µs (from the group's first command to
+    /// its hand-off to the log, not waiting for the sync).
+    pub apply_us: u64,
+    /// The longest one, in µs.
+    pub longest_us: u64,
+}
+
+impl Stats {
+    fn group_applied(&self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.groups.fetch_add(1, Ordering::Relaxed);
+        self.apply_us.fetch_add(us, Ordering::Relaxed);
+        self.longest_us.fetch_max(us, Ordering::Relaxed);
+    }
+
+    /// The current figures.
+    pub fn view(&self) -> StatsView {
+        StatsView {
+            groups: self.groups.load(Ordering::Relaxed),
+            apply_us: self.apply_us.load(Ordering::Relaxed),
+            longest_us: self.longest_us.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    // A panic while holding the lock leaves a consistent value: every
+    // update is a single insert or remove.
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// A handle to the scheduler; cheap to clone.
 #[derive(Clone)]
 pub struct Scheduler {
@@ -191,6 +243,7 @@ pub struct Scheduler {
     registry: Arc<RwLock<Registry>>,
     clusters: Arc<RwLock<HashSet<String>>>,
     events: tokio::sync::broadcast::Sender<JobId>,
+    stats: Arc<Stats>,
 }
 
 impl Scheduler {
@@ -210,14 +263,42 @@ impl Scheduler {
         let clusters = Arc::new(RwLock::new(clusters));
         let (tx, rx) = mpsc::unbounded_channel();
         let (events, _) = tokio::sync::broadcast::channel(EVENT_BUFFER);
-        let writer = writer::Writer::recover(store, registry.clone(), settings, events.clone()).await?;
+        let stats = Arc::new(Stats::default());
+        let writer =
+            writer::Writer::recover(store, registry.clone(), settings, events.clone(), stats.clone()).await?;
         tokio::spawn(writer.run(rx, tx.downgrade()));
-        Ok(Scheduler { tx, registry, clusters, events })
+        Ok(Scheduler { tx, registry, clusters, events, stats })
     }
 
-    /// The task-type registry.
-    pub fn registry(&self) -> &Arc<RwLock<Registry>> {
-        &self.registry
+    /// What the writer has done since the host started.
+    pub fn stats(&self) -> StatsView {
+        self.stats.view()
+    }
+
+    /// Whether a registered implementation can run `task_type`.
+    pub fn resolves(&self, task_type: &TaskType) -> bool {
+        read(&self.registry).resolve(task_type).is_some()
+    }
+
+    /// Every registered task type with its module, sorted by name and version.
+    pub fn task_types(&self) -> Vec<(TaskType, Digest)> {
+        read(&self.registry).entries()
+    }
+
+    /// Whether a subtask of `task_type` (on `cluster`, if given) may be
+    /// submitted; `Err` is the message the guest receives.
+    pub fn check_subtask(&self, task_type: &TaskType, cluster: Option<&str>) -> Result<(), String> {
+        if let Some(c) = cluster {
+            crate::model::check_cluster(c)?;
+            if !self.has_cluster(c) {
+                return Err(format!("unknown cluster {c}: create it first (POST /v1/clusters)"));
+            }
+        }
+        if self.resolves(task_type) {
+            Ok(())
+        } else {
+            Err(format!("unknown task type {task_type}: no registered implementation can run it"))
+        }
     }
 
     /// Ids of jobs as they change (each applied group sends the jobs it
@@ -229,27 +310,22 @@ impl Scheduler {
 
     /// Whether cluster `slug` exists.
     pub fn has_cluster(&self, slug: &str) -> bool {
-        self.clusters.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains(slug)
-    }
-
-    /// The set of existing clusters, shared (for subtask checks).
-    pub fn clusters(&self) -> &Arc<RwLock<HashSet<String>>> {
-        &self.clusters
+        read(&self.clusters).contains(slug)
     }
 
     /// Records that cluster `slug` exists (after it was stored).
     pub fn add_cluster(&self, slug: &str) {
-        self.clusters.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(slug.to_owned());
+        write(&self.clusters).insert(slug.to_owned());
     }
 
     /// Records that cluster `slug` is gone (before it is deleted).
     pub fn remove_cluster(&self, slug: &str) {
-        self.clusters.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(slug);
+        write(&self.clusters).remove(slug);
     }
 
     /// Makes the task types of a stored module runnable.
     pub fn register(&self, module: &ModuleInfo) {
-        let mut registry = self.registry.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut registry = write(&self.registry);
         for t in &module.task_types {
             registry.register(t, module.digest);
         }
@@ -279,8 +355,18 @@ impl Scheduler {
     /// Waits for ready tasks of `cluster` and starts between one and `max`
     /// of them (fewer when other runners wait too).
     pub async fn claim_batch(&self, cluster: &str, max: usize) -> Result<Vec<Assignment>, Error> {
+        self.claim_with(cluster, max, true).await
+    }
+
+    /// Starts up to `max` ready tasks of `cluster`; answers at once, with
+    /// nothing when none is ready.
+    pub async fn try_claim_batch(&self, cluster: &str, max: usize) -> Result<Vec<Assignment>, Error> {
+        self.claim_with(cluster, max, false).await
+    }
+
+    async fn claim_with(&self, cluster: &str, max: usize, wait: bool) -> Result<Vec<Assignment>, Error> {
         let max = max.clamp(1, MAX_CLAIM_BATCH);
-        self.call(|tx| Command::Claim(queue::Waiter { cluster: cluster.to_owned(), max, tx })).await
+        self.call(|tx| Command::Claim(queue::Waiter { cluster: cluster.to_owned(), max, wait, tx })).await
     }
 
     /// Records the outcome of an attempt; answers once it is on disk.
@@ -321,3 +407,6 @@ impl Scheduler {
         self.call(|tx| Command::Retry(job, tx)).await
     }
 }
+
+#[cfg(test)]
+mod tests;

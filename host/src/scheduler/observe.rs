@@ -49,13 +49,14 @@ impl Observer {
 
     /// What the observer will need of `report`, read before it is applied.
     pub(super) fn capture(unit: &mut Unit, report: &Report) -> Option<FinishedAttempt> {
-        let task = unit.task_view(report.key).ok()??;
+        let (parent, started_ms) = unit.status(report.key).ok()?.map(|t| (t.parent, t.started_ms))?;
+        let task_type = unit.def(report.key).ok()??.task_type.to_string();
         Some(FinishedAttempt {
             key: report.key,
-            parent: task.parent,
+            parent,
             attempt: report.attempt,
-            task_type: task.task_type.to_string(),
-            started_ms: task.started_ms.unwrap_or_default(),
+            task_type,
+            started_ms: started_ms.unwrap_or_default(),
             finished_ms: now_ms(),
             error: report.outcome.as_ref().err().cloned(),
             logs: report.logs.clone(),

@@ -13,6 +13,9 @@ pub struct Waiter {
     pub cluster: String,
     /// The most tasks it takes at once.
     pub max: usize,
+    /// Whether it waits for a task; if not, it is answered (maybe with
+    /// nothing) by the group that receives it.
+    pub wait: bool,
     /// Where its tasks go.
     pub tx: oneshot::Sender<Result<Vec<Assignment>, Error>>,
 }
@@ -73,6 +76,20 @@ impl Queues {
     /// The next ready task of `cluster`.
     pub fn pop_ready(&mut self, cluster: &str) -> Option<TaskKey> {
         self.ready.get_mut(cluster)?.pop_front()
+    }
+
+    /// Answers the runners that do not wait with nothing: no task was
+    /// ready for them.
+    pub fn answer_impatient(&mut self) {
+        for q in self.waiters.values_mut() {
+            for w in std::mem::take(q) {
+                if w.wait {
+                    q.push_back(w);
+                } else {
+                    let _ = w.tx.send(Ok(Vec::new()));
+                }
+            }
+        }
     }
 
     /// The longest-waiting runner of `cluster` that is still listening.

@@ -1,7 +1,14 @@
-//! The single writer: applies commands in groups, commits each group with one
-//! flush, then answers callers and hands out ready tasks.
+//! The single writer: applies commands in groups, hands out ready tasks as
+//! soon as a group is applied, and passes every other answer to the
+//! flusher, which sends it once a sync made the group durable.
+//!
+//! No group does unbounded work: a report with a large subtask set is
+//! committed in chunks, one per group ([`Commit`]), with other commands
+//! applied in between. Leases expire only after every command already
+//! queued (renewals among them) has been applied, so time the writer spent
+//! busy never counts against a lease.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -9,12 +16,14 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::graph::{self, Ready};
-use super::observe::Observer;
+use super::children::{Commit, Step};
+use super::graph::{self, Finished, Ready};
+use super::observe::{FinishedAttempt, Observer};
 use super::queue::Queues;
-use super::{Assignment, Command, Error, Registry, Settings};
-use crate::model::{JobId, TaskKey, TaskState};
-use crate::store::{Store, Unit};
+use super::waiting::Waiting;
+use super::{Assignment, Command, Error, Registry, Settings, Stats};
+use crate::model::{JobId, TaskKey, TaskState, TaskType};
+use crate::store::{Live, Store, Unit};
 
 /// Most commands applied in one group commit.
 const MAX_GROUP: usize = 4096;
@@ -28,6 +37,15 @@ fn defer<T: Send + 'static>(tx: oneshot::Sender<Result<T, Error>>, value: Result
     })
 }
 
+/// A commit in progress and what waits for it.
+struct Committing {
+    commit: Box<Commit>,
+    /// Answers sent once the commit is durable.
+    waiting: Vec<Deferred>,
+    /// What the trace exporter gets of the attempt.
+    seen: Option<FinishedAttempt>,
+}
+
 pub struct Writer {
     store: Store,
     registry: Arc<RwLock<Registry>>,
@@ -35,12 +53,19 @@ pub struct Writer {
     queues: Queues,
     /// Running attempts and when their leases expire.
     leases: HashMap<TaskKey, Lease>,
+    /// Unmet dependencies of the tasks that wait for some.
+    waiting: Waiting,
+    /// Large commits, oldest first; one chunk is written per group.
+    commits: VecDeque<Committing>,
+    /// Tasks whose report is being committed (a repeat is refused).
+    committing: HashSet<TaskKey>,
     /// Commands the writer sends itself (hand-backs of unclaimed batches).
     loopback: Option<mpsc::WeakUnboundedSender<Command>>,
     /// Where changed jobs are announced.
     events: broadcast::Sender<JobId>,
     /// Where accepted attempts go for trace export, if anywhere.
     observer: Option<Observer>,
+    stats: Arc<Stats>,
 }
 
 #[derive(Clone, Copy)]
@@ -57,27 +82,14 @@ impl Writer {
         registry: Arc<RwLock<Registry>>,
         settings: Settings,
         events: broadcast::Sender<JobId>,
+        stats: Arc<Stats>,
     ) -> Result<Self, Error> {
-        let mut queues = Queues::default();
-        let mut lost = Vec::new();
-        for (cluster, key, running) in store.live_tasks()? {
-            if running {
-                lost.push(key);
-            } else {
-                queues.push(&cluster, key);
-            }
-        }
+        let (mut queues, mut waiting) = (Queues::default(), Waiting::default());
         let mut unit = store.unit();
-        let mut ready = Vec::new();
-        for key in &lost {
-            ready.extend(graph::requeue_lost(&mut unit, *key, None, settings.max_lost_attempts)?);
-        }
+        let ready = rebuild(&store, &mut unit, &mut queues, &mut waiting, settings.max_lost_attempts)?;
         store.commit(unit).await?;
         for (cluster, key) in ready {
             queues.push(&cluster, key);
-        }
-        if !lost.is_empty() {
-            tracing::info!(tasks = lost.len(), "re-queued tasks that were running when the host stopped");
         }
         let observer = settings.finished.clone().map(Observer::new);
         Ok(Writer {
@@ -86,9 +98,13 @@ impl Writer {
             settings,
             queues,
             leases: HashMap::new(),
+            waiting,
+            commits: VecDeque::new(),
+            committing: HashSet::new(),
             loopback: None,
             events,
             observer,
+            stats,
         })
     }
 
@@ -96,7 +112,7 @@ impl Writer {
     /// one atomic batch. Assignments are handed out as soon as their group is
     /// applied (a lost start is recovered like any lost attempt); every other
     /// answer waits for the flusher, which makes all groups applied so far
-    /// durable with one flush while the writer goes on with the next ones.
+    /// durable with one sync while the writer goes on with the next ones.
     pub async fn run(
         mut self,
         mut rx: mpsc::UnboundedReceiver<Command>,
@@ -109,34 +125,37 @@ impl Writer {
         let mut group = Vec::with_capacity(64);
         loop {
             let next_expiry = self.leases.values().map(|l| l.expires).min();
-            tokio::select! {
-                n = rx.recv_many(&mut group, MAX_GROUP) => if n == 0 { return },
-                () = sleep_until(next_expiry) => {}
-            }
-            if broken.load(Ordering::Acquire) {
+            if !receive(&mut rx, &mut group, !self.commits.is_empty(), next_expiry).await
+                || broken.load(Ordering::Acquire)
+            {
                 return;
             }
             // Back-pressure: while the store's checkpoint is far behind, wait.
             self.store.room().await;
+            let started = std::time::Instant::now();
             let mut unit = self.store.unit();
             let (mut durable, mut early) = (Vec::with_capacity(group.len()), Vec::new());
             for command in group.drain(..) {
                 durable.extend(self.apply(&mut unit, command));
             }
-            self.expire_leases(&mut unit);
+            self.step_commit(&mut unit, &mut durable);
+            self.expire_leases(&mut rx, &mut unit, &mut durable);
             self.dispatch(&mut unit, &mut early);
+            // Assignments go out before the group is encoded and logged: a
+            // report of theirs is applied in a later group, after this one.
+            for answer in early {
+                answer(Ok(()));
+            }
             let changed = unit.dirty_jobs();
             if let Err(e) = self.store.apply(unit) {
                 let e = Error::from(e);
                 tracing::error!(error = %e, "applying a group failed; the scheduler stops so a restart can recover");
-                for answer in early.into_iter().chain(durable) {
+                for answer in durable {
                     answer(Err(&e));
                 }
                 return;
             }
-            for answer in early {
-                answer(Ok(()));
-            }
+            self.stats.group_applied(started.elapsed());
             if let Some(observer) = &mut self.observer {
                 observer.publish();
             }
@@ -160,8 +179,18 @@ impl Writer {
                 return None;
             }
             Command::Report(reports, tx) => {
+                let committing = self.commits.len();
                 let answers = reports.into_iter().map(|r| self.report(unit, r)).collect();
-                defer(tx, Ok(answers))
+                let answer = defer(tx, Ok(answers));
+                // A batch that started a commit is answered when its last
+                // commit is durable.
+                if self.commits.len() > committing
+                    && let Some(last) = self.commits.back_mut()
+                {
+                    last.waiting.push(answer);
+                    return None;
+                }
+                answer
             }
             Command::Release(attempts, tx) => {
                 for (key, attempt) in attempts {
@@ -173,7 +202,7 @@ impl Writer {
             Command::Cancel(job, tx) => defer(tx, graph::cancel(unit, job)),
             Command::Delete(job, tx) => defer(tx, graph::delete(unit, job)),
             Command::Retry(job, tx) => {
-                let result = graph::retry(unit, job).map(|(requeued, ready)| {
+                let result = graph::retry(unit, &self.waiting, job).map(|(requeued, ready)| {
                     let retried = super::Retried { requeued, ready: ready.len() as u64 };
                     self.enqueue(ready);
                     retried
@@ -185,16 +214,54 @@ impl Writer {
 
     fn report(&mut self, unit: &mut Unit, report: super::Report) -> Result<(), Error> {
         let key = report.key;
-        let seen = self.observer.as_ref().and_then(|_| Observer::capture(unit, &report));
-        let ready = graph::finish(unit, report)?;
-        if let (Some(observer), Some(seen)) = (&mut self.observer, seen) {
-            observer.accepted(seen);
+        if self.committing.contains(&key) {
+            return Err(Error::StaleAttempt { key, attempt: report.attempt });
         }
+        let seen = self.observer.as_ref().and_then(|_| Observer::capture(unit, &report));
+        let finished = graph::finish(unit, &mut self.waiting, report)?;
         // A refused report leaves the attempt running; its lease still
         // expires if no acceptable report follows.
         self.leases.remove(&key);
-        self.enqueue(ready);
+        match finished {
+            Finished::Done(ready) => {
+                if let (Some(observer), Some(seen)) = (&mut self.observer, seen) {
+                    observer.accepted(seen);
+                }
+                self.enqueue(ready);
+            }
+            Finished::Committing(commit) => {
+                self.committing.insert(key);
+                self.commits.push_back(Committing { commit, waiting: Vec::new(), seen });
+            }
+        }
         Ok(())
+    }
+
+    /// Writes the next chunk of the oldest commit; when it completes, its
+    /// answers join the group's and its ready tasks are queued.
+    fn step_commit(&mut self, unit: &mut Unit, durable: &mut Vec<Deferred>) {
+        let Some(Committing { commit, waiting, seen }) = self.commits.pop_front() else { return };
+        let key = commit.key;
+        match commit.step(unit, &mut self.waiting) {
+            Ok(Step::More(commit)) => self.commits.push_front(Committing { commit, waiting, seen }),
+            Ok(Step::Done(ready)) => {
+                self.committing.remove(&key);
+                if let (Some(observer), Some(seen)) = (&mut self.observer, seen) {
+                    observer.accepted(seen);
+                }
+                self.enqueue(ready);
+                durable.extend(waiting);
+            }
+            Err(e) => {
+                // The store refused a read: the marker stays, so the next
+                // start deletes what was written and re-queues the task.
+                tracing::error!(error = %e, task = %key.task, "could not commit a report's subtasks");
+                self.committing.remove(&key);
+                for answer in waiting {
+                    answer(Err(&e));
+                }
+            }
+        }
     }
 
     /// Queues an unstarted attempt's task again, at the front of its queue.
@@ -214,7 +281,7 @@ impl Writer {
         // A key whose job was deleted since makes a new job.
         if let Some(k) = &spec.idempotency_key
             && let Some(id) = unit.idempotent_job(k)?
-            && let Some(job) = unit.job_view(id)?
+            && let Some(job) = unit.job(id)?
         {
             return Ok(super::Submitted { job: job.clone(), created: false });
         }
@@ -234,8 +301,26 @@ impl Writer {
     }
 
     /// Re-queues (or, past the budget, fails) attempts whose lease expired.
-    fn expire_leases(&mut self, unit: &mut Unit) {
+    /// Every command already queued is applied first: a renewal that waited
+    /// behind a busy writer still counts. (If more than a group's worth is
+    /// queued, expiry waits for the next group.)
+    fn expire_leases(
+        &mut self,
+        rx: &mut mpsc::UnboundedReceiver<Command>,
+        unit: &mut Unit,
+        durable: &mut Vec<Deferred>,
+    ) {
         let now = Instant::now();
+        if !self.leases.values().any(|l| l.expires <= now) {
+            return;
+        }
+        for _ in 0..MAX_GROUP {
+            let Ok(command) = rx.try_recv() else { break };
+            durable.extend(self.apply(unit, command));
+        }
+        if !rx.is_empty() {
+            return;
+        }
         let expired: Vec<(TaskKey, Lease)> =
             self.leases.iter().filter(|(_, l)| l.expires <= now).map(|(k, l)| (*k, *l)).collect();
         for (key, lease) in expired {
@@ -259,7 +344,7 @@ impl Writer {
         for cluster in self.queues.matchable() {
             while let Some(waiter) = self.queues.pop_waiter(&cluster) {
                 let share = self.queues.share(&cluster, waiter.max);
-                let batch = self.startable(unit, &cluster, share);
+                let batch = self.start_ready(unit, &cluster, share);
                 if batch.is_empty() {
                     self.queues.wait_first(waiter);
                     break;
@@ -267,6 +352,7 @@ impl Writer {
                 answers.push(self.hand_over(waiter, batch));
             }
         }
+        self.queues.answer_impatient();
     }
 
     /// Answers a claim; if the claimer has given up meanwhile (a long-poll
@@ -285,8 +371,9 @@ impl Writer {
         })
     }
 
-    /// Pops ready tasks of `cluster` until `n` have started or none is left.
-    fn startable(&mut self, unit: &mut Unit, cluster: &str, n: usize) -> Vec<Assignment> {
+    /// Pops ready tasks of `cluster` and starts them until `n` have started
+    /// or none is left.
+    fn start_ready(&mut self, unit: &mut Unit, cluster: &str, n: usize) -> Vec<Assignment> {
         let mut batch = Vec::with_capacity(n);
         while batch.len() < n
             && let Some(key) = self.queues.pop_ready(cluster)
@@ -303,42 +390,107 @@ impl Writer {
     /// Starts `key` if its job is not halted and an implementation exists.
     fn start(&mut self, unit: &mut Unit, key: TaskKey) -> Result<Option<Assignment>, Error> {
         // A task of a deleted job may still be in the queue: skip it.
-        let Some(job) = unit.job_view(key.job)? else { return Ok(None) };
+        let Some(job) = unit.job(key.job)? else { return Ok(None) };
         if job.state().is_halted() {
             return Ok(None);
         }
-        let Some(task) = unit.task_view(key)? else { return Ok(None) };
+        let task = unit.status(key)?.ok_or(Error::UnknownTask(key))?;
         if task.state != TaskState::Queued {
             return Ok(None);
         }
-        let requested = task.task_type.clone();
+        let def = unit.def(key)?.ok_or(Error::UnknownTask(key))?;
+        let requested = &def.task_type;
         let resolved = {
-            let registry = self.registry.read().map_err(|_| Error::Closed)?;
-            registry.resolve(&requested).map(|(v, d)| (v, d, registry.limits(&d)))
+            let registry = super::read(&self.registry);
+            registry.resolve(requested).map(|(v, d)| (v, d, registry.limits(&d)))
         };
         let Some((version, module, limits)) = resolved else {
             let message = format!("no registered implementation can run {requested}");
             graph::fail_unrunnable(unit, key, message)?;
             return Ok(None);
         };
-        let task = graph::start(unit, key, version)?;
+        let attempt = graph::start(unit, key, version)?;
+        let cluster = unit.status(key)?.map(|s| s.cluster.clone()).unwrap_or_default();
         let expires = Instant::now() + self.settings.lease_ttl;
-        self.leases.insert(key, Lease { attempt: task.attempt, expires });
+        self.leases.insert(key, Lease { attempt, expires });
         Ok(Some(Assignment {
             key,
-            task_type: crate::model::TaskType { name: requested.name, version },
+            task_type: TaskType { name: requested.name.clone(), version },
             module,
             limits,
-            input: task.input,
-            cluster: task.cluster,
-            attempt: task.attempt,
+            input: def.input.clone(),
+            cluster,
+            attempt,
             lease_ttl: self.settings.lease_ttl,
         }))
     }
 }
 
-/// Makes applied groups durable: one flush for every group applied while the
-/// previous flush ran, then their answers.
+/// Rebuilds the ready queues and the waiting counts from the live keys, and
+/// re-queues (in `unit`) the attempts that were running when the host
+/// stopped; answers the tasks to queue once `unit` is committed.
+fn rebuild(
+    store: &Store,
+    unit: &mut Unit,
+    queues: &mut Queues,
+    waiting: &mut Waiting,
+    lost_budget: u32,
+) -> Result<Vec<Ready>, Error> {
+    let (mut lost, mut ready) = (Vec::new(), Vec::new());
+    for (cluster, key, live) in store.live_tasks()? {
+        match live {
+            Live::Running => lost.push(key),
+            Live::Ready => queues.push(&cluster, key),
+            // A task whose last dependency completed is marked ready in the
+            // same group, so this finds none ready; still, one would be.
+            Live::Waiting if waiting.recount(unit, key)? == 0 => {
+                unit.mark(&cluster, key, Live::Ready);
+                ready.push((cluster, key));
+            }
+            Live::Waiting | Live::Idle => {}
+        }
+    }
+    for key in &lost {
+        ready.extend(graph::requeue_lost(unit, *key, None, lost_budget)?);
+    }
+    if !lost.is_empty() {
+        tracing::info!(tasks = lost.len(), "re-queued tasks that were running when the host stopped");
+    }
+    if waiting.len() > 0 {
+        tracing::info!(tasks = waiting.len(), "recounted the dependencies of waiting tasks");
+    }
+    Ok(ready)
+}
+
+/// Fills `group` with the next commands: waits for one (or for the next
+/// lease expiry) unless `busy` (a commit is in progress), when it only takes
+/// what is already queued. Answers false once every handle is gone.
+async fn receive(
+    rx: &mut mpsc::UnboundedReceiver<Command>,
+    group: &mut Vec<Command>,
+    busy: bool,
+    next_expiry: Option<Instant>,
+) -> bool {
+    if busy {
+        // Let the flusher and the API run between the chunks.
+        tokio::task::yield_now().await;
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(command) => group.push(command),
+                Err(mpsc::error::TryRecvError::Empty) => return true,
+                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+            }
+        }
+        return true;
+    }
+    tokio::select! {
+        n = rx.recv_many(group, MAX_GROUP) => n > 0,
+        () = sleep_until(next_expiry) => true,
+    }
+}
+
+/// Makes applied groups durable: one sync for every group applied while the
+/// previous sync ran, then their answers.
 async fn flusher(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<Deferred>>, broken: Arc<AtomicBool>) {
     let mut groups = Vec::new();
     while rx.recv_many(&mut groups, MAX_GROUP).await > 0 {
@@ -358,5 +510,40 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TaskId;
+
+    /// A renewal that waited in the queue while the writer was busy past a
+    /// lease's deadline is applied before the lease is expired.
+    #[tokio::test(start_paused = true)]
+    async fn renewals_queued_behind_a_busy_writer_are_applied_before_leases_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (events, _) = broadcast::channel(16);
+        let settings = Settings::default();
+        let registry = Arc::default();
+        let mut writer =
+            Writer::recover(store.clone(), registry, settings.clone(), events, Arc::default()).await.unwrap();
+        let key = TaskKey { job: JobId::new(), task: TaskId::new() };
+        writer.leases.insert(key, Lease { attempt: 1, expires: Instant::now() + settings.lease_ttl });
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        // The runner renewed in time, but the writer was busy until after
+        // the deadline: the renewal is still queued.
+        tokio::time::advance(settings.lease_ttl - Duration::from_secs(1)).await;
+        let (answer_tx, answer) = oneshot::channel();
+        tx.send(Command::Extend(key, 1, answer_tx)).unwrap();
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let (mut unit, mut durable) = (store.unit(), Vec::new());
+        writer.expire_leases(&mut rx, &mut unit, &mut durable);
+        assert!(writer.leases.contains_key(&key), "the lease expired despite its queued renewal");
+        for d in durable {
+            d(Ok(()));
+        }
+        assert_eq!(answer.await.unwrap().unwrap(), settings.lease_ttl);
     }
 }

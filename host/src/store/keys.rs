@@ -5,8 +5,11 @@
 //! |--------|---------------------------------------|--------------------|
 //! | `M`    | `M` + name                            | store metadata     |
 //! | `j`    | `j` + job                             | job record         |
-//! | `t`    | `t` + job + task                      | task record        |
-//! | `q`    | `q` + cluster + `0x00` + job + task   | live task: empty = ready, `R` = running |
+//! | `t`    | `t` + job + task                      | task status (what changes as it runs) |
+//! | `d`    | `d` + job + task                      | task definition (type, input, dependencies; never rewritten) |
+//! | `e`    | `e` + job + task + seq                | an attempt's error (the last 20 are kept) |
+//! | `r`    | `r` + job + task + chunk              | dependents of the task, from one chunk of its siblings' creation |
+//! | `q`    | `q` + cluster + `0x00` + job + task   | live task: empty = ready, `R` = running, `W` = waiting for dependencies |
 //! | `i`    | `i` + idempotency key                 | job id             |
 //! | `m`    | `m` + sha256                          | module record      |
 //! | `b`    | `b` + sha256                          | module bytes       |
@@ -21,9 +24,14 @@ use crate::model::{Digest, JobId, TaskId, TaskKey, Version};
 pub const META: u8 = b'M';
 pub const JOB: u8 = b'j';
 pub const TASK: u8 = b't';
+pub const DEF: u8 = b'd';
+pub const ERROR: u8 = b'e';
+pub const DEPENDENTS: u8 = b'r';
 pub const LIVE: u8 = b'q';
 /// The value of a live key whose task is running.
 pub const RUNNING_MARK: u8 = b'R';
+/// The value of a live key whose task waits for dependencies.
+pub const WAITING_MARK: u8 = b'W';
 pub const IDEMPOTENCY: u8 = b'i';
 pub const MODULE: u8 = b'm';
 pub const MODULE_BYTES: u8 = b'b';
@@ -57,6 +65,42 @@ pub fn task(k: TaskKey) -> Vec<u8> {
 
 pub fn tasks_of(job: JobId) -> Vec<u8> {
     key(TASK, &[job.as_bytes()])
+}
+
+pub fn def(k: TaskKey) -> Vec<u8> {
+    key(DEF, &[k.job.as_bytes(), k.task.as_bytes()])
+}
+
+pub fn defs_of(job: JobId) -> Vec<u8> {
+    key(DEF, &[job.as_bytes()])
+}
+
+pub fn error(k: TaskKey, seq: u32) -> Vec<u8> {
+    key(ERROR, &[k.job.as_bytes(), k.task.as_bytes(), &seq.to_be_bytes()])
+}
+
+pub fn errors_of_task(k: TaskKey) -> Vec<u8> {
+    key(ERROR, &[k.job.as_bytes(), k.task.as_bytes()])
+}
+
+pub fn errors_of(job: JobId) -> Vec<u8> {
+    key(ERROR, &[job.as_bytes()])
+}
+
+pub fn dependents(k: TaskKey, chunk: u32) -> Vec<u8> {
+    key(DEPENDENTS, &[k.job.as_bytes(), k.task.as_bytes(), &chunk.to_be_bytes()])
+}
+
+pub fn dependents_of_task(k: TaskKey) -> Vec<u8> {
+    key(DEPENDENTS, &[k.job.as_bytes(), k.task.as_bytes()])
+}
+
+pub fn dependents_of(job: JobId) -> Vec<u8> {
+    key(DEPENDENTS, &[job.as_bytes()])
+}
+
+pub fn staged_of(job: JobId) -> Vec<u8> {
+    key(STAGED, &[job.as_bytes()])
 }
 
 pub fn live(cluster: &str, k: TaskKey) -> Vec<u8> {

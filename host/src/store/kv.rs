@@ -146,6 +146,11 @@ impl Kv {
             .map_err(Error::Io)
     }
 
+    /// Bytes appended to the log since it was opened.
+    pub fn log_bytes(&self) -> u64 {
+        self.0.wal.lock().map(|w| w.total).unwrap_or(0)
+    }
+
     /// Lets automatic checkpoints start (once start-up has read what it
     /// needs; without this they start 5 s after open).
     pub fn resume(&self) {

@@ -1,13 +1,16 @@
 //! The store: the only code that touches sled.
 //!
 //! One sled tree holds everything under fixed one-byte key prefixes (see
-//! [`keys`]), so a [`Unit`] of many records commits as one atomic batch
-//! followed by one flush. Records are versioned ([`records`]) and convert to
+//! [`keys`]), written through the write-ahead log and in-memory table of
+//! [`kv`]; a [`Unit`] of many records commits as one log record made
+//! durable with one sync. Records are versioned ([`records`]) and convert to
 //! and from the domain model; no domain struct is serialized directly.
 
 mod checkpoint;
+mod chunk;
 mod keys;
 mod kv;
+mod migrate;
 mod records;
 mod segment;
 mod staged;
@@ -19,17 +22,24 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use chunk::Chunk;
 pub use unit::{Live, Unit};
 
 use crate::model::{
     Cluster, Digest, Job, JobId, LogEntry, ModuleInfo, SpanEntry, Task, TaskKey, TaskType, Version,
 };
-use records::{ClusterRecord, JobRecord, LogRecord, ModuleRecord, SpanRecord, TaskRecord};
+use records::{
+    ClusterRecord, DefRecord, ErrorRecord, JobRecord, LogRecord, ModuleRecord, SpanRecord, TaskRecord,
+};
 
 /// The layout version written by this code.
 /// Version 2: log lines keyed by job and write order (version 1 keyed them
-/// by task). Version 1 data directories are refused, not migrated.
-const SCHEMA_VERSION: u32 = 2;
+/// by task). Version 3: a task is a status, a definition, error records and
+/// dependents lists (version 2 kept one record per task); version 2 data
+/// directories are migrated at open (`migrate.rs`), version 1 ones refused.
+const SCHEMA_VERSION: u32 = 3;
+/// The oldest layout this code migrates.
+const MIGRATES_FROM: u32 = 2;
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -75,17 +85,28 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, migrating an older layout.
     pub fn open(dir: &Path) -> Result<Self, Error> {
         let db = sled::Config::new().path(dir).cache_capacity(256 << 20).open()?;
         let tree = db.open_tree("sandflow")?;
-        check_schema(&db, &tree)?;
-        let kv = kv::Kv::open(db, tree, &dir.join("wal"))?;
+        let schema = check_schema(&tree)?;
+        let kv = kv::Kv::open(db.clone(), tree.clone(), &dir.join("wal"))?;
         let discarded = staged::discard_uncommitted(&kv)?;
         if discarded > 0 {
             tracing::info!(subtasks = discarded, "deleted subtasks whose parent's report never committed");
         }
+        if schema != SCHEMA_VERSION {
+            migrate::to_schema_3(&kv)?;
+            // sled holds every converted record before the schema says so.
+            kv.checkpoint()?;
+        }
+        set_schema(&db, &tree)?;
         Ok(Store { kv, log_seq: Arc::default() })
+    }
+
+    /// Bytes appended to the write-ahead log since the host started.
+    pub fn log_bytes(&self) -> u64 {
+        self.kv.log_bytes()
     }
 
     /// Lets background checkpoints start: call once start-up has read what it
@@ -107,19 +128,22 @@ impl Store {
     }
 }
 
-fn check_schema(db: &sled::Db, tree: &sled::Tree) -> Result<(), Error> {
+/// The layout of the data directory: this code's, or one it migrates (a
+/// new directory has this code's).
+fn check_schema(tree: &sled::Tree) -> Result<u32, Error> {
+    let Some(v) = tree.get(keys::meta("schema"))? else { return Ok(SCHEMA_VERSION) };
+    let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
+    if !(MIGRATES_FROM..=SCHEMA_VERSION).contains(&found) {
+        return Err(Error::Schema { found });
+    }
+    Ok(found)
+}
+
+fn set_schema(db: &sled::Db, tree: &sled::Tree) -> Result<(), Error> {
     let key = keys::meta("schema");
-    match tree.get(&key)? {
-        Some(v) => {
-            let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
-            if found != SCHEMA_VERSION {
-                return Err(Error::Schema { found });
-            }
-        }
-        None => {
-            tree.insert(key, &SCHEMA_VERSION.to_be_bytes())?;
-            db.flush()?;
-        }
+    if tree.get(&key)?.as_deref() != Some(&SCHEMA_VERSION.to_be_bytes()[..]) {
+        tree.insert(key, &SCHEMA_VERSION.to_be_bytes())?;
+        db.flush()?;
     }
     Ok(())
 }
@@ -190,21 +214,55 @@ impl Store {
         Ok(out)
     }
 
-    /// Every task of `job`, in creation order.
+    /// Every task of `job`, in creation order (subtasks of a commit that is
+    /// still being written left out).
     pub fn tasks_of(&self, job: JobId) -> Result<Vec<Task>, Error> {
+        let staged = staged::staged_of(&self.kv, job)?;
+        let mut errors = self.errors_by_task(keys::errors_of(job))?.into_iter().peekable();
+        let statuses = self.kv.scan_prefix(keys::tasks_of(job));
+        let defs = self.kv.scan_prefix(keys::defs_of(job));
         let mut out = Vec::new();
-        for item in self.kv.scan_prefix(keys::tasks_of(job)) {
-            let (k, v) = item?;
-            let key = keys::task_key_at(&k, 1).ok_or_else(|| corrupt_key("task"))?;
-            out.push(records::decode::<TaskRecord>("task", &v)?.into_task(key)?);
+        for (status, def) in statuses.zip(defs) {
+            let ((sk, sv), (dk, dv)) = (status?, def?);
+            let key = keys::task_key_at(&sk, 1).ok_or_else(|| corrupt_key("task"))?;
+            if keys::task_key_at(&dk, 1) != Some(key) {
+                return Err(Error::Corrupt {
+                    what: "task",
+                    reason: format!("no definition of task {}", key.task),
+                });
+            }
+            let errors = match errors.next_if(|(k, _)| *k == key) {
+                Some((_, e)) => e,
+                None => Vec::new(),
+            };
+            if !staged.contains(&key.task) {
+                out.push(assemble(key, &sv, &dv, errors)?);
+            }
         }
         Ok(out)
     }
 
-    /// The log lines of `job`, per task in creation order, then per attempt.
+    /// The errors under `prefix`, grouped by task, in key order.
+    fn errors_by_task(
+        &self,
+        prefix: Vec<u8>,
+    ) -> Result<Vec<(TaskKey, Vec<crate::model::AttemptError>)>, Error> {
+        let mut out: Vec<(TaskKey, Vec<crate::model::AttemptError>)> = Vec::new();
+        for item in self.kv.scan_prefix(prefix) {
+            let (k, v) = item?;
+            let key = keys::task_key_at(&k, 1).ok_or_else(|| corrupt_key("error"))?;
+            let error = records::decode::<ErrorRecord>("error", &v)?.into_error();
+            match out.last_mut() {
+                Some((last, list)) if *last == key => list.push(error),
+                _ => out.push((key, vec![error])),
+            }
+        }
+        Ok(out)
+    }
+
     /// Log lines of `job` after position `after` (a value of the returned
     /// position; `None`: from the start) that `keep` accepts, at most
-    /// `limit`, in order of task, attempt and line. Also answers the position
+    /// `limit`, in the order they were written. Also answers the position
     /// after the last line read and whether more lines follow.
     pub fn logs_page(
         &self,
@@ -237,8 +295,14 @@ impl Store {
 
     /// The task `key`, if stored.
     pub fn task(&self, key: TaskKey) -> Result<Option<Task>, Error> {
-        let Some(bytes) = self.kv.get(keys::task(key))? else { return Ok(None) };
-        Ok(Some(records::decode::<TaskRecord>("task", &bytes)?.into_task(key)?))
+        let Some(status) = self.kv.get(keys::task(key))? else { return Ok(None) };
+        let def = self.kv.get(keys::def(key))?.ok_or_else(|| Error::Corrupt {
+            what: "task",
+            reason: format!("no definition of task {}", key.task),
+        })?;
+        let errors =
+            self.errors_by_task(keys::errors_of_task(key))?.into_iter().flat_map(|(_, e)| e).collect();
+        Ok(Some(assemble(key, &status, &def, errors)?))
     }
 
     /// The spans of `job` (of one task when `task` is given), at most
@@ -265,14 +329,15 @@ impl Store {
         Ok((out, false))
     }
 
-    /// Every live task (ready or running) with its cluster, in key order;
-    /// `true` marks running ones.
-    pub fn live_tasks(&self) -> Result<Vec<(String, TaskKey, bool)>, Error> {
+    /// Every live task (waiting, ready or running) with its cluster and
+    /// mark, in key order.
+    pub fn live_tasks(&self) -> Result<Vec<(String, TaskKey, Live)>, Error> {
         let mut out = Vec::new();
         for item in self.kv.scan_prefix([keys::LIVE]) {
             let (k, v) = item?;
             let (cluster, key) = keys::parse_live(&k).ok_or_else(|| corrupt_key("live"))?;
-            out.push((cluster, key, v.as_ref() == [keys::RUNNING_MARK]));
+            let live = Live::of_value(&v).ok_or_else(|| corrupt_key("live"))?;
+            out.push((cluster, key, live));
         }
         Ok(out)
     }
@@ -305,7 +370,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Whether any task of `cluster` is ready or running.
+    /// Whether any task of `cluster` is waiting, ready or running.
     pub fn cluster_has_live_tasks(&self, cluster: &str) -> Result<bool, Error> {
         Ok(self.kv.scan_prefix(keys::live_of(cluster)).next().transpose()?.is_some())
     }
@@ -363,6 +428,21 @@ impl Store {
     }
 }
 
+/// A task from its status and definition records and its errors.
+fn assemble(
+    key: TaskKey,
+    status: &[u8],
+    def: &[u8],
+    errors: Vec<crate::model::AttemptError>,
+) -> Result<Task, Error> {
+    Ok(Task {
+        key,
+        def: records::decode::<DefRecord>("def", def)?.into_def(),
+        status: records::decode::<TaskRecord>("task", status)?.into_status()?,
+        errors,
+    })
+}
+
 fn corrupt_key(what: &'static str) -> Error {
     Error::Corrupt { what, reason: "malformed key".to_owned() }
 }
@@ -402,7 +482,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.job(j.id).unwrap(), Some(j.clone()));
         let key = TaskKey { job: j.id, task: j.root };
-        assert_eq!(store.live_tasks().unwrap(), vec![("default".into(), key, false)]);
+        assert_eq!(store.live_tasks().unwrap(), vec![("default".into(), key, Live::Ready)]);
     }
 
     #[tokio::test]
@@ -426,32 +506,54 @@ mod tests {
         assert_eq!(got, vec![ids[2], ids[1], ids[0]]);
     }
 
-    /// A unit with a large subtask set, as a list of batches; the parent
-    /// and its job are in the last one.
-    fn large_unit(store: &Store, j: &Job) -> (TaskKey, Vec<TaskKey>, Vec<Vec<wal::KvWrite>>) {
+    /// The root of `j` with `n` subtasks written ahead in chunks of 1,000
+    /// (each a dependent of the one before), as the writer does for a large
+    /// set; answers the units to apply in order, the last completing the
+    /// set and holding the job.
+    fn staged_units(store: &Store, j: &Job, n: usize) -> (Vec<TaskKey>, Vec<Unit>) {
         let parent = TaskKey { job: j.id, task: j.root };
         let task_type = crate::model::TaskType::parse("Leaf").unwrap();
-        let children: Vec<Task> = (0..staged::THRESHOLD + 10)
-            .map(|_| TaskKey { job: j.id, task: TaskId::new() })
-            .map(|k| Task::new_queued(k, Some(j.root), task_type.clone(), "{}".into(), "default".into(), 0))
-            .collect();
-        let keys: Vec<TaskKey> = children.iter().map(|c| c.key).collect();
-        let mut unit = store.unit();
-        unit.insert_job(j.clone());
-        unit.insert_subtasks(parent, children);
-        for k in &keys {
-            unit.mark("default", *k, Live::Ready);
+        let keys: Vec<TaskKey> = (0..n).map(|_| TaskKey { job: j.id, task: TaskId::new() }).collect();
+        let mut units = Vec::new();
+        for (c, part) in keys.chunks(1000).enumerate() {
+            let mut chunk = Chunk::default();
+            if c == 0 {
+                chunk.stage(parent, &keys.iter().map(|k| k.task).collect::<Vec<_>>());
+            }
+            for k in part {
+                let def = crate::model::TaskDef {
+                    task_type: task_type.clone(),
+                    input: "{}".into(),
+                    depends_on: vec![],
+                };
+                chunk.add_task(*k, def, crate::model::TaskStatus::queued(Some(j.root), "default".into(), 0));
+                chunk.mark("default".into(), *k, Live::Ready);
+            }
+            let mut unit = store.unit();
+            unit.write_ahead(chunk);
+            units.push(unit);
         }
-        (parent, keys, unit.into_groups())
+        let mut last = store.unit();
+        last.insert_job(j.clone());
+        last.unstage(parent);
+        units.push(last);
+        (keys, units)
     }
 
     #[tokio::test]
-    async fn large_subtask_sets_are_written_in_chunks() {
+    async fn staged_subtasks_are_left_out_until_their_commit() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (_, keys, groups) = large_unit(&store, &job("big"));
-        assert!(groups.len() > 2, "{} groups", groups.len());
-        store.kv.apply(groups).unwrap();
+        let j = job("big");
+        let (keys, mut units) = staged_units(&store, &j, 2500);
+        let last = units.pop().unwrap();
+        for unit in units {
+            store.apply(unit).unwrap();
+        }
+        assert_eq!(store.tasks_of(j.id).unwrap(), vec![], "not part of the job before the commit");
+        assert!(store.unit().task_keys_of(j.id).unwrap().is_empty());
+        store.commit(last).await.unwrap();
+        assert_eq!(store.tasks_of(j.id).unwrap().len(), keys.len());
         assert_eq!(store.live_tasks().unwrap().len(), keys.len());
         assert_eq!(store.kv.scan_prefix([keys::STAGED]).count(), 0, "the marker is removed");
     }
@@ -462,16 +564,19 @@ mod tests {
         let j = job("crashed");
         {
             let store = Store::open(dir.path()).unwrap();
-            let (_, keys, mut groups) = large_unit(&store, &j);
-            groups.pop();
-            store.kv.apply(groups).unwrap();
+            let (keys, mut units) = staged_units(&store, &j, 2500);
+            units.pop();
+            for unit in units {
+                store.apply(unit).unwrap();
+            }
             assert_eq!(store.live_tasks().unwrap().len(), keys.len());
             store.flush().await.unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.live_tasks().unwrap(), vec![]);
-        assert_eq!(store.kv.scan_prefix([keys::TASK]).count(), 0);
-        assert_eq!(store.kv.scan_prefix([keys::STAGED]).count(), 0);
+        for prefix in [keys::TASK, keys::DEF, keys::DEPENDENTS, keys::STAGED] {
+            assert_eq!(store.kv.scan_prefix([prefix]).count(), 0, "prefix {}", prefix as char);
+        }
         assert_eq!(store.job(j.id).unwrap(), None, "the job record was in the last batch");
     }
 }

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::Error;
 use crate::model::{
-    AttemptError, Cluster, Digest, HostPattern, Job, JobId, LogEntry, LogLevel, ModuleInfo, SpanEntry, Task,
-    TaskCounts, TaskId, TaskKey, TaskLimits, TaskState, TaskType, TraceParent, Version,
+    AttemptError, Cluster, Digest, HostPattern, Job, JobId, LogEntry, LogLevel, ModuleInfo, SpanEntry,
+    TaskCounts, TaskDef, TaskId, TaskLimits, TaskState, TaskStatus, TaskType, TraceParent, Version,
 };
 
 pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
@@ -83,12 +83,17 @@ impl JobRecord {
     }
 }
 
+/// A task's status (schema 3, `V3`); before schema 3 the whole task (`V1`,
+/// `V2`), which only the migration reads.
 #[derive(Serialize, Deserialize)]
 pub enum TaskRecord {
     V1(TaskV1),
     /// V1 and when each kept error's attempt ran (start, end), in the order
     /// of `errors`.
     V2(TaskV1, Vec<Option<(u64, u64)>>),
+    /// The status alone: definition, errors and dependents have keys of
+    /// their own.
+    V3(StatusV3),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -109,6 +114,24 @@ pub struct TaskV1 {
     incomplete: u64,
     display: Option<String>,
     errors: Vec<(u32, String)>,
+    ran_version: Option<(u32, u32)>,
+    created_ms: u64,
+    started_ms: Option<u64>,
+    finished_ms: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct StatusV3 {
+    parent: Option<[u8; 16]>,
+    cluster: String,
+    max_retries: u32,
+    state: u8,
+    attempt: u32,
+    failures: u32,
+    lost: u32,
+    open: u64,
+    display: Option<String>,
+    errors: u32,
     ran_version: Option<(u32, u32)>,
     created_ms: u64,
     started_ms: Option<u64>,
@@ -142,69 +165,181 @@ fn version(v: (u32, u32)) -> Version {
     Version { major: v.0, minor: v.1 }
 }
 
-impl From<&Task> for TaskRecord {
-    fn from(t: &Task) -> Self {
-        let ran = t.errors.iter().map(|e| e.ran).collect();
-        let v1 = TaskV1 {
+impl From<&TaskStatus> for TaskRecord {
+    fn from(t: &TaskStatus) -> Self {
+        TaskRecord::V3(StatusV3 {
             parent: t.parent.map(|p| *p.as_bytes()),
-            type_name: t.task_type.name.clone(),
-            version: (t.task_type.version.major, t.task_type.version.minor),
-            input: t.input.clone(),
             cluster: t.cluster.clone(),
-            state: state_code(t.state),
             max_retries: t.max_retries,
+            state: state_code(t.state),
             attempt: t.attempt,
             failures: t.failures,
             lost: t.lost,
-            depends_on: ids(&t.depends_on),
-            dependents: ids(&t.dependents),
-            unmet_deps: t.unmet_deps,
-            incomplete: t.incomplete,
+            open: t.open,
             display: t.display.clone(),
-            errors: t.errors.iter().map(|e| (e.attempt, e.message.clone())).collect(),
+            errors: t.errors,
             ran_version: t.ran_version.map(|v| (v.major, v.minor)),
             created_ms: t.created_ms,
             started_ms: t.started_ms,
             finished_ms: t.finished_ms,
-        };
-        TaskRecord::V2(v1, ran)
+        })
     }
 }
 
 impl TaskRecord {
-    pub fn into_task(self, key: TaskKey) -> Result<Task, Error> {
-        let (r, mut ran) = match self {
-            TaskRecord::V1(r) => (r, Vec::new()),
-            TaskRecord::V2(r, ran) => (r, ran),
+    /// The status; a record of an earlier schema is corrupt here (start-up
+    /// migrates every one before anything reads them).
+    pub fn into_status(self) -> Result<TaskStatus, Error> {
+        let TaskRecord::V3(r) = self else {
+            return Err(Error::Corrupt { what: "task", reason: "a task record of schema 2".into() });
         };
-        ran.resize(r.errors.len(), None);
-        Ok(Task {
-            key,
+        Ok(TaskStatus {
             parent: r.parent.map(TaskId::from_bytes),
-            task_type: TaskType { name: r.type_name, version: version(r.version) },
-            input: r.input,
             cluster: r.cluster,
-            state: state_from(r.state)?,
             max_retries: r.max_retries,
+            state: state_from(r.state)?,
             attempt: r.attempt,
             failures: r.failures,
             lost: r.lost,
-            depends_on: r.depends_on.into_iter().map(TaskId::from_bytes).collect(),
-            dependents: r.dependents.into_iter().map(TaskId::from_bytes).collect(),
-            unmet_deps: r.unmet_deps,
-            incomplete: r.incomplete,
+            open: r.open,
             display: r.display,
-            errors: r
-                .errors
-                .into_iter()
-                .zip(ran)
-                .map(|((attempt, message), ran)| AttemptError { attempt, message, ran })
-                .collect(),
+            errors: r.errors,
             ran_version: r.ran_version.map(version),
             created_ms: r.created_ms,
             started_ms: r.started_ms,
             finished_ms: r.finished_ms,
         })
+    }
+
+    /// The cluster of a task record of any schema (to find its live key).
+    pub fn cluster(&self) -> &str {
+        match self {
+            TaskRecord::V1(r) | TaskRecord::V2(r, _) => &r.cluster,
+            TaskRecord::V3(r) => &r.cluster,
+        }
+    }
+}
+
+/// A task as schema 2 stored it, in the terms of schema 3 (for the
+/// migration): `incomplete` counted every task of the subtree not computed.
+pub struct LegacyTask {
+    pub def: TaskDef,
+    pub status: TaskStatus,
+    pub dependents: Vec<TaskId>,
+    pub errors: Vec<AttemptError>,
+    pub incomplete: u64,
+    pub unmet_deps: u32,
+}
+
+/// A task record as found: of this schema, or of schema 2.
+pub enum Stored {
+    Current(TaskStatus),
+    Legacy(Box<LegacyTask>),
+}
+
+impl TaskRecord {
+    /// The status of a schema-3 record, or the parts of a schema-2 one.
+    pub fn into_stored(self) -> Result<Stored, Error> {
+        let (r, mut ran) = match self {
+            TaskRecord::V1(r) => (r, Vec::new()),
+            TaskRecord::V2(r, ran) => (r, ran),
+            current @ TaskRecord::V3(_) => return Ok(Stored::Current(current.into_status()?)),
+        };
+        ran.resize(r.errors.len(), None);
+        let errors: Vec<AttemptError> = r
+            .errors
+            .into_iter()
+            .zip(ran)
+            .map(|((attempt, message), ran)| AttemptError { attempt, message, ran })
+            .collect();
+        let status = TaskStatus {
+            parent: r.parent.map(TaskId::from_bytes),
+            cluster: r.cluster,
+            max_retries: r.max_retries,
+            state: state_from(r.state)?,
+            attempt: r.attempt,
+            failures: r.failures,
+            lost: r.lost,
+            open: 0,
+            display: r.display,
+            errors: errors.len() as u32,
+            ran_version: r.ran_version.map(version),
+            created_ms: r.created_ms,
+            started_ms: r.started_ms,
+            finished_ms: r.finished_ms,
+        };
+        let def = TaskDef {
+            task_type: TaskType { name: r.type_name, version: version(r.version) },
+            input: r.input,
+            depends_on: r.depends_on.into_iter().map(TaskId::from_bytes).collect(),
+        };
+        let dependents = r.dependents.into_iter().map(TaskId::from_bytes).collect();
+        let (incomplete, unmet_deps) = (r.incomplete, r.unmet_deps);
+        Ok(Stored::Legacy(Box::new(LegacyTask { def, status, dependents, errors, incomplete, unmet_deps })))
+    }
+}
+
+/// What a task is (written once, when it is created).
+#[derive(Serialize, Deserialize)]
+pub enum DefRecord {
+    V1 { type_name: String, version: (u32, u32), input: String, depends_on: Vec<[u8; 16]> },
+}
+
+impl From<&TaskDef> for DefRecord {
+    fn from(d: &TaskDef) -> Self {
+        DefRecord::V1 {
+            type_name: d.task_type.name.clone(),
+            version: (d.task_type.version.major, d.task_type.version.minor),
+            input: d.input.clone(),
+            depends_on: ids(&d.depends_on),
+        }
+    }
+}
+
+impl DefRecord {
+    pub fn into_def(self) -> TaskDef {
+        let DefRecord::V1 { type_name, version: v, input, depends_on } = self;
+        TaskDef {
+            task_type: TaskType { name: type_name, version: version(v) },
+            input,
+            depends_on: depends_on.into_iter().map(TaskId::from_bytes).collect(),
+        }
+    }
+}
+
+/// One failed attempt's error.
+#[derive(Serialize, Deserialize)]
+pub enum ErrorRecord {
+    V1 { attempt: u32, message: String, ran: Option<(u64, u64)> },
+}
+
+impl From<&AttemptError> for ErrorRecord {
+    fn from(e: &AttemptError) -> Self {
+        ErrorRecord::V1 { attempt: e.attempt, message: e.message.clone(), ran: e.ran }
+    }
+}
+
+impl ErrorRecord {
+    pub fn into_error(self) -> AttemptError {
+        let ErrorRecord::V1 { attempt, message, ran } = self;
+        AttemptError { attempt, message, ran }
+    }
+}
+
+/// Siblings that depend on a task (those created in one chunk).
+#[derive(Serialize, Deserialize)]
+pub enum DependentsRecord {
+    V1(Vec<[u8; 16]>),
+}
+
+impl DependentsRecord {
+    pub fn new(list: &[TaskId]) -> Self {
+        DependentsRecord::V1(ids(list))
+    }
+
+    pub fn into_ids(self) -> impl Iterator<Item = TaskId> {
+        let DependentsRecord::V1(list) = self;
+        list.into_iter().map(TaskId::from_bytes)
     }
 }
 
@@ -370,21 +505,56 @@ mod tests {
 
     #[test]
     fn task_records_round_trip() {
-        let key = TaskKey { job: JobId::new(), task: TaskId::new() };
-        let mut t = Task::new_queued(
-            key,
-            None,
-            TaskType::parse("Leaf@v1.2").unwrap(),
-            "{}".into(),
-            "default".into(),
-            3,
+        let mut status = TaskStatus::queued(Some(TaskId::new()), "default".into(), 3);
+        status.display = Some("shown".into());
+        status.errors = 2;
+        let back = decode::<TaskRecord>("task", &encode(&TaskRecord::from(&status))).unwrap();
+        assert_eq!(back.into_status().unwrap(), status);
+        let def = TaskDef {
+            task_type: TaskType::parse("Leaf@v1.2").unwrap(),
+            input: "{}".into(),
+            depends_on: vec![TaskId::new(), TaskId::new()],
+        };
+        assert_eq!(decode::<DefRecord>("def", &encode(&DefRecord::from(&def))).unwrap().into_def(), def);
+        let error = AttemptError { attempt: 1, message: "boom".into(), ran: Some((5, 9)) };
+        let back = decode::<ErrorRecord>("error", &encode(&ErrorRecord::from(&error))).unwrap();
+        assert_eq!(back.into_error(), error);
+    }
+
+    #[test]
+    fn schema_2_task_records_read_as_legacy_parts() {
+        let r = TaskV1 {
+            parent: None,
+            type_name: "Leaf".into(),
+            version: (1, 2),
+            input: "{}".into(),
+            cluster: "west".into(),
+            state: 2,
+            max_retries: 1,
+            attempt: 2,
+            failures: 1,
+            lost: 0,
+            depends_on: vec![[1; 16]],
+            dependents: vec![[2; 16], [3; 16]],
+            unmet_deps: 0,
+            incomplete: 4,
+            display: None,
+            errors: vec![(1, "boom".into())],
+            ran_version: Some((1, 2)),
+            created_ms: 1,
+            started_ms: Some(2),
+            finished_ms: Some(3),
+        };
+        let record = decode::<TaskRecord>("task", &encode(&TaskRecord::V2(r, vec![Some((2, 3))]))).unwrap();
+        assert_eq!(record.cluster(), "west");
+        let Stored::Legacy(legacy) = record.into_stored().unwrap() else { panic!("not read as schema 2") };
+        assert_eq!((legacy.incomplete, legacy.dependents.len(), legacy.status.errors), (4, 2, 1));
+        assert_eq!(legacy.errors[0].ran, Some((2, 3)));
+        assert_eq!(legacy.def.depends_on, vec![TaskId::from_bytes([1; 16])]);
+        let status = TaskStatus::queued(None, "default".into(), 0);
+        assert!(
+            matches!(TaskRecord::from(&status).into_stored().unwrap(), Stored::Current(s) if s == status)
         );
-        t.errors.push(AttemptError { attempt: 1, message: "boom".into(), ran: Some((5, 9)) });
-        t.errors.push(AttemptError { attempt: 2, message: "never ran".into(), ran: None });
-        t.depends_on.push(TaskId::new());
-        let bytes = encode(&TaskRecord::from(&t));
-        let back = decode::<TaskRecord>("task", &bytes).unwrap().into_task(key).unwrap();
-        assert_eq!(back, t);
     }
 
     #[test]

@@ -1,47 +1,35 @@
 //! Large sets of new subtasks are logged ahead of the record that commits
-//! their parent, in chunks, so that one report with 100,000 subtasks does not
-//! become one huge log record (encoded and held whole in memory).
+//! their parent, in chunks (see `chunk.rs`), over several of the writer's
+//! groups, so that one report with 100,000 subtasks and a million edges
+//! neither becomes one huge log record nor holds the writer for long.
 //!
 //! Atomicity is kept with a marker: the first chunk writes `p + parent`
-//! listing the subtasks; the unit's own batch, which completes the parent,
-//! removes it. A marker found at start-up means the unit never committed:
-//! its subtasks are deleted, and the parent (still running on disk) is
-//! re-queued like any lost attempt.
+//! listing the subtasks; the batch that completes the parent removes it.
+//! While a marker exists its subtasks are not part of the job: reads of the
+//! job's tasks leave them out ([`staged_of`]). A marker found at start-up
+//! means the unit never committed: its subtasks are deleted, and the parent
+//! (still running on disk) is re-queued like any lost attempt.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use super::kv::Kv;
 use super::records::{self, TaskRecord};
 use super::wal::KvWrite;
 use super::{Error, keys};
-use crate::model::{TaskId, TaskKey};
+use crate::model::{JobId, TaskId, TaskKey};
 
-/// Subtasks per chunk.
-pub const CHUNK: usize = 2048;
-
-/// Fewer new subtasks than this are written with the rest of the unit.
-pub const THRESHOLD: usize = 4096;
-
-/// A set of subtasks written ahead of their parent's commit.
-#[derive(Default)]
-pub struct Staged {
-    /// The parent whose commit completes the set.
-    pub parent: Option<TaskKey>,
-    /// The subtasks, in order.
-    pub children: Vec<TaskKey>,
-    /// Other writes that belong to the subtasks (their live keys).
-    pub raw: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-}
-
-impl Staged {
-    /// The marker's value: the subtasks' ids.
-    pub fn marker_value(&self) -> Vec<u8> {
-        self.children.iter().flat_map(|k| *k.task.as_bytes()).collect()
+/// The ids of the subtasks of `job` written ahead of a commit that has not
+/// happened yet (empty but while a large report is being applied).
+pub fn staged_of(kv: &Kv, job: JobId) -> Result<HashSet<TaskId>, Error> {
+    let mut out = HashSet::new();
+    for item in kv.scan_prefix(keys::staged_of(job)) {
+        let (_, ids) = item?;
+        for id in ids.chunks(16) {
+            out.insert(TaskId::from_bytes(id.try_into().map_err(|_| corrupt("malformed marker value"))?));
+        }
     }
+    Ok(out)
 }
-
-/// Which staged set (by index) each staged subtask belongs to.
-pub type StagedIndex = HashMap<TaskKey, usize>;
 
 /// Deletes the subtasks of every marker left by a unit that never committed.
 /// Answers how many subtasks were deleted.
@@ -67,9 +55,13 @@ pub fn discard_uncommitted(kv: &Kv) -> Result<usize, Error> {
 
 fn discard(kv: &Kv, writes: &mut Vec<KvWrite>, key: TaskKey) -> Result<usize, Error> {
     let Some(bytes) = kv.get(keys::task(key))? else { return Ok(0) };
-    let task = records::decode::<TaskRecord>("task", &bytes)?.into_task(key)?;
-    writes.push((keys::live(&task.cluster, key), None));
+    let record = records::decode::<TaskRecord>("task", &bytes)?;
+    writes.push((keys::live(record.cluster(), key), None));
     writes.push((keys::task(key), None));
+    writes.push((keys::def(key), None));
+    for item in kv.scan_prefix(keys::dependents_of_task(key)) {
+        writes.push((item?.0.to_vec(), None));
+    }
     Ok(1)
 }
 

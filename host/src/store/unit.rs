@@ -1,27 +1,62 @@
 //! A unit of work: the writes of one group commit. Reads see the unit's own
 //! pending writes first, then the database. Nothing reaches disk until
-//! [`Store::commit`](super::Store::commit) applies the whole unit atomically.
+//! [`Store::commit`](super::Store::commit) (or the writer's
+//! [`Store::apply`](super::Store::apply)) applies the whole unit.
+//!
+//! A task is three kinds of record: its status (small, rewritten as it
+//! runs), its definition (type, input, dependencies; written once) and the
+//! lists of siblings that depend on it (written once, per chunk of its
+//! siblings' creation). A completion rewrites statuses only, so its cost
+//! never grows with the size of the job or the number of edges.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::chunk::Chunk;
 use super::kv::Kv;
-use super::records::{self, JobRecord, LogRecord, SpanRecord, TaskRecord};
-use super::staged::{self, Staged, StagedIndex};
+use super::records::{
+    self, DefRecord, DependentsRecord, ErrorRecord, JobRecord, LogRecord, SpanRecord, TaskRecord,
+};
 use super::wal::KvWrite;
 use super::{Error, keys};
-use crate::model::{Job, JobId, LogEntry, SpanEntry, Task, TaskKey};
+use crate::model::{
+    AttemptError, Job, JobId, LogEntry, MAX_KEPT_ERRORS, SpanEntry, TaskDef, TaskId, TaskKey, TaskStatus,
+};
 
 /// Where a live task stands, as recorded by [`Unit::mark`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Live {
+    /// Queued, with dependencies not complete yet.
+    Waiting,
     /// Eligible to run.
     Ready,
     /// An attempt is executing.
     Running,
-    /// Neither: finished, failed, or waiting for dependencies.
-    Done,
+    /// Not live: computed or failed.
+    Idle,
+}
+
+impl Live {
+    /// The value of the live key (`None`: no key).
+    pub(super) fn value(self) -> Option<Vec<u8>> {
+        match self {
+            Live::Waiting => Some(vec![keys::WAITING_MARK]),
+            Live::Ready => Some(Vec::new()),
+            Live::Running => Some(vec![keys::RUNNING_MARK]),
+            Live::Idle => None,
+        }
+    }
+
+    /// The mark a live key's value stands for.
+    pub(super) fn of_value(value: &[u8]) -> Option<Live> {
+        match value {
+            [] => Some(Live::Ready),
+            [keys::RUNNING_MARK] => Some(Live::Running),
+            [keys::WAITING_MARK] => Some(Live::Waiting),
+            _ => None,
+        }
+    }
 }
 
 /// A decoded record and whether the unit must write it back.
@@ -34,10 +69,14 @@ struct Cached<T> {
 pub struct Unit {
     kv: Kv,
     jobs: HashMap<JobId, Cached<Job>>,
-    tasks: HashMap<TaskKey, Cached<Task>>,
-    raw: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    staged: Vec<Staged>,
-    staged_index: StagedIndex,
+    statuses: HashMap<TaskKey, Cached<TaskStatus>>,
+    defs: HashMap<TaskKey, Arc<TaskDef>>,
+    /// Dependents lists this unit writes, by task (read back by
+    /// [`Unit::dependents`] before they are applied).
+    dependents: HashMap<TaskKey, Vec<TaskId>>,
+    raw: Vec<KvWrite>,
+    /// Groups logged ahead of the unit's own (chunks of a large subtask set).
+    ahead: Vec<Vec<KvWrite>>,
     log_seq: Arc<Sequence>,
 }
 
@@ -57,15 +96,20 @@ impl Sequence {
     }
 }
 
+fn malformed(what: &'static str) -> Error {
+    Error::Corrupt { what, reason: "malformed key".into() }
+}
+
 impl Unit {
     pub(super) fn new(kv: Kv, log_seq: Arc<Sequence>) -> Self {
         Unit {
             kv,
             jobs: HashMap::new(),
-            tasks: HashMap::new(),
+            statuses: HashMap::new(),
+            defs: HashMap::new(),
+            dependents: HashMap::new(),
             raw: Vec::new(),
-            staged: Vec::new(),
-            staged_index: HashMap::new(),
+            ahead: Vec::new(),
             log_seq,
         }
     }
@@ -77,7 +121,10 @@ impl Unit {
 
     /// Whether the unit writes nothing.
     pub fn is_empty(&self) -> bool {
-        self.raw.is_empty() && !self.jobs.values().any(|c| c.dirty) && !self.tasks.values().any(|c| c.dirty)
+        self.raw.is_empty()
+            && self.ahead.is_empty()
+            && !self.jobs.values().any(|c| c.dirty)
+            && !self.statuses.values().any(|c| c.dirty)
     }
 
     fn load_job(&mut self, id: JobId) -> Result<Option<&mut Cached<Job>>, Error> {
@@ -89,49 +136,71 @@ impl Unit {
         Ok(self.jobs.get_mut(&id))
     }
 
-    fn load_task(&mut self, key: TaskKey) -> Result<Option<&mut Cached<Task>>, Error> {
-        if !self.tasks.contains_key(&key) {
+    fn load_status(&mut self, key: TaskKey) -> Result<Option<&mut Cached<TaskStatus>>, Error> {
+        if !self.statuses.contains_key(&key) {
             let Some(bytes) = self.kv.get(keys::task(key))? else { return Ok(None) };
-            let value = records::decode::<TaskRecord>("task", &bytes)?.into_task(key)?;
-            self.tasks.insert(key, Cached { value, dirty: false });
+            let value = records::decode::<TaskRecord>("task", &bytes)?.into_status()?;
+            self.statuses.insert(key, Cached { value, dirty: false });
         }
-        Ok(self.tasks.get_mut(&key))
+        Ok(self.statuses.get_mut(&key))
     }
 
-    /// The job `id`, to change; it is written at commit.
-    pub fn job(&mut self, id: JobId) -> Result<Option<&mut Job>, Error> {
+    /// The job `id`, to read.
+    pub fn job(&mut self, id: JobId) -> Result<Option<&Job>, Error> {
+        Ok(self.load_job(id)?.map(|c| &c.value))
+    }
+
+    /// The job `id`, to change; it is written back with the unit.
+    pub fn job_mut(&mut self, id: JobId) -> Result<Option<&mut Job>, Error> {
         Ok(self.load_job(id)?.map(|c| {
             c.dirty = true;
             &mut c.value
         }))
     }
 
-    /// The job `id`, to read only.
-    pub fn job_view(&mut self, id: JobId) -> Result<Option<&Job>, Error> {
-        Ok(self.load_job(id)?.map(|c| &c.value))
+    /// The status of task `key`, to read.
+    pub fn status(&mut self, key: TaskKey) -> Result<Option<&TaskStatus>, Error> {
+        Ok(self.load_status(key)?.map(|c| &c.value))
     }
 
-    /// The task `key`, to change; it is written at commit.
-    pub fn task(&mut self, key: TaskKey) -> Result<Option<&mut Task>, Error> {
-        Ok(self.load_task(key)?.map(|c| {
+    /// The status of task `key`, to change; it is written back with the unit.
+    pub fn status_mut(&mut self, key: TaskKey) -> Result<Option<&mut TaskStatus>, Error> {
+        Ok(self.load_status(key)?.map(|c| {
             c.dirty = true;
             &mut c.value
         }))
     }
 
-    /// The task `key`, to read only.
-    pub fn task_view(&mut self, key: TaskKey) -> Result<Option<&Task>, Error> {
-        Ok(self.load_task(key)?.map(|c| &c.value))
+    /// The definition of task `key`.
+    pub fn def(&mut self, key: TaskKey) -> Result<Option<Arc<TaskDef>>, Error> {
+        if let Some(def) = self.defs.get(&key) {
+            return Ok(Some(def.clone()));
+        }
+        let Some(bytes) = self.kv.get(keys::def(key))? else { return Ok(None) };
+        let def = Arc::new(records::decode::<DefRecord>("def", &bytes)?.into_def());
+        self.defs.insert(key, def.clone());
+        Ok(Some(def))
     }
 
-    /// The ids of every task of `job`, including tasks created in this unit.
+    /// The siblings that depend on task `key`.
+    pub fn dependents(&self, key: TaskKey) -> Result<Vec<TaskId>, Error> {
+        let mut out = self.dependents.get(&key).cloned().unwrap_or_default();
+        for item in self.kv.scan_prefix(keys::dependents_of_task(key)) {
+            let (_, v) = item?;
+            out.extend(records::decode::<DependentsRecord>("dependents", &v)?.into_ids());
+        }
+        Ok(out)
+    }
+
+    /// The ids of every task of `job` (tasks created in this unit included,
+    /// subtasks of a commit still being written excluded), in id order.
     pub fn task_keys_of(&self, job: JobId) -> Result<Vec<TaskKey>, Error> {
-        let mut keys: Vec<TaskKey> = self.tasks.keys().filter(|k| k.job == job).copied().collect();
+        let staged = super::staged::staged_of(&self.kv, job)?;
+        let mut keys: Vec<TaskKey> = self.statuses.keys().filter(|k| k.job == job).copied().collect();
         for item in self.kv.scan_prefix(keys::tasks_of(job)) {
             let (k, _) = item?;
-            let key = keys::task_key_at(&k, 1)
-                .ok_or(Error::Corrupt { what: "task", reason: "malformed key".into() })?;
-            if !self.tasks.contains_key(&key) {
+            let key = keys::task_key_at(&k, 1).ok_or_else(|| malformed("task"))?;
+            if !self.statuses.contains_key(&key) && !staged.contains(&key.task) {
                 keys.push(key);
             }
         }
@@ -139,20 +208,28 @@ impl Unit {
         Ok(keys)
     }
 
-    /// Deletes job `job` with everything it holds: its record, its tasks and
-    /// their live keys, logs, spans, and its idempotency key.
+    /// Deletes job `job` with everything it holds: its record, its tasks
+    /// (statuses, definitions, errors, dependents, live keys), logs, spans,
+    /// and its idempotency key.
     pub fn delete_job(&mut self, job: &Job) -> Result<(), Error> {
         let mut removed = Vec::new();
         for item in self.kv.scan_prefix(keys::tasks_of(job.id)) {
             let (k, v) = item?;
-            let key = keys::task_key_at(&k, 1)
-                .ok_or(Error::Corrupt { what: "task", reason: "malformed key".into() })?;
-            let task = records::decode::<TaskRecord>("task", &v)?.into_task(key)?;
-            removed.push(keys::live(&task.cluster, key));
+            let key = keys::task_key_at(&k, 1).ok_or_else(|| malformed("task"))?;
+            let record = records::decode::<TaskRecord>("task", &v)?;
+            removed.push(keys::live(record.cluster(), key));
             removed.push(k.to_vec());
-            self.tasks.remove(&key);
+            self.statuses.remove(&key);
+            self.defs.remove(&key);
         }
-        for prefix in [keys::logs_of(job.id), keys::spans_of(job.id)] {
+        let prefixes = [
+            keys::defs_of(job.id),
+            keys::errors_of(job.id),
+            keys::dependents_of(job.id),
+            keys::logs_of(job.id),
+            keys::spans_of(job.id),
+        ];
+        for prefix in prefixes {
             for item in self.kv.scan_prefix(prefix) {
                 removed.push(item?.0.to_vec());
             }
@@ -172,37 +249,61 @@ impl Unit {
     }
 
     /// Adds a new task.
-    pub fn insert_task(&mut self, task: Task) {
-        self.tasks.insert(task.key, Cached { value: task, dirty: true });
+    pub fn insert_task(&mut self, key: TaskKey, def: TaskDef, status: TaskStatus) {
+        self.raw.push((keys::def(key), Some(records::encode(&DefRecord::from(&def)))));
+        self.defs.insert(key, Arc::new(def));
+        self.statuses.insert(key, Cached { value: status, dirty: true });
     }
 
-    /// Adds the new subtasks of `parent`, which this unit completes. A large
-    /// set is written ahead of the unit in chunks (see [`staged`]).
-    pub fn insert_subtasks(&mut self, parent: TaskKey, children: Vec<Task>) {
-        if children.len() >= staged::THRESHOLD {
-            let index = self.staged.len();
-            let keys = children.iter().map(|c| c.key).collect::<Vec<_>>();
-            self.staged_index.extend(keys.iter().map(|k| (*k, index)));
-            self.staged.push(Staged { parent: Some(parent), children: keys, raw: Vec::new() });
+    /// Adds the tasks, live keys and dependents lists of `chunk` to the
+    /// unit's own batch (a subtask set small enough to commit at once).
+    pub fn absorb(&mut self, chunk: Chunk) {
+        for (key, def, status) in chunk.tasks {
+            self.insert_task(key, def, status);
         }
-        for child in children {
-            self.insert_task(child);
+        for (cluster, key, live) in chunk.live {
+            self.mark(&cluster, key, live);
+        }
+        for (key, seq, list) in chunk.dependents {
+            self.raw.push((keys::dependents(key, seq), Some(records::encode(&DependentsRecord::new(&list)))));
+            self.dependents.entry(key).or_default().extend(list);
+        }
+        self.raw.extend(chunk.raw);
+    }
+
+    /// Logs `chunk` as a group of its own ahead of the unit's batch: part of
+    /// a large subtask set, behind the marker its first chunk wrote. Its
+    /// tasks are read back through the unit like any other (a later change
+    /// to one is written with the unit's batch, after the chunk).
+    pub fn write_ahead(&mut self, chunk: Chunk) {
+        self.ahead.push(chunk.writes());
+        for (key, def, status) in chunk.tasks {
+            self.defs.insert(key, Arc::new(def));
+            self.statuses.insert(key, Cached { value: status, dirty: false });
+        }
+        for (key, _, list) in chunk.dependents {
+            self.dependents.entry(key).or_default().extend(list);
         }
     }
 
     /// Records whether `key` (of `cluster`) is ready, running, or neither.
     /// One key per live task holds both, so a start is a single write.
     pub fn mark(&mut self, cluster: &str, key: TaskKey, mark: Live) {
-        let value = match mark {
-            Live::Ready => Some(Vec::new()),
-            Live::Running => Some(vec![keys::RUNNING_MARK]),
-            Live::Done => None,
-        };
-        let write = (keys::live(cluster, key), value);
-        match self.staged_index.get(&key) {
-            Some(&i) => self.staged[i].raw.push(write),
-            None => self.raw.push(write),
+        self.raw.push((keys::live(cluster, key), mark.value()));
+    }
+
+    /// Keeps `error` as the error numbered `seq` of task `key`, and drops
+    /// the one that falls out of the last [`MAX_KEPT_ERRORS`].
+    pub fn add_error(&mut self, key: TaskKey, seq: u32, error: &AttemptError) {
+        self.raw.push((keys::error(key, seq), Some(records::encode(&ErrorRecord::from(error)))));
+        if let Some(old) = seq.checked_sub(MAX_KEPT_ERRORS) {
+            self.raw.push((keys::error(key, old), None));
         }
+    }
+
+    /// Removes the marker of `parent`'s staged subtasks: the unit commits them.
+    pub fn unstage(&mut self, parent: TaskKey) {
+        self.raw.push((keys::staged(parent), None));
     }
 
     /// Maps an idempotency key to the job it created.
@@ -227,49 +328,22 @@ impl Unit {
         }
     }
 
-    /// Everything to write: the chunks of staged subtasks first, then one
-    /// atomic batch that holds the rest and removes the staged markers.
-    /// The unit's writes as groups for the log: each staged set's chunks
-    /// (the first writes its marker), then everything else, which removes
-    /// the markers.
-    pub(super) fn into_groups(mut self) -> Vec<Vec<KvWrite>> {
-        let mut groups = Vec::new();
-        let mut last = Vec::new();
-        for set in std::mem::take(&mut self.staged) {
-            let Some(parent) = set.parent else { continue };
-            let marker = keys::staged(parent);
-            groups.extend(self.chunks_of(&marker, set));
-            last.push((marker, None));
-        }
+    /// The unit's writes as groups for the log: the chunks written ahead,
+    /// in order, then one batch with everything else.
+    pub(super) fn into_groups(self) -> Vec<Vec<KvWrite>> {
+        let mut groups = self.ahead;
+        let mut last = Vec::with_capacity(self.raw.len() + self.statuses.len() + self.jobs.len());
         for (id, job) in self.jobs.iter().filter(|(_, c)| c.dirty) {
             last.push((keys::job(*id), Some(records::encode(&JobRecord::from(&job.value)))));
         }
-        for (key, task) in self.tasks.iter().filter(|(_, c)| c.dirty) {
-            last.push((keys::task(*key), Some(records::encode(&TaskRecord::from(&task.value)))));
+        for (key, status) in self.statuses.iter().filter(|(_, c)| c.dirty) {
+            last.push((keys::task(*key), Some(records::encode(&TaskRecord::from(&status.value)))));
         }
         last.extend(self.raw);
         groups.push(last);
         groups
     }
 
-    /// The chunks of one staged set; the first writes its marker.
-    fn chunks_of(&mut self, marker: &[u8], set: Staged) -> Vec<Vec<KvWrite>> {
-        let mut chunks = vec![vec![(marker.to_vec(), Some(set.marker_value()))]];
-        let writes = set.children.iter().filter_map(|k| {
-            let task = self.tasks.remove(k)?;
-            Some((keys::task(*k), Some(records::encode(&TaskRecord::from(&task.value)))))
-        });
-        for (i, w) in writes.collect::<Vec<_>>().into_iter().chain(set.raw).enumerate() {
-            if i > 0 && i % staged::CHUNK == 0 {
-                chunks.push(Vec::new());
-            }
-            chunks.last_mut().expect("one chunk at least").push(w);
-        }
-        chunks
-    }
-}
-
-impl Unit {
     /// The job an idempotency key created, including one created in this unit.
     pub fn idempotent_job(&self, client_key: &str) -> Result<Option<JobId>, Error> {
         let k = keys::idempotency(client_key);

@@ -44,6 +44,8 @@ pub struct Wal {
     spares: Spares,
     /// Bytes appended since the last rotation.
     pub bytes: u64,
+    /// Bytes appended since the log was opened.
+    pub total: u64,
 }
 
 impl Wal {
@@ -54,7 +56,8 @@ impl Wal {
         fs::create_dir_all(dir).map_err(io)?;
         let mut spares = Spares::new(dir)?;
         let seg = spares.take(next_number(dir)?)?;
-        let mut wal = Wal { dir: dir.to_owned(), buf: Vec::new(), buf_at: 0, seg, spares, bytes: 0 };
+        let mut wal =
+            Wal { dir: dir.to_owned(), buf: Vec::new(), buf_at: 0, seg, spares, bytes: 0, total: 0 };
         wal.start_file();
         Ok(wal)
     }
@@ -74,6 +77,7 @@ impl Wal {
         self.buf.extend_from_slice(&checksum(self.seg.number, &payload).to_le_bytes());
         self.buf.extend_from_slice(&payload);
         self.bytes += record;
+        self.total += record;
         if self.buf.len() >= BUFFER {
             self.write_out()?;
         }

@@ -1,0 +1,8 @@
+//! Tests of the scheduler's transitions, run in-process on a temporary
+//! store (no host process, no sandbox): `sim.rs` drives the scheduler as a
+//! runner would, `shapes.rs` checks the graph shapes users run, `props.rs`
+//! random graphs built the way guests build them.
+
+mod props;
+mod shapes;
+mod sim;

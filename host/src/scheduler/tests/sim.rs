@@ -1,0 +1,126 @@
+//! An in-process scheduler on a temporary store, driven the way runners
+//! drive it: claim, report success with subtasks or failure, hand back.
+
+use serde_json::{Value, json};
+
+use crate::model::{Digest, Job, JobId, ModuleInfo, SubtaskSpec, Task, TaskState, TaskType};
+use crate::scheduler::{Assignment, Error, JobSpec, Report, Scheduler, Settings};
+use crate::store::Store;
+
+/// The one task type every test task has.
+pub const TYPE: &str = "T";
+
+/// A scheduler and its store, on a directory removed when dropped.
+pub struct Sim {
+    pub scheduler: Scheduler,
+    pub store: Store,
+    _dir: tempfile::TempDir,
+}
+
+impl Sim {
+    pub async fn start(settings: Settings) -> Sim {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let scheduler = Scheduler::start(store.clone(), settings).await.unwrap();
+        scheduler.register(&ModuleInfo {
+            digest: Digest([7; 32]),
+            size: 0,
+            task_types: vec![TaskType::parse(TYPE).unwrap()],
+            uploaded_ms: 0,
+            limits: Default::default(),
+        });
+        Sim { scheduler, store, _dir: dir }
+    }
+
+    pub async fn submit(&self, input: Value, max_retries: u32) -> JobId {
+        let spec = JobSpec {
+            name: "sim".into(),
+            task_type: TaskType::parse(TYPE).unwrap(),
+            input: input.to_string(),
+            cluster: "default".into(),
+            max_retries,
+            idempotency_key: None,
+            traceparent: None,
+        };
+        self.scheduler.submit(spec).await.unwrap().job.id
+    }
+
+    /// Starts up to `max` ready tasks; answers at once.
+    pub async fn claim(&self, max: usize) -> Vec<Assignment> {
+        self.scheduler.try_claim_batch("default", max).await.unwrap()
+    }
+
+    /// Claims, and reports success with no subtasks, until nothing is
+    /// ready; answers how many ran.
+    pub async fn run_leaves(&self) -> usize {
+        let mut ran = 0;
+        loop {
+            let batch = self.claim(64).await;
+            if batch.is_empty() {
+                return ran;
+            }
+            ran += batch.len();
+            let reports = batch.iter().map(|a| report(a, Ok(Vec::new()))).collect();
+            for answer in self.scheduler.report_batch(reports).await.unwrap() {
+                answer.unwrap();
+            }
+        }
+    }
+
+    pub async fn succeed(&self, a: &Assignment, subtasks: Vec<SubtaskSpec>) -> Result<(), Error> {
+        self.scheduler.report(report(a, Ok(subtasks))).await
+    }
+
+    pub async fn fail(&self, a: &Assignment, message: &str) -> Result<(), Error> {
+        self.scheduler.report(report(a, Err(message.into()))).await
+    }
+
+    pub fn job(&self, id: JobId) -> Job {
+        self.store.job(id).unwrap().unwrap()
+    }
+
+    pub fn tasks(&self, id: JobId) -> Vec<Task> {
+        self.store.tasks_of(id).unwrap()
+    }
+
+    /// How many tasks of job `id` are in `state`.
+    pub fn count(&self, id: JobId, state: TaskState) -> usize {
+        self.tasks(id).iter().filter(|t| t.status.state == state).count()
+    }
+}
+
+pub fn report(a: &Assignment, outcome: Result<Vec<SubtaskSpec>, String>) -> Report {
+    Report {
+        key: a.key,
+        attempt: a.attempt,
+        outcome,
+        display: None,
+        logs: Vec::new(),
+        spans: Vec::new(),
+        canceled: false,
+        progress: Vec::new(),
+    }
+}
+
+/// A subtask of type [`TYPE`] with input `input`, depending on `deps`.
+pub fn spec(input: Value, deps: Vec<u32>) -> SubtaskSpec {
+    SubtaskSpec {
+        task_type: TaskType::parse(TYPE).unwrap(),
+        input: input.to_string(),
+        depends_on: deps,
+        max_retries: 0,
+        cluster: None,
+    }
+}
+
+/// `n` leaves and one more subtask depending on all of them.
+pub fn fan_in(n: u32) -> Vec<SubtaskSpec> {
+    let mut specs: Vec<SubtaskSpec> = (0..n).map(|i| spec(json!({"leaf": i}), vec![])).collect();
+    specs.push(spec(json!("reducer"), (0..n).collect()));
+    specs
+}
+
+/// `n` subtasks, each depending on the `window` before it.
+pub fn dense(n: u32, window: u32) -> Vec<SubtaskSpec> {
+    (0..n).map(|i| spec(json!({"dense": i}), (i.saturating_sub(window)..i).collect())).collect()
+}

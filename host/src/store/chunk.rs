@@ -1,0 +1,71 @@
+//! A chunk of new subtasks: their statuses, definitions, live keys and
+//! dependents lists, built by the scheduler and either committed with a
+//! unit's own batch ([`Unit::absorb`](super::Unit::absorb)) or logged ahead
+//! of it as a group of its own ([`Unit::write_ahead`](super::Unit::write_ahead)),
+//! behind the marker of the set it belongs to (see `staged.rs`).
+
+use super::keys;
+use super::records::{self, DefRecord, DependentsRecord, TaskRecord};
+use super::unit::Live;
+use super::wal::KvWrite;
+use crate::model::{TaskDef, TaskId, TaskKey, TaskStatus};
+
+/// New tasks and what belongs to them.
+#[derive(Default)]
+pub struct Chunk {
+    pub(super) tasks: Vec<(TaskKey, TaskDef, TaskStatus)>,
+    pub(super) live: Vec<(String, TaskKey, Live)>,
+    pub(super) dependents: Vec<(TaskKey, u32, Vec<TaskId>)>,
+    pub(super) raw: Vec<KvWrite>,
+}
+
+impl Chunk {
+    /// Adds a new task.
+    pub fn add_task(&mut self, key: TaskKey, def: TaskDef, status: TaskStatus) {
+        self.tasks.push((key, def, status));
+    }
+
+    /// Sets a new task's live key: ready, or waiting for dependencies.
+    pub fn mark(&mut self, cluster: String, key: TaskKey, live: Live) {
+        self.live.push((cluster, key, live));
+    }
+
+    /// Records that `list` depend on `task`; `seq` numbers the lists of one
+    /// task (one per chunk that named it).
+    pub fn add_dependents(&mut self, task: TaskKey, seq: u32, list: Vec<TaskId>) {
+        self.dependents.push((task, seq, list));
+    }
+
+    /// Writes the marker of a staged set: `children` of `parent` are being
+    /// written ahead of the commit that completes `parent`.
+    pub fn stage(&mut self, parent: TaskKey, children: &[TaskId]) {
+        let ids: Vec<u8> = children.iter().flat_map(|c| *c.as_bytes()).collect();
+        self.raw.push((keys::staged(parent), Some(ids)));
+    }
+
+    /// The new tasks, in order.
+    pub fn tasks(&self) -> &[(TaskKey, TaskDef, TaskStatus)] {
+        &self.tasks
+    }
+
+    /// The dependents lists: (task, list number, dependents).
+    pub fn dependents(&self) -> &[(TaskKey, u32, Vec<TaskId>)] {
+        &self.dependents
+    }
+
+    /// The chunk as raw writes.
+    pub(super) fn writes(&self) -> Vec<KvWrite> {
+        let mut out = self.raw.clone();
+        for (key, def, status) in &self.tasks {
+            out.push((keys::def(*key), Some(records::encode(&DefRecord::from(def)))));
+            out.push((keys::task(*key), Some(records::encode(&TaskRecord::from(status)))));
+        }
+        for (cluster, key, live) in &self.live {
+            out.push((keys::live(cluster, *key), live.value()));
+        }
+        for (key, seq, list) in &self.dependents {
+            out.push((keys::dependents(*key, *seq), Some(records::encode(&DependentsRecord::new(list)))));
+        }
+        out
+    }
+}

@@ -94,9 +94,10 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     let exporter =
         collector.map(|c| otlp::Exporter::start(c, store.clone(), scheduler.subscribe(), finished_rx));
     ensure_cluster(&store, &scheduler, &options.cluster).await?;
-    for _ in 0..options.runners {
+    for i in 0..options.runners {
         let source = Arc::new(LocalSource::new(scheduler.clone(), store.clone(), options.cluster.clone()));
-        tokio::spawn(runner::run(source, sandbox.clone()));
+        runner::spawn_thread(format!("sandflow-runner-{i}"), source, sandbox.clone())
+            .map_err(|e| Error::Config(format!("could not start runner {i}: {e}")))?;
     }
     let tokens = Arc::new(options.tokens.clone());
     let fleet = Arc::new(api::Fleet::default());

@@ -89,10 +89,7 @@ pub async fn upload(
     if let Some(existing) = state.store.module(&crate::sandbox::digest_of(&body))? {
         return reuploaded(&state, existing, asked.then_some(limits)).await;
     }
-    let sandbox = state.sandbox.clone();
-    let bytes = body.clone();
-    let inspected =
-        tokio::task::spawn_blocking(move || sandbox.inspect(&bytes)).await.map_err(ApiError::internal)??;
+    let inspected = state.sandbox.inspect(body.to_vec()).await?;
     if let Some(existing) = state.store.module(&inspected.digest)? {
         return reuploaded(&state, existing, asked.then_some(limits)).await;
     }

@@ -34,7 +34,9 @@ pub trait WorkSource: Send + Sync + 'static {
         key: TaskKey,
         attempt: u32,
     ) -> impl Future<Output = Result<Duration, scheduler::Error>> + Send;
-    /// Reports the outcomes of attempts; answers each in order.
+    /// Reports the outcomes of attempts; answers each in order, or nothing
+    /// when the source does not wait for the answers (the in-process one:
+    /// the scheduler logs refused reports itself).
     fn report(&self, reports: Vec<Report>)
     -> impl Future<Output = Result<Reported, scheduler::Error>> + Send;
     /// Hands back claimed attempts that were never started.
@@ -43,7 +45,7 @@ pub trait WorkSource: Send + Sync + 'static {
         attempts: Vec<(TaskKey, u32)>,
     ) -> impl Future<Output = Result<(), scheduler::Error>> + Send;
     /// The bytes of a module this runner has not prepared yet.
-    fn module_bytes(&self, digest: &Digest) -> Option<Vec<u8>>;
+    fn module_bytes(&self, digest: &Digest) -> impl Future<Output = Option<Vec<u8>>> + Send;
     /// How submitted subtasks are checked.
     fn subtask_check(&self) -> SubtaskCheck;
     /// Whether the runner is stopping: tasks of a batch not started yet are
@@ -71,13 +73,31 @@ pub async fn run<S: WorkSource>(source: Arc<S>, sandbox: Arc<Sandbox>) {
             }
         };
         let started = std::time::Instant::now();
-        let reports = batch::execute(source.clone(), sandbox.clone(), assignments).await;
+        let reports = batch::execute(&*source, &sandbox, assignments).await;
         pace.observe(started.elapsed(), reports.len());
         let reporter = source.clone();
         reporting.spawn(async move { send_reports(&*reporter, reports).await });
+        // Let the report reach the scheduler before the next claim: the
+        // task it makes ready can then go out in the group of the claim.
+        tokio::task::yield_now().await;
     }
     // Reports still on their way are part of a graceful stop.
     reporting.join_all().await;
+}
+
+/// Runs the loop of one in-process runner on a thread of its own, with its
+/// own single-threaded executor: a task handed over wakes that thread
+/// directly, its attempt runs there, and its report goes straight to the
+/// scheduler (two thread hand-offs per task). The thread ends when the
+/// source closes.
+pub fn spawn_thread<S: WorkSource>(
+    name: String,
+    source: Arc<S>,
+    sandbox: Arc<Sandbox>,
+) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name(name).spawn(move || runtime.block_on(run(source, sandbox)))?;
+    Ok(())
 }
 
 async fn send_reports<S: WorkSource>(source: &S, reports: Vec<Report>) {

@@ -33,7 +33,6 @@ pub struct RemoteSource {
     token: Option<String>,
     cluster: String,
     hello: RunnerHello,
-    runtime: tokio::runtime::Handle,
     /// Claimed attempts not yet reported or handed back.
     claimed: Mutex<HashMap<TaskKey, u32>>,
     stopping: AtomicBool,
@@ -49,7 +48,6 @@ impl RemoteSource {
             token,
             cluster,
             hello: RunnerHello { id, capacity, in_flight: 0 },
-            runtime: tokio::runtime::Handle::current(),
             claimed: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
             stop: Notify::new(),
@@ -194,13 +192,9 @@ impl WorkSource for RemoteSource {
         self.post::<_, serde_json::Value>("/v1/runners/release", &body).await.map(|_| ())
     }
 
-    fn module_bytes(&self, digest: &Digest) -> Option<Vec<u8>> {
-        let fetch = async {
-            let resp =
-                self.request(reqwest::Method::GET, &format!("/v1/modules/{digest}")).send().await.ok()?;
-            resp.error_for_status().ok()?.bytes().await.ok()
-        };
-        let bytes = self.runtime.block_on(fetch)?;
+    async fn module_bytes(&self, digest: &Digest) -> Option<Vec<u8>> {
+        let resp = self.request(reqwest::Method::GET, &format!("/v1/modules/{digest}")).send().await.ok()?;
+        let bytes = resp.error_for_status().ok()?.bytes().await.ok()?;
         if digest_of(&bytes) != *digest {
             tracing::error!(%digest, "fetched module bytes do not match their digest; refusing them");
             return None;

@@ -3,7 +3,6 @@
 //! message.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
@@ -16,7 +15,8 @@ use super::bindings::sandflow::task::host::Execution as WitExecution;
 use super::bindings::sandflow::task::types::TaskType as WitTaskType;
 use super::egress::Egress;
 use super::host::{Canceled, HostState, LimitExceeded, Recorded};
-use super::{EPOCH_TICK, Limits, Prepared, Sandbox};
+use super::interrupts::Cancel;
+use super::{Limits, Prepared, Sandbox};
 use crate::model::{
     JobId, LogEntry, LogLevel, SpanEntry, SubtaskSpec, TaskId, TaskKey, TaskLimits, TaskType, now_ms,
 };
@@ -73,33 +73,51 @@ impl Captured {
     }
 }
 
+/// How an attempt's call ended.
+enum Ended {
+    /// `execute` returned (`Ok` or the guest's `Err`), or trapped.
+    Returned(wasmtime::Result<Result<(), String>>),
+    /// Its deadline passed, whatever it was doing.
+    TimedOut,
+    /// Its job was force-canceled.
+    Canceled,
+}
+
 impl Sandbox {
-    /// Runs `exec` on `prepared`. Blocking: call it from a blocking thread.
-    pub fn execute(&self, prepared: &Prepared, exec: Execution) -> ExecutionResult {
-        let cap = self.settings.limits.max_output_bytes;
-        let captured = Captured::new(cap);
+    /// Runs `exec` on `prepared`. The attempt ends by its deadline (wall
+    /// clock) or at a forced cancel even while it waits in a host call (a
+    /// sleep, a poll, an HTTP response): its call is dropped, which unwinds
+    /// the guest.
+    pub async fn execute(&self, prepared: &Prepared, exec: Execution) -> ExecutionResult {
+        let captured = Captured::new(self.settings.limits.max_output_bytes);
         let attempt = exec.attempt;
         let key = TaskKey { job: exec.job, task: exec.task };
         let cancel = self.interrupts.register(key);
         let mut store = self.store(&exec, &captured, cancel.clone());
+        let limits = store.data().limits.clone();
         let wit_type =
             WitTaskType { name: exec.task_type.name.clone(), version: exec.task_type.version.to_string() };
-        let result = prepared
-            .pre
-            .instantiate(&mut store)
-            .and_then(|i| i.sandflow_task_task().call_execute(&mut store, &wit_type, &exec.input));
+        let call = async {
+            let instance = prepared.pre.instantiate_async(&mut store).await?;
+            instance.sandflow_task_task().call_execute(&mut store, &wit_type, &exec.input).await
+        };
+        let ended = tokio::select! {
+            ended = tokio::time::timeout(limits.timeout, call) => ended.map_or(Ended::TimedOut, Ended::Returned),
+            () = cancel.raised() => Ended::Canceled,
+        };
         let mut recorded = std::mem::take(&mut store.data_mut().recorded);
-        let limits = store.data().limits.clone();
         drop(store);
         self.interrupts.remove(key);
         recorded.close_open_spans(now_ms());
-        let outcome = match result {
-            Ok(Ok(())) => Ok(std::mem::take(&mut recorded.subtasks)),
-            Ok(Err(message)) => Err(message),
-            Err(e) => Err(describe_trap(&e, &captured, &limits)),
+        let outcome = match ended {
+            Ended::Returned(Ok(Ok(()))) => Ok(std::mem::take(&mut recorded.subtasks)),
+            Ended::Returned(Ok(Err(message))) => Err(message),
+            Ended::Returned(Err(e)) => Err(describe_trap(&e, &captured, &limits)),
+            Ended::TimedOut => Err(format!("timed out after {}", human(limits.timeout))),
+            Ended::Canceled => Err("canceled".to_owned()),
         };
         append_output(&mut recorded.logs, attempt, &captured);
-        let canceled = outcome.is_err() && cancel.load(std::sync::atomic::Ordering::Relaxed);
+        let canceled = outcome.is_err() && cancel.is_raised();
         let outcome = if canceled { Err("canceled".to_owned()) } else { outcome };
         ExecutionResult {
             outcome,
@@ -117,7 +135,7 @@ impl Sandbox {
         &self,
         exec: &Execution,
         captured: &Captured,
-        cancel: Arc<AtomicBool>,
+        cancel: Arc<Cancel>,
     ) -> Store<HostState> {
         let limits = Arc::new(self.settings.limits.narrowed(&exec.limits));
         let wasi =
@@ -125,7 +143,7 @@ impl Sandbox {
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
-            limits: limits.clone(),
+            limits,
             check: exec.check.clone(),
             execution: WitExecution {
                 job_id: exec.job.to_string(),
@@ -134,13 +152,12 @@ impl Sandbox {
             },
             recorded: Recorded::default(),
             cancel,
-            ticks_left: ticks(limits.timeout).saturating_sub(1),
             http: WasiHttpCtx::new(),
             egress: Egress::new(self.settings.allow_http.clone(), exec.limits.allow_http.clone()),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s);
-        // Checked at every tick: a forced cancel interrupts within one tick.
+        // At every tick the guest yields, and a forced cancel traps it.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| super::host::on_tick(ctx.data_mut()));
         store
@@ -156,12 +173,8 @@ fn describe_trap(e: &wasmtime::Error, captured: &Captured, limits: &Limits) -> S
     if e.downcast_ref::<Canceled>().is_some() {
         return "canceled".to_owned();
     }
-    match e.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => {
-            return format!("timed out after {}", human(limits.timeout));
-        }
-        Some(Trap::StackOverflow) => return "stack overflow: the task's call stack was exhausted".into(),
-        _ => {}
+    if let Some(Trap::StackOverflow) = e.downcast_ref::<Trap>() {
+        return "stack overflow: the task's call stack was exhausted".into();
     }
     for (name, pipe) in [("stdout", &captured.stdout), ("stderr", &captured.stderr)] {
         if pipe.contents().len() >= cap {
@@ -176,11 +189,6 @@ fn describe_trap(e: &wasmtime::Error, captured: &Captured, limits: &Limits) -> S
         (None, Some(trap)) => format!("trapped: {trap}"),
         (None, None) => format!("failed: {}", e.root_cause()),
     }
-}
-
-/// Epoch ticks in `d`, at least one.
-pub(super) fn ticks(d: Duration) -> u64 {
-    (d.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }
 
 fn human(d: Duration) -> String {

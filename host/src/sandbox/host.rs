@@ -3,7 +3,6 @@
 //! buffered here and handed to the caller after the attempt ends.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter};
@@ -16,6 +15,7 @@ use super::bindings::TaskComponent;
 use super::bindings::sandflow::task::host::{self, Execution, Level, Subtask};
 use super::bindings::sandflow::task::types::{self, Field};
 use super::execute::SubtaskCheck;
+use super::interrupts::Cancel;
 use super::limits::{Limits, truncate_bytes};
 use crate::model::{LogEntry, LogLevel, SpanEntry, SubtaskSpec, TaskType, now_ms, truncate_display};
 
@@ -58,10 +58,8 @@ pub struct HostState {
     pub check: SubtaskCheck,
     pub execution: Execution,
     pub recorded: Recorded,
-    /// Set to interrupt the attempt (forced cancel).
-    pub cancel: Arc<AtomicBool>,
-    /// Epoch ticks left before the attempt times out.
-    pub ticks_left: u64,
+    /// Raised to interrupt the attempt (forced cancel).
+    pub cancel: Arc<Cancel>,
     pub http: WasiHttpCtx,
     /// Where the attempt may send HTTP requests.
     pub egress: Egress,
@@ -85,8 +83,8 @@ impl WasiView for HostState {
 /// functions.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     TaskComponent::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
     Ok(linker)
 }
@@ -249,17 +247,14 @@ impl host::Host for HostState {
     }
 }
 
-/// Runs at every epoch tick of a running attempt: interrupts it when its job
-/// was force-canceled or its time is up.
+/// Runs at every epoch tick while an attempt runs wasm code: traps when its
+/// job was force-canceled, else yields to the runner's executor, where the
+/// attempt's deadline and cancel signal are watched (`execute.rs`).
 pub fn on_tick(state: &mut HostState) -> wasmtime::Result<wasmtime::UpdateDeadline> {
-    if state.cancel.load(Ordering::Relaxed) {
+    if state.cancel.is_raised() {
         return Err(wasmtime::Error::new(Canceled));
     }
-    if state.ticks_left == 0 {
-        return Ok(wasmtime::UpdateDeadline::Interrupt);
-    }
-    state.ticks_left -= 1;
-    Ok(wasmtime::UpdateDeadline::Continue(1))
+    Ok(wasmtime::UpdateDeadline::Yield(1))
 }
 
 impl Recorded {

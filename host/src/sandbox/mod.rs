@@ -6,7 +6,9 @@
 //! component and lists its task types; [`Sandbox::prepare`] loads a module
 //! (precompiled artifact from disk when present); [`Sandbox::execute`] runs
 //! one attempt in a fresh store and returns its outcome and everything it
-//! recorded. Calls are blocking: run them on blocking threads.
+//! recorded. Attempts run asynchronously (wasmtime's async calls on their own
+//! stacks), so their deadlines and forced cancels hold whatever the guest
+//! does; compilation runs on blocking threads.
 
 mod bindings;
 mod egress;
@@ -135,6 +137,9 @@ fn engine_config(settings: &Settings) -> Config {
         .total_core_instances(instances * 8)
         .total_memories(instances * 4)
         .total_tables(instances * 8)
+        // Every attempt runs on an async stack of its own.
+        .total_stacks(instances)
+        .async_stack_keep_resident(64 << 10)
         .max_memory_size(settings.limits.memory_bytes.saturating_mul(2))
         .linear_memory_keep_resident(2 << 20)
         .table_keep_resident(64 << 10)

@@ -36,37 +36,51 @@ pub fn digest_of(bytes: &[u8]) -> Digest {
 }
 
 impl Sandbox {
-    /// Validates and compiles an uploaded component, asks it for its task
-    /// types, and caches its precompiled artifact.
-    pub fn inspect(&self, bytes: &[u8]) -> Result<Inspected, Error> {
-        let digest = digest_of(bytes);
-        let component = self.compile(bytes)?;
-        let prepared = self.instantiate_pre(&component)?;
-        let task_types = self.task_types(&prepared)?;
-        self.write_artifact(&digest, &component)?;
+    /// Validates and compiles an uploaded component (on a blocking thread),
+    /// asks it for its task types, and caches its precompiled artifact.
+    pub async fn inspect(self: &Arc<Self>, bytes: Vec<u8>) -> Result<Inspected, Error> {
+        let digest = digest_of(&bytes);
+        let this = self.clone();
+        let compiled = tokio::task::spawn_blocking(move || {
+            let component = this.compile(&bytes)?;
+            let prepared = this.instantiate_pre(&component)?;
+            Ok::<_, Error>((component, prepared))
+        });
+        let (component, prepared) = compiled.await.map_err(|e| Error::Engine(e.to_string()))??;
+        let task_types = self.task_types(&prepared).await?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.write_artifact(&digest, &component))
+            .await
+            .map_err(|e| Error::Engine(e.to_string()))??;
         self.prepared.lock().expect("prepared cache lock").insert(digest, Arc::new(prepared));
         Ok(Inspected { digest, task_types })
     }
 
     /// The prepared module `digest`: from memory, else from its precompiled
-    /// artifact, else compiled from the bytes `load` returns (checked against
-    /// the digest).
-    pub fn prepare(
-        &self,
+    /// artifact, else compiled from the bytes `load` fetches (checked against
+    /// the digest). Reading and compiling happen on a blocking thread.
+    pub async fn prepare(
+        self: &Arc<Self>,
         digest: &Digest,
-        load: impl FnOnce() -> Option<Vec<u8>>,
+        load: impl Future<Output = Option<Vec<u8>>>,
     ) -> Result<Arc<Prepared>, Error> {
         if let Some(p) = self.prepared.lock().expect("prepared cache lock").get(digest) {
             return Ok(p.clone());
         }
-        let component = match self.read_artifact(digest) {
+        let (this, d) = (self.clone(), *digest);
+        let cached = tokio::task::spawn_blocking(move || this.read_artifact(&d));
+        let component = match cached.await.map_err(|e| Error::Engine(e.to_string()))? {
             Some(component) => component,
             None => {
                 let bytes =
-                    load().filter(|b| digest_of(b) == *digest).ok_or(Error::MissingModule(*digest))?;
-                let component = self.compile(&bytes)?;
-                self.write_artifact(digest, &component)?;
-                component
+                    load.await.filter(|b| digest_of(b) == *digest).ok_or(Error::MissingModule(*digest))?;
+                let this = self.clone();
+                let compiled = tokio::task::spawn_blocking(move || {
+                    let component = this.compile(&bytes)?;
+                    this.write_artifact(&d, &component)?;
+                    Ok::<_, Error>(component)
+                });
+                compiled.await.map_err(|e| Error::Engine(e.to_string()))??
             }
         };
         let prepared = Arc::new(self.instantiate_pre(&component)?);
@@ -101,7 +115,7 @@ impl Sandbox {
         Ok(Prepared { pre })
     }
 
-    fn task_types(&self, prepared: &Prepared) -> Result<Vec<TaskType>, Error> {
+    async fn task_types(&self, prepared: &Prepared) -> Result<Vec<TaskType>, Error> {
         let exec = super::Execution {
             job: Default::default(),
             task: Default::default(),
@@ -113,12 +127,14 @@ impl Sandbox {
         };
         let captured = super::execute::Captured::new(4096);
         let mut store = self.store(&exec, &captured, Default::default());
-        store.data_mut().ticks_left = super::execute::ticks(INSPECT_TIMEOUT);
-        let listed = prepared
-            .pre
-            .instantiate(&mut store)
-            .and_then(|i| i.sandflow_task_task().call_task_types(&mut store))
-            .map_err(|e| Error::TaskTypes(format!("{e:#}")))?;
+        let list = async {
+            let instance = prepared.pre.instantiate_async(&mut store).await?;
+            instance.sandflow_task_task().call_task_types(&mut store).await
+        };
+        let listed = match tokio::time::timeout(INSPECT_TIMEOUT, list).await {
+            Ok(listed) => listed.map_err(|e| Error::TaskTypes(format!("{e:#}")))?,
+            Err(_) => return Err(Error::TaskTypes(format!("it did not answer within {INSPECT_TIMEOUT:?}"))),
+        };
         if listed.is_empty() {
             return Err(Error::TaskTypes("it lists no task types".into()));
         }

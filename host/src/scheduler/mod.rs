@@ -381,6 +381,12 @@ impl Scheduler {
         self.call(|tx| Command::Report(reports, tx)).await
     }
 
+    /// Records the outcomes of several attempts in one group without waiting
+    /// for the answers; the writer logs the reports it refuses.
+    pub fn report_detached(&self, reports: Vec<Report>) -> Result<(), Error> {
+        self.tx.send(Command::Report(reports, oneshot::channel().0)).map_err(|_| Error::Closed)
+    }
+
     /// Hands back claimed attempts that never started: their tasks are queued
     /// again without using a retry or counting as lost.
     pub async fn release(&self, attempts: Vec<(TaskKey, u32)>) -> Result<(), Error> {

@@ -48,9 +48,9 @@ impl Queues {
         self.waiters.entry(waiter.cluster.clone()).or_default().push_back(waiter);
     }
 
-    /// Puts a runner back at the front of the line.
+    /// Puts a runner back first in line.
     pub fn wait_first(&mut self, waiter: Waiter) {
-        self.waiters.entry(waiter.cluster.clone()).or_default().push_front(waiter);
+        self.waiters.entry(waiter.cluster.clone()).or_default().push_back(waiter);
     }
 
     /// How many tasks the next runner of `cluster` gets at most: an even share
@@ -92,10 +92,12 @@ impl Queues {
         }
     }
 
-    /// The longest-waiting runner of `cluster` that is still listening.
+    /// The runner of `cluster` that started waiting last and is still
+    /// listening: the one most likely still awake (its thread has not gone
+    /// to sleep yet), which matters when tasks come one at a time.
     pub fn pop_waiter(&mut self, cluster: &str) -> Option<Waiter> {
         let q = self.waiters.get_mut(cluster)?;
-        while let Some(w) = q.pop_front() {
+        while let Some(w) = q.pop_back() {
             if !w.tx.is_closed() {
                 return Some(w);
             }

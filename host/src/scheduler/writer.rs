@@ -218,7 +218,9 @@ impl Writer {
             return Err(Error::StaleAttempt { key, attempt: report.attempt });
         }
         let seen = self.observer.as_ref().and_then(|_| Observer::capture(unit, &report));
-        let finished = graph::finish(unit, &mut self.waiting, report)?;
+        let finished = graph::finish(unit, &mut self.waiting, report).inspect_err(|e| {
+            tracing::warn!(error = %e, task = %key.task, "report refused");
+        })?;
         // A refused report leaves the attempt running; its lease still
         // expires if no acceptable report follows.
         self.leases.remove(&key);

@@ -9,7 +9,7 @@
 //! waiting live keys, the definitions (what each task depends on) and the
 //! statuses (which dependencies' subtrees are complete).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::Error;
 use crate::model::TaskKey;

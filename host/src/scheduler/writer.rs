@@ -8,11 +8,12 @@
 //! queued (renewals among them) has been applied, so time the writer spent
 //! busy never counts against a lease.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -27,6 +28,9 @@ use crate::store::{Live, Store, Unit};
 
 /// Most commands applied in one group commit.
 const MAX_GROUP: usize = 4096;
+
+/// A gap this long after a command ends the group being collected.
+const QUIET: Duration = Duration::from_micros(5);
 
 /// An answer to send once the group it belongs to is committed.
 type Deferred = Box<dyn FnOnce(Result<(), &Error>) + Send>;
@@ -97,10 +101,10 @@ impl Writer {
             registry,
             settings,
             queues,
-            leases: HashMap::new(),
+            leases: HashMap::default(),
             waiting,
             commits: VecDeque::new(),
-            committing: HashSet::new(),
+            committing: HashSet::default(),
             loopback: None,
             events,
             observer,
@@ -483,6 +487,24 @@ async fn receive(
                 Err(mpsc::error::TryRecvError::Disconnected) => return false,
             }
         }
+        return true;
+    }
+    // Out of work: look for the next command briefly before sleeping, and
+    // once one came, take what follows it closely (a runner's report and
+    // its next claim belong in one group: the task the report frees then
+    // goes to that runner, whose thread is awake).
+    let mut until = std::time::Instant::now() + super::SPIN;
+    while std::time::Instant::now() < until && group.len() < MAX_GROUP {
+        match rx.try_recv() {
+            Ok(command) => {
+                group.push(command);
+                until = std::time::Instant::now() + QUIET;
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => return !group.is_empty(),
+            Err(mpsc::error::TryRecvError::Empty) => std::hint::spin_loop(),
+        }
+    }
+    if !group.is_empty() {
         return true;
     }
     tokio::select! {

@@ -157,10 +157,6 @@ fn state_from(code: u8) -> Result<TaskState, Error> {
     })
 }
 
-fn ids(list: &[TaskId]) -> Vec<[u8; 16]> {
-    list.iter().map(|t| *t.as_bytes()).collect()
-}
-
 fn version(v: (u32, u32)) -> Version {
     Version { major: v.0, minor: v.1 }
 }
@@ -279,10 +275,26 @@ impl TaskRecord {
     }
 }
 
+/// Task ids as one byte string (16 bytes each): encoded and decoded as a
+/// copy, not id by id.
+fn id_bytes(list: &[TaskId]) -> Vec<u8> {
+    list.iter().flat_map(|t| *t.as_bytes()).collect()
+}
+
+fn ids_of(bytes: &[u8]) -> impl Iterator<Item = TaskId> + '_ {
+    bytes.chunks_exact(16).map(|c| TaskId::from_bytes(c.try_into().expect("16 bytes")))
+}
+
 /// What a task is (written once, when it is created).
 #[derive(Serialize, Deserialize)]
 pub enum DefRecord {
-    V1 { type_name: String, version: (u32, u32), input: String, depends_on: Vec<[u8; 16]> },
+    V1 {
+        type_name: String,
+        version: (u32, u32),
+        input: String,
+        #[serde(with = "serde_bytes")]
+        depends_on: Vec<u8>,
+    },
 }
 
 impl From<&TaskDef> for DefRecord {
@@ -291,7 +303,7 @@ impl From<&TaskDef> for DefRecord {
             type_name: d.task_type.name.clone(),
             version: (d.task_type.version.major, d.task_type.version.minor),
             input: d.input.clone(),
-            depends_on: ids(&d.depends_on),
+            depends_on: id_bytes(&d.depends_on),
         }
     }
 }
@@ -302,7 +314,7 @@ impl DefRecord {
         TaskDef {
             task_type: TaskType { name: type_name, version: version(v) },
             input,
-            depends_on: depends_on.into_iter().map(TaskId::from_bytes).collect(),
+            depends_on: ids_of(&depends_on).collect(),
         }
     }
 }
@@ -329,17 +341,17 @@ impl ErrorRecord {
 /// Siblings that depend on a task (those created in one chunk).
 #[derive(Serialize, Deserialize)]
 pub enum DependentsRecord {
-    V1(Vec<[u8; 16]>),
+    V1(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 impl DependentsRecord {
     pub fn new(list: &[TaskId]) -> Self {
-        DependentsRecord::V1(ids(list))
+        DependentsRecord::V1(id_bytes(list))
     }
 
-    pub fn into_ids(self) -> impl Iterator<Item = TaskId> {
+    pub fn into_ids(self) -> Vec<TaskId> {
         let DependentsRecord::V1(list) = self;
-        list.into_iter().map(TaskId::from_bytes)
+        ids_of(&list).collect()
     }
 }
 

@@ -9,9 +9,10 @@
 //! siblings' creation). A completion rewrites statuses only, so its cost
 //! never grows with the size of the job or the number of edges.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustc_hash::FxHashMap as HashMap;
 
 use super::chunk::Chunk;
 use super::kv::Kv;
@@ -104,10 +105,10 @@ impl Unit {
     pub(super) fn new(kv: Kv, log_seq: Arc<Sequence>) -> Self {
         Unit {
             kv,
-            jobs: HashMap::new(),
-            statuses: HashMap::new(),
-            defs: HashMap::new(),
-            dependents: HashMap::new(),
+            jobs: HashMap::default(),
+            statuses: HashMap::default(),
+            defs: HashMap::default(),
+            dependents: HashMap::default(),
             raw: Vec::new(),
             ahead: Vec::new(),
             log_seq,

@@ -63,19 +63,35 @@ impl Wal {
     }
 
     /// Appends one group (buffered; durable after [`Wal::sync_handle`]'s sync).
+    /// The record is encoded straight into the buffer behind room for its
+    /// length and checksum, which are filled in after.
     pub fn append(&mut self, group: &[KvWrite]) -> Result<(), Error> {
-        let payload = postcard::to_stdvec(group).expect("writes always serialize");
-        let len = u32::try_from(payload.len()).map_err(|_| Error::Corrupt {
-            what: "log group",
-            reason: format!("{} bytes is over 4 GiB", payload.len()),
-        })?;
-        let record = 8 + u64::from(len);
-        if self.seg.wants_switch(self.end(), record, &self.spares) {
+        // Byte strings, so each key and value is one copy; postcard encodes
+        // them as it encodes a sequence of bytes (what `read` expects).
+        let group: Vec<(&serde_bytes::Bytes, Option<&serde_bytes::Bytes>)> = group
+            .iter()
+            .map(|(k, v)| (serde_bytes::Bytes::new(k), v.as_deref().map(serde_bytes::Bytes::new)))
+            .collect();
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&[0; 8]);
+        self.buf =
+            postcard::to_extend(&group, std::mem::take(&mut self.buf)).expect("writes always serialize");
+        let len = self.buf.len() - start - 8;
+        let Ok(len32) = u32::try_from(len) else {
+            self.buf.truncate(start);
+            return Err(Error::Corrupt { what: "log group", reason: format!("{len} bytes is over 4 GiB") });
+        };
+        let record = 8 + u64::from(len32);
+        if self.seg.wants_switch(self.buf_at + start as u64, record, &self.spares) {
+            // Rare: the record moves to the next segment.
+            let tail = self.buf.split_off(start);
             self.switch()?;
+            self.buf.extend_from_slice(&tail);
         }
-        self.buf.extend_from_slice(&len.to_le_bytes());
-        self.buf.extend_from_slice(&checksum(self.seg.number, &payload).to_le_bytes());
-        self.buf.extend_from_slice(&payload);
+        let at = self.buf.len() - len - 8;
+        let crc = checksum(self.seg.number, &self.buf[at + 8..]);
+        self.buf[at..at + 4].copy_from_slice(&len32.to_le_bytes());
+        self.buf[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
         self.bytes += record;
         self.total += record;
         if self.buf.len() >= BUFFER {
@@ -97,11 +113,6 @@ impl Wal {
         self.switch()?;
         self.bytes = 0;
         Ok(files(&self.dir)?.into_iter().filter(|p| *p != self.seg.path).collect())
-    }
-
-    /// Where the next appended byte goes.
-    fn end(&self) -> u64 {
-        self.buf_at + self.buf.len() as u64
     }
 
     /// Syncs the current file and moves to the next number's segment.
@@ -256,6 +267,18 @@ mod tests {
         let other = dir.path().join(format!("{:020}.wal", 99));
         fs::write(&other, &full).unwrap();
         assert!(read_all(&other).is_empty());
+    }
+
+    #[test]
+    fn records_are_encoded_as_earlier_versions_wrote_them() {
+        // Earlier versions serialized the writes themselves; a log they
+        // left must replay.
+        let group: Vec<KvWrite> = vec![(b"key".to_vec(), Some(vec![0, 1, 255])), (b"gone".to_vec(), None)];
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::create(dir.path()).unwrap();
+        wal.append(&group).unwrap();
+        let written = wal.buf[HEADER + 8..].to_vec();
+        assert_eq!(written, postcard::to_stdvec(&group).unwrap());
     }
 
     #[test]

@@ -29,6 +29,9 @@ use crate::store::{Live, Store, Unit};
 /// Most commands applied in one group commit.
 const MAX_GROUP: usize = 4096;
 
+/// Longest a write nobody waits for stays unsynced.
+const LAZY_SYNC: Duration = Duration::from_millis(2);
+
 /// A gap this long after a command ends the group being collected.
 const QUIET: Duration = Duration::from_micros(5);
 
@@ -151,14 +154,17 @@ impl Writer {
                 answer(Ok(()));
             }
             let changed = unit.dirty_jobs();
-            if let Err(e) = self.store.apply(unit) {
-                let e = Error::from(e);
-                tracing::error!(error = %e, "applying a group failed; the scheduler stops so a restart can recover");
-                for answer in durable {
-                    answer(Err(&e));
+            let wrote = match self.store.apply(unit) {
+                Ok(wrote) => wrote,
+                Err(e) => {
+                    let e = Error::from(e);
+                    tracing::error!(error = %e, "applying a group failed; the scheduler stops so a restart can recover");
+                    for answer in durable {
+                        answer(Err(&e));
+                    }
+                    return;
                 }
-                return;
-            }
+            };
             self.stats.group_applied(started.elapsed());
             if let Some(observer) = &mut self.observer {
                 observer.publish();
@@ -166,7 +172,8 @@ impl Writer {
             for job in changed {
                 let _ = self.events.send(job);
             }
-            if !durable.is_empty() {
+            // An empty list asks for a sync nobody waits for.
+            if wrote || !durable.is_empty() {
                 let _ = flush_tx.send(durable);
             }
         }
@@ -185,6 +192,8 @@ impl Writer {
             Command::Report(reports, tx) => {
                 let committing = self.commits.len();
                 let answers = reports.into_iter().map(|r| self.report(unit, r)).collect();
+                // Nobody waits for a detached batch's answer (see `flusher`).
+                let detached = tx.is_closed();
                 let answer = defer(tx, Ok(answers));
                 // A batch that started a commit is answered when its last
                 // commit is durable.
@@ -192,6 +201,9 @@ impl Writer {
                     && let Some(last) = self.commits.back_mut()
                 {
                     last.waiting.push(answer);
+                    return None;
+                }
+                if detached {
                     return None;
                 }
                 answer
@@ -514,10 +526,16 @@ async fn receive(
 }
 
 /// Makes applied groups durable: one sync for every group applied while the
-/// previous sync ran, then their answers.
+/// previous sync ran, then their answers. Groups whose writes nobody waits
+/// for (the reports of in-process runners, which do not wait for the
+/// answer) are synced within [`LAZY_SYNC`], together with whatever comes
+/// meanwhile, instead of each with a sync of its own.
 async fn flusher(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<Deferred>>, broken: Arc<AtomicBool>) {
     let mut groups = Vec::new();
     while rx.recv_many(&mut groups, MAX_GROUP).await > 0 {
+        if groups.iter().all(Vec::is_empty) {
+            let _ = tokio::time::timeout(LAZY_SYNC, until_answers(&mut rx, &mut groups)).await;
+        }
         let flushed = store.flush().await.map_err(Error::from);
         if let Err(e) = &flushed {
             tracing::error!(error = %e, "flush failed; the scheduler stops so a restart can recover");
@@ -525,6 +543,15 @@ async fn flusher(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<Deferred>>, b
         }
         for answer in groups.drain(..).flatten() {
             answer(flushed.as_ref().map(|_| ()));
+        }
+    }
+}
+
+/// Receives groups until one has answers to send (or the writer is gone).
+async fn until_answers(rx: &mut mpsc::UnboundedReceiver<Vec<Deferred>>, groups: &mut Vec<Vec<Deferred>>) {
+    while rx.recv_many(groups, MAX_GROUP).await > 0 {
+        if groups.iter().any(|g| !g.is_empty()) {
+            return;
         }
     }
 }

@@ -130,9 +130,13 @@ impl Writer {
         let (flush_tx, flush_rx) = mpsc::unbounded_channel();
         tokio::spawn(flusher(self.store.clone(), flush_rx, broken.clone()));
         let mut group = Vec::with_capacity(64);
+        // Whether the last group handed tasks out: their reports may come
+        // within microseconds.
+        let mut handed_out = false;
         loop {
             let next_expiry = self.leases.values().map(|l| l.expires).min();
-            if !receive(&mut rx, &mut group, !self.commits.is_empty(), next_expiry).await
+            let busy = !self.commits.is_empty();
+            if !receive(&mut rx, &mut group, busy, handed_out, next_expiry).await
                 || broken.load(Ordering::Acquire)
             {
                 return;
@@ -148,6 +152,7 @@ impl Writer {
             self.step_commit(&mut unit, &mut durable);
             self.expire_leases(&mut rx, &mut unit, &mut durable);
             self.dispatch(&mut unit, &mut early);
+            handed_out = !early.is_empty();
             // Assignments go out before the group is encoded and logged: a
             // report of theirs is applied in a later group, after this one.
             for answer in early {
@@ -482,11 +487,14 @@ fn rebuild(
 
 /// Fills `group` with the next commands: waits for one (or for the next
 /// lease expiry) unless `busy` (a commit is in progress), when it only takes
-/// what is already queued. Answers false once every handle is gone.
+/// what is already queued. After a group that `handed_out` tasks it first
+/// looks for a while without sleeping (see below). Answers false once every
+/// handle is gone.
 async fn receive(
     rx: &mut mpsc::UnboundedReceiver<Command>,
     group: &mut Vec<Command>,
     busy: bool,
+    handed_out: bool,
     next_expiry: Option<Instant>,
 ) -> bool {
     if busy {
@@ -501,11 +509,12 @@ async fn receive(
         }
         return true;
     }
-    // Out of work: look for the next command briefly before sleeping, and
-    // once one came, take what follows it closely (a runner's report and
-    // its next claim belong in one group: the task the report frees then
-    // goes to that runner, whose thread is awake).
-    let mut until = std::time::Instant::now() + super::SPIN;
+    // Tasks just went out: look for the next command briefly before
+    // sleeping, and once one came, take what follows it closely (a
+    // runner's report and its next claim belong in one group: the task the
+    // report frees then goes to that runner, whose thread is awake). Not
+    // otherwise: the spin holds one of the API's threads.
+    let mut until = std::time::Instant::now() + if handed_out { super::SPIN } else { Duration::ZERO };
     while std::time::Instant::now() < until && group.len() < MAX_GROUP {
         match rx.try_recv() {
             Ok(command) => {

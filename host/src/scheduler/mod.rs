@@ -375,13 +375,14 @@ impl Scheduler {
         self.tx.send(Command::Claim(waiter)).map_err(|_| Error::Closed)?;
         // When tasks come one after another the answer comes within
         // microseconds: look for it briefly before this thread sleeps
-        // (waking a sleeping thread costs tens of µs on a VM).
+        // (waking a sleeping thread costs tens of µs on a VM), yielding to
+        // the caller's runtime between looks.
         let until = std::time::Instant::now() + SPIN;
         while std::time::Instant::now() < until {
             match rx.try_recv() {
                 Ok(answer) => return answer,
                 Err(oneshot::error::TryRecvError::Closed) => return Err(Error::Closed),
-                Err(oneshot::error::TryRecvError::Empty) => std::hint::spin_loop(),
+                Err(oneshot::error::TryRecvError::Empty) => tokio::task::yield_now().await,
             }
         }
         rx.await.map_err(|_| Error::Closed)?

@@ -512,8 +512,9 @@ async fn receive(
     // Tasks just went out: look for the next command briefly before
     // sleeping, and once one came, take what follows it closely (a
     // runner's report and its next claim belong in one group: the task the
-    // report frees then goes to that runner, whose thread is awake). Not
-    // otherwise: the spin holds one of the API's threads.
+    // report frees then goes to that runner, whose thread is awake). The
+    // looking yields to the runtime each time, so the API's requests on
+    // this thread still run; and it happens only after a hand-off.
     let mut until = std::time::Instant::now() + if handed_out { super::SPIN } else { Duration::ZERO };
     while std::time::Instant::now() < until && group.len() < MAX_GROUP {
         match rx.try_recv() {
@@ -522,7 +523,7 @@ async fn receive(
                 until = std::time::Instant::now() + QUIET;
             }
             Err(mpsc::error::TryRecvError::Disconnected) => return !group.is_empty(),
-            Err(mpsc::error::TryRecvError::Empty) => std::hint::spin_loop(),
+            Err(mpsc::error::TryRecvError::Empty) => tokio::task::yield_now().await,
         }
     }
     if !group.is_empty() {

@@ -4,11 +4,14 @@
 //!
 //! A runner claims a batch of tasks (long-poll), renews their leases, and
 //! reports outcomes in batches, claiming its next batch in the same request.
-//! Every call names the attempt, its fencing token.
+//! Every call names the attempt's lease, its fencing token. Inputs travel as
+//! the JSON text they are (`RawValue`), never re-parsed into numbers that
+//! could lose what the task submitted (`[1e400]` stays `[1e400]`).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::model::{Digest, JobId, LogEntry, LogLevel, SpanEntry, SubtaskSpec, TaskId, TaskKey, TaskType};
 use crate::scheduler::{Assignment, Report};
@@ -66,9 +69,11 @@ pub struct AssignmentView {
     /// The sha256 of the module to run (`GET /v1/modules/{digest}`).
     pub module: String,
     #[schema(value_type = Object)]
-    pub input: serde_json::Value,
-    /// The attempt number: the fencing token of every later call.
+    pub input: Box<RawValue>,
+    /// The attempt number, from 1 (what the task sees).
     pub attempt: u32,
+    /// The start's fencing token: every later call about it names it.
+    pub lease: u64,
     /// The lease lasts this many ms unless extended.
     pub lease_ms: u64,
     /// The module's timeout, if its upload narrowed the host's.
@@ -89,8 +94,9 @@ impl From<&Assignment> for AssignmentView {
             task: a.key.task.to_string(),
             task_type: (&a.task_type).into(),
             module: a.module.to_string(),
-            input: serde_json::from_str(&a.input).unwrap_or(serde_json::Value::Null),
+            input: raw(&a.input),
             attempt: a.attempt,
+            lease: a.lease,
             lease_ms: a.lease_ttl.as_millis() as u64,
             timeout_ms: a.limits.timeout_ms,
             memory_bytes: a.limits.memory_bytes,
@@ -117,9 +123,10 @@ impl AssignmentView {
                 memory_bytes: self.memory_bytes,
                 allow_http,
             },
-            input: self.input.to_string(),
+            input: self.input.get().to_owned(),
             cluster: cluster.to_owned(),
             attempt: self.attempt,
+            lease: self.lease,
             lease_ttl: Duration::from_millis(self.lease_ms),
         })
     }
@@ -131,20 +138,27 @@ pub struct Claimed {
     pub tasks: Vec<AssignmentView>,
 }
 
-/// Names one attempt.
+/// Names one start of a task, by its lease.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptRef {
     pub job: String,
     pub task: String,
-    pub attempt: u32,
+    /// The lease token the claim answered.
+    pub lease: u64,
 }
 
 impl AttemptRef {
-    /// The attempt `attempt` of `key`.
-    pub fn new(key: TaskKey, attempt: u32) -> Self {
-        AttemptRef { job: key.job.to_string(), task: key.task.to_string(), attempt }
+    /// The start of `key` fenced by `lease`.
+    pub fn new(key: TaskKey, lease: u64) -> Self {
+        AttemptRef { job: key.job.to_string(), task: key.task.to_string(), lease }
     }
+}
+
+/// `text` (valid JSON, as stored) as a raw JSON value.
+fn raw(text: &str) -> Box<RawValue> {
+    RawValue::from_string(text.to_owned())
+        .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
 }
 
 /// The answer of `POST /v1/runners/extend`.
@@ -163,7 +177,7 @@ pub struct Extended {
 pub struct SubtaskBody {
     pub task_type: TaskTypeView,
     #[schema(value_type = Object)]
-    pub input: serde_json::Value,
+    pub input: Box<RawValue>,
     #[serde(default)]
     pub depends_on: Vec<u32>,
     #[serde(default)]
@@ -207,6 +221,8 @@ pub struct ReportBody {
     pub job: String,
     pub task: String,
     pub attempt: u32,
+    /// The lease token of the start reported on.
+    pub lease: u64,
     /// Present when the attempt failed.
     #[serde(default)]
     pub error: Option<String>,
@@ -248,6 +264,7 @@ impl From<Report> for ReportBody {
             job: r.key.job.to_string(),
             task: r.key.task.to_string(),
             attempt: r.attempt,
+            lease: r.lease,
             error,
             subtasks,
             display: r.display,
@@ -267,7 +284,7 @@ impl From<SubtaskSpec> for SubtaskBody {
     fn from(s: SubtaskSpec) -> Self {
         SubtaskBody {
             task_type: (&s.task_type).into(),
-            input: serde_json::from_str(&s.input).unwrap_or(serde_json::Value::Null),
+            input: raw(&s.input),
             depends_on: s.depends_on,
             max_retries: s.max_retries,
             cluster: s.cluster,

@@ -155,8 +155,14 @@ async fn claim(host: &Host) -> anyhow::Result<Value> {
     Ok(claimed["tasks"][0].clone())
 }
 
-fn attempt_ref(a: &Value, attempt: u64) -> Value {
-    json!({"job": a["job"], "task": a["task"], "attempt": attempt})
+/// Names the start `a` (a claimed task).
+fn attempt_ref(a: &Value) -> Value {
+    json!({"job": a["job"], "task": a["task"], "lease": a["lease"]})
+}
+
+/// A report of the start `a`, with nothing in it.
+fn report_of(a: &Value) -> Value {
+    json!({"job": a["job"], "task": a["task"], "attempt": a["attempt"], "lease": a["lease"]})
 }
 
 async fn task_state(host: &Host, job: &str) -> anyhow::Result<String> {
@@ -172,19 +178,20 @@ async fn an_expired_lease_requeues_and_the_late_report_is_refused() -> anyhow::R
     let first = claim(&host).await?;
     assert_eq!(first["attempt"], 1);
     assert_eq!(first["lease_ms"], 300);
-    let (status, _) = host.post("/v1/runners/extend", &attempt_ref(&first, 1)).await?;
+    let (status, _) = host.post("/v1/runners/extend", &attempt_ref(&first)).await?;
     assert_eq!(status, 200);
     until("the expired attempt is re-queued", WAIT, async || Ok(task_state(&host, &id).await? == "queued"))
         .await?;
-    let (status, _) = host.post("/v1/runners/extend", &attempt_ref(&first, 1)).await?;
+    let (status, _) = host.post("/v1/runners/extend", &attempt_ref(&first)).await?;
     assert_eq!(status, 409);
 
     let second = claim(&host).await?;
     assert_eq!(second["attempt"], 2);
-    let (status, body) = host.post("/v1/runners/report", &attempt_ref(&first, 1)).await?;
+    assert_ne!(second["lease"], first["lease"]);
+    let (status, body) = host.post("/v1/runners/report", &report_of(&first)).await?;
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("stale_attempt")));
     assert_eq!(task_state(&host, &id).await?, "running", "the stale report changed nothing");
-    let (status, body) = host.post("/v1/runners/report", &attempt_ref(&second, 2)).await?;
+    let (status, body) = host.post("/v1/runners/report", &report_of(&second)).await?;
     assert_eq!(status, 200, "{body}");
     assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
     let t = &host.tasks(&id).await?[0];
@@ -235,7 +242,7 @@ async fn a_refused_report_changes_nothing() -> anyhow::Result<()> {
     host.upload("probe").await?;
     let id = host.submit("Noop", json!({})).await?;
     let a = claim(&host).await?;
-    let mut report = attempt_ref(&a, 1);
+    let mut report = report_of(&a);
     report["subtasks"] =
         json!([{"task_type": {"name": "Noop", "version": "v0.0"}, "input": {}, "depends_on": [3]}]);
     let (status, body) = host.post("/v1/runners/report", &report).await?;
@@ -243,7 +250,7 @@ async fn a_refused_report_changes_nothing() -> anyhow::Result<()> {
     assert_eq!(body["error"]["message"], "depends on subtask handle 3, but only 0 were issued before it");
     assert_eq!(task_state(&host, &id).await?, "running");
     assert_eq!(host.tasks(&id).await?.len(), 1);
-    let (status, _) = host.post("/v1/runners/extend", &attempt_ref(&a, 1)).await?;
+    let (status, _) = host.post("/v1/runners/extend", &attempt_ref(&a)).await?;
     assert_eq!(status, 200, "the attempt keeps its lease after a refused report");
 
     report["subtasks"] = json!([{"task_type": {"name": "Noop", "version": "v0.0"}, "input": {}}]);

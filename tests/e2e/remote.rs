@@ -98,7 +98,7 @@ async fn a_killed_runners_task_is_finished_by_another_and_its_late_report_refuse
     let root = &host.tasks(&id).await?[0];
     assert_eq!(root["attempts"], 2, "the killed attempt was lost, the second ran it: {root}");
     // The killed attempt's report, replayed late, is refused.
-    let late = json!({"job": id, "task": first["id"], "attempt": 1});
+    let late = json!({"job": id, "task": first["id"], "attempt": 1, "lease": first["lease"]});
     let (status, body) = host.post("/v1/runners/report", &late).await?;
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("stale_attempt")), "{body}");
     Ok(())

@@ -86,7 +86,7 @@ pub async fn extend(
     Json(body): Json<AttemptRef>,
 ) -> Result<axum::Json<Extended>, ApiError> {
     let key = task_key(&body.job, &body.task)?;
-    let ttl = state.scheduler.extend(key, body.attempt).await?;
+    let ttl = state.scheduler.extend(key, body.lease).await?;
     let lease_ms = ttl.as_millis() as u64;
     Ok(axum::Json(Extended { lease_ms, renew_after_ms: lease_ms / 3 }))
 }
@@ -165,7 +165,8 @@ fn to_report(state: &AppState, body: ReportBody) -> Result<Report, ApiError> {
         ));
     }
     let progress = body.progress.into_iter().map(|p| (p.label, p.total, p.done)).collect();
-    Ok(Report { key, attempt, outcome, display, logs, spans, canceled: body.canceled, progress })
+    let lease = body.lease;
+    Ok(Report { key, attempt, lease, outcome, display, logs, spans, canceled: body.canceled, progress })
 }
 
 /// `POST /v1/runners/report`: records an attempt's outcome; 409 when the
@@ -256,7 +257,7 @@ pub async fn release(
     let attempts = body
         .attempts
         .iter()
-        .map(|a| Ok((task_key(&a.job, &a.task)?, a.attempt)))
+        .map(|a| Ok((task_key(&a.job, &a.task)?, a.lease)))
         .collect::<Result<Vec<_>, ApiError>>()?;
     state.scheduler.release(attempts).await?;
     Ok(StatusCode::OK)

@@ -99,6 +99,9 @@ pub struct TaskView {
     pub state: String,
     pub cluster: String,
     pub attempts: u32,
+    /// The fencing token of its current or last start (what a runner's
+    /// calls about that start name).
+    pub lease: u64,
     pub max_retries: u32,
     /// The last failed attempt's error.
     pub error: Option<String>,
@@ -122,6 +125,7 @@ impl From<&Task> for TaskView {
             state: t.status.state.as_str().to_owned(),
             cluster: t.status.cluster.clone(),
             attempts: t.status.attempt,
+            lease: t.status.lease,
             max_retries: t.status.max_retries,
             error: t.last_error().map(str::to_owned),
             errors: t

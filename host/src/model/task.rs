@@ -109,8 +109,12 @@ pub struct TaskStatus {
     pub max_retries: u32,
     /// Where it stands.
     pub state: TaskState,
-    /// Attempts started so far; the current or last attempt's number.
+    /// Attempts started so far; the current or last attempt's number (a
+    /// start handed back unrun is undone).
     pub attempt: u32,
+    /// The fencing token of the current or last start: never given to
+    /// another start, even one after a crash (see `scheduler::lease`).
+    pub lease: u64,
     /// Attempts that failed since the last job retry.
     pub failures: u32,
     /// Attempts lost with their runner (expired lease, host crash).
@@ -145,6 +149,7 @@ impl TaskStatus {
             max_retries,
             state: TaskState::Queued,
             attempt: 0,
+            lease: 0,
             failures: 0,
             lost: 0,
             open: 1,

@@ -22,7 +22,7 @@ pub async fn execute<S: WorkSource>(
     sandbox: &Arc<Sandbox>,
     batch: Vec<Assignment>,
 ) -> Vec<Report> {
-    let attempts: Vec<(TaskKey, u32)> = batch.iter().map(|a| (a.key, a.attempt)).collect();
+    let attempts: Vec<(TaskKey, u64)> = batch.iter().map(|a| (a.key, a.lease)).collect();
     let ttl = batch.iter().map(|a| a.lease_ttl).min().unwrap_or(Duration::from_secs(30));
     let (reports, unstarted) = tokio::select! {
         done = run_in_order(source, sandbox, batch) => done,
@@ -41,15 +41,15 @@ pub async fn execute<S: WorkSource>(
 /// 1 ms before the first task.)
 async fn renew<S: WorkSource>(
     source: &S,
-    attempts: &[(TaskKey, u32)],
+    attempts: &[(TaskKey, u64)],
     ttl: Duration,
 ) -> std::convert::Infallible {
     let period = ttl / 3;
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         ticks.tick().await;
-        for &(key, attempt) in attempts {
-            if let Err(e) = source.extend(key, attempt).await {
+        for &(key, lease) in attempts {
+            if let Err(e) = source.extend(key, lease).await {
                 tracing::warn!(error = %e, "lease renewal refused; the attempt's report will be too");
             }
         }
@@ -62,7 +62,7 @@ async fn run_in_order<S: WorkSource>(
     source: &S,
     sandbox: &Arc<Sandbox>,
     batch: Vec<Assignment>,
-) -> (Vec<Report>, Vec<(TaskKey, u32)>) {
+) -> (Vec<Report>, Vec<(TaskKey, u64)>) {
     let started = Instant::now();
     let check = source.subtask_check();
     let mut reports = Vec::with_capacity(batch.len());
@@ -70,8 +70,8 @@ async fn run_in_order<S: WorkSource>(
     while let Some(a) = rest.next() {
         let hand_back = (!reports.is_empty() && started.elapsed() > HAND_BACK_AFTER) || source.stopping();
         if hand_back {
-            let mut unstarted = vec![(a.key, a.attempt)];
-            unstarted.extend(rest.map(|a| (a.key, a.attempt)));
+            let mut unstarted = vec![(a.key, a.lease)];
+            unstarted.extend(rest.map(|a| (a.key, a.lease)));
             return (reports, unstarted);
         }
         reports.push(run_one(source, sandbox, &check, a).await);
@@ -85,10 +85,10 @@ async fn run_one<S: WorkSource>(
     check: &SubtaskCheck,
     a: Assignment,
 ) -> Report {
-    let (key, attempt) = (a.key, a.attempt);
+    let (key, attempt, lease) = (a.key, a.attempt, a.lease);
     let prepared = match sandbox.prepare(&a.module, source.module_bytes(&a.module)).await {
         Ok(p) => p,
-        Err(e) => return failure(key, attempt, format!("could not load the task's module: {e}")),
+        Err(e) => return failure(&a, format!("could not load the task's module: {e}")),
     };
     let exec = Execution {
         job: key.job,
@@ -103,6 +103,7 @@ async fn run_one<S: WorkSource>(
     Report {
         key,
         attempt,
+        lease,
         outcome: result.outcome,
         display: result.display,
         logs: result.logs,
@@ -112,10 +113,11 @@ async fn run_one<S: WorkSource>(
     }
 }
 
-fn failure(key: TaskKey, attempt: u32, message: String) -> Report {
+fn failure(a: &Assignment, message: String) -> Report {
     Report {
-        key,
-        attempt,
+        key: a.key,
+        attempt: a.attempt,
+        lease: a.lease,
         outcome: Err(message),
         display: None,
         logs: Vec::new(),

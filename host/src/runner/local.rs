@@ -43,12 +43,12 @@ impl WorkSource for LocalSource {
         Ok(Vec::new())
     }
 
-    async fn release(&self, attempts: Vec<(TaskKey, u32)>) -> Result<(), scheduler::Error> {
+    async fn release(&self, attempts: Vec<(TaskKey, u64)>) -> Result<(), scheduler::Error> {
         self.scheduler.release(attempts).await
     }
 
-    async fn extend(&self, key: TaskKey, attempt: u32) -> Result<Duration, scheduler::Error> {
-        self.scheduler.extend(key, attempt).await
+    async fn extend(&self, key: TaskKey, lease: u64) -> Result<Duration, scheduler::Error> {
+        self.scheduler.extend(key, lease).await
     }
 
     async fn module_bytes(&self, digest: &Digest) -> Option<Vec<u8>> {

@@ -28,11 +28,11 @@ use crate::scheduler::{self, Assignment, Report, Reported};
 pub trait WorkSource: Send + Sync + 'static {
     /// Waits for ready tasks and claims between one and `max` of them.
     fn claim(&self, max: usize) -> impl Future<Output = Result<Vec<Assignment>, scheduler::Error>> + Send;
-    /// Extends the lease of a claimed attempt.
+    /// Extends the lease `lease` of a claimed attempt.
     fn extend(
         &self,
         key: TaskKey,
-        attempt: u32,
+        lease: u64,
     ) -> impl Future<Output = Result<Duration, scheduler::Error>> + Send;
     /// Reports the outcomes of attempts; answers each in order, or nothing
     /// when the source does not wait for the answers (the in-process one:
@@ -42,7 +42,7 @@ pub trait WorkSource: Send + Sync + 'static {
     /// Hands back claimed attempts that were never started.
     fn release(
         &self,
-        attempts: Vec<(TaskKey, u32)>,
+        attempts: Vec<(TaskKey, u64)>,
     ) -> impl Future<Output = Result<(), scheduler::Error>> + Send;
     /// The bytes of a module this runner has not prepared yet.
     fn module_bytes(&self, digest: &Digest) -> impl Future<Output = Option<Vec<u8>>> + Send;

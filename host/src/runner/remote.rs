@@ -34,7 +34,7 @@ pub struct RemoteSource {
     cluster: String,
     hello: RunnerHello,
     /// Claimed attempts not yet reported or handed back.
-    claimed: Mutex<HashMap<TaskKey, u32>>,
+    claimed: Mutex<HashMap<TaskKey, u64>>,
     stopping: AtomicBool,
     stop: Notify,
 }
@@ -62,7 +62,7 @@ impl RemoteSource {
 
     /// Hands back every attempt claimed and not yet reported.
     pub async fn release_all(&self) -> Result<usize, Error> {
-        let attempts: Vec<(TaskKey, u32)> = self.claimed().drain().collect();
+        let attempts: Vec<(TaskKey, u64)> = self.claimed().drain().collect();
         let n = attempts.len();
         if n > 0 {
             self.release(attempts).await?;
@@ -70,7 +70,7 @@ impl RemoteSource {
         Ok(n)
     }
 
-    fn claimed(&self) -> std::sync::MutexGuard<'_, HashMap<TaskKey, u32>> {
+    fn claimed(&self) -> std::sync::MutexGuard<'_, HashMap<TaskKey, u64>> {
         self.claimed.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -115,7 +115,7 @@ impl RemoteSource {
         let mut batch = Vec::with_capacity(claimed.tasks.len());
         for view in claimed.tasks {
             let assignment = view.into_assignment(&self.cluster).map_err(Error::Unavailable)?;
-            self.claimed().insert(assignment.key, assignment.attempt);
+            self.claimed().insert(assignment.key, assignment.lease);
             batch.push(assignment);
         }
         Ok(batch)
@@ -142,7 +142,7 @@ impl WorkSource for RemoteSource {
                     if let Ok(batch) = in_flight.await
                         && !batch.is_empty()
                     {
-                        let _ = self.release(batch.iter().map(|a| (a.key, a.attempt)).collect()).await;
+                        let _ = self.release(batch.iter().map(|a| (a.key, a.lease)).collect()).await;
                     }
                     return Err(Error::Closed);
                 }
@@ -158,9 +158,9 @@ impl WorkSource for RemoteSource {
         }
     }
 
-    async fn extend(&self, key: TaskKey, attempt: u32) -> Result<Duration, Error> {
+    async fn extend(&self, key: TaskKey, lease: u64) -> Result<Duration, Error> {
         let extended: Option<Extended> =
-            self.post("/v1/runners/extend", &AttemptRef::new(key, attempt)).await?;
+            self.post("/v1/runners/extend", &AttemptRef::new(key, lease)).await?;
         Ok(Duration::from_millis(extended.map_or(0, |e| e.lease_ms)))
     }
 
@@ -180,7 +180,7 @@ impl WorkSource for RemoteSource {
             .collect())
     }
 
-    async fn release(&self, attempts: Vec<(TaskKey, u32)>) -> Result<(), Error> {
+    async fn release(&self, attempts: Vec<(TaskKey, u64)>) -> Result<(), Error> {
         {
             let mut claimed = self.claimed();
             for (key, _) in &attempts {

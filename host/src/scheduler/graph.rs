@@ -58,13 +58,14 @@ fn job_mut(unit: &mut Unit, id: JobId) -> Result<&mut Job, Error> {
     unit.job_mut(id)?.ok_or(Error::UnknownJob(id))
 }
 
-/// Marks `key` as running its next attempt on implementation `version`.
-/// Returns the attempt number (its fencing token).
-pub fn start(unit: &mut Unit, key: TaskKey, version: Version) -> Result<u32, Error> {
+/// Marks `key` as running its next attempt on implementation `version`,
+/// fenced by `lease`. Returns the attempt number.
+pub fn start(unit: &mut Unit, key: TaskKey, version: Version, lease: u64) -> Result<u32, Error> {
     let task = status_mut(unit, key)?;
     let from = task.state;
     task.state = TaskState::Running;
     task.attempt += 1;
+    task.lease = lease;
     task.started_ms = Some(now_ms());
     task.ran_version = Some(version);
     let (attempt, cluster) = (task.attempt, task.cluster.clone());
@@ -86,8 +87,8 @@ pub enum Finished {
 pub fn finish(unit: &mut Unit, waiting: &mut Waiting, report: Report) -> Result<Finished, Error> {
     let key = report.key;
     let task = unit.status(key)?.ok_or(Error::UnknownTask(key))?;
-    if task.state != TaskState::Running || task.attempt != report.attempt {
-        return Err(Error::StaleAttempt { key, attempt: report.attempt });
+    if task.state != TaskState::Running || task.lease != report.lease {
+        return Err(Error::StaleAttempt { key, lease: report.lease });
     }
     let cluster = task.cluster.clone();
     let recorded = Recorded {
@@ -242,16 +243,16 @@ fn release_dependents(
 
 /// Re-queues a task whose attempt was lost with its runner (host crash,
 /// expired lease) without counting it as a failure; past `budget` such losses
-/// the task fails. `attempt` names the lost attempt; `None` takes whichever is
+/// the task fails. `lease` names the lost start; `None` takes whichever is
 /// running.
 pub fn requeue_lost(
     unit: &mut Unit,
     key: TaskKey,
-    attempt: Option<u32>,
+    lease: Option<u64>,
     budget: u32,
 ) -> Result<Option<Ready>, Error> {
     let Some(task) = unit.status(key)? else { return Ok(None) };
-    if task.state != TaskState::Running || attempt.is_some_and(|a| a != task.attempt) {
+    if task.state != TaskState::Running || lease.is_some_and(|l| l != task.lease) {
         return Ok(None);
     }
     let task = status_mut(unit, key)?;
@@ -276,10 +277,11 @@ pub fn requeue_lost(
 }
 
 /// Queues again a task whose attempt was claimed but never started (handed
-/// back by its runner): the attempt is undone, no retry or loss is counted.
-pub fn release(unit: &mut Unit, key: TaskKey, attempt: u32) -> Result<Option<Ready>, Error> {
+/// back by its runner): the attempt is undone, no retry or loss is counted
+/// (its lease token is not given to another start).
+pub fn release(unit: &mut Unit, key: TaskKey, lease: u64) -> Result<Option<Ready>, Error> {
     let Some(task) = unit.status(key)? else { return Ok(None) };
-    if task.state != TaskState::Running || task.attempt != attempt {
+    if task.state != TaskState::Running || task.lease != lease {
         return Ok(None);
     }
     let task = status_mut(unit, key)?;

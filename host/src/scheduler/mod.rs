@@ -9,6 +9,7 @@
 
 mod children;
 mod graph;
+mod lease;
 mod observe;
 mod queue;
 mod registry;
@@ -56,13 +57,13 @@ pub enum Error {
     /// No such task.
     #[error("task {} of job {} not found", .0.task, .0.job)]
     UnknownTask(TaskKey),
-    /// A report for an attempt that is no longer current.
-    #[error("attempt {attempt} of task {} is not the task's current attempt; its report is refused", .key.task)]
+    /// A report or renewal for a start that is no longer the current one.
+    #[error("lease {lease} of task {} is not the task's current attempt (it expired, was handed back or superseded); refused", .key.task)]
     StaleAttempt {
         /// The task.
         key: TaskKey,
-        /// The attempt the report was for.
-        attempt: u32,
+        /// The lease token named.
+        lease: u64,
     },
     /// The request conflicts with the job's state.
     #[error("{0}")]
@@ -133,8 +134,11 @@ pub struct Assignment {
     pub input: String,
     /// The task's cluster.
     pub cluster: String,
-    /// The attempt number; also the fencing token of this attempt's report.
+    /// The attempt number, from 1.
     pub attempt: u32,
+    /// The start's fencing token: what its report, renewals and hand-back
+    /// name.
+    pub lease: u64,
     /// How long the attempt's lease lasts unless extended.
     pub lease_ttl: Duration,
 }
@@ -144,8 +148,10 @@ pub struct Assignment {
 pub struct Report {
     /// The task.
     pub key: TaskKey,
-    /// The attempt reported on; must still be the task's current attempt.
+    /// The attempt reported on.
     pub attempt: u32,
+    /// Its lease token; must still be the task's current one.
+    pub lease: u64,
     /// The subtasks it submitted, or why it failed.
     pub outcome: Result<Vec<SubtaskSpec>, String>,
     /// The display name it set, if any.
@@ -168,8 +174,8 @@ pub(crate) enum Command {
     Submit(JobSpec, oneshot::Sender<Result<Submitted, Error>>),
     Claim(queue::Waiter),
     Report(Vec<Report>, oneshot::Sender<Result<Reported, Error>>),
-    Release(Vec<(TaskKey, u32)>, oneshot::Sender<Result<(), Error>>),
-    Extend(TaskKey, u32, oneshot::Sender<Result<Duration, Error>>),
+    Release(Vec<(TaskKey, u64)>, oneshot::Sender<Result<(), Error>>),
+    Extend(TaskKey, u64, oneshot::Sender<Result<Duration, Error>>),
     Cancel(JobId, oneshot::Sender<Result<(), Error>>),
     Delete(JobId, oneshot::Sender<Result<(), Error>>),
     Retry(JobId, oneshot::Sender<Result<Retried, Error>>),
@@ -408,13 +414,14 @@ impl Scheduler {
 
     /// Hands back claimed attempts that never started: their tasks are queued
     /// again without using a retry or counting as lost.
-    pub async fn release(&self, attempts: Vec<(TaskKey, u32)>) -> Result<(), Error> {
+    pub async fn release(&self, attempts: Vec<(TaskKey, u64)>) -> Result<(), Error> {
         self.call(|tx| Command::Release(attempts, tx)).await
     }
 
-    /// Extends the lease of a running attempt; answers the new lease length.
-    pub async fn extend(&self, key: TaskKey, attempt: u32) -> Result<Duration, Error> {
-        self.call(|tx| Command::Extend(key, attempt, tx)).await
+    /// Extends the lease `lease` of a running attempt; answers the new
+    /// lease length.
+    pub async fn extend(&self, key: TaskKey, lease: u64) -> Result<Duration, Error> {
+        self.call(|tx| Command::Extend(key, lease, tx)).await
     }
 
     /// Cancels a job: its queued tasks no longer start.

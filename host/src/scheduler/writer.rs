@@ -13,12 +13,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashSet as HashSet;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::children::{Commit, Step};
 use super::graph::{self, Finished, Ready};
+use super::lease::Leases;
 use super::observe::{FinishedAttempt, Observer};
 use super::queue::Queues;
 use super::waiting::Waiting;
@@ -59,7 +60,7 @@ pub struct Writer {
     settings: Settings,
     queues: Queues,
     /// Running attempts and when their leases expire.
-    leases: HashMap<TaskKey, Lease>,
+    leases: Leases,
     /// Unmet dependencies of the tasks that wait for some.
     waiting: Waiting,
     /// Large commits, oldest first; one chunk is written per group.
@@ -73,12 +74,6 @@ pub struct Writer {
     /// Where accepted attempts go for trace export, if anywhere.
     observer: Option<Observer>,
     stats: Arc<Stats>,
-}
-
-#[derive(Clone, Copy)]
-struct Lease {
-    attempt: u32,
-    expires: Instant,
 }
 
 impl Writer {
@@ -99,12 +94,13 @@ impl Writer {
             queues.push(&cluster, key);
         }
         let observer = settings.finished.clone().map(Observer::new);
+        let leases = Leases::new(settings.lease_ttl, store.epoch());
         Ok(Writer {
             store,
             registry,
             settings,
             queues,
-            leases: HashMap::default(),
+            leases,
             waiting,
             commits: VecDeque::new(),
             committing: HashSet::default(),
@@ -134,7 +130,7 @@ impl Writer {
         // within microseconds.
         let mut handed_out = false;
         loop {
-            let next_expiry = self.leases.values().map(|l| l.expires).min();
+            let next_expiry = self.leases.next_expiry();
             let busy = !self.commits.is_empty();
             if !receive(&mut rx, &mut group, busy, handed_out, next_expiry).await
                 || broken.load(Ordering::Acquire)
@@ -214,12 +210,15 @@ impl Writer {
                 answer
             }
             Command::Release(attempts, tx) => {
-                for (key, attempt) in attempts {
-                    self.release(unit, key, attempt);
+                for (key, lease) in attempts {
+                    self.release(unit, key, lease);
                 }
                 defer(tx, Ok(()))
             }
-            Command::Extend(key, attempt, tx) => defer(tx, self.extend(key, attempt)),
+            Command::Extend(key, lease, tx) => {
+                let renewed = self.leases.renew(key, lease).ok_or(Error::StaleAttempt { key, lease });
+                defer(tx, renewed)
+            }
             Command::Cancel(job, tx) => defer(tx, graph::cancel(unit, job)),
             Command::Delete(job, tx) => defer(tx, graph::delete(unit, job)),
             Command::Retry(job, tx) => {
@@ -236,7 +235,7 @@ impl Writer {
     fn report(&mut self, unit: &mut Unit, report: super::Report) -> Result<(), Error> {
         let key = report.key;
         if self.committing.contains(&key) {
-            return Err(Error::StaleAttempt { key, attempt: report.attempt });
+            return Err(Error::StaleAttempt { key, lease: report.lease });
         }
         let seen = self.observer.as_ref().and_then(|_| Observer::capture(unit, &report));
         let finished = graph::finish(unit, &mut self.waiting, report).inspect_err(|e| {
@@ -244,7 +243,7 @@ impl Writer {
         })?;
         // A refused report leaves the attempt running; its lease still
         // expires if no acceptable report follows.
-        self.leases.remove(&key);
+        self.leases.end(key, None);
         match finished {
             Finished::Done(ready) => {
                 if let (Some(observer), Some(seen)) = (&mut self.observer, seen) {
@@ -288,12 +287,11 @@ impl Writer {
     }
 
     /// Queues an unstarted attempt's task again, at the front of its queue.
-    fn release(&mut self, unit: &mut Unit, key: TaskKey, attempt: u32) {
-        if self.leases.get(&key).is_none_or(|l| l.attempt != attempt) {
+    fn release(&mut self, unit: &mut Unit, key: TaskKey, lease: u64) {
+        if !self.leases.end(key, Some(lease)) {
             return;
         }
-        self.leases.remove(&key);
-        match graph::release(unit, key, attempt) {
+        match graph::release(unit, key, lease) {
             Ok(Some((cluster, key))) => self.queues.push_front(&cluster, key),
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, task = ?key, "could not release an attempt"),
@@ -313,16 +311,6 @@ impl Writer {
         Ok(super::Submitted { job, created: true })
     }
 
-    fn extend(&mut self, key: TaskKey, attempt: u32) -> Result<Duration, Error> {
-        match self.leases.get_mut(&key) {
-            Some(lease) if lease.attempt == attempt => {
-                lease.expires = Instant::now() + self.settings.lease_ttl;
-                Ok(self.settings.lease_ttl)
-            }
-            _ => Err(Error::StaleAttempt { key, attempt }),
-        }
-    }
-
     /// Re-queues (or, past the budget, fails) attempts whose lease expired.
     /// Every command already queued is applied first: a renewal that waited
     /// behind a busy writer still counts. (If more than a group's worth is
@@ -334,7 +322,7 @@ impl Writer {
         durable: &mut Vec<Deferred>,
     ) {
         let now = Instant::now();
-        if !self.leases.values().any(|l| l.expires <= now) {
+        if !self.leases.any_expired(now) {
             return;
         }
         for _ in 0..MAX_GROUP {
@@ -344,12 +332,9 @@ impl Writer {
         if !rx.is_empty() {
             return;
         }
-        let expired: Vec<(TaskKey, Lease)> =
-            self.leases.iter().filter(|(_, l)| l.expires <= now).map(|(k, l)| (*k, *l)).collect();
-        for (key, lease) in expired {
-            self.leases.remove(&key);
-            tracing::warn!(task = %key.task, attempt = lease.attempt, "lease expired; the attempt is lost");
-            match graph::requeue_lost(unit, key, Some(lease.attempt), self.settings.max_lost_attempts) {
+        for (key, lease) in self.leases.take_expired(now) {
+            tracing::warn!(task = %key.task, lease = lease.token, "lease expired; the attempt is lost");
+            match graph::requeue_lost(unit, key, Some(lease.token), self.settings.max_lost_attempts) {
                 Ok(ready) => self.enqueue(ready.into_iter().collect()),
                 Err(e) => tracing::error!(error = %e, task = ?key, "could not re-queue a lost attempt"),
             }
@@ -384,7 +369,7 @@ impl Writer {
     fn hand_over(&self, waiter: super::queue::Waiter, batch: Vec<Assignment>) -> Deferred {
         let loopback = self.loopback.clone();
         Box::new(move |committed| {
-            let attempts: Vec<(TaskKey, u32)> = batch.iter().map(|a| (a.key, a.attempt)).collect();
+            let attempts: Vec<(TaskKey, u64)> = batch.iter().map(|a| (a.key, a.lease)).collect();
             let answer = committed.map_err(Clone::clone).map(|()| batch);
             if waiter.tx.send(answer).is_err()
                 && let Some(tx) = loopback.and_then(|l| l.upgrade())
@@ -432,10 +417,10 @@ impl Writer {
             graph::fail_unrunnable(unit, key, message)?;
             return Ok(None);
         };
-        let attempt = graph::start(unit, key, version)?;
+        let lease = self.leases.token();
+        let attempt = graph::start(unit, key, version, lease)?;
         let cluster = unit.status(key)?.map(|s| s.cluster.clone()).unwrap_or_default();
-        let expires = Instant::now() + self.settings.lease_ttl;
-        self.leases.insert(key, Lease { attempt, expires });
+        self.leases.grant(key, lease);
         Ok(Some(Assignment {
             key,
             task_type: TaskType { name: requested.name.clone(), version },
@@ -444,6 +429,7 @@ impl Writer {
             input: def.input.clone(),
             cluster,
             attempt,
+            lease,
             lease_ttl: self.settings.lease_ttl,
         }))
     }
@@ -591,17 +577,18 @@ mod tests {
         let mut writer =
             Writer::recover(store.clone(), registry, settings.clone(), events, Arc::default()).await.unwrap();
         let key = TaskKey { job: JobId::new(), task: TaskId::new() };
-        writer.leases.insert(key, Lease { attempt: 1, expires: Instant::now() + settings.lease_ttl });
+        let token = writer.leases.token();
+        writer.leases.grant(key, token);
         let (tx, mut rx) = mpsc::unbounded_channel();
         // The runner renewed in time, but the writer was busy until after
         // the deadline: the renewal is still queued.
         tokio::time::advance(settings.lease_ttl - Duration::from_secs(1)).await;
         let (answer_tx, answer) = oneshot::channel();
-        tx.send(Command::Extend(key, 1, answer_tx)).unwrap();
+        tx.send(Command::Extend(key, token, answer_tx)).unwrap();
         tokio::time::advance(Duration::from_secs(2)).await;
         let (mut unit, mut durable) = (store.unit(), Vec::new());
         writer.expire_leases(&mut rx, &mut unit, &mut durable);
-        assert!(writer.leases.contains_key(&key), "the lease expired despite its queued renewal");
+        assert!(writer.leases.holds(&key), "the lease expired despite its queued renewal");
         for d in durable {
             d(Ok(()));
         }

@@ -82,6 +82,7 @@ pub struct LogPage {
 pub struct Store {
     kv: kv::Kv,
     log_seq: Arc<unit::Sequence>,
+    epoch: u32,
 }
 
 impl Store {
@@ -101,7 +102,14 @@ impl Store {
             kv.checkpoint()?;
         }
         set_schema(&db, &tree)?;
-        Ok(Store { kv, log_seq: Arc::default() })
+        let epoch = next_epoch(&kv)?;
+        Ok(Store { kv, log_seq: Arc::default(), epoch })
+    }
+
+    /// The number of this start of the store (1 for the first): every start
+    /// has a larger one than any before it, durably.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
     }
 
     /// Bytes appended to the write-ahead log since the host started.
@@ -126,6 +134,17 @@ impl Store {
     pub fn checkpoint(&self) -> Result<(), Error> {
         self.kv.checkpoint()
     }
+}
+
+/// Counts this start: the stored epoch plus one, logged and synced before
+/// anything uses it.
+fn next_epoch(kv: &kv::Kv) -> Result<u32, Error> {
+    let key = keys::meta("epoch");
+    let last = kv.get(&key)?.and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes)).unwrap_or(0);
+    let epoch = last.checked_add(1).ok_or(Error::Corrupt { what: "epoch", reason: "exhausted".into() })?;
+    kv.apply(vec![vec![(key, Some(epoch.to_be_bytes().to_vec()))]])?;
+    kv.sync_blocking()?;
+    Ok(epoch)
 }
 
 /// The layout of the data directory: this code's, or one it migrates (a
@@ -483,6 +502,16 @@ mod tests {
         assert_eq!(store.job(j.id).unwrap(), Some(j.clone()));
         let key = TaskKey { job: j.id, task: j.root };
         assert_eq!(store.live_tasks().unwrap(), vec![("default".into(), key, Live::Ready)]);
+    }
+
+    #[test]
+    fn every_open_has_a_higher_epoch_than_the_one_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path()).unwrap().epoch();
+        // Dropped without a checkpoint: the epoch is in the log only.
+        let second = Store::open(dir.path()).unwrap().epoch();
+        let third = Store::open(dir.path()).unwrap().epoch();
+        assert!(first < second && second < third, "{first} {second} {third}");
     }
 
     #[tokio::test]

@@ -127,6 +127,7 @@ pub struct StatusV3 {
     max_retries: u32,
     state: u8,
     attempt: u32,
+    lease: u64,
     failures: u32,
     lost: u32,
     open: u64,
@@ -169,6 +170,7 @@ impl From<&TaskStatus> for TaskRecord {
             max_retries: t.max_retries,
             state: state_code(t.state),
             attempt: t.attempt,
+            lease: t.lease,
             failures: t.failures,
             lost: t.lost,
             open: t.open,
@@ -195,6 +197,7 @@ impl TaskRecord {
             max_retries: r.max_retries,
             state: state_from(r.state)?,
             attempt: r.attempt,
+            lease: r.lease,
             failures: r.failures,
             lost: r.lost,
             open: r.open,
@@ -254,6 +257,9 @@ impl TaskRecord {
             max_retries: r.max_retries,
             state: state_from(r.state)?,
             attempt: r.attempt,
+            // Schema 2 fenced with the attempt number; the next start takes
+            // a token of this boot, above every one of them.
+            lease: u64::from(r.attempt),
             failures: r.failures,
             lost: r.lost,
             open: 0,

@@ -98,6 +98,8 @@ struct Run {
     job: JobId,
     program: Node,
     running: Vec<Assignment>,
+    /// Handed-back starts, whose late reports must be refused.
+    released: Vec<Assignment>,
     computed: HashMap<TaskId, u32>,
 }
 
@@ -162,7 +164,8 @@ impl Run {
             2..=4 if !self.running.is_empty() => self.report(usize::from(choice) % self.running.len()).await,
             5 if !self.running.is_empty() => {
                 let a = self.running.swap_remove(usize::from(choice) % self.running.len());
-                self.sim.scheduler.release(vec![(a.key, a.attempt)]).await.unwrap();
+                self.sim.scheduler.release(vec![(a.key, a.lease)]).await.unwrap();
+                self.released.push(a);
             }
             6 => match self.sim.scheduler.cancel(self.job).await {
                 Ok(()) | Err(Error::Conflict(_)) => {}
@@ -203,11 +206,16 @@ async fn run(program: Node, actions: Vec<u8>) {
     let settings = Settings { lease_ttl: Duration::from_secs(3600), max_lost_attempts: 10, finished: None };
     let sim = Sim::start(settings).await;
     let job = sim.submit(json!([]), program.max_retries).await;
-    let mut run = Run { sim, job, program, running: Vec::new(), computed: HashMap::new() };
+    let mut run =
+        Run { sim, job, program, running: Vec::new(), released: Vec::new(), computed: HashMap::new() };
     for choice in actions {
         run.step(choice).await;
     }
     run.drain().await;
+    for a in std::mem::take(&mut run.released) {
+        let late = run.sim.succeed(&a, Vec::new()).await;
+        assert!(matches!(late, Err(Error::StaleAttempt { .. })), "a handed-back start's report: {late:?}");
+    }
     let tasks = run.sim.tasks(run.job);
     assert_eq!(tasks.len(), run.program.size(), "one task per node of the program");
     assert!(tasks.iter().all(|t| t.status.state == TaskState::Computed));

@@ -146,9 +146,11 @@ async fn handed_back_attempts_run_again_without_using_a_retry() {
     let sim = Sim::start(settings()).await;
     let id = job_with(&sim, dense(3, 1)).await;
     let a = sim.claim(1).await.remove(0);
-    sim.scheduler.release(vec![(a.key, a.attempt)]).await.unwrap();
+    sim.scheduler.release(vec![(a.key, a.lease)]).await.unwrap();
     let again = sim.claim(1).await.remove(0);
     assert_eq!((again.key, again.attempt), (a.key, a.attempt), "the attempt was undone");
+    assert_ne!(again.lease, a.lease, "a lease token names one start");
+    assert!(matches!(sim.succeed(&a, vec![]).await, Err(Error::StaleAttempt { .. })));
     sim.succeed(&again, vec![]).await.unwrap();
     let task = sim.tasks(id).into_iter().find(|t| t.key == a.key).unwrap();
     assert_eq!((task.status.failures, task.status.lost), (0, 0));

@@ -93,6 +93,7 @@ pub fn report(a: &Assignment, outcome: Result<Vec<SubtaskSpec>, String>) -> Repo
     Report {
         key: a.key,
         attempt: a.attempt,
+        lease: a.lease,
         outcome,
         display: None,
         logs: Vec::new(),

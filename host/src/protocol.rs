@@ -13,7 +13,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::model::{Digest, JobId, LogEntry, LogLevel, SpanEntry, SubtaskSpec, TaskId, TaskKey, TaskType};
+use std::sync::Arc;
+
+use crate::model::{
+    Admit, Bounds, Digest, JobId, LogEntry, LogLevel, Record, SpanEntry, SubtaskRequest, SubtaskSpec, TaskId,
+    TaskKey, TaskType,
+};
 use crate::scheduler::{Assignment, Report};
 
 /// A task type on the wire.
@@ -278,6 +283,89 @@ impl From<Report> for ReportBody {
                 .collect(),
         }
     }
+}
+
+impl ReportBody {
+    /// The report this body describes, checked as the sandbox checks what a
+    /// guest records: replayed into a [`Record`] with the host's `bounds`
+    /// and its `admit` check of subtask types and clusters, so a remote
+    /// runner's attempt gets the answers an in-process one would. What the
+    /// replay refuses (a bound, a subtask the host does not admit) fails the
+    /// attempt with that message; only a malformed id is an error here.
+    pub fn into_report(self, bounds: Arc<Bounds>, admit: Admit<'_>) -> Result<Report, String> {
+        let key = TaskKey {
+            job: self.job.parse::<JobId>().map_err(|e| e.to_string())?,
+            task: self.task.parse::<TaskId>().map_err(|e| e.to_string())?,
+        };
+        let mut record = Record::new(bounds.clone(), self.attempt);
+        let replayed =
+            replay(&mut record, self.subtasks, self.display, self.logs, self.spans, self.progress, admit);
+        let outcome = match (self.error, replayed) {
+            (Some(e), _) => Err(bounds.error(&e)),
+            (None, Err(why)) => Err(why),
+            (None, Ok(())) => Ok(std::mem::take(&mut record.subtasks)),
+        };
+        Ok(Report {
+            key,
+            attempt: self.attempt,
+            lease: self.lease,
+            outcome,
+            display: record.display,
+            logs: record.logs,
+            spans: record.spans,
+            canceled: self.canceled,
+            progress: record.progress.into_iter().map(|(l, (t, d))| (l, t, d)).collect(),
+        })
+    }
+}
+
+/// Feeds what a report says into `record`, in the order a guest would.
+fn replay(
+    record: &mut Record,
+    subtasks: Vec<SubtaskBody>,
+    display: Option<String>,
+    logs: Vec<LogBody>,
+    spans: Vec<SpanBody>,
+    progress: Vec<ProgressBody>,
+    admit: Admit<'_>,
+) -> Result<(), String> {
+    for (i, s) in subtasks.into_iter().enumerate() {
+        let request = SubtaskRequest {
+            name: &s.task_type.name,
+            version: &s.task_type.version,
+            input: s.input.get(),
+            depends_on: s.depends_on,
+            max_retries: s.max_retries,
+            cluster: s.cluster.as_deref(),
+        };
+        if let Err(refused) = record.submit(request, admit).map_err(|e| e.0)? {
+            return Err(format!("subtask {i} was refused by the host: {refused}"));
+        }
+    }
+    if let Some(d) = display {
+        record.set_display(&d).map_err(|e| e.0)?;
+    }
+    for l in logs {
+        record
+            .log_at(l.time_ms.unwrap_or_else(crate::model::now_ms), l.level, &l.message, l.fields)
+            .map_err(|e| e.0)?;
+    }
+    for s in spans {
+        let span = SpanEntry {
+            id: s.id,
+            parent: s.parent,
+            attempt: 0,
+            name: s.name,
+            attributes: s.attributes,
+            start_ms: s.start_ms,
+            end_ms: s.end_ms,
+        };
+        record.push_span(span).map_err(|e| e.0)?;
+    }
+    for p in progress {
+        record.progress(&p.label, p.total, p.done).map_err(|e| e.0)?;
+    }
+    Ok(())
 }
 
 impl From<SubtaskSpec> for SubtaskBody {

@@ -237,28 +237,48 @@ async fn a_repeated_idempotency_key_returns_the_first_job() -> anyhow::Result<()
 }
 
 #[tokio::test]
-async fn a_refused_report_changes_nothing() -> anyhow::Result<()> {
+async fn a_remote_report_is_checked_as_the_sandbox_checks_a_guest() -> anyhow::Result<()> {
     let host = Host::start(&["--runners", "0"]).await?;
     host.upload("probe").await?;
+    // A subtask the host does not admit fails the attempt with the answer
+    // an in-process guest would have had, instead of refusing the report.
     let id = host.submit("Noop", json!({})).await?;
     let a = claim(&host).await?;
     let mut report = report_of(&a);
-    report["subtasks"] =
-        json!([{"task_type": {"name": "Noop", "version": "v0.0"}, "input": {}, "depends_on": [3]}]);
-    let (status, body) = host.post("/v1/runners/report", &report).await?;
-    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (422, Some("invalid_subtask")), "{body}");
-    assert_eq!(body["error"]["message"], "depends on subtask handle 3, but only 0 were issued before it");
-    assert_eq!(task_state(&host, &id).await?, "running");
-    assert_eq!(host.tasks(&id).await?.len(), 1);
-    let (status, _) = host.post("/v1/runners/extend", &attempt_ref(&a)).await?;
-    assert_eq!(status, 200, "the attempt keeps its lease after a refused report");
-
-    report["subtasks"] = json!([{"task_type": {"name": "Noop", "version": "v0.0"}, "input": {}}]);
+    report["subtasks"] = json!([
+        {"task_type": {"name": "Noop", "version": "v0.0"}, "input": {}},
+        {"task_type": {"name": "Noop", "version": "v0.0"}, "input": [1], "depends_on": [3]},
+    ]);
     let (status, body) = host.post("/v1/runners/report", &report).await?;
     assert_eq!(status, 200, "{body}");
     let tasks = host.tasks(&id).await?;
-    assert_eq!(tasks.len(), 2);
-    assert_eq!(tasks[0]["state"], "computed");
+    assert_eq!(tasks.len(), 1, "no subtask of a failed attempt exists");
+    assert_eq!(tasks[0]["state"], "failed");
+    assert_eq!(
+        tasks[0]["error"],
+        "subtask 1 was refused by the host: depends on subtask handle 3, but only 1 were issued before it"
+    );
+    // A stale lease is refused and changes nothing.
+    let (status, body) = host.post("/v1/runners/report", &report).await?;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("stale_attempt")), "{body}");
+
+    // An input the host cannot hold in an f64 travels as it was written.
+    let id = host.submit("Noop", json!({})).await?;
+    let a = claim(&host).await?;
+    let mut report = report_of(&a);
+    report["subtasks"] = json!([{"task_type": {"name": "Noop", "version": "v0.0"}, "input": [0]}]);
+    let body = report.to_string().replace(r#""input":[0]"#, r#""input":[1e400]"#);
+    let (status, body) = host.post_raw("/v1/runners/report", body.into_bytes(), "application/json").await?;
+    assert_eq!(status, 200, "{body}");
+    let tasks = host.tasks(&id).await?;
     assert_eq!(tasks[1]["state"], "queued", "no runner serves the cluster");
+    let claimed = reqwest::Client::new()
+        .post(format!("{}/v1/runners/claim", host.base))
+        .json(&json!({"cluster": "default", "wait_ms": 5000}))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(claimed.contains(r#""input":[1e400]"#), "the subtask's input as it was reported: {claimed}");
     Ok(())
 }

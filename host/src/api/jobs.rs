@@ -82,7 +82,7 @@ fn validate(state: &AppState, body: SubmitJob, header: Option<TraceParent>) -> R
         return Err(unknown_cluster(&cluster));
     }
     let input = body.input.to_string();
-    let limit = state.sandbox.limits().max_input_bytes;
+    let limit = state.sandbox.limits().bounds.input_bytes;
     if input.len() > limit {
         return Err(ApiError::unprocessable(
             "input_too_large",

@@ -14,14 +14,11 @@ use super::error::ErrorBody;
 use super::extract::Json;
 use super::fleet::RunnerView;
 use super::{ApiError, AppState};
-use crate::model::{
-    Digest, JobId, LogEntry, SpanEntry, SubtaskSpec, TaskId, TaskKey, TaskType, now_ms, truncate_display,
-};
+use crate::model::{Digest, JobId, TaskId, TaskKey};
 use crate::protocol::{
     AssignmentView, AttemptRef, ClaimRequest, Claimed, CompleteRequest, Completed, Extended, ReleaseRequest,
-    ReportBody, ReportResult, SubtaskBody,
+    ReportBody, ReportResult,
 };
-use crate::runner::registry_check;
 use crate::scheduler::{MAX_CLAIM_BATCH, Report};
 
 /// Longest long-poll of a claim.
@@ -91,82 +88,12 @@ pub async fn extend(
     Ok(axum::Json(Extended { lease_ms, renew_after_ms: lease_ms / 3 }))
 }
 
-fn subtask(state: &AppState, s: SubtaskBody) -> Result<SubtaskSpec, ApiError> {
-    let bad = |e: String| ApiError::unprocessable("invalid_subtask", e);
-    let task_type = TaskType::new(&s.task_type.name, &s.task_type.version).map_err(|e| bad(e.to_string()))?;
-    registry_check(&state.scheduler)(&task_type, s.cluster.as_deref()).map_err(bad)?;
-    Ok(SubtaskSpec {
-        task_type,
-        input: s.input.to_string(),
-        depends_on: s.depends_on,
-        max_retries: s.max_retries,
-        cluster: s.cluster,
-    })
-}
-
-/// Checks a report body and turns it into a report.
+/// Checks a report body and turns it into a report (see
+/// [`ReportBody::into_report`]).
 fn to_report(state: &AppState, body: ReportBody) -> Result<Report, ApiError> {
-    let key = task_key(&body.job, &body.task)?;
-    let limits = state.sandbox.limits();
-    if body.subtasks.len() > limits.max_subtasks
-        || body.logs.len() > limits.max_log_lines
-        || body.spans.len() > limits.max_spans
-    {
-        return Err(ApiError::unprocessable(
-            "limit_exceeded",
-            "the report holds more subtasks, log lines or spans than allowed",
-        ));
-    }
-    let outcome = match body.error {
-        Some(e) => Err(e),
-        None => {
-            let mut specs = Vec::with_capacity(body.subtasks.len());
-            let mut edges = 0;
-            for s in body.subtasks {
-                limits
-                    .check_dependencies(&s.depends_on, specs.len(), edges)
-                    .map_err(|e| ApiError::unprocessable("invalid_subtask", e))?;
-                edges += s.depends_on.len();
-                specs.push(subtask(state, s)?);
-            }
-            Ok(specs)
-        }
-    };
-    let attempt = body.attempt;
-    let logs = body
-        .logs
-        .into_iter()
-        .map(|l| LogEntry {
-            time_ms: l.time_ms.unwrap_or_else(now_ms),
-            attempt,
-            level: l.level,
-            message: crate::sandbox::truncate_log(l.message, limits),
-            fields: l.fields,
-        })
-        .collect();
-    let spans = body
-        .spans
-        .into_iter()
-        .map(|s| SpanEntry {
-            id: s.id,
-            parent: s.parent,
-            attempt,
-            name: s.name.chars().take(256).collect(),
-            attributes: s.attributes,
-            start_ms: s.start_ms,
-            end_ms: s.end_ms.max(s.start_ms),
-        })
-        .collect();
-    let display = body.display.as_deref().map(truncate_display);
-    if body.progress.len() > 64 || body.progress.iter().any(|p| p.label.len() > 128) {
-        return Err(ApiError::unprocessable(
-            "limit_exceeded",
-            "at most 64 progress labels of at most 128 bytes",
-        ));
-    }
-    let progress = body.progress.into_iter().map(|p| (p.label, p.total, p.done)).collect();
-    let lease = body.lease;
-    Ok(Report { key, attempt, lease, outcome, display, logs, spans, canceled: body.canceled, progress })
+    let bounds = state.sandbox.limits().bounds.clone();
+    let admit = |t: &crate::model::TaskType, c: Option<&str>| state.scheduler.check_subtask(t, c);
+    body.into_report(bounds, &admit).map_err(|e| ApiError::bad_request("invalid_id", e))
 }
 
 /// `POST /v1/runners/report`: records an attempt's outcome; 409 when the

@@ -5,6 +5,7 @@ mod cluster;
 mod egress;
 mod ids;
 mod module;
+mod record;
 mod state;
 mod task;
 mod task_type;
@@ -15,6 +16,7 @@ pub use cluster::{Cluster, DEFAULT_CLUSTER, MAX_CLUSTER_TEXT, slug_from};
 pub use egress::{HostPattern, parse_allow_list};
 pub use ids::{JobId, ParseIdError, TaskId, TaskKey};
 pub use module::{Digest, ModuleInfo, TaskLimits};
+pub use record::{Admit, Bounds, OverBound, Record, SubtaskRequest, truncate_to};
 pub use state::{JobState, TaskCounts, TaskState};
 pub use task::{
     AttemptError, Job, MAX_DISPLAY_CHARS, MAX_KEPT_ERRORS, Progress, SubtaskSpec, Task, TaskDef, TaskStatus,

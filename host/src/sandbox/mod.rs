@@ -13,10 +13,13 @@
 mod bindings;
 mod egress;
 mod execute;
+mod failure;
 mod host;
+mod imports;
 mod interrupts;
 mod limits;
 mod module;
+mod output;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,7 +30,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use execute::{Execution, ExecutionResult, SubtaskCheck};
-pub use limits::{Limits, truncate_log};
+pub use limits::Limits;
 pub use module::{Inspected, Prepared, digest_of};
 
 use crate::model::{Digest, HostPattern, JobId};

@@ -125,7 +125,7 @@ impl Sandbox {
             limits: Default::default(),
             check: Arc::new(|_, _| Err("subtasks cannot be submitted while listing task types".into())),
         };
-        let captured = super::execute::Captured::new(4096);
+        let captured = super::failure::Captured::new(4096);
         let mut store = self.store(&exec, &captured, Default::default());
         let list = async {
             let instance = prepared.pre.instantiate_async(&mut store).await?;

@@ -141,6 +141,55 @@ impl AssignmentView {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Claimed {
     pub tasks: Vec<AssignmentView>,
+    /// The version of the host's [`RunnerConfig`]: a runner whose copy is
+    /// older fetches it again.
+    #[serde(default)]
+    pub config_version: u64,
+}
+
+/// What a runner needs to answer its guests as the host would
+/// (`GET /v1/runners/config`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RunnerConfig {
+    /// Changes whenever the rest does.
+    pub version: u64,
+    /// The bounds on what an attempt records.
+    #[schema(value_type = Object)]
+    pub bounds: Bounds,
+    /// Every registered task type.
+    pub task_types: Vec<TaskTypeView>,
+    /// Every cluster.
+    pub clusters: Vec<String>,
+}
+
+/// The body of `POST /v1/runners/interrupts`: a long-poll for forced
+/// cancels after `after` (0: all that are still in force).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InterruptsRequest {
+    #[serde(default)]
+    pub after: u64,
+    /// How long to wait for one, in ms (at most 60000; default 30000).
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+}
+
+/// A forced cancel of a job (its running attempts are interrupted), or its
+/// end (the job was retried).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InterruptView {
+    /// Its place in the host's log of them.
+    pub seq: u64,
+    pub job: String,
+    /// False when the job was retried: attempts of it run again.
+    pub canceled: bool,
+}
+
+/// The answer of `POST /v1/runners/interrupts`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Interrupts {
+    /// In order; empty when none came in time.
+    pub interrupts: Vec<InterruptView>,
 }
 
 /// Names one start of a task, by its lease.

@@ -111,6 +111,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         tokens,
         openapi: Default::default(),
         fleet,
+        cancels: Default::default(),
     });
     let io = |source| Error::Io { addr: options.listen, source };
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(io)?;

@@ -34,6 +34,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/runners/complete"),
     ("post", "/v1/runners/release"),
     ("get", "/v1/modules/{digest}"),
+    ("get", "/v1/runners/config"),
+    ("post", "/v1/runners/interrupts"),
     ("get", "/v1/runners"),
     ("get", "/v1/clusters"),
     ("post", "/v1/clusters"),

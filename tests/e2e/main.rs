@@ -4,6 +4,7 @@
 
 mod auth;
 mod bad_input;
+mod containment;
 mod contract;
 mod crash;
 mod diagram;

@@ -284,6 +284,7 @@ pub async fn cancel(
     let id: JobId = id.parse()?;
     state.scheduler.cancel(id).await?;
     if query.force {
+        state.cancels.push(id, true);
         let interrupted = state.sandbox.interrupt_job(id);
         tracing::info!(job = %id, interrupted, "forced cancel");
     }
@@ -321,7 +322,9 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Retried>, ApiError> {
     let id: JobId = id.parse()?;
+    // Before the retry: attempts it starts must not meet the old cancel.
     state.sandbox.forget_interrupt(id);
+    state.cancels.push(id, false);
     let retried = state.scheduler.retry(id).await?;
     let job = JobView::from(&find_job(&state, &id.to_string())?);
     Ok(axum::Json(Retried { requeued: retried.requeued, ready: retried.ready, job }))

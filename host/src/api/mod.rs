@@ -3,6 +3,7 @@
 //! request and answer errors as JSON.
 
 mod auth;
+mod cancels;
 mod clusters;
 mod error;
 mod events;
@@ -27,6 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use auth::{Role, TokenFileError, Tokens};
+pub use cancels::ForcedCancels;
 pub use error::ApiError;
 pub use fleet::{Fleet, RunnerView};
 pub use jobs::{LogPageView, Retried};
@@ -69,6 +71,8 @@ pub struct Handles {
     pub openapi: Arc<String>,
     /// The runners heard from.
     pub fleet: Arc<Fleet>,
+    /// Recent forced cancels, for remote runners.
+    pub cancels: Arc<ForcedCancels>,
 }
 
 /// The API's routes, registered together with their OpenAPI description.
@@ -113,6 +117,8 @@ pub fn router(mut handles: Handles) -> Router {
         .routes(routes!(runners::complete))
         .routes(routes!(runners::release))
         .routes(routes!(runners::module_bytes))
+        .routes(routes!(runners::config))
+        .routes(routes!(runners::interrupts))
         .layer(limit(BODY_LIMIT))
         .route_layer(guard(auth::Role::Runner));
     let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())

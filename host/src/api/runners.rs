@@ -16,8 +16,8 @@ use super::fleet::RunnerView;
 use super::{ApiError, AppState};
 use crate::model::{Digest, JobId, TaskId, TaskKey};
 use crate::protocol::{
-    AssignmentView, AttemptRef, ClaimRequest, Claimed, CompleteRequest, Completed, Extended, ReleaseRequest,
-    ReportBody, ReportResult,
+    AssignmentView, AttemptRef, ClaimRequest, Claimed, CompleteRequest, Completed, Extended, Interrupts,
+    InterruptsRequest, ReleaseRequest, ReportBody, ReportResult, RunnerConfig,
 };
 use crate::scheduler::{MAX_CLAIM_BATCH, Report};
 
@@ -67,7 +67,7 @@ pub async fn claim(
     if tasks.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    Ok(axum::Json(Claimed { tasks }).into_response())
+    Ok(axum::Json(Claimed { tasks, config_version: state.scheduler.config_version() }).into_response())
 }
 
 fn task_key(job: &str, task: &str) -> Result<TaskKey, ApiError> {
@@ -205,6 +205,36 @@ pub async fn module_bytes(
     let bytes =
         state.store.module_bytes(&d)?.ok_or_else(|| ApiError::not_found(format!("module {d} not found")))?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/wasm")], bytes).into_response())
+}
+
+/// `GET /v1/runners/config`: the host's bounds, task types and clusters, so a
+/// runner answers its guests' submissions as the host would.
+#[utoipa::path(get, path = "/v1/runners/config", tag = "runners",
+    responses((status = 200, description = "the runner configuration", body = RunnerConfig),
+        (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+    security(("runner" = [])))]
+pub async fn config(State(state): State<AppState>) -> axum::Json<RunnerConfig> {
+    let version = state.scheduler.config_version();
+    axum::Json(RunnerConfig {
+        version,
+        bounds: (*state.sandbox.limits().bounds).clone(),
+        task_types: state.scheduler.task_types().iter().map(|(t, _)| t.into()).collect(),
+        clusters: state.scheduler.cluster_slugs(),
+    })
+}
+
+/// `POST /v1/runners/interrupts`: forced cancels (and retries that lift
+/// them) after `after`; waits up to `wait_ms` for one.
+#[utoipa::path(post, path = "/v1/runners/interrupts", tag = "runners", request_body = InterruptsRequest,
+    responses((status = 200, description = "forced cancels, in order (empty when none came in time)", body = Interrupts),
+        (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+    security(("runner" = [])))]
+pub async fn interrupts(
+    State(state): State<AppState>,
+    Json(body): Json<InterruptsRequest>,
+) -> axum::Json<Interrupts> {
+    let wait = Duration::from_millis(body.wait_ms.unwrap_or(30_000).min(MAX_WAIT_MS));
+    axum::Json(Interrupts { interrupts: state.cancels.wait_after(body.after, wait).await })
 }
 
 /// `GET /v1/runners`: runners heard from in the last two minutes.

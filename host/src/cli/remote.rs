@@ -21,9 +21,16 @@ pub async fn runner(args: RunnerArgs, server: &str, token: Option<String>) -> Re
     if concurrency == 0 || concurrency > crate::server::MAX_RUNNERS {
         return Err(Error::Usage(format!("--concurrency must be 1 to {}", crate::server::MAX_RUNNERS)));
     }
+    let id =
+        args.id.unwrap_or_else(|| format!("runner-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]));
+    let source =
+        Arc::new(RemoteSource::new(server, token, args.cluster.clone(), id.clone(), concurrency as u32));
+    // The host's bounds, so what the guests record is checked as there.
+    let config = source.fetch_config().await.map_err(|e| Error::Usage(format!("{server}: {e}")))?;
     let limits = Limits {
         timeout: args.task_timeout,
         memory_bytes: (args.memory_limit_mib as usize) << 20,
+        bounds: Arc::new(config.bounds),
         ..Limits::default()
     };
     let sandbox = Sandbox::new(Settings {
@@ -32,10 +39,10 @@ pub async fn runner(args: RunnerArgs, server: &str, token: Option<String>) -> Re
         max_instances: concurrency as u32 + 4,
         allow_http: Arc::new(parse_allow_list(&args.allow_http).map_err(Error::Usage)?),
     })?;
-    let id =
-        args.id.unwrap_or_else(|| format!("runner-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]));
-    let source =
-        Arc::new(RemoteSource::new(server, token, args.cluster.clone(), id.clone(), concurrency as u32));
+    let follower = {
+        let (source, sandbox) = (source.clone(), sandbox.clone());
+        tokio::spawn(async move { source.follow_interrupts(&sandbox).await })
+    };
     let mut loops = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
         loops.spawn(runner::run(source.clone(), sandbox.clone()));
@@ -51,5 +58,6 @@ pub async fn runner(args: RunnerArgs, server: &str, token: Option<String>) -> Re
         // Tasks still executing are abandoned with the process.
         std::process::exit(0);
     }
+    follower.abort();
     Ok(ExitCode::SUCCESS)
 }

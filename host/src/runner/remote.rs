@@ -2,11 +2,14 @@
 //! tasks of one cluster from a host over HTTP (the runner protocol, wire types
 //! in [`crate::protocol`]), fetches the modules it lacks by digest (checked
 //! against their sha256; the sandbox keeps their precompiled artifacts in the
-//! runner's cache directory), and reports in batches.
+//! runner's cache directory), and reports in batches. It keeps a copy of the
+//! host's task types and clusters (refreshed when a claim says they changed),
+//! so its guests' submissions get the answers an in-process guest gets, and
+//! follows the host's forced cancels.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -14,13 +17,13 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use super::WorkSource;
-use crate::model::{Digest, TaskKey, check_cluster};
+use crate::model::{Digest, TaskKey, TaskType, check_cluster};
 use crate::protocol::{
-    AttemptRef, ClaimRequest, Claimed, CompleteRequest, Completed, Extended, ReleaseRequest, ReportBody,
-    RunnerHello,
+    AttemptRef, ClaimRequest, Claimed, CompleteRequest, Completed, Extended, Interrupts, InterruptsRequest,
+    ReleaseRequest, ReportBody, RunnerConfig, RunnerHello,
 };
-use crate::sandbox::{SubtaskCheck, digest_of};
-use crate::scheduler::{Assignment, Error, Report, Reported};
+use crate::sandbox::{Sandbox, SubtaskCheck, digest_of};
+use crate::scheduler::{Assignment, Error, Registry, Report, Reported};
 
 /// How long one claim long-polls (also the longest a stop waits for a claim
 /// in flight).
@@ -35,8 +38,30 @@ pub struct RemoteSource {
     hello: RunnerHello,
     /// Claimed attempts not yet reported or handed back.
     claimed: Mutex<HashMap<TaskKey, u64>>,
+    /// The host's task types and clusters, as last fetched.
+    known: Arc<RwLock<Known>>,
     stopping: AtomicBool,
     stop: Notify,
+}
+
+/// A copy of what the host knows of task types and clusters.
+#[derive(Default)]
+struct Known {
+    version: u64,
+    registry: Registry,
+    clusters: HashSet<String>,
+}
+
+impl Known {
+    fn of(config: &RunnerConfig) -> Known {
+        let mut registry = Registry::default();
+        for t in &config.task_types {
+            if let Ok(t) = TaskType::new(&t.name, &t.version) {
+                registry.register(&t, Digest([0; 32]));
+            }
+        }
+        Known { version: config.version, registry, clusters: config.clusters.iter().cloned().collect() }
+    }
 }
 
 impl RemoteSource {
@@ -49,8 +74,53 @@ impl RemoteSource {
             cluster,
             hello: RunnerHello { id, capacity, in_flight: 0 },
             claimed: Mutex::new(HashMap::new()),
+            known: Arc::default(),
             stopping: AtomicBool::new(false),
             stop: Notify::new(),
+        }
+    }
+
+    /// Fetches the host's runner configuration (bounds, task types,
+    /// clusters) and keeps its task types and clusters.
+    pub async fn fetch_config(&self) -> Result<RunnerConfig, Error> {
+        let resp =
+            self.request(reqwest::Method::GET, "/v1/runners/config").send().await.map_err(unavailable)?;
+        let resp = resp.error_for_status().map_err(unavailable)?;
+        let config: RunnerConfig = resp.json().await.map_err(unavailable)?;
+        *self.known.write().unwrap_or_else(PoisonError::into_inner) = Known::of(&config);
+        Ok(config)
+    }
+
+    /// Follows the host's forced cancels until the source stops: each one
+    /// interrupts this runner's attempts of the job (and those that start
+    /// within the cancel's window), a retry lifts it.
+    pub async fn follow_interrupts(&self, sandbox: &Sandbox) {
+        let mut after = 0;
+        while !self.stopping() {
+            let body = InterruptsRequest { after, wait_ms: Some(CLAIM_WAIT_MS) };
+            let answer = tokio::select! {
+                answer = self.post::<_, Interrupts>("/v1/runners/interrupts", &body) => answer,
+                () = self.stop.notified() => return,
+            };
+            match answer {
+                Ok(Some(found)) => {
+                    for i in found.interrupts {
+                        after = after.max(i.seq);
+                        let Ok(job) = i.job.parse() else { continue };
+                        if i.canceled {
+                            let n = sandbox.interrupt_job(job);
+                            tracing::info!(%job, interrupted = n, "forced cancel");
+                        } else {
+                            sandbox.forget_interrupt(job);
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "following forced cancels failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
         }
     }
 
@@ -112,6 +182,11 @@ impl RemoteSource {
         let Some(claimed) = self.post::<_, Claimed>("/v1/runners/claim", &body).await? else {
             return Ok(Vec::new());
         };
+        let stale =
+            self.known.read().unwrap_or_else(PoisonError::into_inner).version < claimed.config_version;
+        if stale && let Err(e) = self.fetch_config().await {
+            tracing::warn!(error = %e, "could not refresh the host's task types");
+        }
         let mut batch = Vec::with_capacity(claimed.tasks.len());
         for view in claimed.tasks {
             let assignment = view.into_assignment(&self.cluster).map_err(Error::Unavailable)?;
@@ -203,9 +278,25 @@ impl WorkSource for RemoteSource {
         Some(bytes.to_vec())
     }
 
+    /// The host's own check, on the copy of its task types and clusters
+    /// (the host checks again when the report arrives).
     fn subtask_check(&self) -> SubtaskCheck {
-        // The host checks subtask types when the report arrives.
-        Arc::new(|_, cluster| cluster.map_or(Ok(()), check_cluster))
+        let known = self.known.clone();
+        Arc::new(move |task_type, cluster| {
+            let known = known.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(c) = cluster {
+                check_cluster(c)?;
+                if !known.clusters.contains(c) {
+                    return Err(format!("unknown cluster {c}: create it first (POST /v1/clusters)"));
+                }
+            }
+            match known.registry.resolve(task_type) {
+                Some(_) => Ok(()),
+                None => {
+                    Err(format!("unknown task type {task_type}: no registered implementation can run it"))
+                }
+            }
+        })
     }
 
     fn stopping(&self) -> bool {

@@ -254,6 +254,9 @@ pub struct Scheduler {
     clusters: Arc<RwLock<HashSet<String>>>,
     events: tokio::sync::broadcast::Sender<JobId>,
     stats: Arc<Stats>,
+    /// Counts changes to the registry and the clusters (what remote runners
+    /// keep a copy of).
+    config: Arc<AtomicU64>,
 }
 
 impl Scheduler {
@@ -277,7 +280,7 @@ impl Scheduler {
         let writer =
             writer::Writer::recover(store, registry.clone(), settings, events.clone(), stats.clone()).await?;
         tokio::spawn(writer.run(rx, tx.downgrade()));
-        Ok(Scheduler { tx, registry, clusters, events, stats })
+        Ok(Scheduler { tx, registry, clusters, events, stats, config: Arc::new(AtomicU64::new(1)) })
     }
 
     /// What the writer has done since the host started.
@@ -318,6 +321,23 @@ impl Scheduler {
         self.events.subscribe()
     }
 
+    /// The version of the registry and the clusters: it changes whenever
+    /// either does.
+    pub fn config_version(&self) -> u64 {
+        self.config.load(Ordering::Acquire)
+    }
+
+    /// Every existing cluster, sorted.
+    pub fn cluster_slugs(&self) -> Vec<String> {
+        let mut slugs: Vec<String> = read(&self.clusters).iter().cloned().collect();
+        slugs.sort();
+        slugs
+    }
+
+    fn changed(&self) {
+        self.config.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Whether cluster `slug` exists.
     pub fn has_cluster(&self, slug: &str) -> bool {
         read(&self.clusters).contains(slug)
@@ -326,11 +346,13 @@ impl Scheduler {
     /// Records that cluster `slug` exists (after it was stored).
     pub fn add_cluster(&self, slug: &str) {
         write(&self.clusters).insert(slug.to_owned());
+        self.changed();
     }
 
     /// Records that cluster `slug` is gone (before it is deleted).
     pub fn remove_cluster(&self, slug: &str) {
         write(&self.clusters).remove(slug);
+        self.changed();
     }
 
     /// Makes the task types of a stored module runnable.
@@ -340,6 +362,8 @@ impl Scheduler {
             registry.register(t, module.digest);
         }
         registry.set_limits(module.digest, module.limits.clone());
+        drop(registry);
+        self.changed();
     }
 
     async fn call<T>(

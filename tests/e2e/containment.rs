@@ -10,10 +10,11 @@ use crate::harness::{Host, Runner, of_type, until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Where a job runs: the host's own runners, or a runner process.
+/// Where a job runs: the host's own runners, or a runner process (with
+/// its cache directory, removed with it).
 enum On {
     Host(Host),
-    Remote(Host, Runner, tempfile::TempDir),
+    Remote(Host, Runner, #[allow(dead_code, reason = "held until the runner is dropped")] tempfile::TempDir),
 }
 
 impl On {

@@ -67,6 +67,8 @@ pub struct Options {
     pub otlp_endpoint: Option<String>,
     /// How long a stop may take: open requests, then the final checkpoint.
     pub shutdown_grace: std::time::Duration,
+    /// Task types one module may implement.
+    pub max_task_types: usize,
 }
 
 /// Starts the host and serves until SIGINT or SIGTERM. `on_listening` is
@@ -83,6 +85,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         limits: options.limits.clone(),
         max_instances: (options.runners + 16) as u32,
         allow_http: Arc::new(options.allow_http.clone()),
+        max_task_types: options.max_task_types,
     };
     let sandbox = Sandbox::new(settings)?;
     let collector = options.otlp_endpoint.as_deref().map(otlp::Collector::new).transpose()?;

@@ -7,15 +7,20 @@
 //! `POST /v1/modules?allow_http=`) or, without one, is the small catalog
 //! bundled in the component.
 //!
-//! Built plainly, `PrintMovieStats` is `v1.0` and has a bug: a title missing
-//! from the catalog fails the task (`KeyError('Title')`). Built with
-//! `--features fixed` it is `v1.1`, which logs "Movie release date not found"
-//! instead. Upload v1.1 next to v1.0 and retry the failed job: the failed task
-//! runs again on v1.1 (same major version, newer minor), and nothing that was
-//! computed runs twice.
+//! Built plainly, the module's task types are `v1.0` and `PrintMovieStats`
+//! has a bug: a title missing from the catalog fails the task
+//! (`KeyError('Title')`). Built with `--features fixed` they are `v1.1`, and
+//! it logs "Movie release date not found" instead. Upload v1.1 next to v1.0
+//! and retry the failed job: the failed task runs again on v1.1 (same major
+//! version, newer minor), and nothing that was computed runs twice. (The
+//! whole module moves to v1.1: a `name@version` another module implements
+//! is not taken over without `?replace=true`.)
 
 use sandflow_sdk::{Context, Error, Task};
 use serde::{Deserialize, Serialize};
+
+/// The version of both task types.
+const VERSION: &str = if cfg!(feature = "fixed") { "v1.1" } else { "v1.0" };
 
 /// Titles and release dates the component knows.
 const CATALOG: &[(&str, &str)] = &[
@@ -35,7 +40,7 @@ pub struct MoviesStats {
 }
 
 impl Task for MoviesStats {
-    const VERSION: &'static str = "v1.0";
+    const VERSION: &'static str = VERSION;
 
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         for title in &self.titles {
@@ -74,7 +79,7 @@ impl PrintMovieStats {
 }
 
 impl Task for PrintMovieStats {
-    const VERSION: &'static str = if cfg!(feature = "fixed") { "v1.1" } else { "v1.0" };
+    const VERSION: &'static str = VERSION;
 
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         let _span = ctx.span("fetch-movie-stats").attr("movie.title", &self.title).enter();

@@ -118,6 +118,7 @@ impl From<sandbox::Error> for ApiError {
             sandbox::Error::Incompatible(_) => {
                 ApiError::unprocessable("incompatible_component", e.to_string())
             }
+            sandbox::Error::TooLarge(_) => ApiError::unprocessable("too_large_for_sandbox", e.to_string()),
             sandbox::Error::TaskTypes(_) => ApiError::unprocessable("invalid_task_types", e.to_string()),
             sandbox::Error::Engine(_) | sandbox::Error::Artifact(_) | sandbox::Error::MissingModule(_) => {
                 ApiError::internal(e)

@@ -33,6 +33,11 @@ pub struct UploadQuery {
     /// host-wide list: comma-separated `host`, `host:port` or `*.domain`.
     #[serde(default)]
     pub allow_http: Option<String>,
+    /// Lets this module take over task types (`name@version`) another
+    /// module implements; without it such an upload is refused (409). A
+    /// newer minor version is the usual way to ship a fix.
+    #[serde(default)]
+    pub replace: bool,
 }
 
 /// Checks asked limits against the host's maxima.
@@ -93,6 +98,9 @@ pub async fn upload(
     if let Some(existing) = state.store.module(&inspected.digest)? {
         return reuploaded(&state, existing, asked.then_some(limits)).await;
     }
+    if !query.replace {
+        refuse_takeover(&state, &inspected)?;
+    }
     let info = ModuleInfo {
         digest: inspected.digest,
         size: body.len() as u64,
@@ -104,6 +112,24 @@ pub async fn upload(
     state.scheduler.register(&info);
     tracing::info!(digest = %info.digest, task_types = info.task_types.len(), "module registered");
     Ok((StatusCode::CREATED, axum::Json(ModuleView::from(&info))))
+}
+
+/// Refuses (409) an upload that would implement a `name@version` another
+/// module implements.
+fn refuse_takeover(state: &AppState, inspected: &crate::sandbox::Inspected) -> Result<(), ApiError> {
+    let held = state.scheduler.task_types();
+    for t in &inspected.task_types {
+        if let Some((_, module)) = held.iter().find(|(h, d)| h == t && *d != inspected.digest) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "task_type_taken",
+                format!(
+                    "task type {t} is implemented by module {module}; upload with ?replace=true to take it over, or ship a newer minor version"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A module uploaded before: 200, with its limits replaced when new ones

@@ -111,11 +111,28 @@ async fn cluster(client: &Client, command: ClusterCommand) -> Result<ExitCode, E
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
     let runners = args.runners.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let limits = Limits {
+    let mut limits = Limits {
         timeout: args.task_timeout,
         memory_bytes: (args.memory_limit_mib as usize) << 20,
         ..Limits::default()
     };
+    let mut max_task_types = crate::sandbox::MAX_TASK_TYPES;
+    let mut bounds = (*limits.bounds).clone();
+    for limit in &args.limits {
+        let (name, value) = limit
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("--limit {limit}: expected NAME=VALUE")))?;
+        let usage = |e: String| Error::Usage(format!("--limit {limit}: {e}"));
+        match name {
+            "output_bytes" => limits.output_bytes = crate::model::parse_amount(value).map_err(usage)?,
+            "task_types" => {
+                let n = crate::model::parse_amount(value).map_err(usage)?;
+                max_task_types = crate::sandbox::check_max_task_types(n).map_err(usage)?;
+            }
+            _ => bounds.set(name, value).map_err(usage)?,
+        }
+    }
+    limits.bounds = std::sync::Arc::new(bounds);
     let tokens = match &args.token_file {
         Some(path) => {
             let file = |source| Error::File { path: path.display().to_string(), source };
@@ -139,6 +156,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
         allow_http: parse_allow_list(&args.allow_http).map_err(Error::Usage)?,
         otlp_endpoint: args.otlp_endpoint,
         shutdown_grace: args.shutdown_grace,
+        max_task_types,
     };
     server::run(options, |addr| {
         println!("sandflow listening on http://{addr}");

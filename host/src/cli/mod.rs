@@ -127,6 +127,12 @@ pub struct ServeArgs {
     /// checkpointed is in the write-ahead log and replayed at the next start).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+    /// A limit of what one attempt may record or one module declare, as
+    /// `NAME=VALUE` (repeat for several): e.g. `attempt_bytes=32MiB`,
+    /// `log_lines=5000`, `output_bytes=256KiB`, `task_types=200`. See the
+    /// README for every name and its default.
+    #[arg(long = "limit", value_name = "NAME=VALUE")]
+    pub limits: Vec<String>,
 }
 
 /// `sandflow module ...`

@@ -16,13 +16,13 @@ pub use cluster::{Cluster, DEFAULT_CLUSTER, MAX_CLUSTER_TEXT, slug_from};
 pub use egress::{HostPattern, parse_allow_list};
 pub use ids::{JobId, ParseIdError, TaskId, TaskKey};
 pub use module::{Digest, ModuleInfo, TaskLimits};
-pub use record::{Admit, Bounds, OverBound, Record, SubtaskRequest, truncate_to};
+pub use record::{Admit, Bounds, OverBound, Record, SubtaskRequest, parse_amount, truncate_to};
 pub use state::{JobState, TaskCounts, TaskState};
 pub use task::{
-    AttemptError, Job, MAX_DISPLAY_CHARS, MAX_KEPT_ERRORS, Progress, SubtaskSpec, Task, TaskDef, TaskStatus,
-    check_cluster, truncate_display,
+    AttemptError, Job, MAX_DISPLAY_CHARS, MAX_JOB_PROGRESS_LABELS, MAX_KEPT_ERRORS, Progress, SubtaskSpec,
+    Task, TaskDef, TaskStatus, check_cluster, truncate_display,
 };
-pub use task_type::{TaskType, TaskTypeError, Version};
+pub use task_type::{MAX_NAME_BYTES, TaskType, TaskTypeError, Version};
 pub use telemetry::{LogEntry, LogLevel, SpanEntry};
 pub use trace::{JobTrace, ParseTraceParentError, TraceParent, attempt_span_id, guest_span_id};
 

@@ -79,7 +79,46 @@ pub fn truncate_to(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// A count or a size: `1000`, `16KiB`, `64MiB`, `1GiB`.
+pub fn parse_amount(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let scale: usize = match unit.trim() {
+        "" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => return Err(format!("`{text}`: unknown unit `{other}` (use KiB, MiB or GiB)")),
+    };
+    let n: usize = digits.parse().map_err(|_| format!("`{text}` is not a number"))?;
+    n.checked_mul(scale).filter(|v| *v > 0).ok_or_else(|| format!("`{text}` is out of range"))
+}
+
 impl Bounds {
+    /// The names [`Bounds::set`] takes.
+    pub fn names() -> Vec<String> {
+        match serde_json::to_value(Bounds::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Sets the bound `name` (a field's name, e.g. `attempt_bytes`) from
+    /// `value` (see [`parse_amount`]).
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let amount = parse_amount(value)?;
+        let mut fields = serde_json::to_value(&*self).map_err(|e| e.to_string())?;
+        let Some(field) = fields.get_mut(name) else {
+            return Err(format!("unknown limit `{name}`; the limits are {}", Bounds::names().join(", ")));
+        };
+        *field = serde_json::Value::from(amount);
+        *self = serde_json::from_value(fields).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
     /// `s` as kept in a message or value.
     pub fn text(&self, s: &str) -> String {
         truncate_to(s, self.text_bytes).to_owned()
@@ -425,6 +464,18 @@ mod tests {
         assert_eq!(r.log(LogLevel::Info, "abcd", Vec::new()), Ok(()));
         let over = r.log(LogLevel::Info, "abcd", [("ab".to_owned(), "cd".to_owned())]).unwrap_err();
         assert!(over.0.starts_with("the attempt recorded more than 20 bytes"), "{over}");
+    }
+
+    #[test]
+    fn bounds_are_set_by_name_with_sizes() {
+        let mut b = Bounds::default();
+        b.set("attempt_bytes", "32MiB").unwrap();
+        b.set("log_lines", "500").unwrap();
+        assert_eq!((b.attempt_bytes, b.log_lines), (32 << 20, 500));
+        assert!(b.set("log_lines", "0").is_err());
+        assert!(b.set("loglines", "5").unwrap_err().starts_with("unknown limit `loglines`; the limits are "));
+        assert_eq!(parse_amount("16KiB"), Ok(16384));
+        assert!(parse_amount("16kb").is_err());
     }
 
     #[test]

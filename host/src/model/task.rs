@@ -32,6 +32,9 @@ pub fn check_cluster(name: &str) -> Result<(), String> {
 /// Progress counters of a job, by label: (total, done).
 pub type Progress = std::collections::BTreeMap<String, (u64, u64)>;
 
+/// Progress labels one job keeps; additions to further labels are dropped.
+pub const MAX_JOB_PROGRESS_LABELS: usize = 256;
+
 /// One execution of a workflow, started from a root task.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Job {
@@ -59,6 +62,18 @@ impl Job {
     /// The derived job state.
     pub fn state(&self) -> JobState {
         self.counts.job_state(self.canceled)
+    }
+
+    /// Adds to the progress counter `label`; answers false (and adds
+    /// nothing) for a new label past [`MAX_JOB_PROGRESS_LABELS`].
+    pub fn add_progress(&mut self, label: String, total: u64, done: u64) -> bool {
+        if !self.progress.contains_key(&label) && self.progress.len() >= MAX_JOB_PROGRESS_LABELS {
+            return false;
+        }
+        let counter = self.progress.entry(label).or_default();
+        counter.0 = counter.0.saturating_add(total);
+        counter.1 = counter.1.saturating_add(done);
+        true
     }
 
     /// Where the job sits in a trace (its span, its trace id).

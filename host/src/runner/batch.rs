@@ -15,6 +15,9 @@ use crate::scheduler::{Assignment, Report};
 /// Past this, the rest of a batch is handed back instead of started.
 const HAND_BACK_AFTER: Duration = Duration::from_millis(20);
 
+/// How long a runner waits after the sandbox had no room for an attempt.
+const NO_ROOM_PAUSE: Duration = Duration::from_millis(50);
+
 /// Runs `batch`; answers the reports of the attempts that ran. Unstarted ones
 /// have been handed back.
 pub async fn execute<S: WorkSource>(
@@ -24,7 +27,7 @@ pub async fn execute<S: WorkSource>(
 ) -> Vec<Report> {
     let attempts: Vec<(TaskKey, u64)> = batch.iter().map(|a| (a.key, a.lease)).collect();
     let ttl = batch.iter().map(|a| a.lease_ttl).min().unwrap_or(Duration::from_secs(30));
-    let (reports, unstarted) = tokio::select! {
+    let (reports, unstarted, no_room) = tokio::select! {
         done = run_in_order(source, sandbox, batch) => done,
         never = renew(source, &attempts, ttl) => match never {},
     };
@@ -32,6 +35,12 @@ pub async fn execute<S: WorkSource>(
         && let Err(e) = source.release(unstarted).await
     {
         tracing::warn!(error = %e, "could not hand back unstarted tasks; their leases will expire");
+    }
+    if no_room {
+        // The host's problem, not the tasks': they go back to the queue
+        // without using a retry, and this runner lets the pool drain.
+        tracing::warn!("the sandbox pool was full; handed the rest of a batch back");
+        tokio::time::sleep(NO_ROOM_PAUSE).await;
     }
     reports
 }
@@ -57,12 +66,13 @@ async fn renew<S: WorkSource>(
 }
 
 /// Runs the batch in order until it is done or past its time; answers the
-/// reports and the attempts never started.
+/// reports, the attempts never started (one the sandbox had no room for
+/// counts as never started), and whether the sandbox had no room.
 async fn run_in_order<S: WorkSource>(
     source: &S,
     sandbox: &Arc<Sandbox>,
     batch: Vec<Assignment>,
-) -> (Vec<Report>, Vec<(TaskKey, u64)>) {
+) -> (Vec<Report>, Vec<(TaskKey, u64)>, bool) {
     let started = Instant::now();
     let check = source.subtask_check();
     let mut reports = Vec::with_capacity(batch.len());
@@ -72,23 +82,32 @@ async fn run_in_order<S: WorkSource>(
         if hand_back {
             let mut unstarted = vec![(a.key, a.lease)];
             unstarted.extend(rest.map(|a| (a.key, a.lease)));
-            return (reports, unstarted);
+            return (reports, unstarted, false);
         }
-        reports.push(run_one(source, sandbox, &check, a).await);
+        let (key, lease) = (a.key, a.lease);
+        match run_one(source, sandbox, &check, a).await {
+            Some(report) => reports.push(report),
+            None => {
+                let mut unstarted = vec![(key, lease)];
+                unstarted.extend(rest.map(|a| (a.key, a.lease)));
+                return (reports, unstarted, true);
+            }
+        }
     }
-    (reports, Vec::new())
+    (reports, Vec::new(), false)
 }
 
+/// Runs `a`; `None` when the sandbox had no room for it.
 async fn run_one<S: WorkSource>(
     source: &S,
     sandbox: &Arc<Sandbox>,
     check: &SubtaskCheck,
     a: Assignment,
-) -> Report {
+) -> Option<Report> {
     let (key, attempt, lease) = (a.key, a.attempt, a.lease);
     let prepared = match sandbox.prepare(&a.module, source.module_bytes(&a.module)).await {
         Ok(p) => p,
-        Err(e) => return failure(&a, format!("could not load the task's module: {e}")),
+        Err(e) => return Some(failure(&a, format!("could not load the task's module: {e}"))),
     };
     let exec = Execution {
         job: key.job,
@@ -100,7 +119,10 @@ async fn run_one<S: WorkSource>(
         check: check.clone(),
     };
     let result = sandbox.execute(&prepared, exec).await;
-    Report {
+    if result.no_room {
+        return None;
+    }
+    Some(Report {
         key,
         attempt,
         lease,
@@ -110,7 +132,7 @@ async fn run_one<S: WorkSource>(
         spans: result.spans,
         canceled: result.canceled,
         progress: result.progress,
-    }
+    })
 }
 
 fn failure(a: &Assignment, message: String) -> Report {

@@ -56,6 +56,9 @@ pub struct ExecutionResult {
     pub canceled: bool,
     /// Progress it added: (label, total, done).
     pub progress: Vec<(String, u64, u64)>,
+    /// The sandbox had no room for it (the instance pool was full): it did
+    /// not run, and is no failure of the task's.
+    pub no_room: bool,
 }
 
 /// How an attempt's call ended.
@@ -89,6 +92,7 @@ impl Sandbox {
             ended = tokio::time::timeout(limits.timeout, call) => ended.map_or(Ended::TimedOut, Ended::Returned),
             () = cancel.raised() => Ended::Canceled,
         };
+        let no_room = matches!(&ended, Ended::Returned(Err(e)) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some());
         let empty = Record::new(limits.bounds.clone(), exec.attempt);
         let mut record = std::mem::replace(&mut store.data_mut().record, empty);
         drop(store);
@@ -105,6 +109,7 @@ impl Sandbox {
             spans: record.spans,
             canceled,
             progress: record.progress.into_iter().map(|(l, (t, d))| (l, t, d)).collect(),
+            no_room,
         }
     }
 

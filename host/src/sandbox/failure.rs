@@ -39,7 +39,12 @@ pub(super) fn outcome(
 ) -> Result<Vec<SubtaskSpec>, String> {
     match ended {
         Ended::Returned(Ok(Ok(()))) => Ok(std::mem::take(&mut record.subtasks)),
-        Ended::Returned(Ok(Err(message))) => Err(limits.bounds.error(&message)),
+        // A guest that failed after its output was cut fails for that
+        // reason, whatever it says (typically a broken pipe).
+        Ended::Returned(Ok(Err(message))) => Err(limits.bounds.error(&match overflow(captured, limits) {
+            Some(cut) => format!("{cut} (the task then failed: {message})"),
+            None => message,
+        })),
         Ended::Returned(Err(e)) => Err(limits.bounds.error(&describe_trap(&e, captured, limits))),
         Ended::TimedOut => Err(format!("timed out after {}", human(limits.timeout))),
         Ended::Canceled => Err("canceled".to_owned()),
@@ -57,10 +62,8 @@ fn describe_trap(e: &wasmtime::Error, captured: &Captured, limits: &Limits) -> S
     if let Some(Trap::StackOverflow) = e.downcast_ref::<Trap>() {
         return "stack overflow: the task's call stack was exhausted".into();
     }
-    for (name, pipe) in [("stdout", &captured.stdout), ("stderr", &captured.stderr)] {
-        if pipe.overflowed() {
-            return format!("{name} exceeded the capture limit of {} bytes", limits.output_bytes);
-        }
+    if let Some(cut) = overflow(captured, limits) {
+        return cut;
     }
     let kind = match e.downcast_ref::<Trap>() {
         Some(trap) => format!("trapped: {trap}"),
@@ -69,7 +72,8 @@ fn describe_trap(e: &wasmtime::Error, captured: &Captured, limits: &Limits) -> S
     let stderr = captured.stderr.contents();
     let stderr = String::from_utf8_lossy(&stderr);
     let lines: Vec<&str> = stderr.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
-    let Some(cause) = rust_panic(&lines).or_else(|| lines.last().map(|l| (*l).to_owned())) else {
+    let cause = python_exception(&lines).or_else(|| rust_panic(&lines));
+    let Some(cause) = cause.or_else(|| lines.last().map(|l| (*l).to_owned())) else {
         return kind;
     };
     if lines.len() == 1 {
@@ -77,6 +81,20 @@ fn describe_trap(e: &wasmtime::Error, captured: &Captured, limits: &Limits) -> S
     }
     let tail = lines[lines.len().saturating_sub(STDERR_TAIL)..].join("\n");
     format!("{cause}\n\n({kind}; the last lines of its stderr:)\n{tail}")
+}
+
+/// What says which captured stream went past its limit, if one did.
+fn overflow(captured: &Captured, limits: &Limits) -> Option<String> {
+    let streams = [("stdout", &captured.stdout), ("stderr", &captured.stderr)];
+    let (name, _) = streams.into_iter().find(|(_, pipe)| pipe.overflowed())?;
+    Some(format!("{name} exceeded the capture limit of {} bytes", limits.output_bytes))
+}
+
+/// The exception of the last Python traceback in `lines`: the line that ends
+/// it (`ValueError: ...`), the first after its header that is not indented.
+fn python_exception(lines: &[&str]) -> Option<String> {
+    let start = lines.iter().rposition(|l| l.starts_with("Traceback (most recent call last):"))?;
+    lines[start + 1..].iter().find(|l| !l.starts_with(' ')).map(|l| (*l).to_owned())
 }
 
 /// The message of a Rust panic in `lines`: `panicked at FILE:LINE:COL: MSG`
@@ -115,5 +133,20 @@ mod tests {
         let old = ["thread '<unnamed>' panicked at 'boom', src/lib.rs:60:9"];
         assert_eq!(rust_panic(&old).as_deref(), Some("panicked at 'boom', src/lib.rs:60:9"));
         assert_eq!(rust_panic(&["Traceback (most recent call last):", "ValueError: boom"]), None);
+    }
+
+    #[test]
+    fn a_python_exception_reads_as_its_last_line() {
+        let stderr = [
+            "Traceback (most recent call last):",
+            "  File \"/0/app.py\", line 34, in execute",
+            "ValueError: the data source refused the request",
+            "thread '<unnamed>' (1) panicked at runtime/src/lib.rs:1293:29:",
+            "Python function threw an unexpected exception",
+        ];
+        assert_eq!(
+            python_exception(&stderr).as_deref(),
+            Some("ValueError: the data source refused the request")
+        );
     }
 }

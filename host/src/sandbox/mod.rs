@@ -18,6 +18,7 @@ mod host;
 mod imports;
 mod interrupts;
 mod limits;
+mod listing;
 mod module;
 mod output;
 
@@ -45,6 +46,9 @@ pub enum Error {
     /// The bytes are not a WebAssembly component.
     #[error("not a WebAssembly component: {0}")]
     NotAComponent(String),
+    /// The component is valid but over what one sandbox slot holds.
+    #[error("the component does not fit one sandbox slot: {0}")]
+    TooLarge(String),
     /// The component does not fit the `sandflow:task` world.
     #[error("component does not fit the sandflow:task world: {0}")]
     Incompatible(String),
@@ -73,6 +77,23 @@ pub struct Settings {
     pub max_instances: u32,
     /// Hosts every task may send HTTP requests to.
     pub allow_http: Arc<Vec<HostPattern>>,
+    /// Task types one module may implement.
+    pub max_task_types: usize,
+}
+
+/// The default of [`Settings::max_task_types`].
+pub const MAX_TASK_TYPES: usize = 1000;
+
+/// Checks a [`Settings::max_task_types`] asked for: a listing is bounded
+/// before it is copied (`listing.rs`), so no host may allow more than
+/// [`listing::LISTED_MAX`].
+pub fn check_max_task_types(n: usize) -> Result<usize, String> {
+    match n {
+        n if n > listing::LISTED_MAX => {
+            Err(format!("a module may implement at most {} task types on any host", listing::LISTED_MAX))
+        }
+        n => Ok(n),
+    }
 }
 
 /// The wasmtime engine and everything derived from it.
@@ -133,13 +154,26 @@ impl Sandbox {
     }
 }
 
+/// What one sandbox slot holds at most: components made by language
+/// toolchains (a Python or JavaScript interpreter, WASI adapters) have a
+/// dozen core instances and several memories and tables. A component over
+/// these is refused at upload with wasmtime's message naming the maximum.
+const CORE_INSTANCES_PER_SLOT: u32 = 64;
+const MEMORIES_PER_SLOT: u32 = 16;
+const TABLES_PER_SLOT: u32 = 64;
+
 fn engine_config(settings: &Settings) -> Config {
     let mut pool = PoolingAllocationConfig::new();
     let instances = settings.max_instances.max(1);
+    // Totals for every slot at its maxima (virtual address space only), so
+    // any runner count can run such components at once.
     pool.total_component_instances(instances)
-        .total_core_instances(instances * 8)
-        .total_memories(instances * 4)
-        .total_tables(instances * 8)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_SLOT)
+        .max_memories_per_component(MEMORIES_PER_SLOT)
+        .max_tables_per_component(TABLES_PER_SLOT)
+        .total_core_instances(instances * CORE_INSTANCES_PER_SLOT)
+        .total_memories(instances * MEMORIES_PER_SLOT)
+        .total_tables(instances * TABLES_PER_SLOT)
         // Every attempt runs on an async stack of its own.
         .total_stacks(instances)
         .async_stack_keep_resident(64 << 10)

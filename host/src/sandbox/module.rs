@@ -9,9 +9,14 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::component::Component;
 
 use super::bindings::TaskComponentPre;
+use super::bindings::sandflow::task::types::TaskType as GuestTaskType;
 use super::host::HostState;
+use super::listing::Listed;
 use super::{Error, Sandbox};
-use crate::model::{Digest, TaskType};
+use crate::model::{Digest, MAX_NAME_BYTES, TaskType};
+
+/// The interface whose `task-types` an upload is asked for.
+const TASK_INTERFACE: &str = "sandflow:task/task@0.1.0";
 
 /// How long a component may take to list its task types.
 const INSPECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -105,7 +110,12 @@ impl Sandbox {
             }
         }
         self.compiled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Component::new(&self.engine, bytes).map_err(|e| Error::NotAComponent(format!("{e:#}")))
+        let code =
+            self.engine.precompile_component(bytes).map_err(|e| Error::NotAComponent(format!("{e:#}")))?;
+        // Loading compiled code checks it against the pool's slot: the
+        // numbers of core instances, memories and tables, and their sizes.
+        // SAFETY: `code` was compiled by this engine just now.
+        unsafe { Component::deserialize(&self.engine, &code) }.map_err(|e| Error::TooLarge(format!("{e:#}")))
     }
 
     fn instantiate_pre(&self, component: &Component) -> Result<Prepared, Error> {
@@ -127,21 +137,40 @@ impl Sandbox {
         };
         let captured = super::failure::Captured::new(4096);
         let mut store = self.store(&exec, &captured, Default::default());
-        let list = async {
-            let instance = prepared.pre.instantiate_async(&mut store).await?;
-            instance.sandflow_task_task().call_task_types(&mut store).await
-        };
-        let listed = match tokio::time::timeout(INSPECT_TIMEOUT, list).await {
-            Ok(listed) => listed.map_err(|e| Error::TaskTypes(format!("{e:#}")))?,
-            Err(_) => return Err(Error::TaskTypes(format!("it did not answer within {INSPECT_TIMEOUT:?}"))),
-        };
-        if listed.is_empty() {
-            return Err(Error::TaskTypes("it lists no task types".into()));
+        match tokio::time::timeout(INSPECT_TIMEOUT, self.listed(prepared, &mut store)).await {
+            Ok(listed) => listed,
+            Err(_) => Err(Error::TaskTypes(format!("it did not answer within {INSPECT_TIMEOUT:?}"))),
         }
-        listed
-            .into_iter()
-            .map(|t| TaskType::new(&t.name, &t.version).map_err(|e| Error::TaskTypes(e.to_string())))
-            .collect()
+    }
+
+    /// Calls `task-types`; its answer is bounded before it is copied out of
+    /// guest memory (`listing.rs`), then checked against
+    /// [`Settings::max_task_types`](super::Settings).
+    async fn listed(
+        &self,
+        prepared: &Prepared,
+        store: &mut wasmtime::Store<HostState>,
+    ) -> Result<Vec<TaskType>, Error> {
+        let failed = |e: wasmtime::Error| Error::TaskTypes(format!("{e:#}"));
+        let instance = prepared.pre.instance_pre().instantiate_async(&mut *store).await.map_err(failed)?;
+        let func = instance
+            .get_export_index(&mut *store, None, TASK_INTERFACE)
+            .and_then(|i| instance.get_export_index(&mut *store, Some(&i), "task-types"))
+            .ok_or_else(|| Error::TaskTypes(format!("it does not export {TASK_INTERFACE}#task-types")))?;
+        let func = instance.get_typed_func::<(), (Listed,)>(&mut *store, &func).map_err(failed)?;
+        let (listed,) = func.call_async(&mut *store, ()).await.map_err(failed)?;
+        let max = self.settings.max_task_types;
+        let count = match listed {
+            Listed::Types(types) if types.len() <= max => return checked(&types),
+            Listed::Types(types) => types.len(),
+            Listed::TooMany(n) => n,
+            Listed::TooLong { index } => {
+                return Err(Error::TaskTypes(format!(
+                    "entry {index} of its list has a name or version over {MAX_NAME_BYTES} bytes"
+                )));
+            }
+        };
+        Err(Error::TaskTypes(format!("it lists {count} task types; a module may implement at most {max}")))
     }
 
     fn artifact_path(&self, digest: &Digest) -> PathBuf {
@@ -193,4 +222,15 @@ impl Sandbox {
         std::fs::rename(&tmp, &path)?;
         Ok(())
     }
+}
+
+/// The task types a guest listed, each checked.
+fn checked(listed: &[GuestTaskType]) -> Result<Vec<TaskType>, Error> {
+    if listed.is_empty() {
+        return Err(Error::TaskTypes("it lists no task types".into()));
+    }
+    listed
+        .iter()
+        .map(|t| TaskType::new(&t.name, &t.version).map_err(|e| Error::TaskTypes(e.to_string())))
+        .collect()
 }

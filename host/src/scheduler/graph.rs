@@ -129,9 +129,9 @@ pub fn record(unit: &mut Unit, key: TaskKey, attempt: u32, r: Recorded, computed
     if computed && !r.progress.is_empty() {
         let job = job_mut(unit, key.job)?;
         for (label, total, done) in r.progress {
-            let counter = job.progress.entry(label).or_default();
-            counter.0 = counter.0.saturating_add(total);
-            counter.1 = counter.1.saturating_add(done);
+            if !job.add_progress(label, total, done) {
+                tracing::warn!(job = %key.job, "a job keeps at most {} progress labels; a new one was dropped", crate::model::MAX_JOB_PROGRESS_LABELS);
+            }
         }
     }
     Ok(())

@@ -3,17 +3,29 @@
 //!
 //! The components are built by a nested cargo with its own target directory,
 //! so it never waits on the lock of the build that runs this script.
+//! Components written by hand in the text format are compiled with `wat`. The
+//! Python fixture is built with componentize-py, installed at the version
+//! and hash its `requirements.txt` pins into a virtual environment under
+//! `target/guest-tools/`; both the tool and the component are kept under
+//! names that carry the hash of their inputs, so they are made once.
+
+mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The guest crates the tests use.
-const GUESTS: &[&str] = &["fanout", "pipeline", "probe", "hostile", "bad-import"];
+const GUESTS: &[&str] = &["fanout", "pipeline", "probe", "hostile", "bad-import", "many-types", "impostor"];
+
+/// The components written by hand in the text format.
+const WAT_FIXTURES: &[&str] = &["many-memories", "crowded"];
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest.parent().expect("tests/ lives in the workspace").to_path_buf();
-    for dir in ["wit", "guest-sdk", "examples", "tests/fixtures", "Cargo.toml", "Cargo.lock"] {
+    for dir in
+        ["wit", "guest-sdk", "examples", "tests/fixtures", "tests/python.rs", "Cargo.toml", "Cargo.lock"]
+    {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     let target_dir = root.join("target").join("guests");
@@ -25,6 +37,13 @@ fn main() {
         let var = guest.to_uppercase().replace('-', "_");
         println!("cargo:rustc-env=COMPONENT_{var}={}", file.display());
     }
+    for fixture in WAT_FIXTURES {
+        let file = compile_wat(&root, &target_dir, fixture);
+        let var = fixture.to_uppercase().replace('-', "_");
+        println!("cargo:rustc-env=COMPONENT_{var}={}", file.display());
+    }
+    let python = python::build(&root);
+    println!("cargo:rustc-env=COMPONENT_HOSTILE_PY={}", python.display());
     // The movies example in both versions: v1.0 (with the bug) and v1.1.
     for (features, version) in [(&[][..], "V1_0"), (&["--features", "movies/fixed"][..], "V1_1")] {
         build(&root, &target_dir, &["movies"], features);
@@ -32,6 +51,16 @@ fn main() {
         std::fs::copy(out.join("movies.wasm"), &file).expect("copy the movies component");
         println!("cargo:rustc-env=COMPONENT_MOVIES_{version}={}", file.display());
     }
+}
+
+/// Compiles `tests/fixtures/<name>/component.wat` into `target_dir`.
+fn compile_wat(root: &Path, target_dir: &Path, name: &str) -> PathBuf {
+    let source = root.join("tests/fixtures").join(name).join("component.wat");
+    let bytes = wat::parse_file(&source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+    let out = target_dir.join("wat").join(format!("{}.wasm", name.replace('-', "_")));
+    std::fs::create_dir_all(out.parent().expect("a parent")).expect("create the wat output directory");
+    std::fs::write(&out, bytes).expect("write a compiled fixture");
+    out
 }
 
 fn build(root: &Path, target_dir: &Path, packages: &[&str], extra: &[&str]) {

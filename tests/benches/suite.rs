@@ -276,6 +276,7 @@ async fn sandbox_runs(runs: usize, calls: usize) -> anyhow::Result<Vec<f64>> {
         limits: Limits::default(),
         max_instances: 16,
         allow_http: Default::default(),
+        max_task_types: sandflow_host::sandbox::MAX_TASK_TYPES,
     };
     let sandbox = Sandbox::new(settings)?;
     let inspected = sandbox.inspect(std::fs::read(component("probe"))?).await?;

@@ -17,6 +17,11 @@ pub fn component(name: &str) -> PathBuf {
         "probe" => env!("COMPONENT_PROBE"),
         "hostile" => env!("COMPONENT_HOSTILE"),
         "bad-import" => env!("COMPONENT_BAD_IMPORT"),
+        "many-types" => env!("COMPONENT_MANY_TYPES"),
+        "impostor" => env!("COMPONENT_IMPOSTOR"),
+        "hostile-py" => env!("COMPONENT_HOSTILE_PY"),
+        "many-memories" => env!("COMPONENT_MANY_MEMORIES"),
+        "crowded" => env!("COMPONENT_CROWDED"),
         "movies-v1.0" => env!("COMPONENT_MOVIES_V1_0"),
         "movies-v1.1" => env!("COMPONENT_MOVIES_V1_1"),
         other => panic!("no component named {other}"),
@@ -68,7 +73,6 @@ impl Host {
     }
 
     /// The host's process id.
-    #[allow(dead_code, reason = "used by the benchmark suite, which shares this harness")]
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -1,0 +1,76 @@
+//! Builds the Python fixture (`tests/fixtures/hostile-py`) with
+//! componentize-py, for the build script.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The fixture's component, built if its inputs changed; answers its path.
+pub fn build(root: &Path) -> PathBuf {
+    let fixture = root.join("tests/fixtures/hostile-py");
+    let requirements = fixture.join("requirements.txt");
+    let tool = tool(root, &requirements);
+    let mut inputs = vec![fixture.join("app.py"), requirements];
+    inputs.extend(files(&root.join("wit")));
+    let out = root.join("target/guests/py").join(format!("hostile_py-{:016x}.wasm", hash(&inputs)));
+    if !out.exists() {
+        std::fs::create_dir_all(out.parent().expect("a parent")).expect("create target/guests/py");
+        let partial = out.with_extension("partial");
+        let status = Command::new(&tool)
+            .arg("-d")
+            .arg(root.join("wit"))
+            .args(["-w", "task-component", "componentize", "-p"])
+            .arg(&fixture)
+            .arg("app")
+            .arg("-o")
+            .arg(&partial)
+            .current_dir(std::env::var("OUT_DIR").expect("set by cargo"))
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .status()
+            .expect("componentize-py runs");
+        assert!(status.success(), "componentize-py failed to build {}", fixture.display());
+        std::fs::rename(&partial, &out).expect("move the Python component in place");
+    }
+    out
+}
+
+/// componentize-py as `requirements` pins it, installed once per pin.
+fn tool(root: &Path, requirements: &Path) -> PathBuf {
+    let venv =
+        root.join("target/guest-tools").join(format!("py-{:016x}", hash(&[requirements.to_path_buf()])));
+    let tool = venv.join("bin/componentize-py");
+    if tool.exists() {
+        return tool;
+    }
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    run(Command::new(python).args(["-m", "venv"]).arg(&venv), "create a Python virtual environment");
+    let pip = venv.join("bin/pip");
+    run(
+        Command::new(pip).args(["install", "--quiet", "--require-hashes", "-r"]).arg(requirements),
+        "install componentize-py",
+    );
+    tool
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    let status = cmd.status().unwrap_or_else(|e| panic!("could not {what}: {e}"));
+    assert!(status.success(), "could not {what}: {status}");
+}
+
+/// The files directly in `dir`, sorted.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// A hash of the contents of `paths`.
+fn hash(paths: &[PathBuf]) -> u64 {
+    let mut h = DefaultHasher::new();
+    for p in paths {
+        std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display())).hash(&mut h);
+    }
+    h.finish()
+}

@@ -1,5 +1,6 @@
 //! Bearer tokens: admin routes take only admin tokens, the runner protocol
-//! only runner tokens, `/healthz` none; an open API is refused off loopback.
+//! only runner tokens, `/healthz` none; an open API is refused off loopback
+//! and to web pages of other sites.
 
 use std::process::Command;
 use std::time::Duration;
@@ -65,4 +66,46 @@ fn an_open_api_is_refused_off_loopback() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("refusing to listen on 0.0.0.0:0 without API tokens"), "{stderr}");
     assert!(!dir.path().join("db").exists(), "nothing was opened");
+}
+
+#[tokio::test]
+async fn a_token_less_host_refuses_what_a_web_page_of_another_site_sends() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "1"]).await?;
+    let http = reqwest::Client::new();
+    let job = r#"{"name": "x", "task": "Noop", "input": {}}"#;
+    // A cross-site form or `no-cors` fetch: a "simple" POST with an Origin.
+    let post = |origin: &'static str| {
+        http.post(format!("{}/v1/jobs", host.base))
+            .header("origin", origin)
+            .header("content-type", "text/plain")
+            .body(job)
+    };
+    let (status, body) = host.send(post("https://evil.example")).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "cross_site");
+    assert_eq!(
+        body["error"]["message"],
+        "without API tokens requests from web pages of other sites (`https://evil.example`) are refused"
+    );
+    // A page that rebinds its own name to 127.0.0.1 sends that name as Host.
+    let rebound = http.get(format!("{}/v1/jobs", host.base)).header("host", "evil.example:7700");
+    let (status, body) = host.send(rebound).await?;
+    assert_eq!((status, &body["error"]["code"]), (StatusCode::FORBIDDEN, &json!("cross_site")), "{body}");
+    // An upload must say it is a component.
+    let upload =
+        http.post(format!("{}/v1/modules", host.base)).header("content-type", "text/plain").body("x");
+    let (status, body) = host.send(upload).await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, &json!("unsupported_media_type"))
+    );
+    // Tools (no Origin) and pages of this host itself are served.
+    let own = http
+        .post(format!("{}/v1/jobs", host.base))
+        .header("origin", host.base.clone())
+        .json(&json!({"name": "x", "task": "Noop", "input": {}}));
+    let (status, body) = host.send(own).await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "refused only for its unknown task type: {body}");
+    assert_eq!(body["error"]["code"], "unknown_task_type");
+    Ok(())
 }

@@ -112,17 +112,17 @@ pub struct Guard {
     pub role: Role,
 }
 
-/// Lets the request through only with a bearer token of the guard's role.
+/// Lets the request through only with a bearer token of the guard's role;
+/// without tokens, only if no web page of another site could have sent it
+/// ([`cross_site`]).
 pub async fn require(State(guard): State<Guard>, request: Request, next: Next) -> Response {
     if guard.tokens.is_empty() {
-        return next.run(request).await;
+        return match cross_site(request.headers()) {
+            Some(refusal) => ApiError::new(StatusCode::FORBIDDEN, "cross_site", refusal).into_response(),
+            None => next.run(request).await,
+        };
     }
-    let presented = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let presented = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
     match presented.and_then(|t| guard.tokens.role_of(t.as_bytes())) {
         Some(role) if role == guard.role => next.run(request).await,
         Some(role) => ApiError::new(
@@ -141,6 +141,43 @@ pub async fn require(State(guard): State<Guard>, request: Request, next: Next) -
     }
 }
 
+/// The token of an `Authorization: Bearer TOKEN` value (the scheme is
+/// case-insensitive).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Why a token-less host refuses a request a browser may have sent for a
+/// page of another site: the open API is reachable from any page the user
+/// opens, so a request must name a loopback host (`Host`; a page that
+/// rebinds its own name to 127.0.0.1 sends its name) and come from no page,
+/// or from a page of this host (`Origin`).
+fn cross_site(headers: &axum::http::HeaderMap) -> Option<String> {
+    let host = headers.get(axum::http::header::HOST).and_then(|v| v.to_str().ok());
+    if let Some(host) = host
+        && !is_loopback_authority(host)
+    {
+        return Some(format!("without API tokens only loopback names are served, not `{host}`"));
+    }
+    let origin = headers.get(axum::http::header::ORIGIN)?;
+    let origin = origin.to_str().unwrap_or("");
+    let same = origin.split_once("://").is_some_and(|(_, authority)| Some(authority) == host);
+    (!same).then(|| {
+        format!("without API tokens requests from web pages of other sites (`{origin}`) are refused")
+    })
+}
+
+/// Whether `authority` (`host[:port]`) names this machine's loopback.
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +189,36 @@ mod tests {
         assert_eq!(t.role_of(b"bbbbbbbbbbbbbbbb"), Some(Role::Runner));
         assert_eq!(t.role_of(b"aaaaaaaaaaaaaaa"), None);
         assert_eq!(t.role_of(b""), None);
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer"), None);
+    }
+
+    #[test]
+    fn token_less_hosts_refuse_what_other_sites_send() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = axum::http::HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        assert_eq!(cross_site(&headers(&[("host", "127.0.0.1:7700")])), None);
+        assert_eq!(cross_site(&headers(&[("host", "localhost:7700")])), None);
+        assert_eq!(cross_site(&headers(&[("host", "[::1]:7700")])), None);
+        assert_eq!(cross_site(&headers(&[])), None);
+        let same = [("host", "127.0.0.1:7700"), ("origin", "http://127.0.0.1:7700")];
+        assert_eq!(cross_site(&headers(&same)), None);
+        let other = [("host", "127.0.0.1:7700"), ("origin", "https://evil.example")];
+        assert!(cross_site(&headers(&other)).unwrap().contains("`https://evil.example`"));
+        assert!(cross_site(&headers(&[("host", "127.0.0.1:7700"), ("origin", "null")])).is_some());
+        assert!(cross_site(&headers(&[("host", "evil.example:7700")])).unwrap().contains("evil.example"));
+        assert!(cross_site(&headers(&[("host", "127.0.0.1.evil.example")])).is_some());
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub async fn show(
 }
 
 /// `DELETE /v1/clusters/{slug}`: 204; 409 for `default` or a cluster whose
-/// tasks are ready or running.
+/// tasks are unfinished (waiting, ready or running).
 #[utoipa::path(delete, path = "/v1/clusters/{slug}", tag = "clusters", params(("slug" = String, Path, description = "the cluster's slug")),
     responses((status = 204, description = "deleted"), (status = "4XX", description = REFUSED, body = ErrorBody)),
     security(("admin" = [])))]
@@ -115,7 +115,7 @@ pub async fn delete(State(state): State<AppState>, Path(slug): Path<String>) -> 
     state.scheduler.remove_cluster(&cluster.slug);
     if state.store.cluster_has_live_tasks(&cluster.slug)? {
         state.scheduler.add_cluster(&cluster.slug);
-        return Err(conflict(format!("cluster {slug} has queued or running tasks")));
+        return Err(conflict(format!("cluster {slug} has unfinished tasks (waiting, ready or running)")));
     }
     state.store.delete_cluster(&cluster.slug).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -60,15 +60,26 @@ fn too_large(detail: String) -> ApiError {
     )
 }
 
-/// A raw body (a module's bytes); one over the route's limit is a 413.
-pub struct RawBody(pub Bytes);
+/// A module's bytes, sent as `application/wasm` (anything else is a 415,
+/// so a browser's cross-site "simple" request cannot upload); one over the
+/// route's limit is a 413.
+pub struct WasmBody(pub Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for RawBody {
+impl<S: Send + Sync> FromRequest<S> for WasmBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let essence = content_type.and_then(|v| v.split(';').next()).map(str::trim);
+        if !essence.is_some_and(|e| e.eq_ignore_ascii_case("application/wasm")) {
+            return Err(ApiError::new(
+                e415(),
+                "unsupported_media_type",
+                "expected `Content-Type: application/wasm`",
+            ));
+        }
         match Bytes::from_request(req, state).await {
-            Ok(bytes) => Ok(RawBody(bytes)),
+            Ok(bytes) => Ok(WasmBody(bytes)),
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large(e.body_text())),
             Err(e) => Err(ApiError::bad_request("invalid_body", e.body_text())),
         }

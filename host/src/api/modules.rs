@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::error::ErrorBody;
-use super::extract::{Query, RawBody};
+use super::extract::{Query, WasmBody};
 use super::views::{ModuleView, TaskTypeView};
 use super::{ApiError, AppState};
 use crate::model::{ModuleInfo, TaskLimits, now_ms, parse_allow_list};
@@ -81,7 +81,7 @@ fn asked_limits(query: &UploadQuery, host: &Limits) -> Result<TaskLimits, ApiErr
 pub async fn upload(
     State(state): State<AppState>,
     Query(query): Query<UploadQuery>,
-    RawBody(body): RawBody,
+    WasmBody(body): WasmBody,
 ) -> Result<(StatusCode, axum::Json<ModuleView>), ApiError> {
     let limits = asked_limits(&query, state.sandbox.limits())?;
     let asked = query.timeout.is_some() || query.memory_mib.is_some() || query.allow_http.is_some();

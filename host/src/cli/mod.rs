@@ -164,7 +164,7 @@ pub enum ClusterCommand {
     },
     /// List the clusters.
     List,
-    /// Delete a cluster (not `default`, not one with queued or running tasks).
+    /// Delete a cluster (not `default`, not one with unfinished tasks).
     Delete {
         /// Its slug.
         slug: String,

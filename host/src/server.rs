@@ -69,6 +69,8 @@ pub struct Options {
     pub shutdown_grace: std::time::Duration,
     /// Task types one module may implement.
     pub max_task_types: usize,
+    /// Bounds on the API's connections.
+    pub serve: api::ServeLimits,
 }
 
 /// Starts the host and serves until SIGINT or SIGTERM. `on_listening` is
@@ -107,6 +109,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     if options.runners > 0 {
         fleet.add_local(&options.cluster, options.runners as u32);
     }
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(None);
     let app = api::router(Handles {
         scheduler,
         store: store.clone(),
@@ -115,21 +118,23 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         openapi: Default::default(),
         fleet,
         cancels: Default::default(),
+        stopping: stopping.clone(),
+        followers: Arc::new(tokio::sync::Semaphore::new(api::MAX_FOLLOWERS)),
     });
+    let mut serve = options.serve;
+    serve.max_connections = fit_descriptors(serve.max_connections);
     let io = |source| Error::Io { addr: options.listen, source };
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(io)?;
     let addr = listener.local_addr().map_err(io)?;
     tracing::info!(%addr, runners = options.runners, cluster = %options.cluster, "serving");
     on_listening(addr);
-    let (stopping_tx, stopping) = tokio::sync::watch::channel(None);
     let signal = async move {
         shutdown_signal().await;
         let _ = stopping_tx.send(Some(tokio::time::Instant::now() + options.shutdown_grace));
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
-    let served = within_grace(server, stopping.clone()).await.unwrap_or_else(|| {
+    let server = api::serve(listener, app, serve, signal);
+    within_grace(server, stopping.clone()).await.unwrap_or_else(|| {
         tracing::warn!("requests still open at the end of the shutdown grace are dropped");
-        Ok(())
     });
     if let Some(exporter) = exporter {
         within_grace(exporter.stop(), stopping.clone()).await;
@@ -144,7 +149,29 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         None => tracing::warn!("no time left for the final checkpoint; the next start replays the log"),
         _ => {}
     }
-    served.map_err(io)
+    Ok(())
+}
+
+/// Descriptors kept for everything but API connections: the store's files,
+/// runner threads, outbound HTTP.
+const RESERVED_DESCRIPTORS: u64 = 1024;
+
+/// Raises the process's descriptor limit to its hard limit, and answers how
+/// many connections fit below it (`wanted` at most), so connections alone
+/// never take the store's descriptors.
+fn fit_descriptors(wanted: usize) -> usize {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let hard = limit.maximum;
+    if let Err(e) = setrlimit(Resource::Nofile, Rlimit { current: hard, maximum: hard }) {
+        tracing::warn!(error = %e, "could not raise the descriptor limit");
+    }
+    let soft = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    let room = usize::try_from(soft.saturating_sub(RESERVED_DESCRIPTORS).max(64)).unwrap_or(usize::MAX);
+    if room < wanted {
+        tracing::warn!(descriptors = soft, connections = room, "the descriptor limit caps API connections");
+    }
+    wanted.min(room)
 }
 
 /// Runs `work` until it ends, or until the deadline a stop signal set

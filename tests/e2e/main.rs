@@ -10,6 +10,7 @@ mod crash;
 mod diagram;
 mod egress;
 mod failures;
+mod floods;
 mod foundation;
 mod harness;
 mod hostile;

@@ -1,7 +1,8 @@
 //! `GET /v1/jobs/{id}/events`: server-sent events of a job's state, so
 //! clients do not poll. The first event is the job as it is; another follows
 //! each change; the stream ends once the job has ended (completed, or halted
-//! with nothing running).
+//! with nothing running), or when the host stops. At most `MAX_FOLLOWERS`
+//! streams are open at once.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -23,6 +24,8 @@ struct Follow {
     changes: tokio::sync::broadcast::Receiver<JobId>,
     last: Option<String>,
     ended: bool,
+    /// Held while the stream is open.
+    _seat: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Follow {
@@ -57,15 +60,32 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let job: JobId = id.parse()?;
     state.store.job(job)?.ok_or_else(|| ApiError::not_found(format!("job {job} not found")))?;
+    let Ok(seat) = state.followers.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_followers",
+            format!(
+                "{} event streams are open, the most this host serves; try again later",
+                super::MAX_FOLLOWERS
+            ),
+        ));
+    };
     let changes = state.scheduler.subscribe();
-    let follow = Follow { state, job, changes, last: None, ended: false };
-    let stream = futures_util::stream::unfold(follow, |mut f| async move {
-        if f.ended {
-            return None;
+    let stopping = state.stopping.clone();
+    let follow = Follow { state, job, changes, last: None, ended: false, _seat: seat };
+    let stream = futures_util::stream::unfold(follow, move |mut f| {
+        let mut stopping = stopping.clone();
+        async move {
+            if f.ended {
+                return None;
+            }
+            let (json, ended) = tokio::select! {
+                next = f.next_view() => next?,
+                _ = stopping.wait_for(Option::is_some) => return None,
+            };
+            f.ended = ended;
+            Some((Ok(Event::default().event("job").data(json)), f))
         }
-        let (json, ended) = f.next_view().await?;
-        f.ended = ended;
-        Some((Ok(Event::default().event("job").data(json)), f))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -14,6 +14,7 @@ mod modules;
 mod openapi;
 mod query;
 mod runners;
+mod serve;
 mod spans;
 mod stats;
 mod views;
@@ -33,6 +34,7 @@ pub use error::ApiError;
 pub use fleet::{Fleet, RunnerView};
 pub use jobs::{LogPageView, Retried};
 pub use query::JobPage;
+pub use serve::{ServeLimits, serve};
 pub use views::{JobView, LogView, ModuleView, TaskTypeView, TaskView};
 
 use crate::sandbox::Sandbox;
@@ -43,6 +45,8 @@ use crate::store::Store;
 const BODY_LIMIT: usize = 4 << 20;
 /// Largest module upload.
 const MODULE_LIMIT: usize = 64 << 20;
+/// Event streams open at once; one more is refused (503).
+pub const MAX_FOLLOWERS: usize = 1024;
 
 /// What handlers share: one allocation, so the state axum clones for every
 /// request costs one reference count.
@@ -73,6 +77,10 @@ pub struct Handles {
     pub fleet: Arc<Fleet>,
     /// Recent forced cancels, for remote runners.
     pub cancels: Arc<ForcedCancels>,
+    /// Set (to the end of the grace) once the host stops: event streams end.
+    pub stopping: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
+    /// Room for event-stream followers ([`MAX_FOLLOWERS`] in all).
+    pub followers: Arc<tokio::sync::Semaphore>,
 }
 
 /// The API's routes, registered together with their OpenAPI description.

@@ -157,6 +157,10 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
         otlp_endpoint: args.otlp_endpoint,
         shutdown_grace: args.shutdown_grace,
         max_task_types,
+        serve: crate::api::ServeLimits {
+            max_connections: args.max_connections as usize,
+            header_timeout: args.header_timeout,
+        },
     };
     server::run(options, |addr| {
         println!("sandflow listening on http://{addr}");

@@ -133,6 +133,14 @@ pub struct ServeArgs {
     /// README for every name and its default.
     #[arg(long = "limit", value_name = "NAME=VALUE")]
     pub limits: Vec<String>,
+    /// Open API connections at most; one more is closed as soon as it is
+    /// accepted (the descriptor limit is raised to fit at start).
+    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// How long the API waits for a request's head, on a new connection or
+    /// between the requests of a kept-alive one, before closing it.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
 }
 
 /// `sandflow module ...`

@@ -42,6 +42,9 @@ pub enum Error {
     /// A bad option.
     #[error("{0}")]
     Config(String),
+    /// The store stopped taking writes while serving.
+    #[error("the store stopped taking writes ({0}); a restart recovers from the write-ahead log")]
+    StoreFault(String),
 }
 
 /// How to run the host.
@@ -71,6 +74,9 @@ pub struct Options {
     pub max_task_types: usize,
     /// Bounds on the API's connections.
     pub serve: api::ServeLimits,
+    /// End the write-ahead log at a corrupt record instead of refusing to
+    /// start.
+    pub recover_log: bool,
 }
 
 /// Starts the host and serves until SIGINT or SIGTERM. `on_listening` is
@@ -81,7 +87,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     }
     crate::model::check_cluster(&options.cluster).map_err(Error::Config)?;
     check_exposure(&options)?;
-    let store = Store::open(&options.data_dir.join("db"))?;
+    let store = Store::open_with(&options.data_dir.join("db"), options.recover_log)?;
     let settings = Settings {
         cache_dir: options.data_dir.join("artifacts"),
         limits: options.limits.clone(),
@@ -128,9 +134,19 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     let addr = listener.local_addr().map_err(io)?;
     tracing::info!(%addr, runners = options.runners, cluster = %options.cluster, "serving");
     on_listening(addr);
+    let grace = options.shutdown_grace;
+    let mut fault = store.fault();
     let signal = async move {
-        shutdown_signal().await;
-        let _ = stopping_tx.send(Some(tokio::time::Instant::now() + options.shutdown_grace));
+        tokio::select! {
+            () = shutdown_signal() => {}
+            _ = fault.wait_for(Option::is_some) => {
+                // Stay up a while refusing writes and failing health
+                // checks, so clients and supervisors see why; then exit.
+                tracing::error!(exit_in = ?grace, "the store failed; the host exits so a restart recovers from the log");
+                tokio::time::sleep(grace).await;
+            }
+        }
+        let _ = stopping_tx.send(Some(tokio::time::Instant::now() + grace));
     };
     let server = api::serve(listener, app, serve, signal);
     within_grace(server, stopping.clone()).await.unwrap_or_else(|| {
@@ -138,6 +154,10 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     });
     if let Some(exporter) = exporter {
         within_grace(exporter.stop(), stopping.clone()).await;
+    }
+    if let Some(reason) = store.fault().borrow().clone() {
+        // No checkpoint: the table may hold groups that were never durable.
+        return Err(Error::StoreFault(reason.to_string()));
     }
     // Write what is held in memory to sled, so the next start replays no
     // log; past the grace the log is replayed instead (a checkpoint cut

@@ -24,3 +24,4 @@ mod query;
 mod remote;
 mod restart;
 mod shapes;
+mod store_faults;

@@ -88,7 +88,12 @@ impl From<crate::model::ParseIdError> for ApiError {
 
 impl From<store::Error> for ApiError {
     fn from(e: store::Error) -> Self {
-        ApiError::internal(e)
+        match e {
+            store::Error::Unavailable(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())
+            }
+            e => ApiError::internal(e),
+        }
     }
 }
 
@@ -105,6 +110,9 @@ impl From<scheduler::Error> for ApiError {
             scheduler::Error::BadDependency(_) => ApiError::unprocessable("bad_dependency", e.to_string()),
             scheduler::Error::Closed => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the host is shutting down")
+            }
+            scheduler::Error::StoreUnavailable(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())
             }
             scheduler::Error::Store(_) | scheduler::Error::Unavailable(_) => ApiError::internal(e),
         }

@@ -147,10 +147,19 @@ pub fn router(mut handles: Handles) -> Router {
         .with_state(AppState(Arc::new(handles)))
 }
 
-/// `GET /healthz`: the host is up.
-#[utoipa::path(get, path = "/healthz", tag = "host", responses((status = 200, description = "up", body = String)))]
-async fn healthz() -> &'static str {
-    "ok"
+/// `GET /healthz`: the host is up and its store takes writes; 503
+/// `store_unavailable` after a store fault (the host then exits).
+#[utoipa::path(get, path = "/healthz", tag = "host", responses((status = 200, description = "up", body = String),
+    (status = 503, description = "the store stopped taking writes", body = error::ErrorBody)))]
+async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    match state.store.fault().borrow().as_deref() {
+        Some(reason) => Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            format!("the store stopped taking writes: {reason}"),
+        )),
+        None => Ok("ok"),
+    }
 }
 
 /// `GET /v1/openapi.json`: this API's OpenAPI 3.1 document.

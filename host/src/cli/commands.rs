@@ -161,6 +161,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
             max_connections: args.max_connections as usize,
             header_timeout: args.header_timeout,
         },
+        recover_log: args.recover_log,
     };
     server::run(options, |addr| {
         println!("sandflow listening on http://{addr}");

@@ -141,6 +141,11 @@ pub struct ServeArgs {
     /// between the requests of a kept-alive one, before closing it.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_timeout: Duration,
+    /// Start even if the write-ahead log has a corrupt record: the log ends
+    /// there, and what was logged after it is lost (without this flag such
+    /// a log stops start-up, naming the file and offset).
+    #[arg(long)]
+    pub recover_log: bool,
 }
 
 /// `sandflow module ...`

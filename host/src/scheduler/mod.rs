@@ -48,6 +48,10 @@ pub enum Error {
     /// The store failed; the change was not made.
     #[error("store failure: {0}")]
     Store(String),
+    /// The store stopped taking writes after a fault; nothing is
+    /// acknowledged until the host restarts.
+    #[error("{0}")]
+    StoreUnavailable(String),
     /// The scheduler has stopped (the host is shutting down).
     #[error("the scheduler has stopped")]
     Closed,
@@ -78,7 +82,10 @@ pub enum Error {
 
 impl From<store::Error> for Error {
     fn from(e: store::Error) -> Self {
-        Error::Store(e.to_string())
+        match e {
+            store::Error::Unavailable(_) => Error::StoreUnavailable(e.to_string()),
+            e => Error::Store(e.to_string()),
+        }
     }
 }
 

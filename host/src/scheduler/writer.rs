@@ -9,7 +9,6 @@
 //! busy never counts against a lease.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -29,6 +28,11 @@ use crate::store::{Live, Store, Unit};
 
 /// Most commands applied in one group commit.
 const MAX_GROUP: usize = 4096;
+
+/// Bytes past which a group takes no more commands (checked every 16, each
+/// under the 4 MiB request bound): a group is one log record, and every
+/// record must stay well within what replay reads back.
+const GROUP_BYTES: usize = 64 << 20;
 
 /// Longest a write nobody waits for stays unsynced.
 const LAZY_SYNC: Duration = Duration::from_millis(2);
@@ -122,19 +126,17 @@ impl Writer {
         loopback: mpsc::WeakUnboundedSender<Command>,
     ) {
         self.loopback = Some(loopback);
-        let broken = Arc::new(AtomicBool::new(false));
         let (flush_tx, flush_rx) = mpsc::unbounded_channel();
-        tokio::spawn(flusher(self.store.clone(), flush_rx, broken.clone()));
+        tokio::spawn(flusher(self.store.clone(), flush_rx));
         let mut group = Vec::with_capacity(64);
         // Whether the last group handed tasks out: their reports may come
         // within microseconds.
         let mut handed_out = false;
         loop {
             let next_expiry = self.leases.next_expiry();
-            let busy = !self.commits.is_empty();
-            if !receive(&mut rx, &mut group, busy, handed_out, next_expiry).await
-                || broken.load(Ordering::Acquire)
-            {
+            // Commands a full group left behind are applied next, at once.
+            let busy = !self.commits.is_empty() || !group.is_empty();
+            if !receive(&mut rx, &mut group, busy, handed_out, next_expiry).await {
                 return;
             }
             // Back-pressure: while the store's checkpoint is far behind, wait.
@@ -142,9 +144,14 @@ impl Writer {
             let started = std::time::Instant::now();
             let mut unit = self.store.unit();
             let (mut durable, mut early) = (Vec::with_capacity(group.len()), Vec::new());
-            for command in group.drain(..) {
+            let mut commands = std::mem::take(&mut group).into_iter();
+            for (i, command) in commands.by_ref().enumerate() {
                 durable.extend(self.apply(&mut unit, command));
+                if i % 16 == 15 && unit.pending_bytes() >= GROUP_BYTES {
+                    break;
+                }
             }
+            group.extend(commands);
             self.step_commit(&mut unit, &mut durable);
             self.expire_leases(&mut rx, &mut unit, &mut durable);
             self.dispatch(&mut unit, &mut early);
@@ -158,12 +165,13 @@ impl Writer {
             let wrote = match self.store.apply(unit) {
                 Ok(wrote) => wrote,
                 Err(e) => {
+                    // The store is faulted (`store/fault.rs`): every later
+                    // group is refused too, until the host exits.
                     let e = Error::from(e);
-                    tracing::error!(error = %e, "applying a group failed; the scheduler stops so a restart can recover");
                     for answer in durable {
                         answer(Err(&e));
                     }
-                    return;
+                    continue;
                 }
             };
             self.stats.group_applied(started.elapsed());
@@ -526,17 +534,14 @@ async fn receive(
 /// for (the reports of in-process runners, which do not wait for the
 /// answer) are synced within [`LAZY_SYNC`], together with whatever comes
 /// meanwhile, instead of each with a sync of its own.
-async fn flusher(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<Deferred>>, broken: Arc<AtomicBool>) {
+async fn flusher(store: Store, mut rx: mpsc::UnboundedReceiver<Vec<Deferred>>) {
     let mut groups = Vec::new();
     while rx.recv_many(&mut groups, MAX_GROUP).await > 0 {
         if groups.iter().all(Vec::is_empty) {
             let _ = tokio::time::timeout(LAZY_SYNC, until_answers(&mut rx, &mut groups)).await;
         }
+        // A failure raises the store's fault (logged there).
         let flushed = store.flush().await.map_err(Error::from);
-        if let Err(e) = &flushed {
-            tracing::error!(error = %e, "flush failed; the scheduler stops so a restart can recover");
-            broken.store(true, Ordering::Release);
-        }
         for answer in groups.drain(..).flatten() {
             answer(flushed.as_ref().map(|_| ()));
         }

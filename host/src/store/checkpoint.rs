@@ -10,7 +10,7 @@ use std::time::Duration;
 use sled::IVec;
 
 use super::Error;
-use super::kv::{Inner, MEM_LIMIT, WAL_LIMIT, read};
+use super::kv::{Inner, MEM_HARD_LIMIT, MEM_LIMIT, WAL_LIMIT, read};
 use super::table::FrozenPart;
 use super::wal;
 use crate::model::now_ms;
@@ -90,7 +90,9 @@ fn freeze(inner: &Inner) -> Result<Option<FrozenPart>, Error> {
             return Ok(None);
         }
     }
-    let files = wal.rotate()?;
+    inner.fault.check()?;
+    // Rotation syncs the log: a failure there is the store's fault.
+    let files = wal.rotate().map_err(|e| inner.fail(&mut wal, e))?;
     Ok(Some(inner.mem.write().unwrap_or_else(std::sync::PoisonError::into_inner).freeze(files)))
 }
 
@@ -116,8 +118,16 @@ pub(super) fn run(inner: &Inner, stop: &(Mutex<bool>, Condvar)) {
         }
         ran = due(inner);
         if ran && let Err(e) = once(inner) {
-            tracing::error!(error = %e, "checkpoint failed; the log keeps every write and is retried");
             ran = false;
+            if matches!(e, Error::Unavailable(_)) {
+                continue;
+            }
+            // The writer waits for room that no checkpoint can make.
+            if read(&inner.mem).bytes() >= MEM_HARD_LIMIT {
+                inner.fault.raise(e);
+                continue;
+            }
+            tracing::error!(error = %e, "checkpoint failed; the log keeps every write and is retried");
         }
     }
 }
@@ -140,7 +150,7 @@ fn due(inner: &Inner) -> bool {
         (mem.active_bytes(), mem.is_empty())
     };
     let now = now_ms();
-    if empty || now < inner.hold_until_ms.load(Ordering::Relaxed) {
+    if empty || now < inner.hold_until_ms.load(Ordering::Relaxed) || inner.fault.check().is_err() {
         return false;
     }
     let wal_bytes = inner.wal.lock().map(|w| w.bytes).unwrap_or(0);

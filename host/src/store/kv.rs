@@ -20,6 +20,7 @@ use sled::IVec;
 
 use super::Error;
 use super::checkpoint::{self, Stopper};
+use super::fault::Fault;
 use super::table::{Pending, Table};
 use super::wal::{self, KvWrite, Wal};
 use crate::model::now_ms;
@@ -27,7 +28,7 @@ use crate::model::now_ms;
 /// Bytes of keys and values the in-memory table holds before a checkpoint.
 pub(super) const MEM_LIMIT: usize = 64 << 20;
 /// Bytes over which the writer waits for the checkpoint ([`Kv::room`]).
-const MEM_HARD_LIMIT: usize = 2 * MEM_LIMIT;
+pub(super) const MEM_HARD_LIMIT: usize = 2 * MEM_LIMIT;
 /// Log bytes since the last checkpoint that start one regardless.
 pub(super) const WAL_LIMIT: u64 = 256 << 20;
 /// Longest start-up may hold checkpoints back ([`Kv::resume`]).
@@ -51,6 +52,21 @@ pub(super) struct Inner {
     /// The table still holds what start-up replayed from the log: the
     /// writer is not held back for it (only for what it writes itself).
     pub(super) replayed: AtomicBool,
+    /// Raised by the first write or sync of the log that fails.
+    pub(super) fault: Fault,
+}
+
+impl Inner {
+    /// A write or sync of the log failed with `cause`: raises the store's
+    /// fault and erases what the log holds past its last acknowledged sync
+    /// (every group there is answered with an error).
+    pub(super) fn fail(&self, wal: &mut Wal, cause: Error) -> Error {
+        let e = self.fault.raise(cause);
+        if let Err(erase) = wal.erase_unsynced() {
+            tracing::error!(error = %erase, "could not erase the unsynced end of the log");
+        }
+        e
+    }
 }
 
 /// sled plus the in-memory table and its log; cheap to clone. When the
@@ -65,8 +81,8 @@ impl Kv {
     /// Loads what the log in `dir` holds into the table (the next checkpoint
     /// writes it to sled and retires those files), then starts a new log file
     /// and the background checkpointer.
-    pub fn open(db: sled::Db, tree: sled::Tree, dir: &Path) -> Result<Self, Error> {
-        let mem = replay(dir)?;
+    pub fn open(db: sled::Db, tree: sled::Tree, dir: &Path, recover_log: bool) -> Result<Self, Error> {
+        let mem = replay(dir, recover_log)?;
         let replayed = !mem.is_empty();
         let wal = Wal::create(dir)?;
         let inner = Arc::new(Inner {
@@ -79,6 +95,7 @@ impl Kv {
             room: tokio::sync::Notify::new(),
             hold_until_ms: AtomicU64::new(now_ms() + STARTUP_GRACE_MS),
             replayed: AtomicBool::new(replayed),
+            fault: Fault::new(),
         });
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let (of_thread, signal) = (inner.clone(), stop.clone());
@@ -125,9 +142,13 @@ impl Kv {
     /// freezing the table between the two.
     pub fn apply(&self, groups: Vec<Vec<KvWrite>>) -> Result<(), Error> {
         let mut wal = self.0.wal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.0.fault.check()?;
         let groups: Vec<Vec<KvWrite>> = groups.into_iter().filter(|g| !g.is_empty()).collect();
         for group in &groups {
-            wal.append(group)?;
+            match wal.append(group) {
+                Err(Error::Io(e)) => return Err(self.0.fail(&mut wal, Error::Io(e))),
+                other => other?,
+            }
         }
         let mut mem = self.0.mem.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         for group in groups {
@@ -137,13 +158,40 @@ impl Kv {
         Ok(())
     }
 
-    /// Makes every group applied so far durable.
+    /// Makes every group applied so far durable. A failure raises the
+    /// store's fault: what was not durable is erased from the log
+    /// ([`Wal::erase_unsynced`]), and nothing is synced again.
     pub async fn sync(&self) -> Result<(), Error> {
-        let file = self.0.wal.lock().unwrap_or_else(std::sync::PoisonError::into_inner).sync_handle()?;
-        tokio::task::spawn_blocking(move || file.sync_data())
-            .await
-            .map_err(|e| Error::Io(e.into()))?
-            .map_err(Error::Io)
+        let handle = self.lock_wal().and_then(|mut wal| wal.sync_handle());
+        let synced = match handle {
+            Ok(handle) => {
+                let file = handle.file.clone();
+                let done = tokio::task::spawn_blocking(move || file.sync_data()).await;
+                done.map_err(|e| Error::Io(e.into()))?.map(|()| handle).map_err(Error::Io)
+            }
+            Err(e) => Err(e),
+        };
+        let mut wal = self.0.wal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match synced {
+            Ok(handle) => {
+                wal.synced(&handle);
+                Ok(())
+            }
+            Err(e @ Error::Unavailable(_)) => Err(e),
+            Err(e) => Err(self.0.fail(&mut wal, e)),
+        }
+    }
+
+    /// The log, unless the store's fault is raised.
+    fn lock_wal(&self) -> Result<std::sync::MutexGuard<'_, Wal>, Error> {
+        let wal = self.0.wal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.0.fault.check()?;
+        Ok(wal)
+    }
+
+    /// Follows the store's fault.
+    pub fn fault(&self) -> tokio::sync::watch::Receiver<Option<Arc<str>>> {
+        self.0.fault.watch()
     }
 
     /// Bytes appended to the log since it was opened.
@@ -161,20 +209,30 @@ impl Kv {
     /// back-pressure when writes come faster than checkpoints drain them.
     /// Not while the table holds a replayed log (after a crash): the first
     /// checkpoint writes that out while the host works.
+    /// Returns at once when the store's fault is raised (writes fail then).
     pub async fn room(&self) {
+        let mut fault = self.0.fault.watch();
         loop {
             let freed = self.0.room.notified();
-            if self.0.replayed.load(Ordering::Relaxed) || read(&self.0.mem).bytes() < MEM_HARD_LIMIT {
+            if self.0.replayed.load(Ordering::Relaxed)
+                || read(&self.0.mem).bytes() < MEM_HARD_LIMIT
+                || fault.borrow_and_update().is_some()
+            {
                 return;
             }
-            freed.await;
+            tokio::select! {
+                () = freed => {}
+                _ = fault.changed() => {}
+            }
         }
     }
 
     /// [`Kv::sync`] for code outside the runtime (start-up).
     pub fn sync_blocking(&self) -> Result<(), Error> {
-        let file = self.0.wal.lock().unwrap_or_else(std::sync::PoisonError::into_inner).sync_handle()?;
-        file.sync_data().map_err(Error::Io)
+        let handle = self.lock_wal()?.sync_handle()?;
+        handle.file.sync_data().map_err(Error::Io)?;
+        self.lock_wal()?.synced(&handle);
+        Ok(())
     }
 
     /// Writes the in-memory table to sled and drops the log it covers.
@@ -203,12 +261,24 @@ pub(super) fn read(mem: &RwLock<Table>) -> std::sync::RwLockReadGuard<'_, Table>
 
 /// The table holding whatever the log files in `dir` hold, group by group
 /// (the files stay until a checkpoint has written it to sled).
-fn replay(dir: &Path) -> Result<Table, Error> {
+fn replay(dir: &Path, recover_log: bool) -> Result<Table, Error> {
     let mut mem = Table::default();
-    for path in wal::files(dir)? {
-        wal::read(&path, |group| {
+    let files = wal::files(dir)?;
+    for (i, path) in files.iter().enumerate() {
+        let read = wal::read(path, |group| {
             mem.put_group(group.into_iter().map(|(k, v)| (IVec::from(k), v.map(IVec::from))))
-        })?;
+        });
+        match read {
+            Err(Error::CorruptLog { offset, .. }) if recover_log => {
+                tracing::warn!(file = %path.display(), offset, later_files = files.len() - i - 1, "recovering: the log ends at its corrupt record");
+                wal::truncate_at(path, offset)?;
+                for later in &files[i + 1..] {
+                    std::fs::remove_file(later).map_err(Error::Io)?;
+                }
+                break;
+            }
+            other => other?,
+        };
     }
     if mem.groups > 0 {
         tracing::info!(groups = mem.groups, entries = mem.len(), "replayed the write-ahead log");
@@ -241,7 +311,7 @@ mod tests {
     fn open(dir: &Path) -> Kv {
         let db = sled::Config::new().path(dir.join("db")).open().unwrap();
         let tree = db.open_tree("t").unwrap();
-        Kv::open(db, tree, &dir.join("wal")).unwrap()
+        Kv::open(db, tree, &dir.join("wal"), false).unwrap()
     }
 
     fn put(k: &str, v: &str) -> KvWrite {

@@ -8,6 +8,7 @@
 
 mod checkpoint;
 mod chunk;
+mod fault;
 mod keys;
 mod kv;
 mod migrate;
@@ -58,6 +59,23 @@ pub enum Error {
     /// The write-ahead log could not be written or read.
     #[error("write-ahead log: {0}")]
     Io(#[from] std::io::Error),
+    /// A log record in the middle of the log is bad.
+    #[error(
+        "the write-ahead log {file} has a bad record at byte {offset} and a valid one after it (at byte {next}), \
+         so it is corrupt, not torn by a crash; start with `serve --recover-log` to end the log at byte {offset}, \
+         losing what was logged after it"
+    )]
+    CorruptLog {
+        /// The log file.
+        file: String,
+        /// Where the bad record starts.
+        offset: u64,
+        /// Where a valid record was found after it.
+        next: u64,
+    },
+    /// The store stopped taking writes after a fault (`fault.rs`).
+    #[error("the store stopped taking writes: {0}")]
+    Unavailable(std::sync::Arc<str>),
     /// The data directory was written by an incompatible version.
     #[error("data directory has schema version {found}, this build reads {SCHEMA_VERSION}")]
     Schema {
@@ -87,11 +105,18 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the store in `dir`, migrating an older layout.
+    /// A corrupt log record stops it ([`Error::CorruptLog`]).
     pub fn open(dir: &Path) -> Result<Self, Error> {
+        Store::open_with(dir, false)
+    }
+
+    /// [`Store::open`]; with `recover_log`, a corrupt log record ends the
+    /// log there instead (what follows it is dropped).
+    pub fn open_with(dir: &Path, recover_log: bool) -> Result<Self, Error> {
         let db = sled::Config::new().path(dir).cache_capacity(256 << 20).open()?;
         let tree = db.open_tree("sandflow")?;
         let schema = check_schema(&tree)?;
-        let kv = kv::Kv::open(db.clone(), tree.clone(), &dir.join("wal"))?;
+        let kv = kv::Kv::open(db.clone(), tree.clone(), &dir.join("wal"), recover_log)?;
         let discarded = staged::discard_uncommitted(&kv)?;
         if discarded > 0 {
             tracing::info!(subtasks = discarded, "deleted subtasks whose parent's report never committed");
@@ -133,6 +158,11 @@ impl Store {
     /// start has no log to replay).
     pub fn checkpoint(&self) -> Result<(), Error> {
         self.kv.checkpoint()
+    }
+
+    /// Follows the store's fault: `None` until writes stopped, then why.
+    pub fn fault(&self) -> tokio::sync::watch::Receiver<Option<std::sync::Arc<str>>> {
+        self.kv.fault()
     }
 }
 

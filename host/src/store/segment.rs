@@ -144,11 +144,17 @@ fn free(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 
 /// Log files whose writes sled holds: full-length ones in this format become
 /// spares while fewer than [`MAX_SPARES`] exist, the rest are deleted.
+/// Idempotent: a file a failed retirement already moved is skipped, so a
+/// checkpoint retried after a failure can finish.
 pub(super) fn retire(dir: &Path, paths: &[PathBuf]) -> Result<(), Error> {
     let mut spares = free(dir)?.len();
     for path in paths {
-        let full = fs::metadata(path).map_err(Error::Io)?.len() >= SEGMENT;
-        if spares < MAX_SPARES && full && wal::has_header(path) {
+        let len = match fs::metadata(path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::Io(e)),
+        };
+        if spares < MAX_SPARES && len >= SEGMENT && wal::has_header(path) {
             fs::rename(path, path.with_extension("free")).map_err(Error::Io)?;
             spares += 1;
         } else {

@@ -120,6 +120,14 @@ impl Unit {
         self.jobs.iter().filter(|(_, c)| c.dirty).map(|(id, _)| *id).collect()
     }
 
+    /// About how many bytes the unit writes (keys and values written
+    /// through it, plus a record's worth per changed job and task).
+    pub fn pending_bytes(&self) -> usize {
+        let writes = self.raw.iter().chain(self.ahead.iter().flatten());
+        let bytes: usize = writes.map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len)).sum();
+        bytes + 256 * (self.jobs.len() + self.statuses.len())
+    }
+
     /// Whether the unit writes nothing.
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()

@@ -34,6 +34,13 @@ pub(super) const HEADER: usize = 16;
 /// Buffered bytes written out before the next append.
 const BUFFER: usize = 1 << 20;
 
+/// What a sync makes durable: the file, its number and the end written.
+pub struct SyncHandle {
+    pub file: Arc<File>,
+    number: u64,
+    end: u64,
+}
+
 /// The log's directory and the file being appended to.
 pub struct Wal {
     dir: PathBuf,
@@ -41,6 +48,8 @@ pub struct Wal {
     /// Appended bytes not yet written to the file, and where they go.
     buf: Vec<u8>,
     buf_at: u64,
+    /// The end of the current file's bytes known durable.
+    synced_end: u64,
     spares: Spares,
     /// Bytes appended since the last rotation.
     pub bytes: u64,
@@ -56,8 +65,16 @@ impl Wal {
         fs::create_dir_all(dir).map_err(io)?;
         let mut spares = Spares::new(dir)?;
         let seg = spares.take(next_number(dir)?)?;
-        let mut wal =
-            Wal { dir: dir.to_owned(), buf: Vec::new(), buf_at: 0, seg, spares, bytes: 0, total: 0 };
+        let mut wal = Wal {
+            dir: dir.to_owned(),
+            buf: Vec::new(),
+            buf_at: 0,
+            synced_end: 0,
+            seg,
+            spares,
+            bytes: 0,
+            total: 0,
+        };
         wal.start_file();
         Ok(wal)
     }
@@ -101,10 +118,33 @@ impl Wal {
     }
 
     /// Writes the buffer out and answers the file to `sync_data` (outside
-    /// any lock): that makes everything appended so far durable.
-    pub fn sync_handle(&mut self) -> Result<Arc<File>, Error> {
+    /// any lock): that makes everything appended so far durable; then
+    /// [`Wal::synced`].
+    pub fn sync_handle(&mut self) -> Result<SyncHandle, Error> {
         self.write_out()?;
-        Ok(self.seg.file.clone())
+        Ok(SyncHandle { file: self.seg.file.clone(), number: self.seg.number, end: self.buf_at })
+    }
+
+    /// Notes that `handle`'s sync succeeded.
+    pub fn synced(&mut self, handle: &SyncHandle) {
+        if handle.number == self.seg.number {
+            self.synced_end = self.synced_end.max(handle.end);
+        }
+    }
+
+    /// After a failed sync: overwrites what the current file holds past its
+    /// last durable byte with zeros (where replay stops) and syncs that, so
+    /// a group that was never acknowledged is not replayed if the kernel
+    /// writes its pages later after all.
+    pub fn erase_unsynced(&mut self) -> Result<(), Error> {
+        self.buf.clear();
+        let from = self.synced_end.max(HEADER as u64);
+        if self.buf_at > from {
+            let zeros = vec![0u8; (self.buf_at - from) as usize];
+            self.seg.file.write_all_at(&zeros, from).map_err(io)?;
+        }
+        self.buf_at = from;
+        self.seg.file.sync_data().map_err(io)
     }
 
     /// Makes the current file durable and continues in a new one; answers
@@ -117,8 +157,9 @@ impl Wal {
 
     /// Syncs the current file and moves to the next number's segment.
     fn switch(&mut self) -> Result<(), Error> {
-        self.sync_handle()?.sync_data().map_err(io)?;
+        self.sync_handle()?.file.sync_data().map_err(io)?;
         self.seg = self.spares.take(self.seg.number + 1)?;
+        self.synced_end = 0;
         self.start_file();
         Ok(())
     }
@@ -172,33 +213,76 @@ pub fn files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 /// One write of a group as read back, borrowing the file's bytes.
 pub type ReadWrite<'a> = (&'a [u8], Option<&'a [u8]>);
 
+/// How far forward of a bad record replay looks for a valid one.
+const SCAN_AFTER_BAD: usize = 64 << 10;
+
 /// Calls `each` with every complete group in `path`, in order; answers how
 /// many there were. The log in the file ends at the first record that is
 /// not complete and whole: a zero length (unused space of a segment), a
-/// torn append, or what a reused file held before.
+/// torn append, or what a reused file held before. A bad record followed by
+/// a valid record of this file is no torn tail but corruption: that is
+/// [`Error::CorruptLog`], after `each` saw the groups before it.
 pub fn read(path: &Path, mut each: impl FnMut(Vec<ReadWrite<'_>>)) -> Result<u64, Error> {
     let mut bytes = Vec::new();
     File::open(path).and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes)).map_err(io)?;
-    let Some(mut rest) = records(path, &bytes) else { return Ok(0) };
+    let Some(records) = records(path, &bytes) else { return Ok(0) };
     let salt = number(path).unwrap_or(0);
-    let mut groups = 0;
-    while rest.len() >= 8 {
-        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
-        let Some(payload) = rest.get(8..8 + len).filter(|_| len > 0 && len <= MAX_RECORD) else { break };
-        if checksum(salt, payload) != crc {
-            break;
-        }
-        // `Vec<u8>` and `&[u8]` have the same postcard encoding.
-        let Ok(group) = postcard::from_bytes::<Vec<ReadWrite<'_>>>(payload) else { break };
+    let (mut at, mut groups) = (0, 0);
+    while let Some((group, len)) = record(&records[at..], salt) {
         each(group);
         groups += 1;
-        rest = &rest[8 + len..];
+        at += 8 + len;
     }
+    let rest = &records[at..];
     if rest.iter().take(4096).any(|b| *b != 0) {
+        if let Some(found) = valid_record_after(rest, salt) {
+            let file = path.display().to_string();
+            return Err(Error::CorruptLog {
+                file,
+                offset: (HEADER + at) as u64,
+                next: (HEADER + at + found) as u64,
+            });
+        }
         tracing::debug!(file = %path.display(), bytes = rest.len(), "the log ends before the end of its file");
     }
     Ok(groups)
+}
+
+/// The group at the start of `bytes` and its payload's length, if a whole
+/// record of file `salt` is there.
+fn record(bytes: &[u8], salt: u64) -> Option<(Vec<ReadWrite<'_>>, usize)> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?);
+    let payload = bytes.get(8..8 + len).filter(|_| len > 0 && len <= MAX_RECORD)?;
+    if checksum(salt, payload) != crc {
+        return None;
+    }
+    // `Vec<u8>` and `&[u8]` have the same postcard encoding.
+    Some((postcard::from_bytes::<Vec<ReadWrite<'_>>>(payload).ok()?, len))
+}
+
+/// Where a valid record of file `salt` starts after the bad one at the
+/// start of `bytes`: where the bad record's own length says the next one
+/// is, or anywhere in the [`SCAN_AFTER_BAD`] bytes after it.
+fn valid_record_after(bytes: &[u8], salt: u64) -> Option<usize> {
+    let claimed = bytes.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize + 8);
+    let claimed = claimed.filter(|at| *at < bytes.len() && record(&bytes[*at..], salt).is_some());
+    claimed.or_else(|| (1..bytes.len().min(SCAN_AFTER_BAD)).find(|at| record(&bytes[*at..], salt).is_some()))
+}
+
+/// Ends the log of `path` at byte `offset` (zeros from there on, synced):
+/// what `serve --recover-log` does to a corrupt record.
+pub fn truncate_at(path: &Path, offset: u64) -> Result<(), Error> {
+    let file = fs::OpenOptions::new().write(true).open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = offset;
+    while at < len {
+        let n = (len - at).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], at).map_err(io)?;
+        at += n as u64;
+    }
+    file.sync_data().map_err(io)
 }
 
 /// The bytes after a file's header; `None` when the file has no header of
@@ -248,7 +332,7 @@ mod tests {
         let b: Vec<KvWrite> = vec![(b"k3".to_vec(), Some(vec![7; 1000]))];
         wal.append(&a).unwrap();
         wal.append(&b).unwrap();
-        wal.sync_handle().unwrap().sync_data().unwrap();
+        wal.sync_handle().unwrap().file.sync_data().unwrap();
         let path = wal.seg.path.clone();
         assert_eq!(read_all(&path), vec![a.clone(), b]);
 
@@ -267,6 +351,34 @@ mod tests {
         let other = dir.path().join(format!("{:020}.wal", 99));
         fs::write(&other, &full).unwrap();
         assert!(read_all(&other).is_empty());
+    }
+
+    #[test]
+    fn a_bad_record_with_valid_ones_after_it_is_corruption_until_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::create(dir.path()).unwrap();
+        let groups: Vec<Vec<KvWrite>> = (0..3u8).map(|i| vec![(vec![b'k', i], Some(vec![i; 100]))]).collect();
+        for g in &groups {
+            wal.append(g).unwrap();
+        }
+        wal.sync_handle().unwrap().file.sync_data().unwrap();
+        let path = wal.seg.path.clone();
+        let mut bytes = fs::read(&path).unwrap();
+        let second = HEADER + 8 + u32::from_le_bytes(bytes[HEADER..HEADER + 4].try_into().unwrap()) as usize;
+        bytes[second + 20] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        let mut seen = Vec::new();
+        let e = read(&path, |g| seen.push(g.len())).unwrap_err();
+        assert_eq!(seen.len(), 1, "the groups before it are read");
+        let Error::CorruptLog { offset, .. } = e else { panic!("{e}") };
+        assert_eq!(offset, second as u64);
+        assert!(e.to_string().contains("--recover-log"), "{e}");
+        // Its length field broken too: found by the scan.
+        bytes[second] ^= 0x40;
+        fs::write(&path, &bytes).unwrap();
+        assert!(matches!(read(&path, |_| {}), Err(Error::CorruptLog { .. })));
+        truncate_at(&path, offset).unwrap();
+        assert_eq!(read_all(&path), vec![groups[0].clone()]);
     }
 
     #[test]
@@ -317,7 +429,7 @@ mod tests {
         for g in &small {
             wal.append(g).unwrap();
         }
-        wal.sync_handle().unwrap().sync_data().unwrap();
+        wal.sync_handle().unwrap().file.sync_data().unwrap();
         let read: Vec<Vec<KvWrite>> = files(dir.path()).unwrap().iter().flat_map(|p| read_all(p)).collect();
         assert_eq!(read, small);
     }

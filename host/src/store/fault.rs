@@ -1,0 +1,52 @@
+//! The store's fault: the first failure that leaves the log unable to take
+//! or keep writes (a failed write or sync, no space for a segment, a
+//! checkpoint that cannot make room). Once raised, every later write and
+//! sync is refused at once, so no group is acknowledged after it, and a
+//! group whose sync failed can never be made durable by a later sync; the
+//! host stops acknowledging and exits so a restart recovers from the log
+//! (`server.rs`).
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::Error;
+
+/// The first fault, once raised; watched by the host.
+pub(super) struct Fault {
+    raised: watch::Sender<Option<Arc<str>>>,
+}
+
+impl Fault {
+    pub(super) fn new() -> Self {
+        Fault { raised: watch::channel(None).0 }
+    }
+
+    /// The error every write answers once the fault is raised.
+    pub(super) fn check(&self) -> Result<(), Error> {
+        match &*self.raised.borrow() {
+            Some(reason) => Err(Error::Unavailable(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Raises the fault for `cause` (the first cause stays); answers the
+    /// error its caller returns.
+    pub(super) fn raise(&self, cause: Error) -> Error {
+        let reason: Arc<str> = cause.to_string().into();
+        self.raised.send_if_modified(|raised| {
+            if raised.is_some() {
+                return false;
+            }
+            tracing::error!(error = %reason, "the store stopped taking writes");
+            *raised = Some(reason.clone());
+            true
+        });
+        self.check().err().unwrap_or(Error::Unavailable(reason))
+    }
+
+    /// Follows the fault: `None` until it is raised.
+    pub(super) fn watch(&self) -> watch::Receiver<Option<Arc<str>>> {
+        self.raised.subscribe()
+    }
+}

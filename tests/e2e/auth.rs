@@ -12,11 +12,15 @@ use crate::harness::Host;
 
 const ADMIN: &str = "admin-token-0123456789abcdef";
 const RUNNER: &str = "runner-token-0123456789abcdef";
+const GPU_RUNNER: &str = "gpu-runner-token-0123456789ab";
 
 async fn host_with_tokens() -> anyhow::Result<(Host, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("tokens");
-    std::fs::write(&file, format!("# test tokens\nadmin {ADMIN}\nrunner {RUNNER}\n"))?;
+    std::fs::write(
+        &file,
+        format!("# test tokens\nadmin {ADMIN}\nrunner {RUNNER}\nrunner {GPU_RUNNER} clusters=gpu\n"),
+    )?;
     let host = Host::start(&["--runners", "1", "--token-file", file.to_str().unwrap()]).await?;
     Ok((host, dir))
 }
@@ -50,6 +54,18 @@ async fn routes_need_a_token_of_their_role() -> anyhow::Result<()> {
     let id = host.submit("Noop", json!({})).await?;
     let job = host.wait(&id, Duration::from_secs(30)).await?;
     assert_eq!(job["state"], "completed", "an admin token drives the whole API");
+
+    // A runner token limited to a cluster claims there only.
+    let (status, _) = host.post("/v1/clusters", &json!({"name": "gpu", "slug": "gpu"})).await?;
+    assert_eq!(status, StatusCode::CREATED);
+    host.token = Some(GPU_RUNNER.into());
+    let (status, body) = host.post("/v1/runners/claim", &claim).await?;
+    assert_eq!((status, &body["error"]["code"]), (StatusCode::FORBIDDEN, &json!("cluster_not_allowed")));
+    assert_eq!(body["error"]["message"], "this runner token may claim tasks of gpu only, not of default");
+    let gpu = json!({"cluster": "gpu", "wait_ms": 10});
+    assert_eq!(host.post("/v1/runners/claim", &gpu).await?.0, StatusCode::NO_CONTENT);
+    let complete = json!({"reports": [], "claim": claim});
+    assert_eq!(host.post("/v1/runners/complete", &complete).await?.0, StatusCode::FORBIDDEN);
     Ok(())
 }
 

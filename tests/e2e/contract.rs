@@ -71,6 +71,11 @@ async fn every_route_is_in_the_openapi_document() -> anyhow::Result<()> {
             assert!(op["security"].is_array(), "{method} {path} names no token role");
         }
     }
+    let mut ids = BTreeSet::new();
+    for (method, path) in ROUTES {
+        let id = doc["paths"][path][method]["operationId"].as_str().unwrap_or_default().to_owned();
+        assert!(ids.insert(id.clone()), "operationId {id:?} of {method} {path} repeats");
+    }
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(
         (schemes["admin"]["scheme"].as_str(), schemes["runner"]["scheme"].as_str()),
@@ -87,6 +92,8 @@ const IDS: &[&str] = &[
     "%00",
     "00000000-0000-0000-0000-000000000000",
     "😀",
+    // Not UTF-8 once decoded: the path extractor's own rejection.
+    "%FF",
 ];
 
 /// Bodies a hostile client might send, with their content type.

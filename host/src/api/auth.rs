@@ -46,10 +46,49 @@ pub struct TokenFileError {
     pub reason: String,
 }
 
+/// One configured token: its role and, for a runner token, the clusters
+/// it may claim tasks of (`None`: any).
+#[derive(Clone)]
+struct Grant {
+    role: Role,
+    token: Vec<u8>,
+    clusters: Scope,
+}
+
+/// The clusters a request may claim tasks of: all of them, unless its
+/// runner token was limited (`clusters=` in the token file).
+#[derive(Clone, Debug, Default)]
+pub struct Scope(Option<Arc<Vec<String>>>);
+
+impl Scope {
+    /// Refuses (403 `cluster_not_allowed`) a claim on `cluster` outside it.
+    pub fn check(&self, cluster: &str) -> Result<(), ApiError> {
+        match &self.0 {
+            Some(allowed) if !allowed.iter().any(|c| c == cluster) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cluster_not_allowed",
+                format!("this runner token may claim tasks of {} only, not of {cluster}", allowed.join(", ")),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Scope {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Scope>().cloned().unwrap_or_default())
+    }
+}
+
 /// The configured tokens.
 #[derive(Clone, Default)]
 pub struct Tokens {
-    tokens: Vec<(Role, Vec<u8>)>,
+    tokens: Vec<Grant>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -59,8 +98,9 @@ impl std::fmt::Debug for Tokens {
 }
 
 impl Tokens {
-    /// Parses a token file: one `admin <token>` or `runner <token>` per line;
-    /// blank lines and lines starting with `#` are skipped.
+    /// Parses a token file: one `admin TOKEN`, `runner TOKEN` or `runner
+    /// TOKEN clusters=a,b` per line; blank lines and lines starting with `#`
+    /// are skipped.
     pub fn parse(text: &str) -> Result<Self, TokenFileError> {
         let mut tokens = Vec::new();
         for (i, line) in text.lines().enumerate() {
@@ -68,19 +108,7 @@ impl Tokens {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = |reason: &str| TokenFileError { line: i + 1, reason: reason.to_owned() };
-            let (role, token) =
-                line.split_once(char::is_whitespace).ok_or_else(|| bad("expected `ROLE TOKEN`"))?;
-            let role = match role {
-                "admin" => Role::Admin,
-                "runner" => Role::Runner,
-                _ => return Err(bad("the role must be `admin` or `runner`")),
-            };
-            let token = token.trim();
-            if token.len() < MIN_TOKEN_LEN || token.contains(char::is_whitespace) {
-                return Err(bad(&format!("a token is one word of at least {MIN_TOKEN_LEN} characters")));
-            }
-            tokens.push((role, token.as_bytes().to_vec()));
+            tokens.push(grant(line).map_err(|reason| TokenFileError { line: i + 1, reason })?);
         }
         Ok(Tokens { tokens })
     }
@@ -90,17 +118,54 @@ impl Tokens {
         self.tokens.is_empty()
     }
 
-    /// The role of `presented`, comparing it with every configured token in
-    /// constant time.
-    fn role_of(&self, presented: &[u8]) -> Option<Role> {
+    /// The grant of `presented`, comparing it with every configured token
+    /// in constant time.
+    fn grant_of(&self, presented: &[u8]) -> Option<&Grant> {
         let mut found = None;
-        for (role, token) in &self.tokens {
-            if bool::from(token.as_slice().ct_eq(presented)) {
-                found = Some(*role);
+        for grant in &self.tokens {
+            if bool::from(grant.token.as_slice().ct_eq(presented)) {
+                found = Some(grant);
             }
         }
         found
     }
+
+    #[cfg(test)]
+    fn role_of(&self, presented: &[u8]) -> Option<Role> {
+        self.grant_of(presented).map(|g| g.role)
+    }
+}
+
+/// One line of a token file (never naming the token in an error).
+fn grant(line: &str) -> Result<Grant, String> {
+    let mut words = line.split_whitespace();
+    let role = match words.next() {
+        Some("admin") => Role::Admin,
+        Some("runner") => Role::Runner,
+        _ => return Err("the role must be `admin` or `runner`".into()),
+    };
+    let token = words.next().ok_or("expected `ROLE TOKEN`")?;
+    if token.len() < MIN_TOKEN_LEN {
+        return Err(format!("a token is one word of at least {MIN_TOKEN_LEN} characters"));
+    }
+    let clusters = match words.next() {
+        None => Scope::default(),
+        Some(option) if role == Role::Runner => {
+            let list = option
+                .strip_prefix("clusters=")
+                .ok_or("after a runner token only `clusters=a,b` may follow")?;
+            let list: Vec<String> = list.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect();
+            if list.is_empty() {
+                return Err("`clusters=` names no cluster".into());
+            }
+            Scope(Some(Arc::new(list)))
+        }
+        Some(_) => return Err("an admin token takes no options".into()),
+    };
+    if words.next().is_some() {
+        return Err("too many words".into());
+    }
+    Ok(Grant { role, token: token.as_bytes().to_vec(), clusters })
 }
 
 /// Middleware state: the tokens and the role a route group needs.
@@ -115,7 +180,7 @@ pub struct Guard {
 /// Lets the request through only with a bearer token of the guard's role;
 /// without tokens, only if no web page of another site could have sent it
 /// ([`cross_site`]).
-pub async fn require(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+pub async fn require(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
     if guard.tokens.is_empty() {
         return match cross_site(request.headers()) {
             Some(refusal) => ApiError::new(StatusCode::FORBIDDEN, "cross_site", refusal).into_response(),
@@ -123,9 +188,13 @@ pub async fn require(State(guard): State<Guard>, request: Request, next: Next) -
         };
     }
     let presented = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
-    match presented.and_then(|t| guard.tokens.role_of(t.as_bytes())) {
-        Some(role) if role == guard.role => next.run(request).await,
-        Some(role) => ApiError::new(
+    match presented.and_then(|t| guard.tokens.grant_of(t.as_bytes())) {
+        Some(grant) if grant.role == guard.role => {
+            let scope = grant.clusters.clone();
+            request.extensions_mut().insert(scope);
+            next.run(request).await
+        }
+        Some(Grant { role, .. }) => ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             format!("this route needs a {} token; a {} token was given", guard.role.as_str(), role.as_str()),
@@ -189,6 +258,18 @@ mod tests {
         assert_eq!(t.role_of(b"bbbbbbbbbbbbbbbb"), Some(Role::Runner));
         assert_eq!(t.role_of(b"aaaaaaaaaaaaaaa"), None);
         assert_eq!(t.role_of(b""), None);
+    }
+
+    #[test]
+    fn runner_tokens_may_be_limited_to_clusters() {
+        let t = Tokens::parse("runner bbbbbbbbbbbbbbbb clusters=gpu,cpu\nrunner cccccccccccccccc\n").unwrap();
+        let limited = &t.grant_of(b"bbbbbbbbbbbbbbbb").unwrap().clusters;
+        assert!(limited.check("gpu").is_ok());
+        assert!(limited.check("default").is_err());
+        assert!(t.grant_of(b"cccccccccccccccc").unwrap().clusters.check("default").is_ok());
+        assert!(Tokens::parse("admin aaaaaaaaaaaaaaaa clusters=gpu").is_err());
+        assert!(Tokens::parse("runner aaaaaaaaaaaaaaaa clusters=").is_err());
+        assert!(Tokens::parse("runner aaaaaaaaaaaaaaaa gpu").is_err());
     }
 
     #[test]

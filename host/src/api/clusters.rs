@@ -1,12 +1,12 @@
 //! Cluster routes: create, list, show, delete. `default` always exists and
 //! cannot be deleted; a cluster with ready or running tasks cannot either.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::error::ErrorBody;
-use super::extract::Json;
+use super::extract::{Json, Path};
 use super::{ApiError, AppState};
 use crate::model::{Cluster, DEFAULT_CLUSTER, MAX_CLUSTER_TEXT, check_cluster, now_ms, slug_from};
 
@@ -74,7 +74,7 @@ pub async fn create(
 }
 
 /// `GET /v1/clusters`: every cluster, `default` first.
-#[utoipa::path(get, path = "/v1/clusters", tag = "clusters",
+#[utoipa::path(operation_id = "list_clusters", get, path = "/v1/clusters", tag = "clusters",
     responses((status = 200, description = "clusters", body = Vec<ClusterView>), (status = "4XX", description = REFUSED, body = ErrorBody)),
     security(("admin" = [])))]
 pub async fn list(State(state): State<AppState>) -> Result<axum::Json<Vec<ClusterView>>, ApiError> {
@@ -91,7 +91,7 @@ fn find(state: &AppState, slug: &str) -> Result<Cluster, ApiError> {
 }
 
 /// `GET /v1/clusters/{slug}`.
-#[utoipa::path(get, path = "/v1/clusters/{slug}", tag = "clusters", params(("slug" = String, Path, description = "the cluster's slug")),
+#[utoipa::path(operation_id = "show_cluster", get, path = "/v1/clusters/{slug}", tag = "clusters", params(("slug" = String, Path, description = "the cluster's slug")),
     responses((status = 200, description = "the cluster", body = ClusterView), (status = "4XX", description = REFUSED, body = ErrorBody)),
     security(("admin" = [])))]
 pub async fn show(
@@ -103,7 +103,7 @@ pub async fn show(
 
 /// `DELETE /v1/clusters/{slug}`: 204; 409 for `default` or a cluster whose
 /// tasks are unfinished (waiting, ready or running).
-#[utoipa::path(delete, path = "/v1/clusters/{slug}", tag = "clusters", params(("slug" = String, Path, description = "the cluster's slug")),
+#[utoipa::path(operation_id = "delete_cluster", delete, path = "/v1/clusters/{slug}", tag = "clusters", params(("slug" = String, Path, description = "the cluster's slug")),
     responses((status = 204, description = "deleted"), (status = "4XX", description = REFUSED, body = ErrorBody)),
     security(("admin" = [])))]
 pub async fn delete(State(state): State<AppState>, Path(slug): Path<String>) -> Result<StatusCode, ApiError> {

@@ -90,6 +90,21 @@ fn e415() -> StatusCode {
     StatusCode::UNSUPPORTED_MEDIA_TYPE
 }
 
+/// A path parameter; one that cannot be read (invalid UTF-8, say) is a
+/// 400 `invalid_path`, as JSON like every other error.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
+    }
+}
+
 /// Query parameters; a bad one is a 400.
 pub struct Query<T>(pub T);
 

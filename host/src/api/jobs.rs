@@ -1,12 +1,12 @@
 //! Job routes: submit, show, list tasks, read logs.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 
 use super::error::ErrorBody;
-use super::extract::{Json, Query};
+use super::extract::{Json, Path, Query};
 use super::views::{JobView, LogView, TaskView};
 use super::{ApiError, AppState};
 use crate::diagram::Theme;
@@ -143,7 +143,7 @@ fn header_traceparent(headers: &HeaderMap) -> Option<TraceParent> {
 }
 
 /// `GET /v1/jobs/{id}`.
-#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "the job id")),
+#[utoipa::path(operation_id = "show_job", get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "the job id")),
     responses((status = 200, description = "the job", body = JobView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn show(
     State(state): State<AppState>,
@@ -293,7 +293,7 @@ pub async fn cancel(
 
 /// `DELETE /v1/jobs/{id}`: deletes a job that has ended, with its tasks,
 /// logs and spans; 409 while it has work left.
-#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "the job id")),
+#[utoipa::path(operation_id = "delete_job", delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "the job id")),
     responses((status = 204, description = "deleted"), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
     security(("admin" = [])))]
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {

@@ -148,7 +148,7 @@ async fn reuploaded(
 }
 
 /// `GET /v1/modules`.
-#[utoipa::path(get, path = "/v1/modules", tag = "modules",
+#[utoipa::path(operation_id = "list_modules", get, path = "/v1/modules", tag = "modules",
     responses((status = 200, description = "uploaded modules", body = Vec<ModuleView>), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn list(State(state): State<AppState>) -> Result<axum::Json<Vec<ModuleView>>, ApiError> {
     Ok(axum::Json(state.store.modules()?.iter().map(ModuleView::from).collect()))

@@ -65,7 +65,7 @@ fn bound(raw: Option<&str>, default: JobId) -> Result<JobId, ApiError> {
 }
 
 /// `GET /v1/jobs`.
-#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(JobQuery),
+#[utoipa::path(operation_id = "list_jobs", get, path = "/v1/jobs", tag = "jobs", params(JobQuery),
     responses((status = 200, description = "one page of jobs, newest first", body = JobPage), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn list(
     State(state): State<AppState>,

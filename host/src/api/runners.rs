@@ -6,12 +6,13 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use super::auth::Scope;
 use super::error::ErrorBody;
-use super::extract::Json;
+use super::extract::{Json, Path};
 use super::fleet::RunnerView;
 use super::{ApiError, AppState};
 use crate::model::{Digest, JobId, TaskId, TaskKey};
@@ -28,8 +29,13 @@ const MAX_WAIT_MS: u64 = 60_000;
 const MAX_REPORTS: usize = 4 * MAX_CLAIM_BATCH;
 
 /// Claims for `body`: the tasks taken, empty when none became ready in time.
-async fn claim_for(state: &AppState, body: &ClaimRequest) -> Result<Vec<AssignmentView>, ApiError> {
+async fn claim_for(
+    state: &AppState,
+    scope: &Scope,
+    body: &ClaimRequest,
+) -> Result<Vec<AssignmentView>, ApiError> {
     crate::model::check_cluster(&body.cluster).map_err(|e| ApiError::unprocessable("invalid_cluster", e))?;
+    scope.check(&body.cluster)?;
     if !state.scheduler.has_cluster(&body.cluster) {
         return Err(super::jobs::unknown_cluster(&body.cluster));
     }
@@ -61,9 +67,10 @@ async fn claim_for(state: &AppState, body: &ClaimRequest) -> Result<Vec<Assignme
     security(("runner" = [])))]
 pub async fn claim(
     State(state): State<AppState>,
+    scope: Scope,
     Json(body): Json<ClaimRequest>,
 ) -> Result<Response, ApiError> {
-    let tasks = claim_for(&state, &body).await?;
+    let tasks = claim_for(&state, &scope, &body).await?;
     if tasks.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -126,8 +133,12 @@ fn result_of(outcome: Result<(), ApiError>) -> ReportResult {
     security(("runner" = [])))]
 pub async fn complete(
     State(state): State<AppState>,
+    scope: Scope,
     Json(body): Json<CompleteRequest>,
 ) -> Result<axum::Json<Completed>, ApiError> {
+    if let Some(claim) = &body.claim {
+        scope.check(&claim.cluster)?;
+    }
     if body.reports.len() > MAX_REPORTS {
         return Err(ApiError::unprocessable(
             "limit_exceeded",
@@ -160,7 +171,7 @@ pub async fn complete(
         })
         .collect();
     let tasks = match &body.claim {
-        Some(claim) => claim_for(&state, claim).await?,
+        Some(claim) => claim_for(&state, &scope, claim).await?,
         None => Vec::new(),
     };
     Ok(axum::Json(Completed { results, tasks }))
@@ -238,7 +249,7 @@ pub async fn interrupts(
 }
 
 /// `GET /v1/runners`: runners heard from in the last two minutes.
-#[utoipa::path(get, path = "/v1/runners", tag = "runners",
+#[utoipa::path(operation_id = "list_runners", get, path = "/v1/runners", tag = "runners",
     responses((status = 200, description = "runners seen recently", body = Vec<RunnerView>),
         (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
     security(("admin" = [])))]

@@ -4,11 +4,11 @@
 //! extra record), and the spans attempts opened, those without a parent
 //! nested under their attempt's.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::error::ErrorBody;
-use super::extract::Query;
+use super::extract::{Path, Query};
 use super::views::timestamp;
 use super::{ApiError, AppState};
 use crate::model::{SpanEntry, Task, TaskId, TaskKey, guest_span_id, now_ms};

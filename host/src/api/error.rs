@@ -76,7 +76,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        // Every 503 is temporary: a client may try again in a second.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -110,6 +117,9 @@ impl From<scheduler::Error> for ApiError {
             scheduler::Error::BadDependency(_) => ApiError::unprocessable("bad_dependency", e.to_string()),
             scheduler::Error::Closed => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the host is shutting down")
+            }
+            scheduler::Error::Busy(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
             }
             scheduler::Error::StoreUnavailable(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())

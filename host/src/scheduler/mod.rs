@@ -52,6 +52,9 @@ pub enum Error {
     /// acknowledged until the host restarts.
     #[error("{0}")]
     StoreUnavailable(String),
+    /// Too many commands wait for the writer already; try again shortly.
+    #[error("{0} requests are waiting for the scheduler, the most it queues; try again shortly")]
+    Busy(usize),
     /// The scheduler has stopped (the host is shutting down).
     #[error("the scheduler has stopped")]
     Closed,
@@ -264,7 +267,15 @@ pub struct Scheduler {
     /// Counts changes to the registry and the clusters (what remote runners
     /// keep a copy of).
     config: Arc<AtomicU64>,
+    /// Room for commands waiting for an answer ([`MAX_WAITING`]).
+    waiting: Arc<tokio::sync::Semaphore>,
 }
+
+/// Commands sent through [`Scheduler::call`] (requests of the API and of
+/// remote runners) waiting for the writer at once; one more is refused with
+/// [`Error::Busy`], so a flood cannot grow the writer's queue without bound.
+/// (In-process runners' claims and reports are bounded by the runner count.)
+pub const MAX_WAITING: usize = 16_384;
 
 impl Scheduler {
     /// Loads the registry, re-queues tasks that were running when the host
@@ -287,7 +298,8 @@ impl Scheduler {
         let writer =
             writer::Writer::recover(store, registry.clone(), settings, events.clone(), stats.clone()).await?;
         tokio::spawn(writer.run(rx, tx.downgrade()));
-        Ok(Scheduler { tx, registry, clusters, events, stats, config: Arc::new(AtomicU64::new(1)) })
+        let waiting = Arc::new(tokio::sync::Semaphore::new(MAX_WAITING));
+        Ok(Scheduler { tx, registry, clusters, events, stats, config: Arc::new(AtomicU64::new(1)), waiting })
     }
 
     /// What the writer has done since the host started.
@@ -377,6 +389,7 @@ impl Scheduler {
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Command,
     ) -> Result<T, Error> {
+        let _seat = self.waiting.try_acquire().map_err(|_| Error::Busy(MAX_WAITING))?;
         let (tx, rx) = oneshot::channel();
         self.tx.send(make(tx)).map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?

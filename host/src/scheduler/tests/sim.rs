@@ -125,3 +125,17 @@ pub fn fan_in(n: u32) -> Vec<SubtaskSpec> {
 pub fn dense(n: u32, window: u32) -> Vec<SubtaskSpec> {
     (0..n).map(|i| spec(json!({"dense": i}), (i.saturating_sub(window)..i).collect())).collect()
 }
+
+/// With [`crate::scheduler::MAX_WAITING`] commands waiting, one more is
+/// refused as busy instead of queued; once they are answered it is served.
+#[tokio::test]
+async fn commands_past_the_waiting_bound_are_refused_as_busy() {
+    let sim = Sim::start(Settings::default()).await;
+    let held =
+        sim.scheduler.waiting.clone().try_acquire_many_owned(crate::scheduler::MAX_WAITING as u32).unwrap();
+    let busy = sim.scheduler.cancel(JobId::new()).await.unwrap_err();
+    assert!(matches!(busy, Error::Busy(n) if n == crate::scheduler::MAX_WAITING), "{busy}");
+    drop(held);
+    let served = sim.scheduler.cancel(JobId::new()).await.unwrap_err();
+    assert!(matches!(served, Error::UnknownJob(_)), "{served}");
+}

@@ -91,6 +91,9 @@ fn describe(authority: &str, e: ErrorCode) -> Error {
         ErrorCode::HttpRequestDenied => {
             Error::from(format!("HTTP request to {authority} denied: it is not on the task's allow-list"))
         }
+        ErrorCode::DestinationIpProhibited => Error::from(format!(
+            "HTTP request to {authority} denied: the name resolves to an address of this machine or a private network, which only an allow-list entry naming the address reaches"
+        )),
         other => Error::from(format!("HTTP request to {authority} failed: {other:?}")),
     }
 }

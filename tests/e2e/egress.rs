@@ -126,3 +126,22 @@ async fn a_host_wide_allow_list_applies_to_every_module() -> anyhow::Result<()> 
     assert_eq!(server.requests().len(), 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_allowed_name_that_resolves_to_this_machine_is_refused() -> anyhow::Result<()> {
+    let server = CatalogServer::start(String::new()).await?;
+    // `localhost` is allowed by name; it resolves to 127.0.0.1, which only
+    // an entry naming that address reaches.
+    let by_name = format!("localhost:{}", server.port);
+    let host = Host::start(&["--runners", "1", "--allow-http", &by_name]).await?;
+    host.upload("movies-v1.1").await?;
+    let (state, tasks) = run_movies(&host, &format!("http://{by_name}/catalog.json")).await?;
+    assert_eq!(state, "failed");
+    let lookup = tasks.iter().find(|t| t["task_type"]["name"] == "PrintMovieStats").unwrap();
+    let expected = format!(
+        "HTTP request to {by_name} denied: the name resolves to an address of this machine or a private network, which only an allow-list entry naming the address reaches"
+    );
+    assert_eq!(lookup["error"], expected.as_str());
+    assert!(server.requests().is_empty(), "nothing reached the server: {:?}", server.requests());
+    Ok(())
+}

@@ -74,8 +74,76 @@ pub fn parse_allow_list<S: AsRef<str>>(raw: &[S]) -> Result<Vec<HostPattern>, St
     raw.iter().map(|s| HostPattern::parse(s.as_ref().trim())).collect()
 }
 
+/// Whether `ip` is an address no allow-list entry reaches by name: this
+/// machine (loopback, unspecified), its networks (private, shared,
+/// link-local: cloud metadata lives there), and other special ranges
+/// (multicast, broadcast, documentation, reserved). Only an entry naming the
+/// address literally reaches it.
+pub fn is_special_address(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0)
+                || (a == 198 && (18..20).contains(&b))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_special_address(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8
+                || first == 0x0064 && v6.segments()[1] == 0xff9b
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn special_addresses_are_this_machine_its_networks_and_reserved_ranges() {
+        for special in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.0.8",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::7f00:1",
+        ] {
+            assert!(is_special_address(special.parse().unwrap()), "{special}");
+        }
+        for public in ["93.184.216.34", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+            assert!(!is_special_address(public.parse().unwrap()), "{public}");
+        }
+    }
+
     use super::*;
 
     fn allows(pattern: &str, host: &str, port: u16) -> bool {

@@ -13,7 +13,7 @@ mod telemetry;
 mod trace;
 
 pub use cluster::{Cluster, DEFAULT_CLUSTER, MAX_CLUSTER_TEXT, slug_from};
-pub use egress::{HostPattern, parse_allow_list};
+pub use egress::{HostPattern, is_special_address, parse_allow_list};
 pub use ids::{JobId, ParseIdError, TaskId, TaskKey};
 pub use module::{Digest, ModuleInfo, TaskLimits};
 pub use record::{Admit, Bounds, OverBound, Record, SubtaskRequest, parse_amount, truncate_to};

@@ -3,7 +3,11 @@
 //! request URI, after the guest's headers are applied: the guest cannot set
 //! `Host` (a forbidden header), the `Host` sent is the checked authority, and
 //! redirects are not followed (a redirect reaches the guest as a response,
-//! and following it is a new request, checked again).
+//! and following it is a new request, checked again). A name is resolved
+//! first, and refused (`destination-IP-prohibited`) if any address it
+//! resolves to is special (this machine, private or link-local networks,
+//! see [`is_special_address`]): only an entry naming such an address
+//! literally reaches it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,7 +16,7 @@ use http::uri::Scheme;
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::model::HostPattern;
+use crate::model::{HostPattern, is_special_address};
 
 /// The answer `send_request` gives the `wasi:http` implementation.
 type Sent = Box<
@@ -56,11 +60,29 @@ impl WasiHttpHooks for Egress {
             tracing::debug!(%host, port, "outbound HTTP denied");
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        let name = (host.parse::<std::net::IpAddr>().is_err()).then(|| (host.to_owned(), port));
         Box::new(async move {
+            if let Some((host, port)) = name {
+                resolves_to_public(&host, port).await?;
+            }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
         })
     }
+}
+
+/// Refuses a name that resolves to a special address (or to nothing).
+async fn resolves_to_public(host: &str, port: u16) -> Result<(), Error> {
+    let dns = |e: std::io::Error| Error::DnsError { rcode: Some(e.to_string()), info_code: None };
+    let addrs: Vec<_> = tokio::net::lookup_host((host, port)).await.map_err(dns)?.collect();
+    if addrs.is_empty() {
+        return Err(Error::DestinationNotFound);
+    }
+    if let Some(addr) = addrs.iter().find(|a| is_special_address(a.ip())) {
+        tracing::debug!(%host, %addr, "outbound HTTP denied: the name resolves to a special address");
+        return Err(Error::DestinationIpProhibited);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -50,10 +50,20 @@ impl Host {
 
     /// A host on `data_dir` (kept by the caller), with `args`.
     pub async fn start_in(data_dir: &Path, args: &[&str]) -> anyhow::Result<Host> {
+        Host::start_with_env(data_dir, args, &[]).await
+    }
+
+    /// [`Host::start_in`] with environment variables set for the host.
+    pub async fn start_with_env(
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Host> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(args)
+            .envs(env.iter().copied())
             .env("SANDFLOW_LOG", "warn,sandflow_host::server=error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -197,3 +197,38 @@ async fn the_largest_groups_the_writer_builds_replay_after_kill_9() -> anyhow::R
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_failed_sync_is_neither_acknowledged_nor_replayed() -> anyhow::Result<()> {
+    let temp = tempfile::tempdir()?;
+    let data = temp.path().join("data");
+    // The 40th sync of the log fails without syncing (a test-build hook):
+    // its bytes are in the page cache and would reach the disk anyway.
+    let fault = [("SANDFLOW_FAULT_SYNC_AFTER", "40")];
+    let mut host = Host::start_with_env(&data, &["--runners", "0", "--shutdown-grace", "1s"], &fault).await?;
+    host.upload("probe").await?;
+    let mut acknowledged = Vec::new();
+    let refusal = loop {
+        let body = json!({"name": "one", "task": "Noop", "input": {}});
+        let (status, answer) = host.post("/v1/jobs", &body).await?;
+        if status != StatusCode::CREATED {
+            break (status, answer);
+        }
+        acknowledged.push(answer["id"].as_str().unwrap_or_default().to_owned());
+        anyhow::ensure!(acknowledged.len() < 100, "the injected failure never came");
+    };
+    assert_eq!(
+        (refusal.0, &refusal.1["error"]["code"]),
+        (StatusCode::SERVICE_UNAVAILABLE, &json!("store_unavailable"))
+    );
+    assert!(!host.wait_exit(Duration::from_secs(30)).await?.success());
+    let host = Host::start_in(&data, &["--runners", "0"]).await?;
+    let (_, jobs) = host.get("/v1/jobs?limit=1000").await?;
+    let listed: Vec<&str> =
+        jobs["jobs"].as_array().into_iter().flatten().filter_map(|j| j["id"].as_str()).collect();
+    assert_eq!(listed.len(), acknowledged.len(), "the refused submission was not replayed: {listed:?}");
+    for id in &acknowledged {
+        assert!(listed.contains(&id.as_str()), "acknowledged job {id} is kept");
+    }
+    Ok(())
+}

@@ -50,3 +50,25 @@ impl Fault {
         self.raised.subscribe()
     }
 }
+
+/// Test builds only: the `n`th sync of the log (counting from 1) fails when
+/// `SANDFLOW_FAULT_SYNC_AFTER=n` is set, without syncing, as a sync whose
+/// pages the kernel lost would. The end-to-end tests use it to check that
+/// such a group is neither acknowledged nor replayed.
+#[cfg(debug_assertions)]
+pub(super) fn injected_sync_failure() -> Option<std::io::Error> {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static AT: OnceLock<Option<u64>> = OnceLock::new();
+    static SYNCS: AtomicU64 = AtomicU64::new(0);
+    let at = (*AT.get_or_init(|| std::env::var("SANDFLOW_FAULT_SYNC_AFTER").ok()?.parse().ok()))?;
+    let n = SYNCS.fetch_add(1, Ordering::Relaxed) + 1;
+    (n == at)
+        .then(|| std::io::Error::other(format!("sync {n} failed (injected by SANDFLOW_FAULT_SYNC_AFTER)")))
+}
+
+/// Release builds have no injected failures.
+#[cfg(not(debug_assertions))]
+pub(super) fn injected_sync_failure() -> Option<std::io::Error> {
+    None
+}

@@ -166,7 +166,9 @@ impl Kv {
         let synced = match handle {
             Ok(handle) => {
                 let file = handle.file.clone();
-                let done = tokio::task::spawn_blocking(move || file.sync_data()).await;
+                let sync =
+                    move || super::fault::injected_sync_failure().map_or_else(|| file.sync_data(), Err);
+                let done = tokio::task::spawn_blocking(sync).await;
                 done.map_err(|e| Error::Io(e.into()))?.map(|()| handle).map_err(Error::Io)
             }
             Err(e) => Err(e),

@@ -76,15 +76,22 @@ async fn idle_connections_and_a_slow_loris_starve_nobody_and_are_closed() -> any
 }
 
 #[tokio::test]
-async fn a_stopping_host_ends_its_event_streams_within_the_grace() -> anyhow::Result<()> {
+async fn a_stopping_host_ends_event_streams_and_half_sent_requests() -> anyhow::Result<()> {
     let mut host = Host::start(&["--runners", "1", "--shutdown-grace", "20s"]).await?;
     host.upload("probe").await?;
     let id = host.submit("Sleep", json!({"ms": 600_000, "children": 0})).await?;
     let mut events = reqwest::get(format!("{}/v1/jobs/{id}/events", host.base)).await?;
     assert!(events.chunk().await?.is_some(), "the first event arrives");
+    // And a client stuck half-way through its request's head.
+    let addr = host.base.trim_start_matches("http://").to_owned();
+    let mut half = TcpStream::connect(&addr).await?;
+    half.write_all(format!("POST /v1/jobs HTTP/1.1\r\nhost: {addr}\r\ncontent-").as_bytes()).await?;
     let started = Instant::now();
     host.stop()?;
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(10), "the host took {took:?} to stop with a follower");
+    assert!(
+        took < Duration::from_secs(10),
+        "the host took {took:?} to stop with a follower and a half-sent request"
+    );
     Ok(())
 }

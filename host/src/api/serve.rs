@@ -5,18 +5,20 @@
 //! idle connection therefore holds a descriptor for at most that long.
 //!
 //! On shutdown the listener closes, every connection finishes the request
-//! it is serving and closes; event streams end at once (`events.rs` watches
-//! the same signal).
+//! it is serving and closes, and one serving none (idle, or half-way
+//! through sending a head) closes at once; event streams end at once
+//! (`events.rs` watches the same signal).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt as _;
 
 /// How connections are bounded.
 #[derive(Debug, Clone, Copy)]
@@ -34,8 +36,9 @@ impl Default for ServeLimits {
     }
 }
 
-/// Serves `router` on `listener` until `stop` resolves, then waits for the
-/// open connections to finish their requests.
+/// Serves `router` on `listener` until `stop` resolves, then lets every
+/// connection finish the request it is serving; a connection that is not
+/// serving one (idle, or still sending a head) is closed at once.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -43,7 +46,7 @@ pub async fn serve(
     stop: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    let (stopping_tx, stopping) = watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
     tokio::pin!(stop);
@@ -65,13 +68,53 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let connection =
+            Connection { http: http.clone(), router: router.clone(), stopping: stopping.clone() };
         tokio::spawn(async move {
-            let _ = connection.await;
+            connection.serve(stream).await;
             drop(permit);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let _ = stopping_tx.send(true);
+    // Every connection holds a permit until it ends.
+    let _ = permits.acquire_many(limits.max_connections as u32).await;
+}
+
+/// What serving one connection needs.
+struct Connection {
+    http: hyper::server::conn::http1::Builder,
+    router: Router,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Connection {
+    async fn serve(mut self, stream: TcpStream) {
+        // Requests of this connection being served (head read, response not
+        // yet returned).
+        let serving = Arc::new(AtomicUsize::new(0));
+        let counted = serving.clone();
+        let router = self.router;
+        let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            counted.fetch_add(1, Ordering::AcqRel);
+            let counted = counted.clone();
+            let response = router.clone().oneshot(request.map(axum::body::Body::new));
+            async move {
+                let response = response.await;
+                counted.fetch_sub(1, Ordering::AcqRel);
+                response
+            }
+        });
+        let connection = self.http.serve_connection(TokioIo::new(stream), service);
+        tokio::pin!(connection);
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            _ = self.stopping.wait_for(|stop| *stop) => {}
+        }
+        if serving.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        connection.as_mut().graceful_shutdown();
+        let _ = connection.await;
+    }
 }

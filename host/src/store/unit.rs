@@ -79,6 +79,9 @@ pub struct Unit {
     /// Groups logged ahead of the unit's own (chunks of a large subtask set).
     ahead: Vec<Vec<KvWrite>>,
     log_seq: Arc<Sequence>,
+    /// Bytes of the writes in `raw` and `ahead` counted so far, and how many
+    /// of each were counted (both only grow until the unit is applied).
+    counted: (usize, usize, usize),
 }
 
 /// Numbers log lines in write order, across restarts: each number is above
@@ -112,6 +115,7 @@ impl Unit {
             raw: Vec::new(),
             ahead: Vec::new(),
             log_seq,
+            counted: (0, 0, 0),
         }
     }
 
@@ -122,10 +126,14 @@ impl Unit {
 
     /// About how many bytes the unit writes (keys and values written
     /// through it, plus a record's worth per changed job and task).
-    pub fn pending_bytes(&self) -> usize {
-        let writes = self.raw.iter().chain(self.ahead.iter().flatten());
-        let bytes: usize = writes.map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len)).sum();
-        bytes + 256 * (self.jobs.len() + self.statuses.len())
+    /// Each write is counted once, however often this is asked.
+    pub fn pending_bytes(&mut self) -> usize {
+        let size = |(k, v): &KvWrite| k.len() + v.as_ref().map_or(0, Vec::len);
+        let (bytes, raw, ahead) = &mut self.counted;
+        *bytes += self.raw[*raw..].iter().map(size).sum::<usize>();
+        *bytes += self.ahead[*ahead..].iter().flatten().map(size).sum::<usize>();
+        (*raw, *ahead) = (self.raw.len(), self.ahead.len());
+        *bytes + 256 * (self.jobs.len() + self.statuses.len())
     }
 
     /// Whether the unit writes nothing.

@@ -236,6 +236,15 @@ impl Host {
         }
         Ok(tasks.as_array().cloned().unwrap_or_default())
     }
+
+    /// Waits for the one-task job `id` to fail; answers its task's error.
+    pub async fn failure(&self, id: &str, timeout: Duration) -> anyhow::Result<String> {
+        let job = self.wait(id, timeout).await?;
+        if job["state"] != "failed" {
+            bail!("job {id} ended {}, not failed", job["state"]);
+        }
+        Ok(self.tasks(id).await?[0]["error"].as_str().unwrap_or("").to_owned())
+    }
 }
 
 impl Drop for Host {

@@ -37,9 +37,7 @@ async fn hostile_tasks_fail_precisely_and_harm_nobody() -> anyhow::Result<()> {
     }
     let good = host.submit("Root", json!({"num_subtasks": 10})).await?;
     for ((task, _, expected), id) in cases.iter().zip(&jobs) {
-        let job = host.wait(id, WAIT).await?;
-        assert_eq!(job["state"], "failed", "{task}");
-        let error = host.tasks(id).await?[0]["error"].as_str().unwrap_or("").to_owned();
+        let error = host.failure(id, WAIT).await?;
         assert!(error.starts_with(expected.as_str()), "{task}: {error:?} does not start with {expected:?}");
         if *task == "Panic" {
             let first = error.lines().next().unwrap_or("");

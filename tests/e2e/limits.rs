@@ -24,11 +24,6 @@ fn open_fds(pid: u32) -> anyhow::Result<usize> {
     Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
 }
 
-async fn error_of(host: &Host, id: &str) -> anyhow::Result<String> {
-    assert_eq!(host.wait(id, WAIT).await?["state"], "failed");
-    Ok(host.tasks(id).await?[0]["error"].as_str().unwrap_or("").to_owned())
-}
-
 #[tokio::test]
 async fn a_huge_log_call_fails_at_the_attempts_byte_budget_and_the_host_stays_small() -> anyhow::Result<()> {
     const BUDGET: u64 = 8 << 20;
@@ -47,7 +42,7 @@ async fn a_huge_log_call_fails_at_the_attempts_byte_budget_and_the_host_stays_sm
     let bomb = host.submit("LogBomb", json!({"calls": 1000, "fields": 1000, "bytes": 100_000})).await?;
     let good = host.submit("Root", json!({"num_subtasks": 10})).await?;
     assert_eq!(
-        error_of(&host, &bomb).await?,
+        host.failure(&bomb, WAIT).await?,
         "the attempt recorded more than 8388608 bytes (subtask inputs, logs, spans, display, progress), the limit per attempt"
     );
     assert!(started.elapsed() < Duration::from_secs(20), "the bomb took {:?}", started.elapsed());
@@ -94,7 +89,7 @@ async fn taking_over_a_task_type_of_another_module_must_be_asked_for() -> anyhow
     let (status, body) = host.post_raw("/v1/modules?replace=true", bytes, "application/wasm").await?;
     assert_eq!(status, 201, "{body}");
     let id = host.submit("Noop", json!({})).await?;
-    assert_eq!(error_of(&host, &id).await?, "the impostor's Noop ran");
+    assert_eq!(host.failure(&id, WAIT).await?, "the impostor's Noop ran");
     Ok(())
 }
 
@@ -107,12 +102,12 @@ async fn a_100_mb_write_and_a_socket_flood_meet_their_limits_by_name() -> anyhow
     let write = host.submit("BigWrite", json!({"mib": 100})).await?;
     let sockets = host.submit("Sockets", json!({"n": 1000})).await?;
     let good = host.submit("Root", json!({"num_subtasks": 10})).await?;
-    let error = error_of(&host, &write).await?;
+    let error = host.failure(&write, WAIT).await?;
     assert!(
         error.starts_with("stdout exceeded the capture limit of 1048576 bytes (the task then failed: "),
         "{error}"
     );
-    assert_eq!(error_of(&host, &sockets).await?, "socket 0 refused: access-denied");
+    assert_eq!(host.failure(&sockets, WAIT).await?, "socket 0 refused: access-denied");
     assert!(open_fds(host.pid())? < fds + 16, "the host opened descriptors for the guest");
     assert_eq!(host.wait(&good, WAIT).await?["state"], "completed");
     Ok(())
@@ -127,7 +122,7 @@ async fn the_memory_limit_holds_for_all_memories_of_an_attempt_together() -> any
     let good = host.submit("Root", json!({"num_subtasks": 10})).await?;
     // Each of its three memories stays under 32 MiB; together they do not.
     assert_eq!(
-        error_of(&host, &memories).await?,
+        host.failure(&memories, WAIT).await?,
         "memory limit of 32 MiB exceeded (the task asked for 49 MiB in all)"
     );
     assert_eq!(host.wait(&good, WAIT).await?["state"], "completed");

@@ -24,21 +24,14 @@ async fn python_tasks_are_contained_and_run_on_32_runners() -> anyhow::Result<()
         noops.push(host.submit("PyNoop", json!({})).await?);
     }
     let good = host.submit("Root", json!({"num_subtasks": 10})).await?;
-    let error = |id: String| {
-        let host = &host;
-        async move {
-            assert_eq!(host.wait(&id, WAIT).await?["state"], "failed");
-            anyhow::Ok(host.tasks(&id).await?[0]["error"].as_str().unwrap_or("").to_owned())
-        }
-    };
-    assert_eq!(error(spin).await?, "timed out after 3s");
-    let bomb = error(bomb).await?;
+    assert_eq!(host.failure(&spin, WAIT).await?, "timed out after 3s");
+    let bomb = host.failure(&bomb, WAIT).await?;
     assert!(
         bomb.starts_with("memory limit of 64 MiB exceeded (the task asked for ")
             && bomb.ends_with(" MiB in all)"),
         "{bomb}"
     );
-    let raised = error(raise).await?;
+    let raised = host.failure(&raise, WAIT).await?;
     assert_eq!(raised.lines().next(), Some("ValueError: the data source refused the request"), "{raised}");
     for id in &noops {
         assert_eq!(host.wait(id, WAIT).await?["state"], "completed");

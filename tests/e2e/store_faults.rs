@@ -175,9 +175,10 @@ async fn the_largest_groups_the_writer_builds_replay_after_kill_9() -> anyhow::R
     let data = temp.path().join("data");
     let mut host = Host::start_in(&data, &["--runners", "0"]).await?;
     host.upload("fanout").await?;
-    // Two bursts of 80 submissions of 1 MB inputs: a group of them meets
-    // the writer's byte bound (64 MiB) before its command bound (4,096), so
-    // the groups are the largest the writer builds.
+    // Two bursts of 80 submissions of 1 MB inputs: 80 MB arriving together
+    // is more than one group takes (64 MiB, far below the 4,096-command
+    // bound), so the groups written are as large as the writer builds them.
+    // (That the bound splits them is not observed here; replay is.)
     let pad = "p".repeat(1_000_000 - 64);
     let body = json!({"name": "big", "task": "Root", "input": {"num_subtasks": 0, "pad": pad}});
     let mut ids = Vec::new();

@@ -26,7 +26,8 @@ use tower::ServiceExt as _;
 
 use crate::model::now_ms;
 
-/// How connections are bounded.
+/// How connections are bounded (defaults: `serve --max-connections`,
+/// `--header-timeout`).
 #[derive(Debug, Clone, Copy)]
 pub struct ServeLimits {
     /// Open connections at most; one more is closed as soon as accepted.
@@ -34,12 +35,6 @@ pub struct ServeLimits {
     /// Longest a connection may serve no request (waiting for or reading a
     /// request's head) before it is closed.
     pub header_timeout: Duration,
-}
-
-impl Default for ServeLimits {
-    fn default() -> Self {
-        ServeLimits { max_connections: 8192, header_timeout: Duration::from_secs(10) }
-    }
 }
 
 /// What the reaper knows of one connection.

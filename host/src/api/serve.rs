@@ -1,9 +1,10 @@
 //! Serving the router on a listener, with the bounds a flood meets: a cap on
 //! open connections (one past it is closed at once, so the others are
-//! served), and a time limit on a connection that serves no request (a new
-//! one, one half-way through sending a head, an idle keep-alive one): past
-//! it the connection is closed. A half-sent request or an idle connection
-//! therefore holds a descriptor for at most about that long.
+//! served), and time limits on a connection that serves no request: the
+//! head timeout for one that has not sent a whole request yet (a new one, a
+//! slow-loris), and [`KEEP_ALIVE`] (120 s, past clients' own pool timeouts,
+//! so no request races the host's close) for one idle after a response;
+//! past it the connection is closed.
 //!
 //! The time limit is kept by one reaper for all connections, which looks
 //! every quarter of it (at least every second): a request costs a few atomic
@@ -14,7 +15,7 @@
 //! it is serving and closes, and one serving none closes at once; event
 //! streams end at once (`events.rs` watches the same signal).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -37,8 +38,16 @@ pub struct ServeLimits {
     pub header_timeout: Duration,
 }
 
+/// How long a connection that has served a request may then wait for its
+/// next one: longer than clients keep idle connections pooled (90 s for
+/// common HTTP libraries), so the client, not the host, closes an idle
+/// connection, and a request never races the host's close.
+const KEEP_ALIVE: Duration = Duration::from_secs(120);
+
 /// What the reaper knows of one connection.
 struct Watched {
+    /// Whether it has served a request (then [`KEEP_ALIVE`] applies).
+    served: AtomicBool,
     /// Requests being served (head read, response not yet returned).
     serving: AtomicUsize,
     /// When it last started to serve none (Unix ms).
@@ -50,6 +59,7 @@ struct Watched {
 impl Watched {
     fn new() -> Arc<Watched> {
         Arc::new(Watched {
+            served: AtomicBool::new(false),
             serving: AtomicUsize::new(0),
             idle_since_ms: AtomicU64::new(now_ms()),
             close: Notify::new(),
@@ -61,6 +71,7 @@ impl Watched {
     }
 
     fn finished(&self) {
+        self.served.store(true, Ordering::Release);
         self.idle_since_ms.store(now_ms(), Ordering::Release);
         self.serving.fetch_sub(1, Ordering::AcqRel);
     }
@@ -122,7 +133,8 @@ pub async fn serve(
 
 /// Closes connections that served no request for `timeout`.
 async fn reap(watched: Arc<Mutex<Vec<Weak<Watched>>>>, timeout: Duration) {
-    let timeout_ms = timeout.as_millis() as u64;
+    let (timeout_ms, keep_alive_ms) =
+        (timeout.as_millis() as u64, KEEP_ALIVE.max(timeout).as_millis() as u64);
     let mut tick =
         tokio::time::interval((timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)));
     loop {
@@ -131,7 +143,8 @@ async fn reap(watched: Arc<Mutex<Vec<Weak<Watched>>>>, timeout: Duration) {
         let mut all = watched.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         all.retain(|w| match w.upgrade() {
             Some(c) => {
-                if c.is_idle() && now.saturating_sub(c.idle_since_ms.load(Ordering::Acquire)) >= timeout_ms {
+                let limit = if c.served.load(Ordering::Acquire) { keep_alive_ms } else { timeout_ms };
+                if c.is_idle() && now.saturating_sub(c.idle_since_ms.load(Ordering::Acquire)) >= limit {
                     c.close.notify_one();
                 }
                 true

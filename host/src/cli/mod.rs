@@ -137,9 +137,9 @@ pub struct ServeArgs {
     /// accepted (the descriptor limit is raised to fit at start).
     #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
-    /// How long an API connection may serve no request (a new one, one
-    /// sending a request's head, an idle kept-alive one) before it is
-    /// closed; kept to within a quarter of it.
+    /// How long a new API connection may take to send a whole request
+    /// before it is closed (kept to within a quarter of it); one idle after
+    /// a response is closed after 120 s.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_timeout: Duration,
     /// Start even if the write-ahead log has a corrupt record: the log ends

@@ -52,12 +52,13 @@ pub struct RunnerHello {
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     /// The cluster the runner serves.
+    #[schema(pattern = "^[A-Za-z0-9-]{1,100}$")]
     pub cluster: String,
     /// Most tasks to take (1 to 64; default 1).
     #[serde(default)]
     pub max: Option<u32>,
-    /// How long to wait for a task, in ms (at most 60000; default 30000; 0
-    /// answers at once).
+    /// How long to wait for a task, in ms (default 30000, at most the host's
+    /// `serve --poll-limit`; 0 answers at once).
     #[serde(default)]
     pub wait_ms: Option<u64>,
     /// The runner, for `GET /v1/runners`.
@@ -73,7 +74,7 @@ pub struct AssignmentView {
     pub task_type: TaskTypeView,
     /// The sha256 of the module to run (`GET /v1/modules/{digest}`).
     pub module: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub input: Box<RawValue>,
     /// The attempt number, from 1 (what the task sees).
     pub attempt: u32,
@@ -169,7 +170,8 @@ pub struct RunnerConfig {
 pub struct InterruptsRequest {
     #[serde(default)]
     pub after: u64,
-    /// How long to wait for one, in ms (at most 60000; default 30000).
+    /// How long to wait for one, in ms (default 30000, at most the host's
+    /// `serve --poll-limit`).
     #[serde(default)]
     pub wait_ms: Option<u64>,
 }
@@ -196,7 +198,9 @@ pub struct Interrupts {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptRef {
+    #[schema(format = Uuid)]
     pub job: String,
+    #[schema(format = Uuid)]
     pub task: String,
     /// The lease token the claim answered.
     pub lease: u64,
@@ -230,7 +234,7 @@ pub struct Extended {
 #[serde(deny_unknown_fields)]
 pub struct SubtaskBody {
     pub task_type: TaskTypeView,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub input: Box<RawValue>,
     #[serde(default)]
     pub depends_on: Vec<u32>,
@@ -240,11 +244,19 @@ pub struct SubtaskBody {
     pub cluster: Option<String>,
 }
 
+/// The schema of a log level: its lowercase name.
+pub fn log_level_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(LogLevel::ALL.map(LogLevel::as_str)))
+        .build()
+}
+
 /// A log line in a report.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogBody {
-    #[schema(value_type = String, example = "info")]
+    #[schema(schema_with = log_level_schema)]
     pub level: LogLevel,
     pub message: String,
     #[serde(default)]
@@ -272,7 +284,9 @@ pub struct SpanBody {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportBody {
+    #[schema(format = Uuid)]
     pub job: String,
+    #[schema(format = Uuid)]
     pub task: String,
     pub attempt: u32,
     /// The lease token of the start reported on.

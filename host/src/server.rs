@@ -126,6 +126,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         cancels: Default::default(),
         stopping: stopping.clone(),
         followers: Arc::new(tokio::sync::Semaphore::new(api::MAX_FOLLOWERS)),
+        poll_limit: options.serve.poll_limit,
     });
     let mut serve = options.serve;
     serve.max_connections = fit_descriptors(serve.max_connections);

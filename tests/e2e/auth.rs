@@ -10,18 +10,29 @@ use serde_json::json;
 
 use crate::harness::Host;
 
-const ADMIN: &str = "admin-token-0123456789abcdef";
-const RUNNER: &str = "runner-token-0123456789abcdef";
+/// The admin token of [`host_with_tokens`].
+pub const ADMIN: &str = "admin-token-0123456789abcdef";
+/// A runner token of [`host_with_tokens`], for every cluster.
+pub const RUNNER: &str = "runner-token-0123456789abcdef";
 const GPU_RUNNER: &str = "gpu-runner-token-0123456789ab";
 
-async fn host_with_tokens() -> anyhow::Result<(Host, tempfile::TempDir)> {
+/// A host with an admin token, a runner token and a runner token for the
+/// `gpu` cluster only (the directory holds the token file).
+pub async fn host_with_tokens() -> anyhow::Result<(Host, tempfile::TempDir)> {
+    host_with_tokens_and(&[]).await
+}
+
+/// [`host_with_tokens`] with further `serve` options.
+pub async fn host_with_tokens_and(args: &[&str]) -> anyhow::Result<(Host, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("tokens");
     std::fs::write(
         &file,
         format!("# test tokens\nadmin {ADMIN}\nrunner {RUNNER}\nrunner {GPU_RUNNER} clusters=gpu\n"),
     )?;
-    let host = Host::start(&["--runners", "1", "--token-file", file.to_str().unwrap()]).await?;
+    let mut all = vec!["--runners", "1", "--token-file", file.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let host = Host::start(&all).await?;
     Ok((host, dir))
 }
 

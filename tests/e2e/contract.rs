@@ -67,14 +67,32 @@ async fn every_route_is_in_the_openapi_document() -> anyhow::Result<()> {
             op["responses"].as_object().is_some_and(|r| !r.is_empty()),
             "{method} {path} has no responses"
         );
-        if *path != "/healthz" {
-            assert!(op["security"].is_array(), "{method} {path} names no token role");
-        }
+        assert!(op.get("security").is_none(), "{method} {path} needs a token on a host without tokens");
     }
     let mut ids = BTreeSet::new();
     for (method, path) in ROUTES {
         let id = doc["paths"][path][method]["operationId"].as_str().unwrap_or_default().to_owned();
         assert!(ids.insert(id.clone()), "operationId {id:?} of {method} {path} repeats");
+    }
+    assert!(doc["components"].get("securitySchemes").is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_tokens_the_document_names_each_routes_role() -> anyhow::Result<()> {
+    let (host, _dir) = crate::auth::host_with_tokens().await?;
+    let (status, doc) = host.get("/v1/openapi.json").await?;
+    assert_eq!(status, StatusCode::OK, "the document needs no token");
+    for (method, path) in ROUTES {
+        let role =
+            doc["paths"][path][method]["security"][0].as_object().and_then(|s| s.keys().next().cloned());
+        let expected = match *path {
+            "/healthz" | "/v1/openapi.json" => None,
+            p if p.starts_with("/v1/runners/") && *p != *"/v1/runners" => Some("runner"),
+            "/v1/modules/{digest}" => Some("runner"),
+            _ => Some("admin"),
+        };
+        assert_eq!(role.as_deref(), expected, "{method} {path}");
     }
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(
@@ -210,4 +228,41 @@ async fn announce_body(host: &Host, path: &str, length: usize) -> anyhow::Result
     let status = text.split(' ').nth(1).unwrap_or("0").parse()?;
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
     Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
+/// Sends `raw` on a fresh connection; the whole answer (the host closes).
+async fn raw_exchange(host: &Host, raw: &[u8]) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = host.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(raw).await?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer)).await??;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test]
+async fn requests_hyper_cannot_read_get_json_errors() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "0"]).await?;
+    let long_uri = format!("GET /v1/jobs?{} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "a".repeat(500_000));
+    let cases: [(&[u8], &str, &str); 3] = [
+        (long_uri.as_bytes(), "431", "headers_too_large"),
+        (
+            b"GET /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n",
+            "400",
+            "malformed_request",
+        ),
+        (b"NOT HTTP AT ALL\r\n\r\n", "400", "malformed_request"),
+    ];
+    for (raw, status, code) in cases {
+        let answer = raw_exchange(&host, raw).await?;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+        assert!(head.contains("content-type: application/json"), "{head}");
+        let body: Value = serde_json::from_str(body)?;
+        assert_eq!(body["error"]["code"], code, "{answer}");
+    }
+    let (status, _) = host.get("/healthz").await?;
+    assert_eq!(status, StatusCode::OK);
+    Ok(())
 }

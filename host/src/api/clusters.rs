@@ -14,12 +14,16 @@ use crate::model::{Cluster, DEFAULT_CLUSTER, MAX_CLUSTER_TEXT, check_cluster, no
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCluster {
-    /// Its name for people (1 to 1000 bytes).
+    /// Its name for people (1 to 1000 characters).
+    #[schema(min_length = 1, max_length = 1000)]
     pub name: String,
+    /// What it is for (at most 1000 characters).
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
     /// Its slug; derived from the name plus a short random suffix when absent.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9-]{1,100}$")]
     pub slug: Option<String>,
 }
 
@@ -54,12 +58,12 @@ pub async fn create(
     Json(body): Json<CreateCluster>,
 ) -> Result<(StatusCode, axum::Json<ClusterView>), ApiError> {
     let invalid = |m: String| ApiError::unprocessable("invalid_cluster", m);
-    if body.name.is_empty() || body.name.len() > MAX_CLUSTER_TEXT {
-        return Err(invalid(format!("name must be 1 to {MAX_CLUSTER_TEXT} bytes")));
+    if body.name.is_empty() || body.name.chars().count() > MAX_CLUSTER_TEXT {
+        return Err(invalid(format!("name must be 1 to {MAX_CLUSTER_TEXT} characters")));
     }
     let description = body.description.unwrap_or_default();
-    if description.len() > MAX_CLUSTER_TEXT {
-        return Err(invalid(format!("description must be at most {MAX_CLUSTER_TEXT} bytes")));
+    if description.chars().count() > MAX_CLUSTER_TEXT {
+        return Err(invalid(format!("description must be at most {MAX_CLUSTER_TEXT} characters")));
     }
     let suffix = &uuid::Uuid::now_v7().simple().to_string()[26..];
     let slug = body.slug.unwrap_or_else(|| slug_from(&body.name, suffix));
@@ -91,7 +95,7 @@ fn find(state: &AppState, slug: &str) -> Result<Cluster, ApiError> {
 }
 
 /// `GET /v1/clusters/{slug}`.
-#[utoipa::path(operation_id = "show_cluster", get, path = "/v1/clusters/{slug}", tag = "clusters", params(("slug" = String, Path, description = "the cluster's slug")),
+#[utoipa::path(operation_id = "show_cluster", get, path = "/v1/clusters/{slug}", tag = "clusters", params(("slug" = String, Path, pattern = "^[A-Za-z0-9-]{1,100}$", description = "the cluster's slug")),
     responses((status = 200, description = "the cluster", body = ClusterView), (status = "4XX", description = REFUSED, body = ErrorBody)),
     security(("admin" = [])))]
 pub async fn show(
@@ -103,7 +107,7 @@ pub async fn show(
 
 /// `DELETE /v1/clusters/{slug}`: 204; 409 for `default` or a cluster whose
 /// tasks are unfinished (waiting, ready or running).
-#[utoipa::path(operation_id = "delete_cluster", delete, path = "/v1/clusters/{slug}", tag = "clusters", params(("slug" = String, Path, description = "the cluster's slug")),
+#[utoipa::path(operation_id = "delete_cluster", delete, path = "/v1/clusters/{slug}", tag = "clusters", params(("slug" = String, Path, pattern = "^[A-Za-z0-9-]{1,100}$", description = "the cluster's slug")),
     responses((status = 204, description = "deleted"), (status = "4XX", description = REFUSED, body = ErrorBody)),
     security(("admin" = [])))]
 pub async fn delete(State(state): State<AppState>, Path(slug): Path<String>) -> Result<StatusCode, ApiError> {

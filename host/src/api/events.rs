@@ -52,7 +52,7 @@ impl Follow {
 }
 
 /// `GET /v1/jobs/{id}/events`: `event: job` with the job as `data`.
-#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", params(("id" = String, Path, description = "the job id")),
+#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job id")),
     responses((status = 200, description = "a stream of `event: job` server-sent events, the job's JSON as data", content_type = "text/event-stream"),
         (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
     security(("admin" = [])))]

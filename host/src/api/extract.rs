@@ -9,26 +9,80 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
-/// A JSON body; malformed JSON is a 400, a wrong shape a 422.
+/// A JSON object body (`application/json` or `application/*+json`, else a
+/// 415); malformed JSON is a 400, a wrong shape (an array, say) a 422. A number written with a zero
+/// fraction (`3.0`) counts as the integer it equals, as in JSON Schema.
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(JsonRejection::JsonDataError(e)) => {
-                Err(ApiError::unprocessable("invalid_request", e.body_text()))
-            }
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+        let json = media_type(&req).is_some_and(|e| {
+            let e = e.to_ascii_lowercase();
+            e == "application/json" || (e.starts_with("application/") && e.ends_with("+json"))
+        });
+        if !json {
+            return Err(ApiError::new(
                 e415(),
                 "unsupported_media_type",
                 "expected `Content-Type: application/json`",
-            )),
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large(e.body_text())),
+            ));
+        }
+        let bytes = body_bytes(req, state).await?;
+        // Every body of this API is an object; serde would also read a
+        // struct from an array of its fields.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{') {
+            return Err(ApiError::unprocessable("invalid_request", "the body must be a JSON object"));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(JsonRejection::JsonDataError(e)) => match with_integral_numbers(&bytes) {
+                Some(v) => Ok(Json(v)),
+                None => Err(ApiError::unprocessable("invalid_request", e.body_text())),
+            },
             Err(e) => Err(ApiError::bad_request("invalid_json", e.body_text())),
         }
+    }
+}
+
+/// `bytes` read again with every whole-valued float as an integer; `None`
+/// when that changes nothing or still does not fit `T`.
+fn with_integral_numbers<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    fn fix(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                let whole = f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0;
+                if whole {
+                    *v = if f < 0.0 { (f as i64).into() } else { (f as u64).into() };
+                }
+                whole
+            }
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |any, i| fix(i) | any),
+            serde_json::Value::Object(map) => map.values_mut().fold(false, |any, i| fix(i) | any),
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    // Written out again rather than read from the value, so raw JSON fields
+    // (task inputs) can be read too.
+    let fixed = fix(&mut value).then(|| serde_json::to_vec(&value).ok()).flatten()?;
+    serde_json::from_slice(&fixed).ok()
+}
+
+/// The essence of the request's `Content-Type` (`type/subtype`), if any.
+fn media_type(req: &Request) -> Option<&str> {
+    let value = req.headers().get(axum::http::header::CONTENT_TYPE)?.to_str().ok()?;
+    value.split(';').next().map(str::trim)
+}
+
+/// The whole body, within the route's limit (413 beyond it).
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    match Bytes::from_request(req, state).await {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large(e.body_text())),
+        Err(e) => Err(ApiError::bad_request("invalid_body", e.body_text())),
     }
 }
 
@@ -69,20 +123,14 @@ impl<S: Send + Sync> FromRequest<S> for WasmBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = req.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-        let essence = content_type.and_then(|v| v.split(';').next()).map(str::trim);
-        if !essence.is_some_and(|e| e.eq_ignore_ascii_case("application/wasm")) {
+        if !media_type(&req).is_some_and(|e| e.eq_ignore_ascii_case("application/wasm")) {
             return Err(ApiError::new(
                 e415(),
                 "unsupported_media_type",
                 "expected `Content-Type: application/wasm`",
             ));
         }
-        match Bytes::from_request(req, state).await {
-            Ok(bytes) => Ok(WasmBody(bytes)),
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large(e.body_text())),
-            Err(e) => Err(ApiError::bad_request("invalid_body", e.body_text())),
-        }
+        body_bytes(req, state).await.map(WasmBody)
     }
 }
 
@@ -116,5 +164,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             .await
             .map(|q| Query(q.0))
             .map_err(|e: QueryRejection| ApiError::bad_request("invalid_query", e.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Counts {
+        n: u32,
+        list: Vec<i64>,
+        raw: Box<serde_json::value::RawValue>,
+    }
+
+    #[test]
+    fn whole_floats_read_as_integers() {
+        let read: Counts = with_integral_numbers(br#"{"n": 3.0, "list": [-2.0, 5], "raw": [1.0]}"#).unwrap();
+        assert_eq!((read.n, read.list, read.raw.get()), (3, vec![-2, 5], "[1]"));
+        assert!(with_integral_numbers::<Counts>(br#"{"n": 3.5, "list": [], "raw": 1}"#).is_none());
+        assert!(with_integral_numbers::<Counts>(br#"{"n": 3, "list": [], "raw": 1}"#).is_none());
     }
 }

@@ -16,34 +16,40 @@ use crate::model::{
 };
 use crate::scheduler::JobSpec;
 
-/// Longest job name, in bytes.
+/// Longest job name, in characters.
 const MAX_JOB_NAME: usize = 256;
-/// Longest idempotency key, in bytes.
+/// Longest idempotency key, in characters.
 const MAX_IDEMPOTENCY_KEY: usize = 256;
 
 /// The body of `POST /v1/jobs`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitJob {
-    /// The job's name.
+    /// The job's name, 1 to 256 characters.
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
-    /// The root task type, `Name` or `Name@vX.Y`.
+    /// The root task type, `Name` or `Name@vX.Y`: one an uploaded module
+    /// implements.
+    #[schema(min_length = 1)]
     pub task: String,
     /// The root task's input.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub input: serde_json::Value,
     /// The cluster to run the root task on; `default` when absent.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9-]{1,100}$")]
     pub cluster: Option<String>,
     /// Retries of the root task.
     #[serde(default)]
     pub max_retries: u32,
-    /// A repeat with the same key returns the first job.
+    /// A repeat with the same key returns the first job (1 to 256 characters).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub idempotency_key: Option<String>,
     /// A W3C `traceparent` the job's trace continues (its spans are exported
     /// under it). A `traceparent` header is used when this is absent.
     #[serde(default)]
+    #[schema(pattern = "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")]
     pub traceparent: Option<String>,
 }
 
@@ -62,10 +68,10 @@ pub(super) fn find_job(state: &AppState, raw: &str) -> Result<Job, ApiError> {
 }
 
 fn validate(state: &AppState, body: SubmitJob, header: Option<TraceParent>) -> Result<JobSpec, ApiError> {
-    if body.name.is_empty() || body.name.len() > MAX_JOB_NAME {
+    if body.name.is_empty() || body.name.chars().count() > MAX_JOB_NAME {
         return Err(ApiError::unprocessable(
             "invalid_name",
-            format!("job name must be 1 to {MAX_JOB_NAME} bytes"),
+            format!("job name must be 1 to {MAX_JOB_NAME} characters"),
         ));
     }
     let task_type = TaskType::parse(&body.task)
@@ -89,10 +95,11 @@ fn validate(state: &AppState, body: SubmitJob, header: Option<TraceParent>) -> R
             format!("input of {} bytes exceeds the limit of {limit} bytes", input.len()),
         ));
     }
-    if body.idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY) {
+    if body.idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.chars().count() > MAX_IDEMPOTENCY_KEY)
+    {
         return Err(ApiError::unprocessable(
             "invalid_idempotency_key",
-            "idempotency_key must be 1 to 256 bytes",
+            "idempotency_key must be 1 to 256 characters",
         ));
     }
     let traceparent = match body.traceparent.as_deref() {
@@ -143,7 +150,7 @@ fn header_traceparent(headers: &HeaderMap) -> Option<TraceParent> {
 }
 
 /// `GET /v1/jobs/{id}`.
-#[utoipa::path(operation_id = "show_job", get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "the job id")),
+#[utoipa::path(operation_id = "show_job", get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job id")),
     responses((status = 200, description = "the job", body = JobView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn show(
     State(state): State<AppState>,
@@ -153,7 +160,7 @@ pub async fn show(
 }
 
 /// `GET /v1/jobs/{id}/tasks`: every task, in creation order.
-#[utoipa::path(get, path = "/v1/jobs/{id}/tasks", tag = "jobs", params(("id" = String, Path, description = "the job id")),
+#[utoipa::path(get, path = "/v1/jobs/{id}/tasks", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job id")),
     responses((status = 200, description = "every task of the job", body = Vec<TaskView>), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn tasks(
     State(state): State<AppState>,
@@ -170,13 +177,16 @@ pub async fn tasks(
 #[serde(deny_unknown_fields)]
 pub struct LogFilter {
     /// Only this task's lines.
+    #[param(format = Uuid)]
     pub task: Option<String>,
     /// Only lines at this level or above: trace, debug, info, warn, error.
-    #[param(value_type = Option<String>)]
+    #[param(schema_with = super::openapi::log_level)]
     pub level: Option<LogLevel>,
     /// The `cursor` of the previous page: lines after it.
+    #[param(pattern = "^([0-9a-f]{2})*$")]
     pub cursor: Option<String>,
     /// Most lines, 1 to 10000 (default 1000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
 }
 
@@ -195,7 +205,7 @@ pub struct LogPageView {
 
 /// `GET /v1/jobs/{id}/logs`: log lines in the order they were recorded.
 #[utoipa::path(get, path = "/v1/jobs/{id}/logs", tag = "jobs",
-    params(("id" = String, Path, description = "the job id"), LogFilter),
+    params(("id" = String, Path, format = Uuid, description = "the job id"), LogFilter),
     responses((status = 200, description = "log lines", body = LogPageView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn logs(
     State(state): State<AppState>,
@@ -228,13 +238,14 @@ pub async fn logs(
 pub struct DiagramQuery {
     /// `light` (default) or `dark`.
     #[serde(default)]
+    #[param(schema_with = super::openapi::theme)]
     pub theme: Option<String>,
 }
 
 /// `GET /v1/jobs/{id}/diagram.svg`: the job as an SVG graph; 422 for jobs
 /// over 200 tasks.
 #[utoipa::path(get, path = "/v1/jobs/{id}/diagram.svg", tag = "jobs",
-    params(("id" = String, Path, description = "the job id"), DiagramQuery),
+    params(("id" = String, Path, format = Uuid, description = "the job id"), DiagramQuery),
     responses((status = 200, description = "the diagram", content_type = "image/svg+xml", body = String),
         (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
     security(("admin" = [])))]
@@ -274,7 +285,7 @@ pub struct CancelQuery {
 /// longer start; running ones finish, or with `force` are interrupted within
 /// one epoch tick and fail with "canceled". 409 for a completed job.
 #[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
-    params(("id" = String, Path, description = "the job id"), CancelQuery),
+    params(("id" = String, Path, format = Uuid, description = "the job id"), CancelQuery),
     responses((status = 200, description = "the canceled job", body = JobView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -293,7 +304,7 @@ pub async fn cancel(
 
 /// `DELETE /v1/jobs/{id}`: deletes a job that has ended, with its tasks,
 /// logs and spans; 409 while it has work left.
-#[utoipa::path(operation_id = "delete_job", delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "the job id")),
+#[utoipa::path(operation_id = "delete_job", delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job id")),
     responses((status = 204, description = "deleted"), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
     security(("admin" = [])))]
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
@@ -315,7 +326,7 @@ pub struct Retried {
 
 /// `POST /v1/jobs/{id}/retry`: re-queues the failed tasks of a failed job, or
 /// resumes a canceled one. 409 for a job that is neither.
-#[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "jobs", params(("id" = String, Path, description = "the job id")),
+#[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job id")),
     responses((status = 200, description = "what was re-queued", body = Retried), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn retry(
     State(state): State<AppState>,

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod extract;
 mod fleet;
+mod framing;
 mod jobs;
 mod modules;
 mod openapi;
@@ -81,11 +82,13 @@ pub struct Handles {
     pub stopping: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
     /// Room for event-stream followers ([`MAX_FOLLOWERS`] in all).
     pub followers: Arc<tokio::sync::Semaphore>,
+    /// Longest a runner's long-poll waits.
+    pub poll_limit: std::time::Duration,
 }
 
 /// The API's routes, registered together with their OpenAPI description.
 /// Admin routes need an admin token, the runner protocol a runner token,
-/// `/healthz` none (see [`auth`]).
+/// `/healthz` and the OpenAPI document none (see [`auth`]).
 pub fn router(mut handles: Handles) -> Router {
     // A body over `bytes` is refused from its announced length, or while read.
     let limit = |bytes: usize| {
@@ -110,7 +113,6 @@ pub fn router(mut handles: Handles) -> Router {
         .routes(routes!(jobs::diagram))
         .routes(routes!(events::events))
         .routes(routes!(spans::spans))
-        .routes(routes!(openapi_json))
         .routes(routes!(stats::stats))
         .routes(routes!(runners::list))
         .routes(routes!(clusters::create, clusters::list))
@@ -131,10 +133,11 @@ pub fn router(mut handles: Handles) -> Router {
         .route_layer(guard(auth::Role::Runner));
     let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(healthz))
+        .routes(routes!(openapi_json))
         .merge(admin)
         .merge(runners)
         .split_for_parts();
-    handles.openapi = Arc::new(doc.to_json().unwrap_or_default());
+    handles.openapi = Arc::new(openapi::render(&doc, handles.tokens.is_empty()));
     router
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
@@ -162,10 +165,10 @@ async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiError
     }
 }
 
-/// `GET /v1/openapi.json`: this API's OpenAPI 3.1 document.
+/// `GET /v1/openapi.json`: this API's OpenAPI 3.1 document (no token needed:
+/// it holds nothing but the API's shape).
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "host",
-    responses((status = 200, description = "the OpenAPI document", content_type = "application/json")),
-    security(("admin" = [])))]
+    responses((status = 200, description = "the OpenAPI document", content_type = "application/json")))]
 async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], state.openapi.as_str().to_owned())
 }

@@ -74,7 +74,7 @@ fn asked_limits(query: &UploadQuery, host: &Limits) -> Result<TaskLimits, ApiErr
 /// given again replace the earlier ones); 422 when they are not a task
 /// component or the limits are out of range.
 #[utoipa::path(post, path = "/v1/modules", tag = "modules", params(UploadQuery),
-    request_body(content = Vec<u8>, content_type = "application/wasm", description = "the component's bytes"),
+    request_body(content = inline(super::openapi::Binary), content_type = "application/wasm", description = "the component's bytes"),
     responses((status = 201, description = "registered", body = ModuleView),
         (status = 200, description = "uploaded before", body = ModuleView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
     security(("admin" = [])))]

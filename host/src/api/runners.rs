@@ -22,11 +22,17 @@ use crate::protocol::{
 };
 use crate::scheduler::{MAX_CLAIM_BATCH, Report};
 
-/// Longest long-poll of a claim.
-const MAX_WAIT_MS: u64 = 60_000;
+/// How long a long-poll waits when the runner does not say.
+const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
 /// Most reports in one completion.
 const MAX_REPORTS: usize = 4 * MAX_CLAIM_BATCH;
+
+/// How long a long-poll asking for `wait_ms` waits: [`DEFAULT_WAIT`] when
+/// it does not say, never over `serve --poll-limit`.
+fn poll_wait(state: &AppState, wait_ms: Option<u64>) -> Duration {
+    wait_ms.map_or(DEFAULT_WAIT, Duration::from_millis).min(state.poll_limit)
+}
 
 /// Claims for `body`: the tasks taken, empty when none became ready in time.
 async fn claim_for(
@@ -42,7 +48,7 @@ async fn claim_for(
     if let Some(hello) = &body.runner {
         state.fleet.heard(hello, &body.cluster);
     }
-    let wait = Duration::from_millis(body.wait_ms.unwrap_or(30_000).min(MAX_WAIT_MS));
+    let wait = poll_wait(state, body.wait_ms);
     let max = body.max.unwrap_or(1).clamp(1, MAX_CLAIM_BATCH as u32) as usize;
     if wait.is_zero() {
         return Ok(state
@@ -145,8 +151,12 @@ pub async fn complete(
             format!("at most {MAX_REPORTS} reports per request"),
         ));
     }
-    // Refused reports are answered on their own; the others go to the
-    // scheduler as one batch.
+    // A malformed id is the runner's bug, not an outcome: the whole request
+    // is refused. Other refused reports are answered on their own; the rest
+    // go to the scheduler as one batch.
+    for r in &body.reports {
+        task_key(&r.job, &r.task)?;
+    }
     let mut refused: Vec<Option<ApiError>> = Vec::with_capacity(body.reports.len());
     let mut valid = Vec::with_capacity(body.reports.len());
     for r in body.reports {
@@ -203,7 +213,7 @@ pub async fn release(
 
 /// `GET /v1/modules/{digest}`: a module's bytes, for runners that lack it.
 #[utoipa::path(get, path = "/v1/modules/{digest}", tag = "runners",
-    params(("digest" = String, Path, description = "the module's sha256, 64 hex digits")),
+    params(("digest" = String, Path, pattern = "^[0-9a-f]{64}$", description = "the module's sha256, 64 hex digits")),
     responses((status = 200, description = "the component's bytes", content_type = "application/wasm"),
         (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
     security(("runner" = [])))]
@@ -244,7 +254,7 @@ pub async fn interrupts(
     State(state): State<AppState>,
     Json(body): Json<InterruptsRequest>,
 ) -> axum::Json<Interrupts> {
-    let wait = Duration::from_millis(body.wait_ms.unwrap_or(30_000).min(MAX_WAIT_MS));
+    let wait = poll_wait(&state, body.wait_ms);
     axum::Json(Interrupts { interrupts: state.cancels.wait_after(body.after, wait).await })
 }
 

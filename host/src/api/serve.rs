@@ -25,6 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore, watch};
 use tower::ServiceExt as _;
 
+use super::framing::JsonFraming;
 use crate::model::now_ms;
 
 /// How connections are bounded (defaults: `serve --max-connections`,
@@ -36,6 +37,9 @@ pub struct ServeLimits {
     /// Longest a connection may serve no request (waiting for or reading a
     /// request's head) before it is closed.
     pub header_timeout: Duration,
+    /// Longest a runner's long-poll (claim, interrupts) waits, whatever it
+    /// asks for.
+    pub poll_limit: Duration,
 }
 
 /// How long a connection that has served a request may then wait for its
@@ -206,7 +210,7 @@ impl Connection {
             // event stream or a module download counts until it ends.
             async move { response.await.map(|r| r.map(|body| Tracked { body, watch: counted })) }
         });
-        let connection = self.http.serve_connection(TokioIo::new(stream), service);
+        let connection = self.http.serve_connection(TokioIo::new(JsonFraming::new(stream)), service);
         tokio::pin!(connection);
         tokio::select! {
             _ = connection.as_mut() => return,

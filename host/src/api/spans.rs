@@ -22,6 +22,7 @@ const MAX_SPANS: usize = 10_000;
 #[serde(deny_unknown_fields)]
 pub struct SpanFilter {
     /// Only this task's spans.
+    #[param(format = Uuid)]
     pub task: Option<String>,
 }
 
@@ -77,7 +78,7 @@ pub struct TraceView {
 }
 
 /// `GET /v1/jobs/{id}/spans`.
-#[utoipa::path(get, path = "/v1/jobs/{id}/spans", tag = "jobs", params(("id" = String, Path, description = "the job id"), SpanFilter),
+#[utoipa::path(get, path = "/v1/jobs/{id}/spans", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job id"), SpanFilter),
     responses((status = 200, description = "the job's trace", body = TraceView),
         (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
     security(("admin" = [])))]

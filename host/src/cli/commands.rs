@@ -160,6 +160,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
         serve: crate::api::ServeLimits {
             max_connections: args.max_connections as usize,
             header_timeout: args.header_timeout,
+            poll_limit: args.poll_limit,
         },
         recover_log: args.recover_log,
     };

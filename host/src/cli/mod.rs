@@ -142,6 +142,11 @@ pub struct ServeArgs {
     /// a response is closed after 120 s.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_timeout: Duration,
+    /// Longest a runner's long-poll (a claim, or waiting for forced cancels)
+    /// is held open, whatever it asks for; lower it below the idle timeout of
+    /// any proxy between runners and the host.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub poll_limit: Duration,
     /// Start even if the write-ahead log has a corrupt record: the log ends
     /// there, and what was logged after it is lost (without this flag such
     /// a log stops start-up, naming the file and offset).

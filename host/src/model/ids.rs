@@ -71,7 +71,11 @@ macro_rules! uuid_id {
             type Err = ParseIdError;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::try_parse(s).map($name).map_err(|_| ParseIdError(s.chars().take(64).collect()))
+                // Only the hyphenated form, the one the host writes.
+                match Uuid::try_parse(s) {
+                    Ok(id) if s.len() == 36 => Ok($name(id)),
+                    _ => Err(ParseIdError(s.chars().take(64).collect())),
+                }
             }
         }
     };

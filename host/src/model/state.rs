@@ -47,6 +47,16 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// Every state, in the order the API lists them.
+    pub const ALL: [JobState; 6] = [
+        JobState::Submitted,
+        JobState::Running,
+        JobState::Started,
+        JobState::Completed,
+        JobState::Failed,
+        JobState::Canceled,
+    ];
+
     /// The lowercase name used by the API.
     pub fn as_str(self) -> &'static str {
         match self {

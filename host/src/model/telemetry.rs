@@ -18,6 +18,23 @@ pub enum LogLevel {
     Error,
 }
 
+impl LogLevel {
+    /// Every level, lowest first.
+    pub const ALL: [LogLevel; 5] =
+        [LogLevel::Trace, LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error];
+
+    /// The lowercase name used by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
 /// One log line of a task attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogEntry {

@@ -7,7 +7,9 @@
 //! Python fixture is built with componentize-py, installed at the version
 //! and hash its `requirements.txt` pins into a virtual environment under
 //! `target/guest-tools/`; both the tool and the component are kept under
-//! names that carry the hash of their inputs, so they are made once.
+//! names that carry the hash of their inputs, so they are made once. The
+//! HTTP API's fuzz tools (`tests/fuzz/requirements.txt`) are installed the
+//! same way (`FUZZ_TOOLS` names their `bin` directory).
 
 mod python;
 
@@ -23,9 +25,16 @@ const WAT_FIXTURES: &[&str] = &["many-memories", "crowded"];
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest.parent().expect("tests/ lives in the workspace").to_path_buf();
-    for dir in
-        ["wit", "guest-sdk", "examples", "tests/fixtures", "tests/python.rs", "Cargo.toml", "Cargo.lock"]
-    {
+    for dir in [
+        "wit",
+        "guest-sdk",
+        "examples",
+        "tests/fixtures",
+        "tests/fuzz/requirements.txt",
+        "tests/python.rs",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     let target_dir = root.join("target").join("guests");
@@ -44,6 +53,7 @@ fn main() {
     }
     let python = python::build(&root);
     println!("cargo:rustc-env=COMPONENT_HOSTILE_PY={}", python.display());
+    println!("cargo:rustc-env=FUZZ_TOOLS={}", python::fuzz_tools(&root).display());
     // The movies example in both versions: v1.0 (with the bug) and v1.1.
     for (features, version) in [(&[][..], "V1_0"), (&["--features", "movies/fixed"][..], "V1_1")] {
         build(&root, &target_dir, &["movies"], features);

@@ -1,5 +1,8 @@
-//! Builds the Python fixture (`tests/fixtures/hostile-py`) with
-//! componentize-py, for the build script.
+//! Python tools for the build script: the Python fixture
+//! (`tests/fixtures/hostile-py`), built with componentize-py, and the HTTP
+//! API's fuzz tools (`tests/fuzz`). Each tool set is installed from a
+//! `requirements.txt` that pins every package by hash, into a virtual
+//! environment named by that file's hash.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -9,7 +12,7 @@ use std::process::Command;
 pub fn build(root: &Path) -> PathBuf {
     let fixture = root.join("tests/fixtures/hostile-py");
     let requirements = fixture.join("requirements.txt");
-    let tool = tool(root, &requirements);
+    let tool = venv(root, "py", &requirements).join("componentize-py");
     let mut inputs = vec![fixture.join("app.py"), requirements];
     inputs.extend(files(&root.join("wit")));
     let out = root.join("target/guests/py").join(format!("hostile_py-{:016x}.wasm", hash(&inputs)));
@@ -34,22 +37,34 @@ pub fn build(root: &Path) -> PathBuf {
     out
 }
 
-/// componentize-py as `requirements` pins it, installed once per pin.
-fn tool(root: &Path, requirements: &Path) -> PathBuf {
-    let venv =
-        root.join("target/guest-tools").join(format!("py-{:016x}", hash(&[requirements.to_path_buf()])));
-    let tool = venv.join("bin/componentize-py");
-    if tool.exists() {
-        return tool;
+/// The `bin` directory of the fuzz tools (`tests/fuzz/requirements.txt`).
+pub fn fuzz_tools(root: &Path) -> PathBuf {
+    venv(root, "fuzz", &root.join("tests/fuzz/requirements.txt"))
+}
+
+/// The `bin` directory of a virtual environment with what `requirements`
+/// pins, installed once per pin under `target/guest-tools/`.
+fn venv(root: &Path, name: &str, requirements: &Path) -> PathBuf {
+    let dir =
+        root.join("target/guest-tools").join(format!("{name}-{:016x}", hash(&[requirements.to_path_buf()])));
+    let bin = dir.join("bin");
+    let done = dir.join("installed");
+    if done.exists() {
+        return bin;
     }
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    run(Command::new(python).args(["-m", "venv"]).arg(&venv), "create a Python virtual environment");
-    let pip = venv.join("bin/pip");
     run(
-        Command::new(pip).args(["install", "--quiet", "--require-hashes", "-r"]).arg(requirements),
-        "install componentize-py",
+        Command::new(python).args(["-m", "venv", "--clear"]).arg(&dir),
+        "create a Python virtual environment",
     );
-    tool
+    run(
+        Command::new(bin.join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "--require-hashes", "-r"])
+            .arg(requirements),
+        &format!("install {}", requirements.display()),
+    );
+    std::fs::write(&done, b"").expect("mark the virtual environment installed");
+    bin
 }
 
 fn run(cmd: &mut Command, what: &str) {

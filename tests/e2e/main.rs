@@ -12,6 +12,7 @@ mod egress;
 mod failures;
 mod floods;
 mod foundation;
+mod fuzz;
 mod harness;
 mod hostile;
 mod limits;

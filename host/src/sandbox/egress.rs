@@ -7,7 +7,11 @@
 //! first, and refused (`destination-IP-prohibited`) if any address it
 //! resolves to is special (this machine, private or link-local networks,
 //! see [`is_special_address`]): only an entry naming such an address
-//! literally reaches it.
+//! literally reaches it. A plain-HTTP request is then sent to the address
+//! that was checked (its `Host` header keeps the name), so a name that
+//! resolves differently a moment later (DNS rebinding) cannot redirect it;
+//! an HTTPS request connects by name, and a rebound address would have to
+//! present a valid certificate for that name.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -61,9 +65,13 @@ impl WasiHttpHooks for Egress {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         let name = (host.parse::<std::net::IpAddr>().is_err()).then(|| (host.to_owned(), port));
+        let mut request = request;
         Box::new(async move {
             if let Some((host, port)) = name {
-                resolves_to_public(&host, port).await?;
+                let checked = resolves_to_public(&host, port).await?;
+                if request.uri().scheme() == Some(&Scheme::HTTP) {
+                    pin_to(&mut request, checked)?;
+                }
             }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
@@ -71,8 +79,17 @@ impl WasiHttpHooks for Egress {
     }
 }
 
-/// Refuses a name that resolves to a special address (or to nothing).
-async fn resolves_to_public(host: &str, port: u16) -> Result<(), Error> {
+/// Points `request` at `addr` in place of the name it was checked for.
+fn pin_to(request: &mut http::Request<WasiBody>, addr: std::net::SocketAddr) -> Result<(), Error> {
+    let mut parts = request.uri().clone().into_parts();
+    parts.authority = Some(addr.to_string().parse().map_err(|_| Error::HttpRequestUriInvalid)?);
+    *request.uri_mut() = http::Uri::from_parts(parts).map_err(|_| Error::HttpRequestUriInvalid)?;
+    Ok(())
+}
+
+/// The address of `host` to connect to (its first IPv4 one, else its first);
+/// refused when any address it resolves to is special (or there are none).
+async fn resolves_to_public(host: &str, port: u16) -> Result<std::net::SocketAddr, Error> {
     let dns = |e: std::io::Error| Error::DnsError { rcode: Some(e.to_string()), info_code: None };
     let addrs: Vec<_> = tokio::net::lookup_host((host, port)).await.map_err(dns)?.collect();
     if addrs.is_empty() {
@@ -82,12 +99,21 @@ async fn resolves_to_public(host: &str, port: u16) -> Result<(), Error> {
         tracing::debug!(%host, %addr, "outbound HTTP denied: the name resolves to a special address");
         return Err(Error::DestinationIpProhibited);
     }
-    Ok(())
+    // IPv4 first: a machine without an IPv6 route still reaches the name.
+    Ok(addrs.iter().copied().find(std::net::SocketAddr::is_ipv4).unwrap_or(addrs[0]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pinned_request_goes_to_the_checked_address_and_keeps_its_path() {
+        let body = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+        let mut request = http::Request::get("http://catalog.example:8080/a/b?c=d").body(body).unwrap();
+        pin_to(&mut request, "[2001:db8::1]:8080".parse().unwrap()).unwrap();
+        assert_eq!(request.uri().to_string(), "http://[2001:db8::1]:8080/a/b?c=d");
+    }
 
     #[test]
     fn the_host_list_and_the_module_list_both_grant() {

@@ -17,7 +17,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The guest crates the tests use.
-const GUESTS: &[&str] = &["fanout", "pipeline", "probe", "hostile", "bad-import", "many-types", "impostor"];
+const GUESTS: &[&str] = &[
+    "fanout",
+    "pipeline",
+    "wordcount",
+    "probe",
+    "outputs",
+    "hostile",
+    "bad-import",
+    "many-types",
+    "impostor",
+];
 
 /// The components written by hand in the text format.
 const WAT_FIXTURES: &[&str] = &["many-memories", "crowded"];

@@ -16,8 +16,10 @@ pub struct Context {
 }
 
 /// Names a subtask submitted during this execution, for use in
-/// [`SubtaskBuilder::depends_on`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// [`SubtaskBuilder::depends_on`]; passed in a dependent's input, it names
+/// that dependency for [`Context::output_of`]. Serialized as its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct SubtaskHandle(u32);
 
 impl SubtaskHandle {

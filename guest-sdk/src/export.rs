@@ -3,7 +3,7 @@
 
 use std::sync::Once;
 
-use crate::bindings::sandflow::task::types::TaskType;
+use crate::bindings::sandflow::task::types::{Output, TaskType};
 use crate::{Context, Task};
 
 /// Exports the listed [`Task`] types as this crate's component.
@@ -23,7 +23,7 @@ macro_rules! export_tasks {
             fn execute(
                 task_type: $crate::bindings::sandflow::task::types::TaskType,
                 input: ::std::string::String,
-            ) -> ::std::result::Result<(), ::std::string::String> {
+            ) -> ::std::result::Result<$crate::bindings::sandflow::task::types::Output, ::std::string::String> {
                 $(
                     if let ::std::option::Option::Some(result) =
                         $crate::__execute::<$task>(&task_type, &input)
@@ -53,7 +53,7 @@ pub fn __task_types<T: Task>() -> TaskType {
 
 /// Runs `T` if `task_type` names it; `None` when it names another type.
 #[doc(hidden)]
-pub fn __execute<T: Task>(task_type: &TaskType, input: &str) -> Option<Result<(), String>> {
+pub fn __execute<T: Task>(task_type: &TaskType, input: &str) -> Option<Result<Output, String>> {
     if task_type.name != T::name() || task_type.version != T::VERSION {
         return None;
     }
@@ -64,7 +64,11 @@ pub fn __execute<T: Task>(task_type: &TaskType, input: &str) -> Option<Result<()
         Ok(task) => task,
         Err(e) => return Some(Err(format!("invalid input for {}: {e}", T::name()))),
     };
-    Some(task.execute(&Context::new()).map_err(|e| e.message().to_owned()))
+    crate::outputs::reset();
+    Some(match task.execute(&Context::new()) {
+        Ok(output) => crate::outputs::output_of(&output),
+        Err(e) => Err(e.message().to_owned()),
+    })
 }
 
 /// Prints a panic as one line on stderr, which the host captures and reports

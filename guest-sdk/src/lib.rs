@@ -15,6 +15,8 @@
 //! }
 //!
 //! impl Task for MoviesStats {
+//!     type Output = ();
+//!
 //!     fn execute(&self, ctx: &Context) -> Result<(), Error> {
 //!         ctx.set_display(format!("MoviesStats({})", self.titles.len()));
 //!         for title in &self.titles {
@@ -30,6 +32,8 @@
 //! }
 //!
 //! impl Task for PrintMovieStats {
+//!     type Output = ();
+//!
 //!     const VERSION: &'static str = "v1.1";
 //!
 //!     fn execute(&self, ctx: &Context) -> Result<(), Error> {
@@ -54,6 +58,7 @@ mod context;
 mod export;
 #[cfg(feature = "http")]
 pub mod http;
+mod outputs;
 #[cfg(feature = "tracing")]
 mod trace;
 
@@ -89,8 +94,14 @@ pub trait Task: Serialize + DeserializeOwned {
     /// The task type's version, `vMAJOR.MINOR`.
     const VERSION: &'static str = "v0.0";
 
-    /// Runs the task. An `Err` fails the attempt with its message.
-    fn execute(&self, ctx: &Context) -> Result<(), Error>;
+    /// What the task leaves for the tasks that depend on it, written as
+    /// JSON: `()` for nothing (see [`Context::output_of`] and
+    /// [`Context::output_from`]).
+    type Output: Serialize;
+
+    /// Runs the task. An `Err` fails the attempt with its message; `Ok` is
+    /// its output.
+    fn execute(&self, ctx: &Context) -> Result<Self::Output, Error>;
 
     /// The name under which this task type is registered.
     fn name() -> &'static str {

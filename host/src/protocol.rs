@@ -15,9 +15,12 @@ use serde_json::value::RawValue;
 
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use crate::model::{
-    Admit, Bounds, Digest, JobId, LogEntry, LogLevel, Record, SpanEntry, SubtaskRequest, SubtaskSpec, TaskId,
-    TaskKey, TaskType,
+    Admit, Bounds, Digest, JobId, LogEntry, LogLevel, Output, Record, SpanEntry, SubtaskRequest, SubtaskSpec,
+    TaskId, TaskKey, TaskType,
 };
 use crate::scheduler::{Assignment, Report};
 
@@ -91,6 +94,80 @@ pub struct AssignmentView {
     /// Hosts the module's tasks may reach over HTTP, besides the runner's list.
     #[serde(default)]
     pub allow_http: Vec<String>,
+    /// The tasks it depends on, in its `depends_on` order: the outputs it may
+    /// read (`GET /v1/runners/outputs/{job}/{task}`).
+    #[serde(default)]
+    pub dependencies: Vec<DependencyView>,
+}
+
+/// A task a claimed task depends on.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DependencyView {
+    /// The handle its parent submitted it under.
+    pub handle: u32,
+    #[schema(format = Uuid)]
+    pub task: String,
+}
+
+/// What a computed attempt returned, in a report: `{"bytes": BASE64}` or
+/// `{"of_subtask": HANDLE}`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum OutputBody {
+    /// Bytes, in base64 (standard alphabet, padded).
+    Bytes(String),
+    /// The output of the subtask the attempt submitted under this handle.
+    OfSubtask(u32),
+}
+
+impl utoipa::PartialSchema for OutputBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        let case = |name: &str, value: ObjectBuilder| {
+            ObjectBuilder::new()
+                .property(name, value)
+                .required(name)
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        };
+        let bytes = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Byte)))
+            .description(Some("the bytes, in base64 (standard alphabet, padded)"));
+        let handle = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .maximum(Some(u32::MAX))
+            .description(Some("the output is that of the subtask the attempt submitted under this handle"));
+        OneOfBuilder::new()
+            .item(case("bytes", bytes))
+            .item(case("of_subtask", handle))
+            .description(Some("What a computed attempt returned."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for OutputBody {}
+
+impl OutputBody {
+    fn of(output: Output) -> Option<Self> {
+        match output {
+            Output::None | Output::TooLarge(_) => None,
+            Output::Bytes(b) => Some(OutputBody::Bytes(BASE64.encode(b))),
+            Output::OfSubtask(h) => Some(OutputBody::OfSubtask(h)),
+        }
+    }
+
+    fn into_output(self) -> Result<Output, String> {
+        match self {
+            OutputBody::Bytes(text) => BASE64
+                .decode(text)
+                .map(Output::Bytes)
+                .map_err(|e| format!("the reported output is not base64: {e}")),
+            OutputBody::OfSubtask(h) => Ok(Output::OfSubtask(h)),
+        }
+    }
 }
 
 impl From<&Assignment> for AssignmentView {
@@ -107,6 +184,11 @@ impl From<&Assignment> for AssignmentView {
             timeout_ms: a.limits.timeout_ms,
             memory_bytes: a.limits.memory_bytes,
             allow_http: a.limits.allow_http.iter().map(ToString::to_string).collect(),
+            dependencies: a
+                .dependencies
+                .iter()
+                .map(|(handle, task)| DependencyView { handle: *handle, task: task.to_string() })
+                .collect(),
         }
     }
 }
@@ -130,6 +212,11 @@ impl AssignmentView {
                 allow_http,
             },
             input: self.input.get().to_owned(),
+            dependencies: self
+                .dependencies
+                .iter()
+                .map(|d| d.task.parse::<TaskId>().map(|t| (d.handle, t)).map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?,
             cluster: cluster.to_owned(),
             attempt: self.attempt,
             lease: self.lease,
@@ -309,6 +396,9 @@ pub struct ReportBody {
     /// Progress it added; counts when the attempt computed its task.
     #[serde(default)]
     pub progress: Vec<ProgressBody>,
+    /// What it returned, when it computed its task; none when absent.
+    #[serde(default)]
+    pub output: Option<OutputBody>,
 }
 
 /// Progress added to one counter.
@@ -324,9 +414,11 @@ pub struct ProgressBody {
 
 impl From<Report> for ReportBody {
     fn from(r: Report) -> Self {
-        let (error, subtasks) = match r.outcome {
-            Ok(subtasks) => (None, subtasks.into_iter().map(SubtaskBody::from).collect()),
-            Err(e) => (Some(e), Vec::new()),
+        let (error, subtasks, output) = match r.outcome {
+            Ok(subtasks) => {
+                (None, subtasks.into_iter().map(SubtaskBody::from).collect(), OutputBody::of(r.output))
+            }
+            Err(e) => (Some(e), Vec::new(), None),
         };
         ReportBody {
             job: r.key.job.to_string(),
@@ -344,6 +436,7 @@ impl From<Report> for ReportBody {
                 .into_iter()
                 .map(|(label, total, done)| ProgressBody { label, total, done })
                 .collect(),
+            output,
         }
     }
 }
@@ -363,16 +456,22 @@ impl ReportBody {
         let mut record = Record::new(bounds.clone(), self.attempt);
         let replayed =
             replay(&mut record, self.subtasks, self.display, self.logs, self.spans, self.progress, admit);
+        let replayed = replayed.and_then(|()| {
+            let output = self.output.map(OutputBody::into_output).transpose()?;
+            record.set_output(output.unwrap_or_default())
+        });
         let outcome = match (self.error, replayed) {
             (Some(e), _) => Err(bounds.error(&e)),
             (None, Err(why)) => Err(why),
             (None, Ok(())) => Ok(std::mem::take(&mut record.subtasks)),
         };
+        let output = if outcome.is_ok() { std::mem::take(&mut record.output) } else { Output::None };
         Ok(Report {
             key,
             attempt: self.attempt,
             lease: self.lease,
             outcome,
+            output,
             display: record.display,
             logs: record.logs,
             spans: record.spans,

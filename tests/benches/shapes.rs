@@ -2,7 +2,8 @@
 //! in-process runners: a fan-in (and how soon its reducer starts after the
 //! last leaf), dense dependencies (each task on the ones before it: a
 //! sequence), layers (each row on the whole row before), a two-level
-//! map-reduce, and a chain. For each: tasks per second, the bytes the host
+//! map-reduce, a chain, and a reduce over outputs (a reducer reading every
+//! leaf's 100-byte output). For each: tasks per second, the bytes the host
 //! appended to its log per task and per edge (from `GET /v1/stats`), the
 //! bytes the process wrote to disk per task (`/proc/PID/io`, which also
 //! counts the file system's own writes for every sync) and the longest
@@ -23,11 +24,13 @@ pub struct Plan {
     pub layers: (u32, u32),
     pub map_reduce: (u32, u32),
     pub chain: u32,
+    pub reduce_outputs: u32,
 }
 
-/// One shape: the probe task that builds it, and its number of edges.
+/// One shape: the module and task that build it, and its number of edges.
 struct Shape {
     name: String,
+    module: &'static str,
     task: &'static str,
     input: Value,
     edges: u64,
@@ -41,24 +44,28 @@ fn shapes(p: &Plan) -> Vec<Shape> {
     vec![
         Shape {
             name: format!("fan-out of {}", p.fan_in),
+            module: "probe",
             task: "Fanout",
             input: json!({"n": p.fan_in}),
             edges: 0,
         },
         Shape {
             name: format!("fan-in: {} leaves and a reducer depending on all", p.fan_in),
+            module: "probe",
             task: "FanIn",
             input: json!({"n": p.fan_in}),
             edges: u64::from(p.fan_in),
         },
         Shape {
             name: format!("dense: {dn} tasks, each depending on the {dw} before it (a sequence)"),
+            module: "probe",
             task: "Dense",
             input: json!({"n": dn, "window": dw}),
             edges: dense_edges,
         },
         Shape {
             name: format!("layers: {rows} rows of {width}, each task depending on the whole row before"),
+            module: "probe",
             task: "Layers",
             input: json!({"layers": rows, "width": width}),
             edges: (rows - 1) * width * width,
@@ -67,15 +74,27 @@ fn shapes(p: &Plan) -> Vec<Shape> {
             name: format!(
                 "map-reduce: {mappers} mappers of {leaves} leaves, their reducers, a final reducer"
             ),
+            module: "probe",
             task: "MapReduce",
             input: json!({"mappers": mappers, "leaves": leaves}),
             edges: u64::from(mappers) * u64::from(leaves) + u64::from(mappers),
         },
         Shape {
             name: format!("chain of {}", p.chain),
+            module: "probe",
             task: "Chain",
             input: json!({"n": p.chain}),
             edges: u64::from(p.chain.saturating_sub(1)),
+        },
+        Shape {
+            name: format!(
+                "reduce over outputs: {} leaves of 100 bytes, a reducer reading all",
+                p.reduce_outputs
+            ),
+            module: "outputs",
+            task: "Blobs",
+            input: json!({"n": p.reduce_outputs, "bytes": 100}),
+            edges: u64::from(p.reduce_outputs),
         },
     ]
 }
@@ -137,7 +156,7 @@ fn print_shape(shape: &Shape, runs: &mut [Run], baseline: f64) {
 
 async fn run(shape: &Shape) -> anyhow::Result<Run> {
     let host = Host::start(&["--runners", "2"]).await?;
-    host.upload("probe").await?;
+    host.upload(shape.module).await?;
     let (log0, disk0) = (stats(&host).await?["log_bytes"].as_u64().unwrap_or(0), disk_writes(host.pid())?);
     let started = Instant::now();
     let id = host.submit(shape.task, shape.input.clone()).await?;

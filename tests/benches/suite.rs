@@ -29,6 +29,8 @@ struct Sizes {
     layers: (u32, u32),
     map_reduce: (u32, u32),
     chain: u32,
+    /// Leaves whose 100-byte outputs one reducer reads.
+    reduce_outputs: u32,
     submits: usize,
     sustained_rounds: usize,
     sandbox_calls: usize,
@@ -45,6 +47,7 @@ const FULL: Sizes = Sizes {
     layers: (20, 100),
     map_reduce: (100, 1000),
     chain: 10_000,
+    reduce_outputs: 10_000,
     submits: 12_800,
     sustained_rounds: 30,
     sandbox_calls: 20_000,
@@ -59,6 +62,7 @@ const SMALL: Sizes = Sizes {
     layers: (4, 10),
     map_reduce: (5, 50),
     chain: 100,
+    reduce_outputs: 200,
     submits: 200,
     sustained_rounds: 2,
     sandbox_calls: 500,
@@ -294,6 +298,7 @@ async fn sandbox_runs(runs: usize, calls: usize) -> anyhow::Result<Vec<f64>> {
                 input: "{}".into(),
                 limits: Default::default(),
                 check: check.clone(),
+                dependencies: Default::default(),
             };
             let result = sandbox.execute(&prepared, exec).await;
             anyhow::ensure!(result.outcome.is_ok(), "noop failed: {:?}", result.outcome);
@@ -430,6 +435,7 @@ async fn main() -> anyhow::Result<()> {
             layers: sizes.layers,
             map_reduce: sizes.map_reduce,
             chain: sizes.chain,
+            reduce_outputs: sizes.reduce_outputs,
         })
         .await?;
     }

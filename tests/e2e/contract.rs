@@ -22,6 +22,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/jobs/{id}"),
     ("delete", "/v1/jobs/{id}"),
     ("get", "/v1/jobs/{id}/tasks"),
+    ("get", "/v1/jobs/{id}/tasks/{task}/output"),
+    ("get", "/v1/jobs/{id}/output"),
+    ("get", "/v1/runners/outputs/{job}/{task}"),
     ("get", "/v1/jobs/{id}/logs"),
     ("get", "/v1/jobs/{id}/diagram.svg"),
     ("get", "/v1/jobs/{id}/events"),
@@ -168,9 +171,12 @@ async fn hostile_requests_to_every_operation_answer_json_4xx() -> anyhow::Result
     let mut requests = 0;
     for (method, template) in operations(&doc) {
         let method: Method = method.to_uppercase().parse()?;
-        let templated = ["{id}", "{digest}", "{slug}"].iter().any(|t| template.contains(t));
+        let templated =
+            ["{id}", "{digest}", "{slug}", "{job}", "{task}"].iter().any(|t| template.contains(t));
         for id in IDS.iter().take(if templated { IDS.len() } else { 1 }) {
-            let path = template.replace("{id}", id).replace("{digest}", id).replace("{slug}", id);
+            let path = ["{id}", "{digest}", "{slug}", "{job}", "{task}"]
+                .iter()
+                .fold(template.clone(), |path, t| path.replace(t, id));
             for query in QUERIES {
                 let url = format!("{}{path}{query}", host.base);
                 let bodies =

@@ -20,6 +20,7 @@ mod migrate;
 mod netns;
 mod observe;
 mod otlp;
+mod outputs;
 mod python;
 mod query;
 mod remote;

@@ -16,6 +16,8 @@ pub struct Root {
 }
 
 impl Task for Root {
+    type Output = ();
+
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         ctx.set_display(format!("Root({})", self.num_subtasks));
         for index in 0..self.num_subtasks {
@@ -32,6 +34,8 @@ pub struct Sub {
 }
 
 impl Task for Sub {
+    type Output = ();
+
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         let leaf = ctx.submit_subtask(&Leaf { index: self.index })?;
         ctx.subtask(&Dependent { index: self.index }).depends_on(&[leaf]).submit()?;
@@ -46,6 +50,8 @@ pub struct Leaf {
 }
 
 impl Task for Leaf {
+    type Output = ();
+
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         ctx.set_display(format!("Leaf Nr. {}", self.index));
         ctx.info("leaf computed").field("index", self.index);
@@ -60,6 +66,8 @@ pub struct Dependent {
 }
 
 impl Task for Dependent {
+    type Output = ();
+
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         ctx.info("dependent computed").field("index", self.index);
         Ok(())

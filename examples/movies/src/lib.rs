@@ -40,6 +40,8 @@ pub struct MoviesStats {
 }
 
 impl Task for MoviesStats {
+    type Output = ();
+
     const VERSION: &'static str = VERSION;
 
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
@@ -79,6 +81,8 @@ impl PrintMovieStats {
 }
 
 impl Task for PrintMovieStats {
+    type Output = ();
+
     const VERSION: &'static str = VERSION;
 
     fn execute(&self, ctx: &Context) -> Result<(), Error> {

@@ -16,6 +16,8 @@ pub struct Pipeline {
 }
 
 impl Task for Pipeline {
+    type Output = ();
+
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         if self.sources.is_empty() {
             return Err("a pipeline needs at least one source".into());
@@ -39,6 +41,8 @@ pub struct Download {
 }
 
 impl Task for Download {
+    type Output = ();
+
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         ctx.set_display(format!("Download\n{}", self.source));
         let _span = ctx.span("download").attr("source", &self.source).enter();
@@ -55,6 +59,8 @@ pub struct Merge {
 }
 
 impl Task for Merge {
+    type Output = ();
+
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         ctx.info("merged").field("parts", self.parts);
         Ok(())
@@ -66,6 +72,8 @@ impl Task for Merge {
 pub struct Report {}
 
 impl Task for Report {
+    type Output = ();
+
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         ctx.info("report written").field("job", ctx.job_id());
         Ok(())

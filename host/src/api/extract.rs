@@ -49,26 +49,31 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 /// `bytes` read again with every whole-valued float as an integer; `None`
 /// when that changes nothing or still does not fit `T`.
 fn with_integral_numbers<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
-    fn fix(v: &mut serde_json::Value) -> bool {
-        match v {
-            serde_json::Value::Number(n) if n.is_f64() => {
-                let f = n.as_f64().unwrap_or(f64::NAN);
-                let whole = f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0;
-                if whole {
-                    *v = if f < 0.0 { (f as i64).into() } else { (f as u64).into() };
-                }
-                whole
-            }
-            serde_json::Value::Array(items) => items.iter_mut().fold(false, |any, i| fix(i) | any),
-            serde_json::Value::Object(map) => map.values_mut().fold(false, |any, i| fix(i) | any),
-            _ => false,
-        }
-    }
     let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     // Written out again rather than read from the value, so raw JSON fields
     // (task inputs) can be read too.
-    let fixed = fix(&mut value).then(|| serde_json::to_vec(&value).ok()).flatten()?;
+    let fixed = integral(&mut value).then(|| serde_json::to_vec(&value).ok()).flatten()?;
     serde_json::from_slice(&fixed).ok()
+}
+
+/// Rewrites every whole float in `v` as the integer it equals; answers
+/// whether there was one.
+fn integral(v: &mut serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            // A whole float in range of u64 or i64 is exactly that integer.
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            let whole =
+                f.fract() == 0.0 && (-9.223_372_036_854_776e18..1.844_674_407_370_955_2e19).contains(&f);
+            if whole {
+                *v = if f < 0.0 { (f as i64).into() } else { (f as u64).into() };
+            }
+            whole
+        }
+        serde_json::Value::Array(items) => items.iter_mut().fold(false, |any, i| integral(i) | any),
+        serde_json::Value::Object(map) => map.values_mut().fold(false, |any, i| integral(i) | any),
+        _ => false,
+    }
 }
 
 /// The essence of the request's `Content-Type` (`type/subtype`), if any.
@@ -182,6 +187,12 @@ mod tests {
     fn whole_floats_read_as_integers() {
         let read: Counts = with_integral_numbers(br#"{"n": 3.0, "list": [-2.0, 5], "raw": [1.0]}"#).unwrap();
         assert_eq!((read.n, read.list, read.raw.get()), (3, vec![-2, 5], "[1]"));
+        #[derive(serde::Deserialize)]
+        struct Big {
+            lease: u64,
+        }
+        let big: Big = with_integral_numbers(br#"{"lease": 1.8e19}"#).unwrap();
+        assert_eq!(big.lease, 18_000_000_000_000_000_000);
         assert!(with_integral_numbers::<Counts>(br#"{"n": 3.5, "list": [], "raw": 1}"#).is_none());
         assert!(with_integral_numbers::<Counts>(br#"{"n": 3, "list": [], "raw": 1}"#).is_none());
     }

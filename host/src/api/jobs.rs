@@ -156,7 +156,10 @@ pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<JobView>, ApiError> {
-    Ok(axum::Json(JobView::from(&find_job(&state, &id)?)))
+    let job = find_job(&state, &id)?;
+    let mut view = JobView::from(&job);
+    view.output = super::outputs::inline(&state, &job);
+    Ok(axum::Json(view))
 }
 
 /// `GET /v1/jobs/{id}/tasks`: every task, in creation order.

@@ -13,6 +13,7 @@ mod framing;
 mod jobs;
 mod modules;
 mod openapi;
+mod outputs;
 mod query;
 mod runners;
 mod serve;
@@ -109,6 +110,8 @@ pub fn router(mut handles: Handles) -> Router {
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
         .routes(routes!(jobs::tasks))
+        .routes(routes!(outputs::task_output))
+        .routes(routes!(outputs::job_output))
         .routes(routes!(jobs::logs))
         .routes(routes!(jobs::diagram))
         .routes(routes!(events::events))
@@ -127,6 +130,7 @@ pub fn router(mut handles: Handles) -> Router {
         .routes(routes!(runners::complete))
         .routes(routes!(runners::release))
         .routes(routes!(runners::module_bytes))
+        .routes(routes!(outputs::runner_output))
         .routes(routes!(runners::config))
         .routes(routes!(runners::interrupts))
         .layer(limit(BODY_LIMIT))

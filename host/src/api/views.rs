@@ -28,6 +28,12 @@ pub struct JobView {
     pub progress: std::collections::BTreeMap<String, ProgressView>,
     /// The W3C `traceparent` of the job's span: its trace id and span id.
     pub traceparent: String,
+    /// The job's output (its root task's), on `GET /v1/jobs/{id}` once the
+    /// job completed, when it is JSON of at most 64 KiB (any output:
+    /// `GET /v1/jobs/{id}/output`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
+    pub output: Option<serde_json::Value>,
 }
 
 /// One progress counter.
@@ -75,6 +81,7 @@ impl From<&Job> for JobView {
                 .map(|(l, (total, done))| (l.clone(), ProgressView { total: *total, done: *done }))
                 .collect(),
             traceparent: j.trace().traceparent().to_string(),
+            output: None,
         }
     }
 }

@@ -175,6 +175,16 @@ impl Client {
         resp.text().await.map_err(|source| Error::Http { url, source })
     }
 
+    /// The output of job `id` (its root task's), or of its task `task`.
+    pub async fn output(&self, id: &str, task: Option<&str>) -> Result<Vec<u8>, Error> {
+        let url = match task {
+            Some(task) => format!("{}/v1/jobs/{id}/tasks/{task}/output", self.base),
+            None => format!("{}/v1/jobs/{id}/output", self.base),
+        };
+        let resp = self.call(self.http.get(&url), &url).await?;
+        Ok(resp.bytes().await.map_err(|source| Error::Http { url, source })?.to_vec())
+    }
+
     /// Retries job `id`.
     pub async fn retry(&self, id: &str) -> Result<Retried, Error> {
         self.post(&format!("/v1/jobs/{id}/retry"), &serde_json::json!({})).await

@@ -225,6 +225,15 @@ async fn job(client: &Client, command: JobCommand) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         JobCommand::List(args) => list(client, args).await,
+        JobCommand::Output { id, task } => {
+            let task = task.map(|t| job_id(&t)).transpose()?;
+            let bytes = client.output(&job_id(&id)?, task.as_deref()).await?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)
+                .and_then(|()| out.flush())
+                .map_err(|e| Error::Usage(format!("stdout: {e}")))?;
+            Ok(ExitCode::SUCCESS)
+        }
         JobCommand::Tasks { id } => {
             print!("{}", tree::render(&client.tasks(&job_id(&id)?).await?));
             Ok(ExitCode::SUCCESS)

@@ -237,6 +237,14 @@ pub enum JobCommand {
     },
     /// List jobs submitted in a time range, newest first.
     List(ListArgs),
+    /// Write a job's output (its root task's, or one task's) to stdout.
+    Output {
+        /// The job id.
+        id: String,
+        /// The task whose output to write, instead of the root's.
+        #[arg(long)]
+        task: Option<String>,
+    },
     /// Print a job's task tree.
     Tasks {
         /// The job id.

@@ -5,6 +5,7 @@ mod cluster;
 mod egress;
 mod ids;
 mod module;
+mod output;
 mod record;
 mod state;
 mod task;
@@ -16,6 +17,7 @@ pub use cluster::{Cluster, DEFAULT_CLUSTER, MAX_CLUSTER_TEXT, slug_from};
 pub use egress::{HostPattern, is_special_address, parse_allow_list};
 pub use ids::{JobId, ParseIdError, TaskId, TaskKey};
 pub use module::{Digest, ModuleInfo, TaskLimits};
+pub use output::{MAX_OUTPUT_LINKS, MAX_TASK_OUTPUT_BYTES, Output, OutputError, StoredOutput};
 pub use record::{Admit, Bounds, OverBound, Record, SubtaskRequest, parse_amount, truncate_to};
 pub use state::{JobState, TaskCounts, TaskState};
 pub use task::{

@@ -12,10 +12,15 @@
 
 use std::collections::BTreeMap;
 
-use super::{LogEntry, LogLevel, SpanEntry, SubtaskSpec, TaskType, now_ms, truncate_display};
+use super::{
+    LogEntry, LogLevel, MAX_TASK_OUTPUT_BYTES, Output, SpanEntry, SubtaskSpec, TaskType, now_ms,
+    truncate_display,
+};
 
-/// Bounds on what one attempt may record.
+/// Bounds on what one attempt may record. A bound missing from a serialized
+/// set (a runner's config from an older host) takes its default.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Bounds {
     /// Subtasks one attempt may submit.
     pub subtasks: usize,
@@ -45,6 +50,8 @@ pub struct Bounds {
     /// Everything one attempt records, in bytes: subtask types and inputs,
     /// log lines, spans, display name, progress labels.
     pub attempt_bytes: usize,
+    /// Bytes of a computed task's output (at most [`MAX_TASK_OUTPUT_BYTES`]).
+    pub task_output_bytes: usize,
 }
 
 impl Default for Bounds {
@@ -63,6 +70,7 @@ impl Default for Bounds {
             progress_labels: 64,
             label_bytes: 128,
             attempt_bytes: 64 << 20,
+            task_output_bytes: 1 << 20,
         }
     }
 }
@@ -114,6 +122,9 @@ impl Bounds {
         let Some(field) = fields.get_mut(name) else {
             return Err(format!("unknown limit `{name}`; the limits are {}", Bounds::names().join(", ")));
         };
+        if name == "task_output_bytes" && amount > MAX_TASK_OUTPUT_BYTES {
+            return Err(format!("task_output_bytes may be at most {MAX_TASK_OUTPUT_BYTES}"));
+        }
         *field = serde_json::Value::from(amount);
         *self = serde_json::from_value(fields).map_err(|e| e.to_string())?;
         Ok(())
@@ -158,6 +169,12 @@ pub struct SubtaskRequest<'a> {
 /// submitted; `Err` is the message the guest receives.
 pub type Admit<'a> = &'a dyn Fn(&TaskType, Option<&str>) -> Result<(), String>;
 
+fn too_large_output(len: usize, limit: usize) -> String {
+    format!(
+        "the task's output of {len} bytes exceeds the limit of {limit} bytes (`--limit task_output_bytes`)"
+    )
+}
+
 /// What one attempt has recorded so far, within its bounds.
 #[derive(Debug)]
 pub struct Record {
@@ -172,6 +189,8 @@ pub struct Record {
     open_spans: Vec<usize>,
     /// Progress added, by label: (total, done).
     pub progress: BTreeMap<String, (u64, u64)>,
+    /// What the attempt returned, once checked ([`Record::set_output`]).
+    pub output: Output,
 }
 
 impl Record {
@@ -188,6 +207,26 @@ impl Record {
             spans: Vec::new(),
             open_spans: Vec::new(),
             progress: BTreeMap::new(),
+            output: Output::None,
+        }
+    }
+
+    /// Keeps what the attempt returned; `Err` (which fails the attempt) for
+    /// bytes over [`Bounds::task_output_bytes`] or a handle of no subtask it
+    /// submitted.
+    pub fn set_output(&mut self, output: Output) -> Result<(), String> {
+        let limit = self.bounds.task_output_bytes;
+        match output {
+            Output::Bytes(ref b) if b.len() > limit => Err(too_large_output(b.len(), limit)),
+            Output::TooLarge(len) => Err(too_large_output(len, limit)),
+            Output::OfSubtask(h) if h as usize >= self.subtasks.len() => Err(format!(
+                "the task's output is that of subtask handle {h}, but it submitted {} subtasks",
+                self.subtasks.len()
+            )),
+            output => {
+                self.output = output;
+                Ok(())
+            }
         }
     }
 
@@ -415,6 +454,21 @@ mod tests {
 
     fn any(_: &TaskType, _: Option<&str>) -> Result<(), String> {
         Ok(())
+    }
+
+    #[test]
+    fn outputs_are_bounded_and_name_only_submitted_subtasks() {
+        let mut r = record(Bounds { task_output_bytes: 4, ..Bounds::default() });
+        assert_eq!(r.set_output(Output::Bytes(b"12345".to_vec())).unwrap_err(), too_large_output(5, 4));
+        assert_eq!(r.set_output(Output::TooLarge(1 << 30)).unwrap_err(), too_large_output(1 << 30, 4));
+        assert!(r.set_output(Output::OfSubtask(0)).unwrap_err().contains("it submitted 0 subtasks"));
+        r.submit(request("{}", vec![]), &any).unwrap().unwrap();
+        assert_eq!(r.set_output(Output::OfSubtask(0)), Ok(()));
+        assert_eq!(r.set_output(Output::Bytes(b"1234".to_vec())), Ok(()));
+        assert_eq!(r.output, Output::Bytes(b"1234".to_vec()));
+        let mut bounds = Bounds::default();
+        assert!(bounds.set("task_output_bytes", "65MiB").is_err(), "over the ceiling");
+        assert_eq!(bounds.set("task_output_bytes", "64MiB"), Ok(()));
     }
 
     #[test]

@@ -109,6 +109,10 @@ pub struct TaskDef {
     pub input: String,
     /// Siblings that must be complete before it may run, in submission order.
     pub depends_on: Vec<TaskId>,
+    /// The handles its parent submitted `depends_on` under, in the same
+    /// order (what the task names them by; empty for tasks created before
+    /// outputs existed).
+    pub handles: Vec<u32>,
 }
 
 /// Where a task stands: the part of a task the scheduler changes. Small

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::WorkSource;
-use crate::model::TaskKey;
-use crate::sandbox::{Execution, Sandbox, SubtaskCheck};
+use crate::model::{Output, TaskKey};
+use crate::sandbox::{Dependencies, Execution, Sandbox, SubtaskCheck};
 use crate::scheduler::{Assignment, Report};
 
 /// Past this, the rest of a batch is handed back instead of started.
@@ -117,6 +117,7 @@ async fn run_one<S: WorkSource>(
         input: a.input,
         limits: a.limits,
         check: check.clone(),
+        dependencies: Dependencies::of(key.job, &a.dependencies, || source.outputs()),
     };
     let result = sandbox.execute(&prepared, exec).await;
     if result.no_room {
@@ -127,6 +128,7 @@ async fn run_one<S: WorkSource>(
         attempt,
         lease,
         outcome: result.outcome,
+        output: result.output,
         display: result.display,
         logs: result.logs,
         spans: result.spans,
@@ -141,6 +143,7 @@ fn failure(a: &Assignment, message: String) -> Report {
         attempt: a.attempt,
         lease: a.lease,
         outcome: Err(message),
+        output: Output::None,
         display: None,
         logs: Vec::new(),
         spans: Vec::new(),

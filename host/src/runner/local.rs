@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::WorkSource;
+use super::outputs::StoreOutputs;
 use crate::model::{Digest, TaskKey};
-use crate::sandbox::SubtaskCheck;
+use crate::sandbox::{OutputReader, SubtaskCheck};
 use crate::scheduler::{self, Assignment, Report, Reported, Scheduler};
 use crate::store::Store;
 
@@ -15,12 +16,14 @@ pub struct LocalSource {
     scheduler: Scheduler,
     store: Store,
     cluster: String,
+    outputs: Arc<dyn OutputReader>,
 }
 
 impl LocalSource {
     /// A source of `cluster`'s tasks.
     pub fn new(scheduler: Scheduler, store: Store, cluster: String) -> Self {
-        LocalSource { scheduler, store, cluster }
+        let outputs = Arc::new(StoreOutputs(store.clone()));
+        LocalSource { scheduler, store, cluster, outputs }
     }
 }
 
@@ -57,5 +60,9 @@ impl WorkSource for LocalSource {
 
     fn subtask_check(&self) -> SubtaskCheck {
         registry_check(&self.scheduler)
+    }
+
+    fn outputs(&self) -> Arc<dyn OutputReader> {
+        self.outputs.clone()
     }
 }

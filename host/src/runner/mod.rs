@@ -11,6 +11,7 @@
 
 mod batch;
 mod local;
+mod outputs;
 mod pace;
 mod remote;
 
@@ -21,7 +22,7 @@ pub use local::{LocalSource, registry_check};
 pub use remote::RemoteSource;
 
 use crate::model::{Digest, TaskKey};
-use crate::sandbox::{Sandbox, SubtaskCheck};
+use crate::sandbox::{OutputReader, Sandbox, SubtaskCheck};
 use crate::scheduler::{self, Assignment, Report, Reported};
 
 /// Where a runner gets work and sends results.
@@ -48,6 +49,8 @@ pub trait WorkSource: Send + Sync + 'static {
     fn module_bytes(&self, digest: &Digest) -> impl Future<Output = Option<Vec<u8>>> + Send;
     /// How submitted subtasks are checked.
     fn subtask_check(&self) -> SubtaskCheck;
+    /// Where attempts read their dependencies' outputs.
+    fn outputs(&self) -> Arc<dyn OutputReader>;
     /// Whether the runner is stopping: tasks of a batch not started yet are
     /// handed back instead.
     fn stopping(&self) -> bool {

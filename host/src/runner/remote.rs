@@ -17,12 +17,13 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use super::WorkSource;
+use super::outputs::HttpOutputs;
 use crate::model::{Digest, TaskKey, TaskType, check_cluster};
 use crate::protocol::{
     AttemptRef, ClaimRequest, Claimed, CompleteRequest, Completed, Extended, Interrupts, InterruptsRequest,
     ReleaseRequest, ReportBody, RunnerConfig, RunnerHello,
 };
-use crate::sandbox::{Sandbox, SubtaskCheck, digest_of};
+use crate::sandbox::{OutputReader, Sandbox, SubtaskCheck, digest_of};
 use crate::scheduler::{Assignment, Error, Registry, Report, Reported};
 
 /// How long one claim long-polls (also the longest a stop waits for a claim
@@ -265,6 +266,14 @@ impl WorkSource for RemoteSource {
         let body =
             ReleaseRequest { attempts: attempts.into_iter().map(|(k, a)| AttemptRef::new(k, a)).collect() };
         self.post::<_, serde_json::Value>("/v1/runners/release", &body).await.map(|_| ())
+    }
+
+    fn outputs(&self) -> Arc<dyn OutputReader> {
+        Arc::new(HttpOutputs {
+            http: self.http.clone(),
+            server: self.server.clone(),
+            token: self.token.clone(),
+        })
     }
 
     async fn module_bytes(&self, digest: &Digest) -> Option<Vec<u8>> {

@@ -1,8 +1,10 @@
-//! The one `bindgen!` of the host: Rust types and traits generated from
-//! `wit/task.wit`. The exports are called asynchronously (so a deadline or a
-//! forced cancel can end an attempt whatever it is doing, host calls
-//! included); host functions are synchronous (they only buffer) and
-//! trappable, so a guest that exceeds a limit can be stopped with a message.
+//! The host's `bindgen!`s: Rust types and traits generated from the WIT
+//! worlds it runs, the current `wit/task.wit` (0.2.0, at the top) and 0.1.0
+//! (`v1`, `wit/v0.1.0`) for components built before outputs. The exports
+//! are called asynchronously (so a deadline or a forced cancel can end an
+//! attempt whatever it is doing, host calls included). The host functions
+//! are linked by hand (`imports.rs`); their types are the current world's,
+//! which wasmtime checks structurally against either version's imports.
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -10,3 +12,13 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
     exports: { default: async },
 });
+
+/// The 0.1.0 world: `execute` answers no output.
+pub mod v1 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.1.0",
+        world: "task-component",
+        imports: { default: trappable },
+        exports: { default: async },
+    });
+}

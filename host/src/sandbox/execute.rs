@@ -9,14 +9,15 @@ use wasmtime::Store;
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::bindings::sandflow::task::host::Execution as WitExecution;
-use super::bindings::sandflow::task::types::TaskType as WitTaskType;
+use super::dependencies::Dependencies;
 use super::egress::Egress;
 use super::failure::{self, Captured};
 use super::host::HostState;
 use super::interrupts::Cancel;
 use super::{Prepared, Sandbox};
 use crate::model::{
-    JobId, LogEntry, LogLevel, Record, SpanEntry, SubtaskSpec, TaskId, TaskKey, TaskLimits, TaskType, now_ms,
+    JobId, LogEntry, LogLevel, Output, Record, SpanEntry, SubtaskSpec, TaskId, TaskKey, TaskLimits, TaskType,
+    now_ms,
 };
 
 /// Decides whether a subtask of this task type (and cluster, if given) may be
@@ -39,6 +40,8 @@ pub struct Execution {
     pub limits: TaskLimits,
     /// Validates submitted subtasks against the registry.
     pub check: SubtaskCheck,
+    /// The tasks it depends on, whose outputs it may read.
+    pub dependencies: Arc<Dependencies>,
 }
 
 /// What an attempt did.
@@ -46,6 +49,9 @@ pub struct Execution {
 pub struct ExecutionResult {
     /// The subtasks it submitted, or why it failed.
     pub outcome: Result<Vec<SubtaskSpec>, String>,
+    /// What it returned, when it computed its task (checked against the
+    /// bounds; never [`Output::TooLarge`]).
+    pub output: Output,
     /// The display name it set.
     pub display: Option<String>,
     /// Its log lines, captured stdout and stderr last.
@@ -64,7 +70,7 @@ pub struct ExecutionResult {
 /// How an attempt's call ended.
 pub(super) enum Ended {
     /// `execute` returned (`Ok` or the guest's `Err`), or trapped.
-    Returned(wasmtime::Result<Result<(), String>>),
+    Returned(wasmtime::Result<Result<Output, String>>),
     /// Its deadline passed, whatever it was doing.
     TimedOut,
     /// Its job was force-canceled.
@@ -82,12 +88,7 @@ impl Sandbox {
         let cancel = self.interrupts.register(key);
         let mut store = self.store(&exec, &captured, cancel.clone());
         let limits = store.data().limits.clone();
-        let wit_type =
-            WitTaskType { name: exec.task_type.name.clone(), version: exec.task_type.version.to_string() };
-        let call = async {
-            let instance = prepared.pre.instantiate_async(&mut store).await?;
-            instance.sandflow_task_task().call_execute(&mut store, &wit_type, &exec.input).await
-        };
+        let call = prepared.pre.execute(&mut store, &exec.task_type, &exec.input);
         let ended = tokio::select! {
             ended = tokio::time::timeout(limits.timeout, call) => ended.map_or(Ended::TimedOut, Ended::Returned),
             () = cancel.raised() => Ended::Canceled,
@@ -102,8 +103,10 @@ impl Sandbox {
         append_output(&mut record, &captured);
         let canceled = outcome.is_err() && cancel.is_raised();
         let outcome = if canceled { Err("canceled".to_owned()) } else { outcome };
+        let output = if outcome.is_ok() { std::mem::take(&mut record.output) } else { Output::None };
         ExecutionResult {
             outcome,
+            output,
             display: record.display,
             logs: record.logs,
             spans: record.spans,
@@ -136,7 +139,8 @@ impl Sandbox {
             attempt: exec.attempt,
         };
         let egress = Egress::new(self.settings.allow_http.clone(), exec.limits.allow_http.clone());
-        let state = HostState::new(wasi, limits, exec.check.clone(), execution, cancel, egress);
+        let mut state = HostState::new(wasi, limits, exec.check.clone(), execution, cancel, egress);
+        state.dependencies = exec.dependencies.clone();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s);
         // At every tick the guest yields, and a forced cancel traps it.

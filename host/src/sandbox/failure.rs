@@ -30,7 +30,8 @@ impl Captured {
     }
 }
 
-/// The attempt's outcome: its subtasks, or why it failed.
+/// The attempt's outcome: its subtasks (its checked output is then kept in
+/// `record`), or why it failed.
 pub(super) fn outcome(
     ended: Ended,
     record: &mut Record,
@@ -38,7 +39,9 @@ pub(super) fn outcome(
     limits: &Limits,
 ) -> Result<Vec<SubtaskSpec>, String> {
     match ended {
-        Ended::Returned(Ok(Ok(()))) => Ok(std::mem::take(&mut record.subtasks)),
+        Ended::Returned(Ok(Ok(output))) => {
+            record.set_output(output).map(|()| std::mem::take(&mut record.subtasks))
+        }
         // A guest that failed after its output was cut fails for that
         // reason, whatever it says (typically a broken pipe).
         Ended::Returned(Ok(Err(message))) => Err(limits.bounds.error(&match overflow(captured, limits) {

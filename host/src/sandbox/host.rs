@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::sandflow::task::host::Execution;
+use super::dependencies::Dependencies;
 use super::egress::Egress;
 use super::execute::SubtaskCheck;
 use super::interrupts::Cancel;
@@ -42,6 +43,8 @@ pub struct HostState {
     pub http: WasiHttpCtx,
     /// Where the attempt may send HTTP requests.
     pub egress: Egress,
+    /// The tasks whose outputs it may read (none unless set).
+    pub dependencies: Arc<Dependencies>,
 }
 
 impl HostState {
@@ -67,6 +70,7 @@ impl HostState {
             cancel,
             http: WasiHttpCtx::new(),
             egress,
+            dependencies: Arc::default(),
         }
     }
 }
@@ -93,6 +97,10 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     linker.instance("sandflow:task/types@0.1.0")?;
     super::imports::add(&mut linker.instance("sandflow:task/host@0.1.0")?)?;
+    linker.instance("sandflow:task/types@0.2.0")?;
+    let mut current = linker.instance("sandflow:task/host@0.2.0")?;
+    super::imports::add(&mut current)?;
+    super::imports::add_outputs(&mut current)?;
     Ok(linker)
 }
 

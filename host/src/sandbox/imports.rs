@@ -114,6 +114,19 @@ fn submit(mut store: Store<'_>, s: RawSubtask) -> Result<(std::result::Result<u3
     Ok((state.record.submit(request, &*admit).map_err(trap)?,))
 }
 
+/// Adds the functions 0.2.0 added to `inst`: a task's dependencies and
+/// their outputs.
+pub fn add_outputs(inst: &mut LinkerInstance<'_, HostState>) -> Result<()> {
+    inst.func_wrap("dependencies", |store: Store<'_>, (): ()| {
+        Ok((store.data().dependencies.handles().to_vec(),))
+    })?;
+    inst.func_wrap_async("output-of", |store: Store<'_>, (handle,): (u32,)| {
+        let read = store.data().dependencies.output_of(handle);
+        Box::new(async move { Ok((read.await,)) })
+    })?;
+    Ok(())
+}
+
 /// Adds the host functions to `inst` (the instance of one WIT version).
 pub fn add(inst: &mut LinkerInstance<'_, HostState>) -> Result<()> {
     inst.func_wrap("submit-subtask", |store: Store<'_>, (s,): (RawSubtask,)| submit(store, s))?;

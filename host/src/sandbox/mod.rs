@@ -11,6 +11,7 @@
 //! does; compilation runs on blocking threads.
 
 mod bindings;
+mod dependencies;
 mod egress;
 mod execute;
 mod failure;
@@ -21,6 +22,7 @@ mod limits;
 mod listing;
 mod module;
 mod output;
+mod world;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,6 +32,7 @@ use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+pub use dependencies::{Dependencies, OutputReader};
 pub use execute::{Execution, ExecutionResult, SubtaskCheck};
 pub use limits::Limits;
 pub use module::{Inspected, Prepared, digest_of};

@@ -8,22 +8,19 @@ use std::sync::Arc;
 use sha2::{Digest as _, Sha256};
 use wasmtime::component::Component;
 
-use super::bindings::TaskComponentPre;
 use super::bindings::sandflow::task::types::TaskType as GuestTaskType;
 use super::host::HostState;
 use super::listing::Listed;
+use super::world::Pre;
 use super::{Error, Sandbox};
 use crate::model::{Digest, MAX_NAME_BYTES, TaskType};
-
-/// The interface whose `task-types` an upload is asked for.
-const TASK_INTERFACE: &str = "sandflow:task/task@0.1.0";
 
 /// How long a component may take to list its task types.
 const INSPECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A module ready to instantiate.
 pub struct Prepared {
-    pub(super) pre: TaskComponentPre<HostState>,
+    pub(super) pre: Pre,
 }
 
 /// What an uploaded component turned out to be.
@@ -121,7 +118,7 @@ impl Sandbox {
     fn instantiate_pre(&self, component: &Component) -> Result<Prepared, Error> {
         let pre =
             self.linker.instantiate_pre(component).map_err(|e| Error::Incompatible(format!("{e:#}")))?;
-        let pre = TaskComponentPre::new(pre).map_err(|e| Error::Incompatible(format!("{e:#}")))?;
+        let pre = Pre::new(pre).map_err(Error::Incompatible)?;
         Ok(Prepared { pre })
     }
 
@@ -134,6 +131,7 @@ impl Sandbox {
             input: String::new(),
             limits: Default::default(),
             check: Arc::new(|_, _| Err("subtasks cannot be submitted while listing task types".into())),
+            dependencies: Default::default(),
         };
         let captured = super::failure::Captured::new(4096);
         let mut store = self.store(&exec, &captured, Default::default());
@@ -153,10 +151,11 @@ impl Sandbox {
     ) -> Result<Vec<TaskType>, Error> {
         let failed = |e: wasmtime::Error| Error::TaskTypes(format!("{e:#}"));
         let instance = prepared.pre.instance_pre().instantiate_async(&mut *store).await.map_err(failed)?;
+        let interface = prepared.pre.task_interface();
         let func = instance
-            .get_export_index(&mut *store, None, TASK_INTERFACE)
+            .get_export_index(&mut *store, None, interface)
             .and_then(|i| instance.get_export_index(&mut *store, Some(&i), "task-types"))
-            .ok_or_else(|| Error::TaskTypes(format!("it does not export {TASK_INTERFACE}#task-types")))?;
+            .ok_or_else(|| Error::TaskTypes(format!("it does not export {interface}#task-types")))?;
         let func = instance.get_typed_func::<(), (Listed,)>(&mut *store, &func).map_err(failed)?;
         let (listed,) = func.call_async(&mut *store, ()).await.map_err(failed)?;
         let max = self.settings.max_task_types;

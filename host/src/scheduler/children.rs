@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, HashSet};
 use super::Error;
 use super::graph::{self, Ready};
 use super::waiting::Waiting;
-use crate::model::{LogEntry, SpanEntry, SubtaskSpec, TaskDef, TaskId, TaskKey, TaskStatus};
+use crate::model::{
+    LogEntry, Output, SpanEntry, StoredOutput, SubtaskSpec, TaskDef, TaskId, TaskKey, TaskStatus,
+};
 use crate::store::{Chunk, Live, Unit};
 
 /// Work one chunk may do: a task counts 4 (its records and live key), a
@@ -126,9 +128,24 @@ impl Children {
             chunk.mark(cluster, key, Live::Waiting);
             waiting.add(key, depends_on.len() as u32);
         }
-        let def =
-            TaskDef { task_type: spec.task_type.clone(), input: std::mem::take(&mut spec.input), depends_on };
+        let def = TaskDef {
+            task_type: spec.task_type.clone(),
+            input: std::mem::take(&mut spec.input),
+            depends_on,
+            handles: spec.depends_on.clone(),
+        };
         chunk.add_task(key, def, status);
+    }
+
+    /// What `output` keeps: a handle becomes the id of that subtask (one
+    /// the attempt did not submit, which the record already refused, keeps
+    /// nothing).
+    pub fn resolve(&self, output: Output) -> Option<StoredOutput> {
+        match output {
+            Output::None | Output::TooLarge(_) => None,
+            Output::Bytes(bytes) => Some(StoredOutput::Bytes(bytes)),
+            Output::OfSubtask(h) => self.ids.get(h as usize).map(|id| StoredOutput::Of(*id)),
+        }
     }
 
     /// The subtasks that may run once the parent is computed.
@@ -144,6 +161,8 @@ pub struct Recorded {
     pub logs: Vec<LogEntry>,
     pub spans: Vec<SpanEntry>,
     pub progress: Vec<(String, u64, u64)>,
+    /// Its output, a subtask handle resolved to the subtask's id.
+    pub output: Option<StoredOutput>,
 }
 
 /// A computed attempt whose large subtask set is being written ahead, one

@@ -27,7 +27,8 @@ pub type Ready = (String, TaskKey);
 pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (Job, Ready) {
     let id = JobId::new();
     let key = TaskKey { job: id, task: TaskId::new() };
-    let def = TaskDef { task_type: spec.task_type, input: spec.input, depends_on: Vec::new() };
+    let def =
+        TaskDef { task_type: spec.task_type, input: spec.input, depends_on: Vec::new(), handles: Vec::new() };
     let status = TaskStatus::queued(None, spec.cluster.clone(), spec.max_retries);
     let mut job = Job {
         id,
@@ -96,6 +97,7 @@ pub fn finish(unit: &mut Unit, waiting: &mut Waiting, report: Report) -> Result<
         logs: report.logs,
         spans: report.spans,
         progress: report.progress,
+        output: None,
     };
     let subtasks = match report.outcome {
         Ok(subtasks) => subtasks,
@@ -105,6 +107,7 @@ pub fn finish(unit: &mut Unit, waiting: &mut Waiting, report: Report) -> Result<
         }
     };
     let mut children = Children::plan(key, &cluster, subtasks)?;
+    let recorded = Recorded { output: children.resolve(report.output), ..recorded };
     if children.is_staged() {
         return Ok(Finished::Committing(Box::new(Commit::new(key, report.attempt, children, recorded))));
     }
@@ -119,13 +122,16 @@ pub fn finish(unit: &mut Unit, waiting: &mut Waiting, report: Report) -> Result<
 }
 
 /// Writes what attempt `attempt` of `key` recorded: its display name, logs
-/// and spans, and (when it `computed`) its progress.
+/// and spans, and (when it `computed`) its progress and output.
 pub fn record(unit: &mut Unit, key: TaskKey, attempt: u32, r: Recorded, computed: bool) -> Result<(), Error> {
     if let Some(display) = &r.display {
         status_mut(unit, key)?.display = Some(truncate_display(display));
     }
     unit.add_logs(key, &r.logs);
     unit.add_spans(key, u64::from(attempt) << 32, &r.spans);
+    if let Some(output) = r.output.as_ref().filter(|_| computed) {
+        unit.put_output(key, output);
+    }
     if computed && !r.progress.is_empty() {
         let job = job_mut(unit, key.job)?;
         for (label, total, done) in r.progress {

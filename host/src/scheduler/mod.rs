@@ -27,8 +27,8 @@ pub use observe::{FinishedAttempt, FinishedSender};
 pub use registry::Registry;
 
 use crate::model::{
-    DEFAULT_CLUSTER, Digest, JobId, LogEntry, ModuleInfo, SpanEntry, SubtaskSpec, TaskKey, TaskLimits,
-    TaskType, TraceParent,
+    DEFAULT_CLUSTER, Digest, JobId, LogEntry, ModuleInfo, Output, SpanEntry, SubtaskSpec, TaskId, TaskKey,
+    TaskLimits, TaskType, TraceParent,
 };
 use crate::store::{self, Store};
 
@@ -142,6 +142,9 @@ pub struct Assignment {
     pub limits: TaskLimits,
     /// The JSON input.
     pub input: String,
+    /// The tasks it depends on, as (the parent's handle, task), in
+    /// `depends_on` order: the outputs it may read.
+    pub dependencies: Vec<(u32, TaskId)>,
     /// The task's cluster.
     pub cluster: String,
     /// The attempt number, from 1.
@@ -164,6 +167,8 @@ pub struct Report {
     pub lease: u64,
     /// The subtasks it submitted, or why it failed.
     pub outcome: Result<Vec<SubtaskSpec>, String>,
+    /// What it returned, when it computed its task (already checked).
+    pub output: Output,
     /// The display name it set, if any.
     pub display: Option<String>,
     /// What it logged (captured stdout and stderr included).

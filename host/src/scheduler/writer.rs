@@ -435,6 +435,7 @@ impl Writer {
             module,
             limits,
             input: def.input.clone(),
+            dependencies: def.handles.iter().copied().zip(def.depends_on.iter().copied()).collect(),
             cluster,
             attempt,
             lease,

@@ -18,6 +18,7 @@
 //! | `s`    | `s` + job + task + seq                | span record        |
 //! | `p`    | `p` + job + parent task               | ids of subtasks written ahead of their parent's commit |
 //! | `c`    | `c` + cluster slug                    | cluster record     |
+//! | `o`    | `o` + job + task                      | a computed task's output (never rewritten) |
 
 use crate::model::{Digest, JobId, TaskId, TaskKey, Version};
 
@@ -40,6 +41,7 @@ pub const LOG: u8 = b'l';
 pub const SPAN: u8 = b's';
 pub const STAGED: u8 = b'p';
 pub const CLUSTER: u8 = b'c';
+pub const OUTPUT: u8 = b'o';
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -129,6 +131,14 @@ pub fn log(job: JobId, seq: u64) -> Vec<u8> {
 
 pub fn logs_of(job: JobId) -> Vec<u8> {
     key(LOG, &[job.as_bytes()])
+}
+
+pub fn output(k: TaskKey) -> Vec<u8> {
+    key(OUTPUT, &[k.job.as_bytes(), k.task.as_bytes()])
+}
+
+pub fn outputs_of(job: JobId) -> Vec<u8> {
+    key(OUTPUT, &[job.as_bytes()])
 }
 
 pub fn spans_of(job: JobId) -> Vec<u8> {

@@ -12,6 +12,7 @@ mod fault;
 mod keys;
 mod kv;
 mod migrate;
+mod outputs;
 mod records;
 mod segment;
 mod staged;
@@ -584,6 +585,7 @@ mod tests {
                     task_type: task_type.clone(),
                     input: "{}".into(),
                     depends_on: vec![],
+                    handles: vec![],
                 };
                 chunk.add_task(*k, def, crate::model::TaskStatus::queued(Some(j.root), "default".into(), 0));
                 chunk.mark("default".into(), *k, Live::Ready);

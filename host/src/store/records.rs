@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use super::Error;
 use crate::model::{
     AttemptError, Cluster, Digest, HostPattern, Job, JobId, LogEntry, LogLevel, ModuleInfo, SpanEntry,
-    TaskCounts, TaskDef, TaskId, TaskLimits, TaskState, TaskStatus, TaskType, TraceParent, Version,
+    StoredOutput, TaskCounts, TaskDef, TaskId, TaskLimits, TaskState, TaskStatus, TaskType, TraceParent,
+    Version,
 };
 
 pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
@@ -274,6 +275,7 @@ impl TaskRecord {
             task_type: TaskType { name: r.type_name, version: version(r.version) },
             input: r.input,
             depends_on: r.depends_on.into_iter().map(TaskId::from_bytes).collect(),
+            handles: Vec::new(),
         };
         let dependents = r.dependents.into_iter().map(TaskId::from_bytes).collect();
         let (incomplete, unmet_deps) = (r.incomplete, r.unmet_deps);
@@ -301,26 +303,69 @@ pub enum DefRecord {
         #[serde(with = "serde_bytes")]
         depends_on: Vec<u8>,
     },
+    /// V1 and the parent's handles of `depends_on`.
+    V2 {
+        type_name: String,
+        version: (u32, u32),
+        input: String,
+        #[serde(with = "serde_bytes")]
+        depends_on: Vec<u8>,
+        handles: Vec<u32>,
+    },
 }
 
 impl From<&TaskDef> for DefRecord {
     fn from(d: &TaskDef) -> Self {
-        DefRecord::V1 {
+        DefRecord::V2 {
             type_name: d.task_type.name.clone(),
             version: (d.task_type.version.major, d.task_type.version.minor),
             input: d.input.clone(),
             depends_on: id_bytes(&d.depends_on),
+            handles: d.handles.clone(),
         }
     }
 }
 
 impl DefRecord {
     pub fn into_def(self) -> TaskDef {
-        let DefRecord::V1 { type_name, version: v, input, depends_on } = self;
+        let (type_name, v, input, depends_on, handles) = match self {
+            DefRecord::V1 { type_name, version, input, depends_on } => {
+                (type_name, version, input, depends_on, Vec::new())
+            }
+            DefRecord::V2 { type_name, version, input, depends_on, handles } => {
+                (type_name, version, input, depends_on, handles)
+            }
+        };
         TaskDef {
             task_type: TaskType { name: type_name, version: version(v) },
             input,
             depends_on: ids_of(&depends_on).collect(),
+            handles,
+        }
+    }
+}
+
+/// A computed task's output.
+#[derive(Serialize, Deserialize)]
+pub enum OutputRecord {
+    Bytes(#[serde(with = "serde_bytes")] Vec<u8>),
+    Of([u8; 16]),
+}
+
+impl From<&StoredOutput> for OutputRecord {
+    fn from(o: &StoredOutput) -> Self {
+        match o {
+            StoredOutput::Bytes(b) => OutputRecord::Bytes(b.clone()),
+            StoredOutput::Of(t) => OutputRecord::Of(*t.as_bytes()),
+        }
+    }
+}
+
+impl OutputRecord {
+    pub fn into_output(self) -> StoredOutput {
+        match self {
+            OutputRecord::Bytes(b) => StoredOutput::Bytes(b),
+            OutputRecord::Of(t) => StoredOutput::Of(TaskId::from_bytes(t)),
         }
     }
 }
@@ -532,6 +577,7 @@ mod tests {
             task_type: TaskType::parse("Leaf@v1.2").unwrap(),
             input: "{}".into(),
             depends_on: vec![TaskId::new(), TaskId::new()],
+            handles: vec![0, 3],
         };
         assert_eq!(decode::<DefRecord>("def", &encode(&DefRecord::from(&def))).unwrap().into_def(), def);
         let error = AttemptError { attempt: 1, message: "boom".into(), ran: Some((5, 9)) };

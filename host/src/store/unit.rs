@@ -17,12 +17,14 @@ use rustc_hash::FxHashMap as HashMap;
 use super::chunk::Chunk;
 use super::kv::Kv;
 use super::records::{
-    self, DefRecord, DependentsRecord, ErrorRecord, JobRecord, LogRecord, SpanRecord, TaskRecord,
+    self, DefRecord, DependentsRecord, ErrorRecord, JobRecord, LogRecord, OutputRecord, SpanRecord,
+    TaskRecord,
 };
 use super::wal::KvWrite;
 use super::{Error, keys};
 use crate::model::{
-    AttemptError, Job, JobId, LogEntry, MAX_KEPT_ERRORS, SpanEntry, TaskDef, TaskId, TaskKey, TaskStatus,
+    AttemptError, Job, JobId, LogEntry, MAX_KEPT_ERRORS, SpanEntry, StoredOutput, TaskDef, TaskId, TaskKey,
+    TaskStatus,
 };
 
 /// Where a live task stands, as recorded by [`Unit::mark`].
@@ -226,8 +228,8 @@ impl Unit {
     }
 
     /// Deletes job `job` with everything it holds: its record, its tasks
-    /// (statuses, definitions, errors, dependents, live keys), logs, spans,
-    /// and its idempotency key.
+    /// (statuses, definitions, errors, dependents, live keys, outputs),
+    /// logs, spans, and its idempotency key.
     pub fn delete_job(&mut self, job: &Job) -> Result<(), Error> {
         let mut removed = Vec::new();
         for item in self.kv.scan_prefix(keys::tasks_of(job.id)) {
@@ -245,6 +247,7 @@ impl Unit {
             keys::dependents_of(job.id),
             keys::logs_of(job.id),
             keys::spans_of(job.id),
+            keys::outputs_of(job.id),
         ];
         for prefix in prefixes {
             for item in self.kv.scan_prefix(prefix) {
@@ -316,6 +319,11 @@ impl Unit {
         if let Some(old) = seq.checked_sub(MAX_KEPT_ERRORS) {
             self.raw.push((keys::error(key, old), None));
         }
+    }
+
+    /// Keeps the output of computed task `key`.
+    pub fn put_output(&mut self, key: TaskKey, output: &StoredOutput) {
+        self.raw.push((keys::output(key), Some(records::encode(&OutputRecord::from(output)))));
     }
 
     /// Removes the marker of `parent`'s staged subtasks: the unit commits them.

@@ -95,6 +95,7 @@ pub fn report(a: &Assignment, outcome: Result<Vec<SubtaskSpec>, String>) -> Repo
         attempt: a.attempt,
         lease: a.lease,
         outcome,
+        output: crate::model::Output::None,
         display: None,
         logs: Vec::new(),
         spans: Vec::new(),

@@ -53,6 +53,14 @@
 //! Subtasks run only after the submitting task returns `Ok`; if it fails (an
 //! `Err` or a panic), the subtasks it submitted are discarded, and a retried
 //! attempt submits its own afresh.
+//!
+//! What `execute` returns is the task's output ([`Task::Output`], written as
+//! JSON; `()` leaves none). A task reads the outputs of the tasks it depends
+//! on with [`Context::output_of`], naming each by the [`SubtaskHandle`] its
+//! parent got when submitting it (handles serialize, so the parent passes
+//! them in the dependent's input), or all of them with
+//! [`Context::dependency_outputs`]; [`Context::output_from`] makes a task's
+//! output that of one of its subtasks. See `examples/wordcount`.
 
 mod context;
 mod export;

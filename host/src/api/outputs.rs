@@ -19,12 +19,19 @@ use crate::model::{JobId, OutputError, TaskId, TaskKey};
 /// Largest output shown inline on the job.
 const INLINE_BYTES: usize = 64 << 10;
 
-/// The bytes `key` leaves, or a JSON error.
-fn read(state: &AppState, key: TaskKey) -> Result<Result<Vec<u8>, OutputError>, ApiError> {
-    if state.store.task(key)?.is_none() {
-        return Err(ApiError::not_found(format!("task {} of job {} not found", key.task, key.job)));
+/// `read`, with 404 for a task that does not exist.
+fn found(key: TaskKey, read: Result<Vec<u8>, OutputError>) -> Result<Result<Vec<u8>, OutputError>, ApiError> {
+    match read {
+        Err(OutputError::NotFound(task)) if task == key.task => {
+            Err(ApiError::not_found(format!("task {} of job {} not found", key.task, key.job)))
+        }
+        read => Ok(read),
     }
-    Ok(state.store.read_output(key)?)
+}
+
+/// The bytes `key` leaves, or why not.
+fn read(state: &AppState, key: TaskKey) -> Result<Result<Vec<u8>, OutputError>, ApiError> {
+    found(key, state.store.read_output(key)?)
 }
 
 /// 200 with the bytes (`application/json` when they are JSON), or 404
@@ -39,7 +46,8 @@ fn answer(read: Result<Vec<u8>, OutputError>) -> Result<Response, ApiError> {
         Err(e @ OutputError::None(_)) => {
             Err(ApiError::new(StatusCode::NOT_FOUND, "no_output", e.to_string()))
         }
-        Err(e @ OutputError::NotComputed(_)) => {
+        // A link to a task that is not there yet reads as not computed.
+        Err(e @ (OutputError::NotComputed(_) | OutputError::NotFound(_))) => {
             Err(ApiError::new(StatusCode::CONFLICT, "not_computed", e.to_string()))
         }
     }
@@ -98,7 +106,9 @@ pub async fn runner_output(
     Path((job, task)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let key = TaskKey { job: job.parse::<JobId>()?, task: task.parse::<TaskId>()? };
-    match read(&state, key)? {
+    // A runner asks right after its claim, which may be answered before
+    // the group that computed the dependency is visible.
+    match found(key, state.store.read_dependency_output(key).await?)? {
         Ok(bytes) => Ok(([(CONTENT_TYPE, "application/octet-stream")], bytes).into_response()),
         Err(OutputError::None(_)) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(e) => answer(Err(e)),

@@ -41,6 +41,9 @@ pub const MAX_OUTPUT_LINKS: usize = 10_000;
 /// Why an output cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OutputError {
+    /// There is no such task.
+    #[error("task {0} not found")]
+    NotFound(TaskId),
     /// The task has not been computed.
     #[error("task {0} has not been computed")]
     NotComputed(TaskId),

@@ -13,13 +13,15 @@ pub struct StoreOutputs(pub Store);
 
 impl OutputReader for StoreOutputs {
     fn read(&self, key: TaskKey) -> BoxFuture<'static, Result<Option<Vec<u8>>, String>> {
-        let answer = match self.0.read_output(key) {
-            Ok(Ok(bytes)) => Ok(Some(bytes)),
-            Ok(Err(OutputError::None(_))) => Ok(None),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(format!("the host could not read the output of task {}: {e}", key.task)),
-        };
-        Box::pin(std::future::ready(answer))
+        let store = self.0.clone();
+        Box::pin(async move {
+            match store.read_dependency_output(key).await {
+                Ok(Ok(bytes)) => Ok(Some(bytes)),
+                Ok(Err(OutputError::None(_))) => Ok(None),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(format!("the host could not read the output of task {}: {e}", key.task)),
+            }
+        })
     }
 }
 

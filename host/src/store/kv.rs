@@ -54,6 +54,8 @@ pub(super) struct Inner {
     pub(super) replayed: AtomicBool,
     /// Raised by the first write or sync of the log that fails.
     pub(super) fault: Fault,
+    /// Counts the groups made visible, for readers that wait for the next.
+    pub(super) applied: tokio::sync::watch::Sender<u64>,
 }
 
 impl Inner {
@@ -96,6 +98,7 @@ impl Kv {
             hold_until_ms: AtomicU64::new(now_ms() + STARTUP_GRACE_MS),
             replayed: AtomicBool::new(replayed),
             fault: Fault::new(),
+            applied: tokio::sync::watch::Sender::new(0),
         });
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let (of_thread, signal) = (inner.clone(), stop.clone());
@@ -154,8 +157,15 @@ impl Kv {
         for group in groups {
             mem.put_group(group.into_iter().map(|(k, v)| (IVec::from(k), v.map(IVec::from))));
         }
+        drop(mem);
         self.0.last_write_ms.store(now_ms(), Ordering::Relaxed);
+        self.0.applied.send_modify(|n| *n += 1);
         Ok(())
+    }
+
+    /// Changes each time [`Kv::apply`] made groups visible.
+    pub fn watch_applied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.applied.subscribe()
     }
 
     /// Makes every group applied so far durable. A failure raises the

@@ -6,6 +6,12 @@ use super::records::{self, OutputRecord, TaskRecord};
 use super::{Error, Store, keys};
 use crate::model::{MAX_OUTPUT_LINKS, OutputError, StoredOutput, TaskKey, TaskState};
 
+/// Longest a dependency's output is waited for (see
+/// [`Store::read_dependency_output`]); a group is applied within
+/// milliseconds, so only a read of something that is no dependency waits
+/// this long.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Store {
     /// The output of `key` as kept, if it left one.
     pub fn output(&self, key: TaskKey) -> Result<Option<StoredOutput>, Error> {
@@ -17,8 +23,10 @@ impl Store {
     pub fn read_output(&self, key: TaskKey) -> Result<Result<Vec<u8>, OutputError>, Error> {
         let mut at = key;
         for _ in 0..=MAX_OUTPUT_LINKS {
-            if !self.is_computed(at)? {
-                return Ok(Err(OutputError::NotComputed(at.task)));
+            match self.state(at)? {
+                None => return Ok(Err(OutputError::NotFound(at.task))),
+                Some(TaskState::Computed) => {}
+                Some(_) => return Ok(Err(OutputError::NotComputed(at.task))),
             }
             match self.output(at)? {
                 None => return Ok(Err(OutputError::None(at.task))),
@@ -29,9 +37,29 @@ impl Store {
         Ok(Err(OutputError::None(at.task)))
     }
 
-    fn is_computed(&self, key: TaskKey) -> Result<bool, Error> {
-        let Some(bytes) = self.kv.get(keys::task(key))? else { return Ok(false) };
-        let status = records::decode::<TaskRecord>("task", &bytes)?.into_status()?;
-        Ok(status.state == TaskState::Computed)
+    /// [`Store::read_output`] for a dependency of a task that started: the
+    /// writer hands a task out before the group that computed its last
+    /// dependency is visible (`scheduler/writer.rs`), so a dependency that
+    /// reads as not computed yet is read again after each later group, for
+    /// at most [`SETTLE`].
+    pub async fn read_dependency_output(&self, key: TaskKey) -> Result<Result<Vec<u8>, OutputError>, Error> {
+        let mut applied = self.kv.watch_applied();
+        let deadline = tokio::time::Instant::now() + SETTLE;
+        loop {
+            applied.borrow_and_update();
+            match self.read_output(key)? {
+                Err(OutputError::NotComputed(_) | OutputError::NotFound(_))
+                    if tokio::time::timeout_at(deadline, applied.changed())
+                        .await
+                        .is_ok_and(|r| r.is_ok()) => {}
+                read => return Ok(read),
+            }
+        }
+    }
+
+    /// Where `key` stands, if it exists (its status record alone is read).
+    fn state(&self, key: TaskKey) -> Result<Option<TaskState>, Error> {
+        let Some(bytes) = self.kv.get(keys::task(key))? else { return Ok(None) };
+        Ok(Some(records::decode::<TaskRecord>("task", &bytes)?.into_status()?.state))
     }
 }

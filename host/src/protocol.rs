@@ -465,7 +465,7 @@ impl ReportBody {
             (None, Err(why)) => Err(why),
             (None, Ok(())) => Ok(std::mem::take(&mut record.subtasks)),
         };
-        let output = if outcome.is_ok() { std::mem::take(&mut record.output) } else { Output::None };
+        let output = record.take_output(outcome.is_ok());
         Ok(Report {
             key,
             attempt: self.attempt,

@@ -61,6 +61,13 @@ async fn a_reducer_reads_a_thousand_dependency_outputs() -> anyhow::Result<()> {
     let job = host.wait(&id, WAIT).await?;
     assert_eq!(job["state"], "completed", "{job}");
     assert_eq!(job["output"], json!(999 * 1000 / 2));
+
+    // Over 64 KiB, the output is not shown on the job, only served whole.
+    let id = host.submit("Big", json!({"bytes": 100_000})).await?;
+    let job = host.wait(&id, WAIT).await?;
+    assert!(job["state"] == "completed" && job.get("output").is_none(), "{job}");
+    let (status, big) = output(&host, &id).await?;
+    assert_eq!((status, big.as_str().map(str::len)), (StatusCode::OK, Some(99_998)));
     Ok(())
 }
 
@@ -72,7 +79,8 @@ async fn bad_outputs_and_reads_give_readable_answers() -> anyhow::Result<()> {
     let error = host.failure(&id, WAIT).await?;
     assert!(error.contains("the task's output of 100000 bytes exceeds the limit of 65536 bytes"), "{error}");
     let fits = host.submit("Big", json!({"bytes": 65_536})).await?;
-    assert_eq!(host.wait(&fits, WAIT).await?["state"], "completed");
+    let job = host.wait(&fits, WAIT).await?;
+    assert_eq!(job["output"].as_str().map(str::len), Some(65_534), "64 KiB are shown on the job");
 
     let id = host.submit("PeekRoot", json!({"handle": 1})).await?;
     host.wait(&id, WAIT).await?;

@@ -59,8 +59,9 @@ pub fn inline(state: &AppState, job: &crate::model::Job) -> Option<serde_json::V
     if job.state() != crate::model::JobState::Completed {
         return None;
     }
-    let bytes = state.store.read_output(TaskKey { job: job.id, task: job.root }).ok()?.ok()?;
-    (bytes.len() <= INLINE_BYTES).then(|| serde_json::from_slice(&bytes).ok()).flatten()
+    let bytes =
+        state.store.read_small_output(TaskKey { job: job.id, task: job.root }, INLINE_BYTES).ok()??;
+    serde_json::from_slice(&bytes).ok()
 }
 
 const REFUSED: &str = "refused: `{\"error\": {\"code\", \"message\"}}`";

@@ -211,6 +211,12 @@ impl Record {
         }
     }
 
+    /// The output to report: the kept one when the attempt `computed` its
+    /// task, none when it failed.
+    pub fn take_output(&mut self, computed: bool) -> Output {
+        if computed { std::mem::take(&mut self.output) } else { Output::None }
+    }
+
     /// Keeps what the attempt returned; `Err` (which fails the attempt) for
     /// bytes over [`Bounds::task_output_bytes`] or a handle of no subtask it
     /// submitted.

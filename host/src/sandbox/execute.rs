@@ -103,7 +103,7 @@ impl Sandbox {
         append_output(&mut record, &captured);
         let canceled = outcome.is_err() && cancel.is_raised();
         let outcome = if canceled { Err("canceled".to_owned()) } else { outcome };
-        let output = if outcome.is_ok() { std::mem::take(&mut record.output) } else { Output::None };
+        let output = record.take_output(outcome.is_ok());
         ExecutionResult {
             outcome,
             output,

@@ -15,12 +15,31 @@ const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
 impl Store {
     /// The output of `key` as kept, if it left one.
     pub fn output(&self, key: TaskKey) -> Result<Option<StoredOutput>, Error> {
-        let Some(bytes) = self.kv.get(keys::output(key))? else { return Ok(None) };
+        self.output_within(key, usize::MAX)
+    }
+
+    /// [`Store::output`], `None` when its record is over `max` bytes (which
+    /// is then not decoded).
+    fn output_within(&self, key: TaskKey, max: usize) -> Result<Option<StoredOutput>, Error> {
+        let Some(bytes) = self.kv.get(keys::output(key))?.filter(|b| b.len() <= max) else { return Ok(None) };
         Ok(Some(records::decode::<OutputRecord>("output", &bytes)?.into_output()))
     }
 
     /// The bytes `key` leaves, `Of` links followed; why there are none.
     pub fn read_output(&self, key: TaskKey) -> Result<Result<Vec<u8>, OutputError>, Error> {
+        self.follow(key, usize::MAX)
+    }
+
+    /// The bytes `key` leaves if they are at most `max` (a larger output is
+    /// not copied): for showing an output inline.
+    pub fn read_small_output(&self, key: TaskKey, max: usize) -> Result<Option<Vec<u8>>, Error> {
+        // A record is its bytes plus a tag and a length of at most 6 bytes;
+        // a link is 17.
+        let read = self.follow(key, max.max(17) + 6)?;
+        Ok(read.ok().filter(|bytes| bytes.len() <= max))
+    }
+
+    fn follow(&self, key: TaskKey, max_record: usize) -> Result<Result<Vec<u8>, OutputError>, Error> {
         let mut at = key;
         for _ in 0..=MAX_OUTPUT_LINKS {
             match self.state(at)? {
@@ -28,7 +47,7 @@ impl Store {
                 Some(TaskState::Computed) => {}
                 Some(_) => return Ok(Err(OutputError::NotComputed(at.task))),
             }
-            match self.output(at)? {
+            match self.output_within(at, max_record)? {
                 None => return Ok(Err(OutputError::None(at.task))),
                 Some(StoredOutput::Bytes(bytes)) => return Ok(Ok(bytes)),
                 Some(StoredOutput::Of(child)) => at = TaskKey { job: key.job, task: child },

@@ -9,7 +9,8 @@
 //! `target/guest-tools/`; both the tool and the component are kept under
 //! names that carry the hash of their inputs, so they are made once. The
 //! HTTP API's fuzz tools (`tests/fuzz/requirements.txt`) are installed the
-//! same way (`FUZZ_TOOLS` names their `bin` directory).
+//! same way (`FUZZ_TOOLS` names their `bin` directory), and so is the S3
+//! test server (`tests/s3/requirements.txt`, `S3_TOOLS`).
 
 mod python;
 
@@ -23,6 +24,7 @@ const GUESTS: &[&str] = &[
     "wordcount",
     "probe",
     "outputs",
+    "cache",
     "hostile",
     "bad-import",
     "many-types",
@@ -41,6 +43,7 @@ fn main() {
         "examples",
         "tests/fixtures",
         "tests/fuzz/requirements.txt",
+        "tests/s3/requirements.txt",
         "tests/python.rs",
         "Cargo.toml",
         "Cargo.lock",
@@ -64,6 +67,7 @@ fn main() {
     let python = python::build(&root);
     println!("cargo:rustc-env=COMPONENT_HOSTILE_PY={}", python.display());
     println!("cargo:rustc-env=FUZZ_TOOLS={}", python::fuzz_tools(&root).display());
+    println!("cargo:rustc-env=S3_TOOLS={}", python::s3_tools(&root).display());
     // The movies example in both versions: v1.0 (with the bug) and v1.1.
     for (features, version) in [(&[][..], "V1_0"), (&["--features", "movies/fixed"][..], "V1_1")] {
         build(&root, &target_dir, &["movies"], features);

@@ -1,6 +1,7 @@
 //! Python tools for the build script: the Python fixture
 //! (`tests/fixtures/hostile-py`), built with componentize-py, and the HTTP
-//! API's fuzz tools (`tests/fuzz`). Each tool set is installed from a
+//! API's fuzz tools (`tests/fuzz`), and an S3-compatible server for the job
+//! cache's test (`tests/s3`). Each tool set is installed from a
 //! `requirements.txt` that pins every package by hash, into a virtual
 //! environment named by that file's hash.
 
@@ -43,6 +44,12 @@ pub fn build(root: &Path) -> PathBuf {
 /// The `bin` directory of the fuzz tools (`tests/fuzz/requirements.txt`).
 pub fn fuzz_tools(root: &Path) -> PathBuf {
     venv(root, "fuzz", &root.join("tests/fuzz/requirements.txt"))
+}
+
+/// The `bin` directory of the S3-compatible test server's environment
+/// (`tests/s3/requirements.txt`).
+pub fn s3_tools(root: &Path) -> PathBuf {
+    venv(root, "s3", &root.join("tests/s3/requirements.txt"))
 }
 
 /// The `bin` directory of a virtual environment with what `requirements`

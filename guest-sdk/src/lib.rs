@@ -61,7 +61,12 @@
 //! them in the dependent's input), or all of them with
 //! [`Context::dependency_outputs`]; [`Context::output_from`] makes a task's
 //! output that of one of its subtasks. See `examples/wordcount`.
+//!
+//! [`Context::cache`] is the job's cache: byte values under string keys
+//! that every task of the job can put, get, list and delete, for data
+//! larger than an input or an output (up to 64 MiB a value by default).
 
+mod cache;
 mod context;
 mod export;
 #[cfg(feature = "http")]
@@ -70,6 +75,7 @@ mod outputs;
 #[cfg(feature = "tracing")]
 mod trace;
 
+pub use cache::{Cache, CacheReader, CacheWriter};
 pub use context::{
     Context, Level, LogRecord, Progress, SpanBuilder, SpanGuard, SubtaskBuilder, SubtaskHandle,
 };

@@ -7,6 +7,7 @@
 //! (axum), [`cli`]. See `ARCHITECTURE.md` at the repository root.
 
 pub mod api;
+pub mod cache;
 pub mod cli;
 pub mod diagram;
 pub mod model;

@@ -100,6 +100,25 @@ pub struct AssignmentView {
     pub dependencies: Vec<DependencyView>,
 }
 
+/// A page of a job cache's keys (`GET /v1/jobs/{id}/cache` and the
+/// runners' `GET /v1/runners/cache/{job}`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CacheListing {
+    /// At most 1000 keys, in byte order.
+    pub keys: Vec<CacheEntryView>,
+    /// The key to pass as `after` for the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// A key and its value's size.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CacheEntryView {
+    pub key: String,
+    /// Bytes.
+    pub size: u64,
+}
+
 /// A task a claimed task depends on.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DependencyView {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::api::{self, Handles, Tokens};
+use crate::cache::{self, JobCache};
 use crate::model::{HostPattern, now_ms};
 use crate::otlp;
 use crate::runner::{self, LocalSource};
@@ -28,6 +29,9 @@ pub enum Error {
     /// The sandbox could not be set up.
     #[error(transparent)]
     Sandbox(#[from] sandbox::Error),
+    /// The job cache could not be opened.
+    #[error(transparent)]
+    Cache(#[from] cache::Error),
     /// The OTLP exporter could not be set up.
     #[error(transparent)]
     Otlp(#[from] otlp::Error),
@@ -77,6 +81,9 @@ pub struct Options {
     /// End the write-ahead log at a corrupt record instead of refusing to
     /// start.
     pub recover_log: bool,
+    /// Where the job caches live (a bucket URL); `cache/` under the data
+    /// dir when `None`.
+    pub cache: Option<String>,
 }
 
 /// Starts the host and serves until SIGINT or SIGTERM. `on_listening` is
@@ -87,7 +94,10 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     }
     crate::model::check_cluster(&options.cluster).map_err(Error::Config)?;
     check_exposure(&options)?;
+    // The TLS of the cache's bucket clients.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let store = Store::open_with(&options.data_dir.join("db"), options.recover_log)?;
+    let cache = JobCache::open(options.cache.as_deref(), &options.data_dir.join("cache"))?;
     let settings = Settings {
         cache_dir: options.data_dir.join("artifacts"),
         limits: options.limits.clone(),
@@ -106,10 +116,16 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         collector.map(|c| otlp::Exporter::start(c, store.clone(), scheduler.subscribe(), finished_rx));
     ensure_cluster(&store, &scheduler, &options.cluster).await?;
     for i in 0..options.runners {
-        let source = Arc::new(LocalSource::new(scheduler.clone(), store.clone(), options.cluster.clone()));
+        let source = Arc::new(LocalSource::new(
+            scheduler.clone(),
+            store.clone(),
+            options.cluster.clone(),
+            cache.clone(),
+        ));
         runner::spawn_thread(format!("sandflow-runner-{i}"), source, sandbox.clone())
             .map_err(|e| Error::Config(format!("could not start runner {i}: {e}")))?;
     }
+    tokio::spawn(sweep_cache(store.clone(), cache.clone()));
     let tokens = Arc::new(options.tokens.clone());
     let fleet = Arc::new(api::Fleet::default());
     if options.runners > 0 {
@@ -119,6 +135,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     let app = api::router(Handles {
         scheduler,
         store: store.clone(),
+        cache,
         sandbox,
         tokens,
         openapi: Default::default(),
@@ -217,6 +234,23 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Deletes the caches of jobs that no longer exist: a job's cache is
+/// deleted after the job, so a stop in between leaves it behind.
+async fn sweep_cache(store: Store, cache: JobCache) {
+    let jobs = match cache.jobs().await {
+        Ok(jobs) => jobs,
+        Err(e) => return tracing::warn!(error = %e, "could not list the job caches"),
+    };
+    for job in jobs {
+        if matches!(store.job(job), Ok(None)) {
+            match cache.delete_job(job).await {
+                Ok(n) => tracing::info!(%job, values = n, "deleted the cache of a deleted job"),
+                Err(e) => tracing::warn!(%job, error = %e, "could not delete the cache of a deleted job"),
+            }
+        }
     }
 }
 

@@ -299,6 +299,7 @@ async fn sandbox_runs(runs: usize, calls: usize) -> anyhow::Result<Vec<f64>> {
                 limits: Default::default(),
                 check: check.clone(),
                 dependencies: Default::default(),
+                cache: None,
             };
             let result = sandbox.execute(&prepared, exec).await;
             anyhow::ensure!(result.outcome.is_ok(), "noop failed: {:?}", result.outcome);

@@ -21,6 +21,7 @@ pub fn component(name: &str) -> PathBuf {
         "impostor" => env!("COMPONENT_IMPOSTOR"),
         "wordcount" => env!("COMPONENT_WORDCOUNT"),
         "outputs" => env!("COMPONENT_OUTPUTS"),
+        "cache" => env!("COMPONENT_CACHE"),
         "fanout-v0.1.0" => concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/v0.1.0/fanout.wasm"),
         "hostile-py" => env!("COMPONENT_HOSTILE_PY"),
         "many-memories" => env!("COMPONENT_MANY_MEMORIES"),

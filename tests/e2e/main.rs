@@ -4,6 +4,7 @@
 
 mod auth;
 mod bad_input;
+mod cache;
 mod containment;
 mod contract;
 mod crash;

@@ -1,8 +1,9 @@
-//! `wordcount`: map-reduce over outputs. `WordCount { texts, top }` submits
-//! one `CountWords` per text (each leaves its word counts), and a `Merge`
-//! that depends on all of them, reads their outputs and leaves the `top`
-//! most frequent words; the root's output is the merge's, so the job's
-//! output is the answer.
+//! `wordcount`: map-reduce over files in the job cache. `WordCount { texts,
+//! top }` puts each text into the cache as a file (`files/0`, `files/1`,
+//! ...) and submits one `CountWords` per file (each reads its file and
+//! leaves its word counts as its output), and a `Merge` that depends on all
+//! of them, reads their outputs and leaves the `top` most frequent words;
+//! the root's output is the merge's, so the job's output is the answer.
 //!
 //! ```json
 //! {"texts": ["the cat", "the dog"], "top": 1}  ->  [["the", 2]]
@@ -26,8 +27,10 @@ impl Task for WordCount {
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         ctx.set_display(format!("WordCount({} texts)", self.texts.len()));
         let mut parts = Vec::with_capacity(self.texts.len());
-        for text in &self.texts {
-            parts.push(ctx.submit_subtask(&CountWords { text: text.clone() })?);
+        for (i, text) in self.texts.iter().enumerate() {
+            let file = format!("files/{i}");
+            ctx.cache().put(&file, text.as_bytes())?;
+            parts.push(ctx.submit_subtask(&CountWords { file })?);
         }
         let merge =
             ctx.subtask(&Merge { parts: parts.clone(), top: self.top }).depends_on(&parts).submit()?;
@@ -36,19 +39,22 @@ impl Task for WordCount {
     }
 }
 
-/// Counts the words of one text (lowercased, split on anything that is not
-/// a letter or a digit).
+/// Counts the words of one file of the job cache (lowercased, split on
+/// anything that is not a letter or a digit).
 #[derive(Serialize, Deserialize)]
 pub struct CountWords {
-    pub text: String,
+    pub file: String,
 }
 
 impl Task for CountWords {
     type Output = BTreeMap<String, u64>;
 
-    fn execute(&self, _ctx: &Context) -> Result<Self::Output, Error> {
+    fn execute(&self, ctx: &Context) -> Result<Self::Output, Error> {
+        let bytes =
+            ctx.cache().get(&self.file)?.ok_or_else(|| format!("no file {} in the cache", self.file))?;
+        let text = String::from_utf8_lossy(&bytes);
         let mut counts = BTreeMap::new();
-        for word in self.text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
             *counts.entry(word.to_lowercase()).or_insert(0) += 1;
         }
         Ok(counts)

@@ -306,13 +306,18 @@ pub async fn cancel(
 }
 
 /// `DELETE /v1/jobs/{id}`: deletes a job that has ended, with its tasks,
-/// logs and spans; 409 while it has work left.
+/// logs, spans and cache; 409 while it has work left.
 #[utoipa::path(operation_id = "delete_job", delete, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job id")),
     responses((status = 204, description = "deleted"), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
     security(("admin" = [])))]
 pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let id: JobId = id.parse()?;
     state.scheduler.delete(id).await?;
+    // The job is gone; its cache goes next (a start sweeps what a failure
+    // or a stop in between left).
+    if let Err(e) = state.cache.delete_job(id).await {
+        tracing::warn!(job = %id, error = %e, "could not delete the job's cache");
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

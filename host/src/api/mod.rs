@@ -3,6 +3,7 @@
 //! request and answer errors as JSON.
 
 mod auth;
+mod cache;
 mod cancels;
 mod clusters;
 mod error;
@@ -69,6 +70,8 @@ pub struct Handles {
     pub scheduler: Scheduler,
     /// Reads jobs, tasks, logs and modules.
     pub store: Store,
+    /// The jobs' caches.
+    pub cache: crate::cache::JobCache,
     /// Validates and compiles uploaded modules.
     pub sandbox: Arc<Sandbox>,
     /// Who may call what.
@@ -112,6 +115,8 @@ pub fn router(mut handles: Handles) -> Router {
         .routes(routes!(jobs::tasks))
         .routes(routes!(outputs::task_output))
         .routes(routes!(outputs::job_output))
+        .routes(routes!(cache::list))
+        .routes(routes!(cache::get))
         .routes(routes!(jobs::logs))
         .routes(routes!(jobs::diagram))
         .routes(routes!(events::events))
@@ -123,6 +128,11 @@ pub fn router(mut handles: Handles) -> Router {
         .layer(limit(BODY_LIMIT))
         .merge(modules)
         .route_layer(guard(auth::Role::Admin));
+    // Values stream through; `cache_value_bytes` bounds them as they do.
+    let cache_values = OpenApiRouter::new()
+        .routes(routes!(cache::runner_list))
+        .routes(routes!(cache::runner_get, cache::runner_put, cache::runner_delete))
+        .layer(limit(crate::model::MAX_CACHE_VALUE_BYTES));
     let runners = OpenApiRouter::new()
         .routes(routes!(runners::claim))
         .routes(routes!(runners::extend))
@@ -134,6 +144,7 @@ pub fn router(mut handles: Handles) -> Router {
         .routes(routes!(runners::config))
         .routes(routes!(runners::interrupts))
         .layer(limit(BODY_LIMIT))
+        .merge(cache_values)
         .route_layer(guard(auth::Role::Runner));
     let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(healthz))

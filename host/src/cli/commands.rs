@@ -163,6 +163,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
             poll_limit: args.poll_limit,
         },
         recover_log: args.recover_log,
+        cache: args.cache,
     };
     server::run(options, |addr| {
         println!("sandflow listening on http://{addr}");

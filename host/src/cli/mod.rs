@@ -152,6 +152,13 @@ pub struct ServeArgs {
     /// a log stops start-up, naming the file and offset).
     #[arg(long)]
     pub recover_log: bool,
+    /// Where the job caches live: `s3://BUCKET[/PREFIX]` (S3 or an
+    /// S3-compatible server; `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_REGION`, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP` as usual) or
+    /// `gs://BUCKET[/PREFIX]` (`GOOGLE_SERVICE_ACCOUNT` and friends); by
+    /// default the directory `cache/` under the data dir.
+    #[arg(long, env = "SANDFLOW_CACHE")]
+    pub cache: Option<String>,
 }
 
 /// `sandflow module ...`

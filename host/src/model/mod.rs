@@ -1,6 +1,7 @@
 //! The pure domain model: ids, task types and versions, task and job states,
 //! and the derivation of a job's state. No I/O happens here.
 
+mod cache;
 mod cluster;
 mod egress;
 mod ids;
@@ -13,6 +14,10 @@ mod task_type;
 mod telemetry;
 mod trace;
 
+pub use cache::{
+    CACHE_CHUNK_BYTES, CacheKey, MAX_CACHE_VALUE_BYTES, MAX_KEY_BYTES, MAX_LIST_KEYS, check_attempt_writes,
+    check_prefix, check_value_size,
+};
 pub use cluster::{Cluster, DEFAULT_CLUSTER, MAX_CLUSTER_TEXT, slug_from};
 pub use egress::{HostPattern, is_special_address, parse_allow_list};
 pub use ids::{JobId, ParseIdError, TaskId, TaskKey};

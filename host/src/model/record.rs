@@ -13,8 +13,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    LogEntry, LogLevel, MAX_TASK_OUTPUT_BYTES, Output, SpanEntry, SubtaskSpec, TaskType, now_ms,
-    truncate_display,
+    LogEntry, LogLevel, MAX_CACHE_VALUE_BYTES, MAX_TASK_OUTPUT_BYTES, Output, SpanEntry, SubtaskSpec,
+    TaskType, now_ms, truncate_display,
 };
 
 /// Bounds on what one attempt may record. A bound missing from a serialized
@@ -52,6 +52,10 @@ pub struct Bounds {
     pub attempt_bytes: usize,
     /// Bytes of a computed task's output (at most [`MAX_TASK_OUTPUT_BYTES`]).
     pub task_output_bytes: usize,
+    /// Bytes of one job-cache value (at most [`MAX_CACHE_VALUE_BYTES`]).
+    pub cache_value_bytes: usize,
+    /// Bytes one attempt may write to its job's cache, in all.
+    pub cache_attempt_bytes: usize,
 }
 
 impl Default for Bounds {
@@ -71,6 +75,8 @@ impl Default for Bounds {
             label_bytes: 128,
             attempt_bytes: 64 << 20,
             task_output_bytes: 1 << 20,
+            cache_value_bytes: 64 << 20,
+            cache_attempt_bytes: 1 << 30,
         }
     }
 }
@@ -124,6 +130,9 @@ impl Bounds {
         };
         if name == "task_output_bytes" && amount > MAX_TASK_OUTPUT_BYTES {
             return Err(format!("task_output_bytes may be at most {MAX_TASK_OUTPUT_BYTES}"));
+        }
+        if name == "cache_value_bytes" && amount > MAX_CACHE_VALUE_BYTES {
+            return Err(format!("cache_value_bytes may be at most {MAX_CACHE_VALUE_BYTES}"));
         }
         *field = serde_json::Value::from(amount);
         *self = serde_json::from_value(fields).map_err(|e| e.to_string())?;

@@ -118,6 +118,7 @@ async fn run_one<S: WorkSource>(
         limits: a.limits,
         check: check.clone(),
         dependencies: Dependencies::of(key.job, &a.dependencies, || source.outputs()),
+        cache: source.cache(),
     };
     let result = sandbox.execute(&prepared, exec).await;
     if result.no_room {

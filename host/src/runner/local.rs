@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::WorkSource;
+use super::cache::LocalCache;
 use super::outputs::StoreOutputs;
+use crate::cache::JobCache;
 use crate::model::{Digest, TaskKey};
-use crate::sandbox::{OutputReader, SubtaskCheck};
+use crate::sandbox::{CacheAccess, OutputReader, SubtaskCheck};
 use crate::scheduler::{self, Assignment, Report, Reported, Scheduler};
 use crate::store::Store;
 
@@ -17,13 +19,14 @@ pub struct LocalSource {
     store: Store,
     cluster: String,
     outputs: Arc<dyn OutputReader>,
+    cache: Arc<dyn CacheAccess>,
 }
 
 impl LocalSource {
-    /// A source of `cluster`'s tasks.
-    pub fn new(scheduler: Scheduler, store: Store, cluster: String) -> Self {
+    /// A source of `cluster`'s tasks, whose attempts use `cache`.
+    pub fn new(scheduler: Scheduler, store: Store, cluster: String, cache: JobCache) -> Self {
         let outputs = Arc::new(StoreOutputs(store.clone()));
-        LocalSource { scheduler, store, cluster, outputs }
+        LocalSource { scheduler, store, cluster, outputs, cache: Arc::new(LocalCache(cache)) }
     }
 }
 
@@ -64,5 +67,9 @@ impl WorkSource for LocalSource {
 
     fn outputs(&self) -> Arc<dyn OutputReader> {
         self.outputs.clone()
+    }
+
+    fn cache(&self) -> Option<Arc<dyn CacheAccess>> {
+        Some(self.cache.clone())
     }
 }

@@ -10,6 +10,7 @@
 //! is shared; a batch that runs long hands its unstarted tasks back.
 
 mod batch;
+mod cache;
 mod local;
 mod outputs;
 mod pace;
@@ -22,7 +23,7 @@ pub use local::{LocalSource, registry_check};
 pub use remote::RemoteSource;
 
 use crate::model::{Digest, TaskKey};
-use crate::sandbox::{OutputReader, Sandbox, SubtaskCheck};
+use crate::sandbox::{CacheAccess, OutputReader, Sandbox, SubtaskCheck};
 use crate::scheduler::{self, Assignment, Report, Reported};
 
 /// Where a runner gets work and sends results.
@@ -51,6 +52,8 @@ pub trait WorkSource: Send + Sync + 'static {
     fn subtask_check(&self) -> SubtaskCheck;
     /// Where attempts read their dependencies' outputs.
     fn outputs(&self) -> Arc<dyn OutputReader>;
+    /// Where attempts find their jobs' caches.
+    fn cache(&self) -> Option<Arc<dyn CacheAccess>>;
     /// Whether the runner is stopping: tasks of a batch not started yet are
     /// handed back instead.
     fn stopping(&self) -> bool {

@@ -17,13 +17,14 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use super::WorkSource;
+use super::cache::HttpCache;
 use super::outputs::HttpOutputs;
 use crate::model::{Digest, TaskKey, TaskType, check_cluster};
 use crate::protocol::{
     AttemptRef, ClaimRequest, Claimed, CompleteRequest, Completed, Extended, Interrupts, InterruptsRequest,
     ReleaseRequest, ReportBody, RunnerConfig, RunnerHello,
 };
-use crate::sandbox::{OutputReader, Sandbox, SubtaskCheck, digest_of};
+use crate::sandbox::{CacheAccess, OutputReader, Sandbox, SubtaskCheck, digest_of};
 use crate::scheduler::{Assignment, Error, Registry, Report, Reported};
 
 /// How long one claim long-polls (also the longest a stop waits for a claim
@@ -35,6 +36,8 @@ pub struct RemoteSource {
     http: reqwest::Client,
     server: String,
     token: Option<String>,
+    /// The host's job caches, through its API.
+    cache: Arc<dyn CacheAccess>,
     cluster: String,
     hello: RunnerHello,
     /// Claimed attempts not yet reported or handed back.
@@ -68,10 +71,14 @@ impl Known {
 impl RemoteSource {
     /// A source of `cluster`'s tasks from the host at `server`.
     pub fn new(server: &str, token: Option<String>, cluster: String, id: String, capacity: u32) -> Self {
+        let http = reqwest::Client::new();
+        let server = server.trim_end_matches('/').to_owned();
+        let cache = Arc::new(HttpCache { http: http.clone(), server: server.clone(), token: token.clone() });
         RemoteSource {
-            http: reqwest::Client::new(),
-            server: server.trim_end_matches('/').to_owned(),
+            http,
+            server,
             token,
+            cache,
             cluster,
             hello: RunnerHello { id, capacity, in_flight: 0 },
             claimed: Mutex::new(HashMap::new()),
@@ -274,6 +281,10 @@ impl WorkSource for RemoteSource {
             server: self.server.clone(),
             token: self.token.clone(),
         })
+    }
+
+    fn cache(&self) -> Option<Arc<dyn CacheAccess>> {
+        Some(self.cache.clone())
     }
 
     async fn module_bytes(&self, digest: &Digest) -> Option<Vec<u8>> {

@@ -9,6 +9,7 @@ use wasmtime::Store;
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::bindings::sandflow::task::host::Execution as WitExecution;
+use super::cache::{AttemptCache, CacheAccess};
 use super::dependencies::Dependencies;
 use super::egress::Egress;
 use super::failure::{self, Captured};
@@ -42,6 +43,8 @@ pub struct Execution {
     pub check: SubtaskCheck,
     /// The tasks it depends on, whose outputs it may read.
     pub dependencies: Arc<Dependencies>,
+    /// Where its job's cache is (`None`: the runner has none).
+    pub cache: Option<Arc<dyn CacheAccess>>,
 }
 
 /// What an attempt did.
@@ -141,6 +144,7 @@ impl Sandbox {
         let egress = Egress::new(self.settings.allow_http.clone(), exec.limits.allow_http.clone());
         let mut state = HostState::new(wasi, limits, exec.check.clone(), execution, cancel, egress);
         state.dependencies = exec.dependencies.clone();
+        state.cache = AttemptCache::new(exec.job, exec.cache.clone(), state.limits.bounds.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s);
         // At every tick the guest yields, and a forced cancel traps it.

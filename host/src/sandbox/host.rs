@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::sandflow::task::host::Execution;
+use super::cache::AttemptCache;
 use super::dependencies::Dependencies;
 use super::egress::Egress;
 use super::execute::SubtaskCheck;
@@ -45,6 +46,8 @@ pub struct HostState {
     pub egress: Egress,
     /// The tasks whose outputs it may read (none unless set).
     pub dependencies: Arc<Dependencies>,
+    /// Its job's cache.
+    pub cache: AttemptCache,
 }
 
 impl HostState {
@@ -58,6 +61,7 @@ impl HostState {
         egress: Egress,
     ) -> Self {
         let record = Record::new(limits.bounds.clone(), execution.attempt);
+        let cache = AttemptCache::new(crate::model::JobId::default(), None, limits.bounds.clone());
         HostState {
             wasi,
             table: ResourceTable::new(),
@@ -71,6 +75,7 @@ impl HostState {
             http: WasiHttpCtx::new(),
             egress,
             dependencies: Arc::default(),
+            cache,
         }
     }
 }
@@ -101,6 +106,7 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut current = linker.instance("sandflow:task/host@0.2.0")?;
     super::imports::add(&mut current)?;
     super::imports::add_outputs(&mut current)?;
+    super::cache_imports::add(&mut linker.instance("sandflow:task/cache@0.2.0")?)?;
     Ok(linker)
 }
 

@@ -11,6 +11,8 @@
 //! does; compilation runs on blocking threads.
 
 mod bindings;
+mod cache;
+mod cache_imports;
 mod dependencies;
 mod egress;
 mod execute;
@@ -32,6 +34,7 @@ use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+pub use cache::{CacheAccess, CacheUpload, CacheValue};
 pub use dependencies::{Dependencies, OutputReader};
 pub use execute::{Execution, ExecutionResult, SubtaskCheck};
 pub use limits::Limits;

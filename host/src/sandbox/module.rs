@@ -132,6 +132,7 @@ impl Sandbox {
             limits: Default::default(),
             check: Arc::new(|_, _| Err("subtasks cannot be submitted while listing task types".into())),
             dependencies: Default::default(),
+            cache: None,
         };
         let captured = super::failure::Captured::new(4096);
         let mut store = self.store(&exec, &captured, Default::default());

@@ -117,6 +117,14 @@ impl Context {
     pub fn attempt(&self) -> u32 {
         host::current().attempt
     }
+
+    /// The value of the host's secret `name`, if this task's module was
+    /// granted it at upload (`sandflow module upload --secrets NAME`). The
+    /// host redacts the value from everything the attempt records (logs,
+    /// spans, display, errors, subtask inputs, output).
+    pub fn secret(&self, name: &str) -> Result<String, Error> {
+        Ok(host::secret(name)?)
+    }
 }
 
 /// A subtask submission being built; see [`Context::subtask`].

@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod runner;
 pub mod sandbox;
 pub mod scheduler;
+pub mod secrets;
 pub mod server;
 pub mod store;
 

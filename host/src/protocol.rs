@@ -94,10 +94,19 @@ pub struct AssignmentView {
     /// Hosts the module's tasks may reach over HTTP, besides the runner's list.
     #[serde(default)]
     pub allow_http: Vec<String>,
+    /// The secrets the module's tasks may read (`GET /v1/runners/secrets/{name}`).
+    #[serde(default)]
+    pub secrets: Vec<String>,
     /// The tasks it depends on, in its `depends_on` order: the outputs it may
     /// read (`GET /v1/runners/outputs/{job}/{task}`).
     #[serde(default)]
     pub dependencies: Vec<DependencyView>,
+}
+
+/// A secret's value, for a remote runner's attempt that was granted it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SecretValue {
+    pub value: String,
 }
 
 /// A page of a job cache's keys (`GET /v1/jobs/{id}/cache` and the
@@ -203,6 +212,7 @@ impl From<&Assignment> for AssignmentView {
             timeout_ms: a.limits.timeout_ms,
             memory_bytes: a.limits.memory_bytes,
             allow_http: a.limits.allow_http.iter().map(ToString::to_string).collect(),
+            secrets: a.limits.secrets.clone(),
             dependencies: a
                 .dependencies
                 .iter()
@@ -229,6 +239,7 @@ impl AssignmentView {
                 timeout_ms: self.timeout_ms,
                 memory_bytes: self.memory_bytes,
                 allow_http,
+                secrets: self.secrets,
             },
             input: self.input.get().to_owned(),
             dependencies: self

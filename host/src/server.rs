@@ -12,6 +12,7 @@ use crate::otlp;
 use crate::runner::{self, LocalSource};
 use crate::sandbox::{self, Limits, Sandbox, Settings};
 use crate::scheduler::{self, Scheduler};
+use crate::secrets::Secrets;
 use crate::store::{self, Store};
 
 /// Most in-process runners; the sandbox pool is sized from it.
@@ -32,6 +33,9 @@ pub enum Error {
     /// The job cache could not be opened.
     #[error(transparent)]
     Cache(#[from] cache::Error),
+    /// The secrets' key could not be read or created.
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::Error),
     /// The OTLP exporter could not be set up.
     #[error(transparent)]
     Otlp(#[from] otlp::Error),
@@ -84,6 +88,9 @@ pub struct Options {
     /// Where the job caches live (a bucket URL); `cache/` under the data
     /// dir when `None`.
     pub cache: Option<String>,
+    /// The key that seals secrets (created when missing); `secret.key`
+    /// under the data dir when `None`.
+    pub secret_key_file: Option<PathBuf>,
 }
 
 /// Starts the host and serves until SIGINT or SIGTERM. `on_listening` is
@@ -98,6 +105,8 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     let _ = rustls::crypto::ring::default_provider().install_default();
     let store = Store::open_with(&options.data_dir.join("db"), options.recover_log)?;
     let cache = JobCache::open(options.cache.as_deref(), &options.data_dir.join("cache"))?;
+    let key_file = options.secret_key_file.clone().unwrap_or_else(|| options.data_dir.join("secret.key"));
+    let secrets = Secrets::open(store.clone(), &key_file)?;
     let settings = Settings {
         cache_dir: options.data_dir.join("artifacts"),
         limits: options.limits.clone(),
@@ -121,6 +130,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
             store.clone(),
             options.cluster.clone(),
             cache.clone(),
+            secrets.clone(),
         ));
         runner::spawn_thread(format!("sandflow-runner-{i}"), source, sandbox.clone())
             .map_err(|e| Error::Config(format!("could not start runner {i}: {e}")))?;
@@ -136,6 +146,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         scheduler,
         store: store.clone(),
         cache,
+        secrets,
         sandbox,
         tokens,
         openapi: Default::default(),

@@ -4,9 +4,10 @@
 //! CI does to check that the suite works.
 //!
 //! Run: `cargo bench -p sandflow-tests --bench suite` (add `-- --small`, or
-//! `-- --only sandbox|handoff|fanout|shapes|remote|submit|storage` for one
+//! `-- --only sandbox|handoff|fanout|shapes|cache|remote|submit|storage` for one
 //! figure).
 
+mod cache;
 #[allow(dead_code)]
 #[path = "../e2e/harness.rs"]
 mod harness;
@@ -31,6 +32,8 @@ struct Sizes {
     chain: u32,
     /// Leaves whose 100-byte outputs one reducer reads.
     reduce_outputs: u32,
+    /// 1 MiB values put into, and read from, a job cache.
+    cache_values: u32,
     submits: usize,
     sustained_rounds: usize,
     sandbox_calls: usize,
@@ -48,6 +51,7 @@ const FULL: Sizes = Sizes {
     map_reduce: (100, 1000),
     chain: 10_000,
     reduce_outputs: 10_000,
+    cache_values: 256,
     submits: 12_800,
     sustained_rounds: 30,
     sandbox_calls: 20_000,
@@ -63,6 +67,7 @@ const SMALL: Sizes = Sizes {
     map_reduce: (5, 50),
     chain: 100,
     reduce_outputs: 200,
+    cache_values: 8,
     submits: 200,
     sustained_rounds: 2,
     sandbox_calls: 500,
@@ -300,6 +305,8 @@ async fn sandbox_runs(runs: usize, calls: usize) -> anyhow::Result<Vec<f64>> {
                 check: check.clone(),
                 dependencies: Default::default(),
                 cache: None,
+                lease: 0,
+                secrets: None,
             };
             let result = sandbox.execute(&prepared, exec).await;
             anyhow::ensure!(result.outcome.is_ok(), "noop failed: {:?}", result.outcome);
@@ -439,6 +446,9 @@ async fn main() -> anyhow::Result<()> {
             reduce_outputs: sizes.reduce_outputs,
         })
         .await?;
+    }
+    if wanted("cache") {
+        cache::throughput(sizes.cache_values, sizes.runs).await?;
     }
     if wanted("remote") {
         remote_fanout(sizes).await?;

@@ -26,5 +26,6 @@ mod python;
 mod query;
 mod remote;
 mod restart;
+mod secrets;
 mod shapes;
 mod store_faults;

@@ -107,7 +107,7 @@ async fn value(state: &AppState, job: JobId, key: &CacheKey, method: &Method) ->
 }
 
 /// `GET /v1/jobs/{id}/cache`: a page of the job cache's keys.
-#[utoipa::path(get, path = "/v1/jobs/{id}/cache", tag = "jobs",
+#[utoipa::path(operation_id = "list_job_cache", get, path = "/v1/jobs/{id}/cache", tag = "jobs",
     params(("id" = String, Path, format = Uuid, description = "the job id"), ListQuery),
     responses((status = 200, description = "keys and sizes", body = CacheListing),
         (status = "4XX", description = REFUSED, body = ErrorBody)),
@@ -122,7 +122,7 @@ pub async fn list(
 }
 
 /// `GET /v1/jobs/{id}/cache/value?key=K`: a value's bytes.
-#[utoipa::path(get, path = "/v1/jobs/{id}/cache/value", tag = "jobs",
+#[utoipa::path(operation_id = "get_job_cache_value", get, path = "/v1/jobs/{id}/cache/value", tag = "jobs",
     params(("id" = String, Path, format = Uuid, description = "the job id"), KeyQuery),
     responses((status = 200, description = "the value's bytes", content_type = "application/octet-stream", body = super::openapi::Binary),
         (status = "4XX", description = REFUSED, body = ErrorBody)),

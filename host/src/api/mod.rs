@@ -17,6 +17,7 @@ mod openapi;
 mod outputs;
 mod query;
 mod runners;
+mod secrets;
 mod serve;
 mod spans;
 mod stats;
@@ -72,6 +73,8 @@ pub struct Handles {
     pub store: Store,
     /// The jobs' caches.
     pub cache: crate::cache::JobCache,
+    /// The host's secrets.
+    pub secrets: crate::secrets::Secrets,
     /// Validates and compiles uploaded modules.
     pub sandbox: Arc<Sandbox>,
     /// Who may call what.
@@ -125,6 +128,8 @@ pub fn router(mut handles: Handles) -> Router {
         .routes(routes!(runners::list))
         .routes(routes!(clusters::create, clusters::list))
         .routes(routes!(clusters::show, clusters::delete))
+        .routes(routes!(secrets::list))
+        .routes(routes!(secrets::set, secrets::delete))
         .layer(limit(BODY_LIMIT))
         .merge(modules)
         .route_layer(guard(auth::Role::Admin));
@@ -141,6 +146,7 @@ pub fn router(mut handles: Handles) -> Router {
         .routes(routes!(runners::release))
         .routes(routes!(runners::module_bytes))
         .routes(routes!(outputs::runner_output))
+        .routes(routes!(secrets::runner_read))
         .routes(routes!(runners::config))
         .routes(routes!(runners::interrupts))
         .layer(limit(BODY_LIMIT))

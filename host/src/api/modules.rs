@@ -11,7 +11,7 @@ use super::error::ErrorBody;
 use super::extract::{Query, WasmBody};
 use super::views::{ModuleView, TaskTypeView};
 use super::{ApiError, AppState};
-use crate::model::{ModuleInfo, TaskLimits, now_ms, parse_allow_list};
+use crate::model::{MAX_GRANTS, ModuleInfo, TaskLimits, check_secret_name, now_ms, parse_allow_list};
 
 /// Most hosts one upload may allow.
 const MAX_ALLOW_HTTP: usize = 64;
@@ -33,6 +33,10 @@ pub struct UploadQuery {
     /// host-wide list: comma-separated `host`, `host:port` or `*.domain`.
     #[serde(default)]
     pub allow_http: Option<String>,
+    /// Secrets the module's tasks may read with `secret(name)`:
+    /// comma-separated names (they need not be set yet).
+    #[serde(default)]
+    pub secrets: Option<String>,
     /// Lets this module take over task types (`name@version`) another
     /// module implements; without it such an upload is refused (409). A
     /// newer minor version is the usual way to ship a fix.
@@ -66,10 +70,19 @@ fn asked_limits(query: &UploadQuery, host: &Limits) -> Result<TaskLimits, ApiErr
         }
         asked.allow_http = parse_allow_list(&entries).map_err(refuse)?;
     }
+    if let Some(list) = &query.secrets {
+        let names: Vec<String> =
+            list.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
+        if names.len() > MAX_GRANTS {
+            return Err(refuse(format!("secrets names more than {MAX_GRANTS} secrets")));
+        }
+        names.iter().try_for_each(|n| check_secret_name(n)).map_err(refuse)?;
+        asked.secrets = names;
+    }
     Ok(asked)
 }
 
-/// `POST /v1/modules[?timeout=&memory_mib=]`: the body is a component's
+/// `POST /v1/modules[?timeout=&memory_mib=&allow_http=&secrets=]`: the body is a component's
 /// bytes. 201 when new, 200 when the same bytes were uploaded before (limits
 /// given again replace the earlier ones); 422 when they are not a task
 /// component or the limits are out of range.
@@ -84,7 +97,10 @@ pub async fn upload(
     WasmBody(body): WasmBody,
 ) -> Result<(StatusCode, axum::Json<ModuleView>), ApiError> {
     let limits = asked_limits(&query, state.sandbox.limits())?;
-    let asked = query.timeout.is_some() || query.memory_mib.is_some() || query.allow_http.is_some();
+    let asked = query.timeout.is_some()
+        || query.memory_mib.is_some()
+        || query.allow_http.is_some()
+        || query.secrets.is_some();
     if body.is_empty() {
         return Err(ApiError::unprocessable(
             "not_a_component",

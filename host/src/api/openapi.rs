@@ -145,3 +145,15 @@ impl utoipa::PartialSchema for Binary {
 }
 
 impl utoipa::ToSchema for Binary {}
+
+/// A secret's value as a request body: 1 to 64 KiB of UTF-8, described as
+/// at most 16,384 characters (which cannot exceed 64 KiB).
+pub struct SecretText;
+
+impl utoipa::PartialSchema for SecretText {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(16_384)).into()
+    }
+}
+
+impl utoipa::ToSchema for SecretText {}

@@ -164,6 +164,9 @@ pub struct ModuleView {
     /// Hosts its tasks may send HTTP requests to, besides the host-wide list.
     #[serde(default)]
     pub allow_http: Vec<String>,
+    /// Secrets its tasks may read.
+    #[serde(default)]
+    pub secrets: Vec<String>,
 }
 
 impl From<&ModuleInfo> for ModuleView {
@@ -176,6 +179,7 @@ impl From<&ModuleInfo> for ModuleView {
             timeout_ms: m.limits.timeout_ms,
             memory_mib: m.limits.memory_bytes.map(|b| b >> 20),
             allow_http: m.limits.allow_http.iter().map(ToString::to_string).collect(),
+            secrets: m.limits.secrets.clone(),
         }
     }
 }

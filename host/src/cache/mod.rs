@@ -22,7 +22,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 pub use upload::Upload;
 
-use crate::model::{CacheKey, JobId};
+use crate::model::{CACHE_CHUNK_BYTES, CacheKey, JobId};
 
 /// Why the cache could not do something.
 #[derive(Debug, thiserror::Error)]
@@ -233,7 +233,8 @@ fn local(dir: &std::path::Path) -> Result<Arc<dyn ObjectStore>, Error> {
         .map_err(|e| config(e.to_string()))?
         .with_fsync(true)
         .with_automatic_cleanup(true);
-    Ok(Arc::new(fs))
+    // Files are read in chunks of a host call's size, not 8 KiB.
+    Ok(Arc::new(object_store::chunked::ChunkedStore::new(Arc::new(fs), CACHE_CHUNK_BYTES)))
 }
 
 /// A bucket: `s3://bucket[/prefix]` or `gs://bucket[/prefix]`.

@@ -94,10 +94,30 @@ impl Client {
     }
 
     /// Uploads a component.
-    pub async fn upload_module(&self, bytes: Vec<u8>) -> Result<ModuleView, Error> {
+    pub async fn upload_module(&self, bytes: Vec<u8>, secrets: Option<&str>) -> Result<ModuleView, Error> {
         let url = format!("{}/v1/modules", self.base);
-        let req = self.http.post(&url).header("content-type", "application/wasm").body(bytes);
+        let mut req = self.http.post(&url).header("content-type", "application/wasm").body(bytes);
+        if let Some(names) = secrets {
+            req = req.query(&[("secrets", names)]);
+        }
         self.send(req, &url).await
+    }
+
+    /// Sets secret `name` to `value`.
+    pub async fn set_secret(&self, name: &str, value: Vec<u8>) -> Result<(), Error> {
+        let url = format!("{}/v1/secrets/{name}", self.base);
+        self.call(self.http.put(&url).header("content-type", "text/plain").body(value), &url).await.map(drop)
+    }
+
+    /// Every secret's name and times.
+    pub async fn secrets(&self) -> Result<Vec<serde_json::Value>, Error> {
+        self.get("/v1/secrets").await
+    }
+
+    /// Deletes secret `name`.
+    pub async fn delete_secret(&self, name: &str) -> Result<(), Error> {
+        let url = format!("{}/v1/secrets/{name}", self.base);
+        self.call(self.http.delete(&url), &url).await.map(drop)
     }
 
     /// Every uploaded module.

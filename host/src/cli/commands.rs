@@ -21,7 +21,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Serve(args) => serve(args).await,
         Command::Cluster(command) => cluster(&client, command).await,
         Command::Runner(args) => super::remote::runner(args, &cli.server, cli.token).await,
-        Command::Module(ModuleCommand::Upload { files }) => upload(&client, files).await,
+        Command::Module(ModuleCommand::Upload { files, secrets }) => upload(&client, files, secrets).await,
+        Command::Secret(command) => super::secrets::run(&client, command).await,
         Command::Module(ModuleCommand::List) => {
             for m in client.modules().await? {
                 let types: Vec<String> =
@@ -164,6 +165,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
         },
         recover_log: args.recover_log,
         cache: args.cache,
+        secret_key_file: args.secret_key_file,
     };
     server::run(options, |addr| {
         println!("sandflow listening on http://{addr}");
@@ -173,12 +175,16 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn upload(client: &Client, files: Vec<std::path::PathBuf>) -> Result<ExitCode, Error> {
+async fn upload(
+    client: &Client,
+    files: Vec<std::path::PathBuf>,
+    secrets: Option<String>,
+) -> Result<ExitCode, Error> {
     for path in files {
         let bytes = tokio::fs::read(&path)
             .await
             .map_err(|source| Error::File { path: path.display().to_string(), source })?;
-        let m = client.upload_module(bytes).await?;
+        let m = client.upload_module(bytes, secrets.as_deref()).await?;
         let types: Vec<String> = m.task_types.iter().map(|t| format!("{}@{}", t.name, t.version)).collect();
         println!("{}: {} ({})", path.display(), m.digest, types.join(", "));
     }

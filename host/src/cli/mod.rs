@@ -4,6 +4,7 @@
 mod client;
 mod commands;
 mod remote;
+mod secrets;
 mod tree;
 
 use std::net::SocketAddr;
@@ -45,6 +46,9 @@ pub enum Command {
     /// Create, list and delete clusters.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Set, list and delete the host's secrets.
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Run tasks of one cluster for a host elsewhere (`--server`, with a
     /// runner `--token`).
     Runner(RunnerArgs),
@@ -159,6 +163,11 @@ pub struct ServeArgs {
     /// default the directory `cache/` under the data dir.
     #[arg(long, env = "SANDFLOW_CACHE")]
     pub cache: Option<String>,
+    /// The key that seals secrets at rest (32 bytes; created with mode 0600
+    /// when missing). Default: `secret.key` in the data dir. Keep it apart
+    /// from the data dir so a copy of the data alone reveals no secret.
+    #[arg(long, env = "SANDFLOW_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 /// `sandflow module ...`
@@ -169,9 +178,30 @@ pub enum ModuleCommand {
         /// The component files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Secrets the modules' tasks may read (comma-separated names).
+        #[arg(long)]
+        secrets: Option<String>,
     },
     /// List uploaded modules.
     List,
+}
+
+/// `sandflow secret ...`
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Sets a secret to the value read from stdin (a trailing newline is
+    /// dropped).
+    Set {
+        /// Its name: a letter or `_`, then letters, digits or `_`.
+        name: String,
+    },
+    /// Lists the secrets' names (never their values).
+    List,
+    /// Deletes a secret.
+    Delete {
+        /// Its name.
+        name: String,
+    },
 }
 
 /// `sandflow cluster ...`

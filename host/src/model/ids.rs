@@ -91,7 +91,7 @@ uuid_id!(
 );
 
 /// A task's full address: its job and its own id.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct TaskKey {
     /// The job the task belongs to.
     pub job: JobId,

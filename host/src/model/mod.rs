@@ -8,6 +8,7 @@ mod ids;
 mod module;
 mod output;
 mod record;
+mod secret;
 mod state;
 mod task;
 mod task_type;
@@ -24,6 +25,10 @@ pub use ids::{JobId, ParseIdError, TaskId, TaskKey};
 pub use module::{Digest, ModuleInfo, TaskLimits};
 pub use output::{MAX_OUTPUT_LINKS, MAX_TASK_OUTPUT_BYTES, Output, OutputError, StoredOutput};
 pub use record::{Admit, Bounds, OverBound, Record, SubtaskRequest, parse_amount, truncate_to};
+pub use secret::{
+    MAX_GRANTS, MAX_SECRET_BYTES, MAX_SECRETS, SecretInfo, check_secret_name, check_secret_value, redact,
+    redact_bytes, redaction_forms,
+};
 pub use state::{JobState, TaskCounts, TaskState};
 pub use task::{
     AttemptError, Job, MAX_DISPLAY_CHARS, MAX_JOB_PROGRESS_LABELS, MAX_KEPT_ERRORS, Progress, SubtaskSpec,

@@ -55,4 +55,6 @@ pub struct TaskLimits {
     pub memory_bytes: Option<u64>,
     /// Hosts its tasks may send HTTP requests to, besides the host-wide list.
     pub allow_http: Vec<HostPattern>,
+    /// The secrets its tasks may read.
+    pub secrets: Vec<String>,
 }

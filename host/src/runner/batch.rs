@@ -119,6 +119,8 @@ async fn run_one<S: WorkSource>(
         check: check.clone(),
         dependencies: Dependencies::of(key.job, &a.dependencies, || source.outputs()),
         cache: source.cache(),
+        lease,
+        secrets: source.secrets(),
     };
     let result = sandbox.execute(&prepared, exec).await;
     if result.no_room {

@@ -7,10 +7,12 @@ use std::time::Duration;
 use super::WorkSource;
 use super::cache::LocalCache;
 use super::outputs::StoreOutputs;
+use super::secrets::LocalSecrets;
 use crate::cache::JobCache;
 use crate::model::{Digest, TaskKey};
-use crate::sandbox::{CacheAccess, OutputReader, SubtaskCheck};
+use crate::sandbox::{CacheAccess, OutputReader, SecretReader, SubtaskCheck};
 use crate::scheduler::{self, Assignment, Report, Reported, Scheduler};
+use crate::secrets::Secrets;
 use crate::store::Store;
 
 /// Work from this host's own scheduler, for one cluster.
@@ -20,13 +22,22 @@ pub struct LocalSource {
     cluster: String,
     outputs: Arc<dyn OutputReader>,
     cache: Arc<dyn CacheAccess>,
+    secrets: Arc<dyn SecretReader>,
 }
 
 impl LocalSource {
-    /// A source of `cluster`'s tasks, whose attempts use `cache`.
-    pub fn new(scheduler: Scheduler, store: Store, cluster: String, cache: JobCache) -> Self {
+    /// A source of `cluster`'s tasks, whose attempts use `cache` and
+    /// `secrets`.
+    pub fn new(
+        scheduler: Scheduler,
+        store: Store,
+        cluster: String,
+        cache: JobCache,
+        secrets: Secrets,
+    ) -> Self {
         let outputs = Arc::new(StoreOutputs(store.clone()));
-        LocalSource { scheduler, store, cluster, outputs, cache: Arc::new(LocalCache(cache)) }
+        let (cache, secrets) = (Arc::new(LocalCache(cache)), Arc::new(LocalSecrets(secrets)));
+        LocalSource { scheduler, store, cluster, outputs, cache, secrets }
     }
 }
 
@@ -71,5 +82,9 @@ impl WorkSource for LocalSource {
 
     fn cache(&self) -> Option<Arc<dyn CacheAccess>> {
         Some(self.cache.clone())
+    }
+
+    fn secrets(&self) -> Option<Arc<dyn SecretReader>> {
+        Some(self.secrets.clone())
     }
 }

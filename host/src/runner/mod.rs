@@ -15,6 +15,7 @@ mod local;
 mod outputs;
 mod pace;
 mod remote;
+mod secrets;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +24,7 @@ pub use local::{LocalSource, registry_check};
 pub use remote::RemoteSource;
 
 use crate::model::{Digest, TaskKey};
-use crate::sandbox::{CacheAccess, OutputReader, Sandbox, SubtaskCheck};
+use crate::sandbox::{CacheAccess, OutputReader, Sandbox, SecretReader, SubtaskCheck};
 use crate::scheduler::{self, Assignment, Report, Reported};
 
 /// Where a runner gets work and sends results.
@@ -54,6 +55,8 @@ pub trait WorkSource: Send + Sync + 'static {
     fn outputs(&self) -> Arc<dyn OutputReader>;
     /// Where attempts find their jobs' caches.
     fn cache(&self) -> Option<Arc<dyn CacheAccess>>;
+    /// Where attempts read the secrets their modules were granted.
+    fn secrets(&self) -> Option<Arc<dyn SecretReader>>;
     /// Whether the runner is stopping: tasks of a batch not started yet are
     /// handed back instead.
     fn stopping(&self) -> bool {

@@ -19,12 +19,13 @@ use tokio::sync::Notify;
 use super::WorkSource;
 use super::cache::HttpCache;
 use super::outputs::HttpOutputs;
+use super::secrets::HttpSecrets;
 use crate::model::{Digest, TaskKey, TaskType, check_cluster};
 use crate::protocol::{
     AttemptRef, ClaimRequest, Claimed, CompleteRequest, Completed, Extended, Interrupts, InterruptsRequest,
     ReleaseRequest, ReportBody, RunnerConfig, RunnerHello,
 };
-use crate::sandbox::{CacheAccess, OutputReader, Sandbox, SubtaskCheck, digest_of};
+use crate::sandbox::{CacheAccess, OutputReader, Sandbox, SecretReader, SubtaskCheck, digest_of};
 use crate::scheduler::{Assignment, Error, Registry, Report, Reported};
 
 /// How long one claim long-polls (also the longest a stop waits for a claim
@@ -38,6 +39,8 @@ pub struct RemoteSource {
     token: Option<String>,
     /// The host's job caches, through its API.
     cache: Arc<dyn CacheAccess>,
+    /// The host's secrets, through its API.
+    secrets: Arc<dyn SecretReader>,
     cluster: String,
     hello: RunnerHello,
     /// Claimed attempts not yet reported or handed back.
@@ -74,11 +77,14 @@ impl RemoteSource {
         let http = reqwest::Client::new();
         let server = server.trim_end_matches('/').to_owned();
         let cache = Arc::new(HttpCache { http: http.clone(), server: server.clone(), token: token.clone() });
+        let secrets =
+            Arc::new(HttpSecrets { http: http.clone(), server: server.clone(), token: token.clone() });
         RemoteSource {
             http,
             server,
             token,
             cache,
+            secrets,
             cluster,
             hello: RunnerHello { id, capacity, in_flight: 0 },
             claimed: Mutex::new(HashMap::new()),
@@ -285,6 +291,10 @@ impl WorkSource for RemoteSource {
 
     fn cache(&self) -> Option<Arc<dyn CacheAccess>> {
         Some(self.cache.clone())
+    }
+
+    fn secrets(&self) -> Option<Arc<dyn SecretReader>> {
+        Some(self.secrets.clone())
     }
 
     async fn module_bytes(&self, digest: &Digest) -> Option<Vec<u8>> {

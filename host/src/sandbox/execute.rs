@@ -15,10 +15,11 @@ use super::egress::Egress;
 use super::failure::{self, Captured};
 use super::host::HostState;
 use super::interrupts::Cancel;
+use super::secrets::{AttemptSecrets, SecretReader};
 use super::{Prepared, Sandbox};
 use crate::model::{
     JobId, LogEntry, LogLevel, Output, Record, SpanEntry, SubtaskSpec, TaskId, TaskKey, TaskLimits, TaskType,
-    now_ms,
+    now_ms, redact,
 };
 
 /// Decides whether a subtask of this task type (and cluster, if given) may be
@@ -45,6 +46,10 @@ pub struct Execution {
     pub dependencies: Arc<Dependencies>,
     /// Where its job's cache is (`None`: the runner has none).
     pub cache: Option<Arc<dyn CacheAccess>>,
+    /// The attempt's lease (a remote runner names the attempt by it).
+    pub lease: u64,
+    /// Where it reads the secrets its module was granted (`None`: none).
+    pub secrets: Option<Arc<dyn SecretReader>>,
 }
 
 /// What an attempt did.
@@ -99,11 +104,16 @@ impl Sandbox {
         let no_room = matches!(&ended, Ended::Returned(Err(e)) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some());
         let empty = Record::new(limits.bounds.clone(), exec.attempt);
         let mut record = std::mem::replace(&mut store.data_mut().record, empty);
+        let secrets = std::mem::take(&mut store.data_mut().secrets.read);
         drop(store);
         self.interrupts.remove(key);
         record.close_open_spans(now_ms());
         let outcome = failure::outcome(ended, &mut record, &captured, &limits);
         append_output(&mut record, &captured);
+        // What the attempt recorded leaves the sandbox without the secrets
+        // it read.
+        record.redact(&secrets);
+        let outcome = redacted(outcome, &secrets);
         let canceled = outcome.is_err() && cancel.is_raised();
         let outcome = if canceled { Err("canceled".to_owned()) } else { outcome };
         let output = record.take_output(outcome.is_ok());
@@ -145,12 +155,37 @@ impl Sandbox {
         let mut state = HostState::new(wasi, limits, exec.check.clone(), execution, cancel, egress);
         state.dependencies = exec.dependencies.clone();
         state.cache = AttemptCache::new(exec.job, exec.cache.clone(), state.limits.bounds.clone());
+        let key = TaskKey { job: exec.job, task: exec.task };
+        state.secrets =
+            AttemptSecrets::new(key, exec.lease, exec.limits.secrets.clone(), exec.secrets.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s);
         // At every tick the guest yields, and a forced cancel traps it.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| super::host::on_tick(ctx.data_mut()));
         store
+    }
+}
+
+/// `outcome` without the values of `secrets`: its subtasks' inputs, its
+/// error.
+fn redacted(
+    outcome: Result<Vec<SubtaskSpec>, String>,
+    secrets: &[(String, String)],
+) -> Result<Vec<SubtaskSpec>, String> {
+    if secrets.is_empty() {
+        return outcome;
+    }
+    match outcome {
+        Ok(mut subtasks) => {
+            for s in &mut subtasks {
+                if let std::borrow::Cow::Owned(input) = redact(&s.input, secrets) {
+                    s.input = input;
+                }
+            }
+            Ok(subtasks)
+        }
+        Err(e) => Err(redact(&e, secrets).into_owned()),
     }
 }
 

@@ -17,6 +17,7 @@ use super::egress::Egress;
 use super::execute::SubtaskCheck;
 use super::interrupts::Cancel;
 use super::limits::Limits;
+use super::secrets::AttemptSecrets;
 use crate::model::{OverBound, Record};
 
 /// The attempt was interrupted by a forced cancel of its job.
@@ -48,6 +49,8 @@ pub struct HostState {
     pub dependencies: Arc<Dependencies>,
     /// Its job's cache.
     pub cache: AttemptCache,
+    /// The secrets it may read, and those it read.
+    pub secrets: AttemptSecrets,
 }
 
 impl HostState {
@@ -76,6 +79,7 @@ impl HostState {
             egress,
             dependencies: Arc::default(),
             cache,
+            secrets: AttemptSecrets::default(),
         }
     }
 }
@@ -106,6 +110,7 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut current = linker.instance("sandflow:task/host@0.2.0")?;
     super::imports::add(&mut current)?;
     super::imports::add_outputs(&mut current)?;
+    super::secrets::add(&mut current)?;
     super::cache_imports::add(&mut linker.instance("sandflow:task/cache@0.2.0")?)?;
     Ok(linker)
 }

@@ -24,6 +24,7 @@ mod limits;
 mod listing;
 mod module;
 mod output;
+mod secrets;
 mod world;
 
 use std::collections::HashMap;
@@ -39,6 +40,7 @@ pub use dependencies::{Dependencies, OutputReader};
 pub use execute::{Execution, ExecutionResult, SubtaskCheck};
 pub use limits::Limits;
 pub use module::{Inspected, Prepared, digest_of};
+pub use secrets::SecretReader;
 
 use crate::model::{Digest, HostPattern, JobId};
 use host::HostState;

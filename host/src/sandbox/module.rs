@@ -133,6 +133,8 @@ impl Sandbox {
             check: Arc::new(|_, _| Err("subtasks cannot be submitted while listing task types".into())),
             dependencies: Default::default(),
             cache: None,
+            lease: 0,
+            secrets: None,
         };
         let captured = super::failure::Captured::new(4096);
         let mut store = self.store(&exec, &captured, Default::default());

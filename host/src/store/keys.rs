@@ -19,6 +19,7 @@
 //! | `p`    | `p` + job + parent task               | ids of subtasks written ahead of their parent's commit |
 //! | `c`    | `c` + cluster slug                    | cluster record     |
 //! | `o`    | `o` + job + task                      | a computed task's output (never rewritten) |
+//! | `k`    | `k` + secret name                     | a secret, its value sealed |
 
 use crate::model::{Digest, JobId, TaskId, TaskKey, Version};
 
@@ -42,6 +43,7 @@ pub const SPAN: u8 = b's';
 pub const STAGED: u8 = b'p';
 pub const CLUSTER: u8 = b'c';
 pub const OUTPUT: u8 = b'o';
+pub const SECRET: u8 = b'k';
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -151,6 +153,10 @@ pub fn spans_of_task(k: TaskKey) -> Vec<u8> {
 
 pub fn span(k: TaskKey, seq: u64) -> Vec<u8> {
     key(SPAN, &[k.job.as_bytes(), k.task.as_bytes(), &seq.to_be_bytes()])
+}
+
+pub fn secret(name: &str) -> Vec<u8> {
+    key(SECRET, &[name.as_bytes()])
 }
 
 pub fn cluster(slug: &str) -> Vec<u8> {

@@ -14,6 +14,7 @@ mod kv;
 mod migrate;
 mod outputs;
 mod records;
+mod secrets;
 mod segment;
 mod staged;
 mod table;
@@ -25,6 +26,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use chunk::Chunk;
+pub use secrets::SealedSecret;
 pub use unit::{Live, Unit};
 
 use crate::model::{

@@ -10,7 +10,7 @@ use crate::model::{MAX_OUTPUT_LINKS, OutputError, StoredOutput, TaskKey, TaskSta
 /// [`Store::read_dependency_output`]); a group is applied within
 /// milliseconds, so only a read of something that is no dependency waits
 /// this long.
-const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+pub(super) const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Store {
     /// The output of `key` as kept, if it left one.

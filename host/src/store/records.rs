@@ -421,19 +421,30 @@ pub enum ModuleRecord {
         memory_bytes: Option<u64>,
         allow_http: Vec<String>,
     },
+    /// V2 and the secrets its tasks may read.
+    V3 {
+        size: u64,
+        task_types: Vec<(String, u32, u32)>,
+        uploaded_ms: u64,
+        timeout_ms: Option<u64>,
+        memory_bytes: Option<u64>,
+        allow_http: Vec<String>,
+        secrets: Vec<String>,
+    },
 }
 
 impl From<&ModuleInfo> for ModuleRecord {
     fn from(m: &ModuleInfo) -> Self {
         let task_types =
             m.task_types.iter().map(|t| (t.name.clone(), t.version.major, t.version.minor)).collect();
-        ModuleRecord::V2 {
+        ModuleRecord::V3 {
             size: m.size,
             task_types,
             uploaded_ms: m.uploaded_ms,
             timeout_ms: m.limits.timeout_ms,
             memory_bytes: m.limits.memory_bytes,
             allow_http: m.limits.allow_http.iter().map(ToString::to_string).collect(),
+            secrets: m.limits.secrets.clone(),
         }
     }
 }
@@ -445,9 +456,26 @@ impl ModuleRecord {
                 (size, task_types, uploaded_ms, TaskLimits::default())
             }
             ModuleRecord::V2 { size, task_types, uploaded_ms, timeout_ms, memory_bytes, allow_http } => {
-                // Validated at upload; an entry that no longer parses grants nothing.
-                let allow_http = allow_http.iter().filter_map(|p| HostPattern::parse(p).ok()).collect();
-                (size, task_types, uploaded_ms, TaskLimits { timeout_ms, memory_bytes, allow_http })
+                let limits = TaskLimits {
+                    timeout_ms,
+                    memory_bytes,
+                    allow_http: patterns(&allow_http),
+                    secrets: Vec::new(),
+                };
+                (size, task_types, uploaded_ms, limits)
+            }
+            ModuleRecord::V3 {
+                size,
+                task_types,
+                uploaded_ms,
+                timeout_ms,
+                memory_bytes,
+                allow_http,
+                secrets,
+            } => {
+                let limits =
+                    TaskLimits { timeout_ms, memory_bytes, allow_http: patterns(&allow_http), secrets };
+                (size, task_types, uploaded_ms, limits)
             }
         };
         let task_types = task_types
@@ -456,6 +484,19 @@ impl ModuleRecord {
             .collect();
         ModuleInfo { digest, size, task_types, uploaded_ms, limits }
     }
+}
+
+/// An allow-list as stored: validated at upload, so an entry that no
+/// longer parses grants nothing.
+fn patterns(stored: &[String]) -> Vec<HostPattern> {
+    stored.iter().filter_map(|p| HostPattern::parse(p).ok()).collect()
+}
+
+/// A secret: its value sealed (XChaCha20-Poly1305 under the host's key,
+/// with the name as associated data, see `secrets/`).
+#[derive(Serialize, Deserialize)]
+pub enum SecretRecord {
+    V1 { nonce: [u8; 24], sealed: Vec<u8>, created_ms: u64, updated_ms: u64 },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -643,10 +684,24 @@ mod tests {
         let info = decode::<ModuleRecord>("module", &encode(&v1)).unwrap().into_info(digest);
         assert_eq!((info.size, info.limits), (9, TaskLimits::default()));
         let allow_http = vec![HostPattern::parse("*.example.com").unwrap()];
-        let limits = TaskLimits { timeout_ms: Some(300), memory_bytes: None, allow_http };
+        let v2 = ModuleRecord::V2 {
+            size: 9,
+            task_types: vec![("Leaf".into(), 1, 2)],
+            uploaded_ms: 5,
+            timeout_ms: Some(300),
+            memory_bytes: None,
+            allow_http: vec!["*.example.com".into()],
+        };
+        let limits =
+            TaskLimits { timeout_ms: Some(300), memory_bytes: None, allow_http, secrets: Vec::new() };
         let limited = ModuleInfo { limits, ..info };
-        let back = decode::<ModuleRecord>("module", &encode(&ModuleRecord::from(&limited))).unwrap();
-        assert_eq!(back.into_info(digest), limited);
+        assert_eq!(decode::<ModuleRecord>("module", &encode(&v2)).unwrap().into_info(digest), limited);
+        let granted = ModuleInfo {
+            limits: TaskLimits { secrets: vec!["API_KEY".into()], ..limited.limits.clone() },
+            ..limited
+        };
+        let back = decode::<ModuleRecord>("module", &encode(&ModuleRecord::from(&granted))).unwrap();
+        assert_eq!(back.into_info(digest), granted);
     }
 
     #[test]

@@ -145,3 +145,35 @@ async fn an_allowed_name_that_resolves_to_this_machine_is_refused() -> anyhow::R
     assert!(server.requests().is_empty(), "nothing reached the server: {:?}", server.requests());
     Ok(())
 }
+
+#[tokio::test]
+async fn movies_sends_its_api_key_secret_and_fetches_a_page_once_per_job() -> anyhow::Result<()> {
+    let server = CatalogServer::start(String::new()).await?;
+    let allow = format!("127.0.0.1:{}", server.port);
+    let host = Host::start(&["--runners", "1"]).await?;
+    let key = "omdb-key-7781";
+    let set = reqwest::Client::new().put(format!("{}/v1/secrets/CATALOG_KEY", host.base)).body(key);
+    assert_eq!(host.send(set).await?.0, 201);
+    let bytes = std::fs::read(component("movies-v1.1"))?;
+    let query = format!("/v1/modules?allow_http={allow}&secrets=CATALOG_KEY");
+    let (status, module) = host.post_raw(&query, bytes, "application/wasm").await?;
+    assert_eq!((status.as_u16(), &module["secrets"]), (201, &json!(["CATALOG_KEY"])), "{module}");
+    let url = format!("http://{allow}/catalog.json");
+    let input = json!({"titles": ["Dune", "The Matrix", "Shrek 2"], "catalog_url": url, "api_key_secret": "CATALOG_KEY"});
+    let id = host.submit("MoviesStats@v1.1", input).await?;
+    assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
+    // One runner runs the lookups one after another: the first fetches the
+    // page with the key, the others read it from the job cache.
+    assert_eq!(server.requests(), vec![(format!("/catalog.json?apikey={key}"), allow.clone())]);
+    let displays: Vec<_> =
+        host.tasks(&id).await?.iter().filter_map(|t| t["display"].as_str().map(str::to_owned)).collect();
+    assert!(
+        displays.contains(&"Dune".to_owned()) && displays.contains(&"NotFound: Shrek 2".to_owned()),
+        "{displays:?}"
+    );
+    let logs = reqwest::get(format!("{}/v1/jobs/{id}/logs?level=debug", host.base)).await?.text().await?;
+    assert!(logs.contains("?apikey=[redacted CATALOG_KEY]") && !logs.contains(key), "{logs}");
+    let (_, cached) = host.get(&format!("/v1/jobs/{id}/cache?prefix=catalog/")).await?;
+    assert_eq!(cached["keys"].as_array().map(Vec::len), Some(1), "{cached}");
+    Ok(())
+}

@@ -5,7 +5,11 @@
 //! the release date. The catalog is fetched over HTTP from `catalog_url` (a
 //! JSON object of title -> release date; the host must allow its host, see
 //! `POST /v1/modules?allow_http=`) or, without one, is the small catalog
-//! bundled in the component.
+//! bundled in the component. With `api_key_secret`, the request carries the
+//! value of that secret as `?apikey=` (grant it at upload,
+//! `sandflow module upload --secrets NAME`; the host redacts it from the
+//! logs). A fetched catalog page is kept in the job cache (`catalog/...`),
+//! so the tasks of one job fetch it once when they run one after another.
 //!
 //! Built plainly, the module's task types are `v1.0` and `PrintMovieStats`
 //! has a bug: a title missing from the catalog fails the task
@@ -37,6 +41,9 @@ pub struct MoviesStats {
     /// Where to fetch the catalog from; the bundled one when absent.
     #[serde(default)]
     pub catalog_url: Option<String>,
+    /// The secret holding the catalog's API key, if it needs one.
+    #[serde(default)]
+    pub api_key_secret: Option<String>,
 }
 
 impl Task for MoviesStats {
@@ -49,6 +56,7 @@ impl Task for MoviesStats {
             ctx.submit_subtask(&PrintMovieStats {
                 title: title.clone(),
                 catalog_url: self.catalog_url.clone(),
+                api_key_secret: self.api_key_secret.clone(),
             })?;
         }
         Ok(())
@@ -62,7 +70,12 @@ pub struct PrintMovieStats {
     /// Where to fetch the catalog from; the bundled one when absent.
     #[serde(default)]
     pub catalog_url: Option<String>,
+    /// The secret holding the catalog's API key, if it needs one.
+    #[serde(default)]
+    pub api_key_secret: Option<String>,
 }
+
+type Catalog = std::collections::BTreeMap<String, String>;
 
 impl PrintMovieStats {
     /// The release date of the title, if the catalog has it.
@@ -70,13 +83,32 @@ impl PrintMovieStats {
         let Some(url) = &self.catalog_url else {
             return Ok(CATALOG.iter().find(|(t, _)| *t == self.title).map(|(_, d)| (*d).to_owned()));
         };
-        let response = sandflow_sdk::http::get(url)?;
+        // One cache key per page: the URL, its `/`s made harmless.
+        let page = format!("catalog/{}", url.replace('/', "|"));
+        let catalog = match ctx.cache().get_json::<Catalog>(&page)? {
+            Some(catalog) => catalog,
+            None => {
+                let catalog = self.fetch(ctx, url)?;
+                ctx.cache().put_json(&page, &catalog)?;
+                catalog
+            }
+        };
+        Ok(catalog.get(&self.title).cloned())
+    }
+
+    /// Fetches the catalog page at `url`, with the API key if one is named.
+    fn fetch(&self, ctx: &Context, url: &str) -> Result<Catalog, Error> {
+        let request = match &self.api_key_secret {
+            Some(secret) => format!("{url}?apikey={}", ctx.secret(secret)?),
+            None => url.to_owned(),
+        };
+        let response = sandflow_sdk::http::get(&request)?;
         if response.status != 200 {
             return Err(format!("catalog {url} answered {}", response.status).into());
         }
-        let catalog: std::collections::BTreeMap<String, String> = response.json()?;
-        ctx.debug("catalog fetched").field("url", url).field("titles", catalog.len());
-        Ok(catalog.get(&self.title).cloned())
+        let catalog: Catalog = response.json()?;
+        ctx.debug("catalog fetched").field("url", &request).field("titles", catalog.len());
+        Ok(catalog)
     }
 }
 

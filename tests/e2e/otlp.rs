@@ -263,3 +263,32 @@ async fn a_collector_that_is_down_does_not_hold_jobs_back() -> anyhow::Result<()
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_secret_a_task_read_is_not_exported() -> anyhow::Result<()> {
+    let (url, received) = collector().await?;
+    let host = Host::start(&["--runners", "1", "--otlp-endpoint", &url]).await?;
+    let value = "exported-never-5521";
+    let set = reqwest::Client::new().put(format!("{}/v1/secrets/API_KEY", host.base)).body(value);
+    assert_eq!(host.send(set).await?.0, 201);
+    let bytes = std::fs::read(crate::harness::component("cache"))?;
+    let (status, module) = host.post_raw("/v1/modules?secrets=API_KEY", bytes, "application/wasm").await?;
+    assert_eq!(status, 201, "{module}");
+    for fail in [false, true] {
+        let input = json!({"name": "API_KEY", "other": "NONE", "fail": fail});
+        let (status, job) =
+            host.post("/v1/jobs", &json!({"name": "secret", "task": "UseSecret", "input": input})).await?;
+        assert_eq!(status, 201, "{job}");
+        host.wait(job["id"].as_str().unwrap(), WAIT).await?;
+        wait_for_span(&received, &job_ids(&job).1).await?;
+    }
+    let r = received.lock().unwrap();
+    let exported = format!("{:?} {:?}", r.spans, r.logs);
+    assert!(!exported.contains(value), "the collector received the secret");
+    for redacted in
+        ["span [redacted API_KEY]", "the key is [redacted API_KEY]", "failed holding [redacted API_KEY]"]
+    {
+        assert!(exported.contains(redacted), "{redacted:?} was not exported");
+    }
+    Ok(())
+}

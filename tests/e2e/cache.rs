@@ -32,6 +32,7 @@ fn write_then_read() -> Value {
     json!({
         "ops": [
             {"put": "a", "value": "1"},
+            {"drop_writer": "a", "value": "never stored"},
             {"put": "g/x", "value": "x"},
             {"put": "g/y", "value": "y"},
             {"put": "gz", "value": "z"},

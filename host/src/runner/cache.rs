@@ -78,8 +78,9 @@ pub struct HttpCache {
 
 /// A value streamed to the host as the body of one request.
 struct HttpUpload {
-    chunks: tokio::sync::mpsc::Sender<Bytes>,
-    sent: tokio::task::JoinHandle<Result<(), String>>,
+    chunks: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    /// The request; taken by `finish`.
+    sent: Option<tokio::task::JoinHandle<Result<(), String>>>,
 }
 
 impl HttpCache {
@@ -111,14 +112,30 @@ async fn checked(sent: Result<reqwest::Response, reqwest::Error>) -> Result<reqw
     Err(format!("the host's job cache refused ({status}): {message}"))
 }
 
+/// An upload given up (the guest dropped its writer) must not become the
+/// value: its request is dropped before its body could end cleanly, so the
+/// host reads a broken body and keeps the old value.
+impl Drop for HttpUpload {
+    fn drop(&mut self) {
+        if let Some(sent) = &self.sent {
+            sent.abort();
+        }
+    }
+}
+
 impl CacheUpload for HttpUpload {
     fn write(&mut self, chunk: Bytes) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            if self.chunks.send(chunk).await.is_ok() {
+            let (Some(chunks), Some(sent)) = (&self.chunks, &mut self.sent) else {
+                return Err("the upload to the host's job cache ended early".to_owned());
+            };
+            if chunks.send(chunk).await.is_ok() {
                 return Ok(());
             }
             // The request ended early: its answer says why.
-            match (&mut self.sent).await {
+            let answer = sent.await;
+            self.sent = None;
+            match answer {
                 Ok(Err(e)) => Err(e),
                 _ => Err("the upload to the host's job cache ended early".to_owned()),
             }
@@ -126,9 +143,15 @@ impl CacheUpload for HttpUpload {
     }
 
     fn finish(self: Box<Self>) -> BoxFuture<'static, Result<(), String>> {
-        let HttpUpload { chunks, sent } = *self;
-        drop(chunks);
-        Box::pin(async move { sent.await.map_err(|e| format!("the upload was lost: {e}"))? })
+        let mut upload = *self;
+        // Closing the channel ends the body; the answer says whether the
+        // value was stored.
+        upload.chunks = None;
+        let sent = upload.sent.take();
+        Box::pin(async move {
+            let sent = sent.ok_or("the upload to the host's job cache ended early")?;
+            sent.await.map_err(|e| format!("the upload was lost: {e}"))?
+        })
     }
 }
 
@@ -159,7 +182,8 @@ impl CacheAccess for HttpCache {
         let req = self.request(reqwest::Method::PUT, job, &[("key", key.as_str())]);
         let req = req.body(reqwest::Body::wrap_stream(body));
         let sent = tokio::spawn(async move { checked(req.send().await).await.map(|_| ()) });
-        Box::pin(async move { Ok(Box::new(HttpUpload { chunks, sent }) as Box<dyn CacheUpload>) })
+        let upload = HttpUpload { chunks: Some(chunks), sent: Some(sent) };
+        Box::pin(async move { Ok(Box::new(upload) as Box<dyn CacheUpload>) })
     }
 
     fn contains(&self, job: JobId, key: CacheKey) -> BoxFuture<'static, Result<bool, String>> {

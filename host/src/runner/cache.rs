@@ -6,6 +6,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{StreamExt, TryStreamExt};
 
+use super::host_api::{HostApi, refusal};
 use crate::cache::{JobCache, Upload};
 use crate::model::{CacheKey, JobId, MAX_LIST_KEYS};
 use crate::protocol::CacheListing;
@@ -69,12 +70,7 @@ impl CacheAccess for LocalCache {
 }
 
 /// The host's cache, through its API.
-#[derive(Clone)]
-pub struct HttpCache {
-    pub http: reqwest::Client,
-    pub server: String,
-    pub token: Option<String>,
-}
+pub struct HttpCache(pub HostApi);
 
 /// A value streamed to the host as the body of one request.
 struct HttpUpload {
@@ -91,12 +87,7 @@ impl HttpCache {
         query: &[(&str, &str)],
     ) -> reqwest::RequestBuilder {
         let path = if query.iter().any(|(k, _)| *k == "key") { "/value" } else { "" };
-        let mut req =
-            self.http.request(method, format!("{}/v1/runners/cache/{job}{path}", self.server)).query(query);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        req
+        self.0.request(method, &format!("/v1/runners/cache/{job}{path}")).query(query)
     }
 }
 
@@ -106,10 +97,7 @@ async fn checked(sent: Result<reqwest::Response, reqwest::Error>) -> Result<reqw
     if resp.status().is_success() || resp.status() == reqwest::StatusCode::NOT_FOUND {
         return Ok(resp);
     }
-    let status = resp.status();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    let message = body["error"]["message"].as_str().unwrap_or("no message").to_owned();
-    Err(format!("the host's job cache refused ({status}): {message}"))
+    Err(format!("the host's job cache refused {}", refusal(resp).await))
 }
 
 /// An upload given up (the guest dropped its writer) must not become the

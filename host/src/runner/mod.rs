@@ -11,6 +11,7 @@
 
 mod batch;
 mod cache;
+mod host_api;
 mod local;
 mod outputs;
 mod pace;

@@ -4,6 +4,7 @@
 
 use futures_util::future::BoxFuture;
 
+use super::host_api::{HostApi, refusal};
 use crate::model::{OutputError, TaskKey};
 use crate::sandbox::OutputReader;
 use crate::store::Store;
@@ -26,30 +27,19 @@ impl OutputReader for StoreOutputs {
 }
 
 /// Outputs fetched from the host's API.
-pub struct HttpOutputs {
-    pub http: reqwest::Client,
-    pub server: String,
-    pub token: Option<String>,
-}
+pub struct HttpOutputs(pub HostApi);
 
 impl OutputReader for HttpOutputs {
     fn read(&self, key: TaskKey) -> BoxFuture<'static, Result<Option<Vec<u8>>, String>> {
-        let url = format!("{}/v1/runners/outputs/{}/{}", self.server, key.job, key.task);
-        let mut req = self.http.get(url);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
+        let req =
+            self.0.request(reqwest::Method::GET, &format!("/v1/runners/outputs/{}/{}", key.job, key.task));
         Box::pin(async move {
             let failed = |e: reqwest::Error| format!("could not fetch the output of task {}: {e}", key.task);
             let resp = req.send().await.map_err(failed)?;
             match resp.status() {
                 reqwest::StatusCode::NO_CONTENT => Ok(None),
                 s if s.is_success() => Ok(Some(resp.bytes().await.map_err(failed)?.to_vec())),
-                s => {
-                    let body: serde_json::Value = resp.json().await.unwrap_or_default();
-                    let message = body["error"]["message"].as_str().unwrap_or("no message").to_owned();
-                    Err(format!("the host refused the output of task {} ({s}): {message}", key.task))
-                }
+                _ => Err(format!("the host refused the output of task {} {}", key.task, refusal(resp).await)),
             }
         })
     }

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use super::WorkSource;
 use super::cache::HttpCache;
+use super::host_api::HostApi;
 use super::outputs::HttpOutputs;
 use super::secrets::HttpSecrets;
 use crate::model::{Digest, TaskKey, TaskType, check_cluster};
@@ -41,6 +42,8 @@ pub struct RemoteSource {
     cache: Arc<dyn CacheAccess>,
     /// The host's secrets, through its API.
     secrets: Arc<dyn SecretReader>,
+    /// Dependencies' outputs, through its API.
+    outputs: Arc<dyn OutputReader>,
     cluster: String,
     hello: RunnerHello,
     /// Claimed attempts not yet reported or handed back.
@@ -76,15 +79,17 @@ impl RemoteSource {
     pub fn new(server: &str, token: Option<String>, cluster: String, id: String, capacity: u32) -> Self {
         let http = reqwest::Client::new();
         let server = server.trim_end_matches('/').to_owned();
-        let cache = Arc::new(HttpCache { http: http.clone(), server: server.clone(), token: token.clone() });
-        let secrets =
-            Arc::new(HttpSecrets { http: http.clone(), server: server.clone(), token: token.clone() });
+        let api = HostApi { http: http.clone(), server: server.clone(), token: token.clone() };
+        let cache = Arc::new(HttpCache(api.clone()));
+        let secrets = Arc::new(HttpSecrets(api.clone()));
+        let outputs = Arc::new(HttpOutputs(api));
         RemoteSource {
             http,
             server,
             token,
             cache,
             secrets,
+            outputs,
             cluster,
             hello: RunnerHello { id, capacity, in_flight: 0 },
             claimed: Mutex::new(HashMap::new()),
@@ -282,11 +287,7 @@ impl WorkSource for RemoteSource {
     }
 
     fn outputs(&self) -> Arc<dyn OutputReader> {
-        Arc::new(HttpOutputs {
-            http: self.http.clone(),
-            server: self.server.clone(),
-            token: self.token.clone(),
-        })
+        self.outputs.clone()
     }
 
     fn cache(&self) -> Option<Arc<dyn CacheAccess>> {

@@ -6,6 +6,7 @@
 
 use futures_util::future::BoxFuture;
 
+use super::host_api::{HostApi, refusal};
 use crate::model::TaskKey;
 use crate::protocol::SecretValue;
 use crate::sandbox::SecretReader;
@@ -35,31 +36,20 @@ impl SecretReader for LocalSecrets {
 }
 
 /// The host's secrets, through its API.
-pub struct HttpSecrets {
-    pub http: reqwest::Client,
-    pub server: String,
-    pub token: Option<String>,
-}
+pub struct HttpSecrets(pub HostApi);
 
 impl SecretReader for HttpSecrets {
     fn read(&self, key: TaskKey, lease: u64, name: String) -> BoxFuture<'static, Result<String, String>> {
-        let url = format!("{}/v1/runners/secrets/{name}", self.server);
         let query =
             [("job", key.job.to_string()), ("task", key.task.to_string()), ("lease", lease.to_string())];
-        let mut req = self.http.get(url).query(&query);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
+        let req = self.0.request(reqwest::Method::GET, &format!("/v1/runners/secrets/{name}")).query(&query);
         Box::pin(async move {
             let failed = |e: reqwest::Error| format!("could not fetch secret {name}: {e}");
             let resp = req.send().await.map_err(failed)?;
             if resp.status().is_success() {
                 return Ok(resp.json::<SecretValue>().await.map_err(failed)?.value);
             }
-            let status = resp.status();
-            let body: serde_json::Value = resp.json().await.unwrap_or_default();
-            let message = body["error"]["message"].as_str().unwrap_or("no message").to_owned();
-            Err(format!("the host refused secret {name} ({status}): {message}"))
+            Err(format!("the host refused secret {name} {}", refusal(resp).await))
         })
     }
 }

@@ -4,6 +4,7 @@
 //! into the upload. What an attempt may do is [`AttemptCache`]'s.
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use wasmtime::component::{LinkerInstance, Resource, ResourceType, WasmList, WasmStr};
 use wasmtime::{Result, StoreContextMut};
 
@@ -27,6 +28,14 @@ fn key_text(store: &Store<'_>, key: &WasmStr) -> Result<Answer<String>> {
     Ok(Ok(text.into_owned()))
 }
 
+/// The answer of a call the attempt may make (`Ok`, awaited), or why not.
+async fn settle<T>(asked: Answer<BoxFuture<'static, Answer<T>>>) -> Answer<T> {
+    match asked {
+        Ok(answer) => answer.await,
+        Err(e) => Err(e),
+    }
+}
+
 fn cache<'a>(store: &'a mut Store<'_>) -> &'a mut AttemptCache {
     &mut store.data_mut().cache
 }
@@ -48,19 +57,13 @@ pub fn add(inst: &mut LinkerInstance<'_, HostState>) -> Result<()> {
     inst.func_wrap_async("contains", |mut store: Store<'_>, (key,): (WasmStr,)| {
         Box::new(async move {
             let asked = key_text(&store, &key)?.and_then(|k| cache(&mut store).contains(&k));
-            Ok((match asked {
-                Ok(answer) => answer.await,
-                Err(e) => Err(e),
-            },))
+            Ok((settle(asked).await,))
         })
     })?;
     inst.func_wrap_async("delete", |mut store: Store<'_>, (key,): (WasmStr,)| {
         Box::new(async move {
             let asked = key_text(&store, &key)?.and_then(|k| cache(&mut store).delete(&k));
-            Ok((match asked {
-                Ok(answer) => answer.await,
-                Err(e) => Err(e),
-            },))
+            Ok((settle(asked).await,))
         })
     })?;
     inst.func_wrap_async("list", |mut store: Store<'_>, (prefix, after): (WasmStr, Option<WasmStr>)| {
@@ -68,10 +71,7 @@ pub fn add(inst: &mut LinkerInstance<'_, HostState>) -> Result<()> {
             let prefix = key_text(&store, &prefix)?;
             let after = after.map(|a| key_text(&store, &a)).transpose()?.transpose();
             let asked = prefix.and_then(|p| cache(&mut store).list(&p, after?));
-            Ok((match asked {
-                Ok(answer) => answer.await,
-                Err(e) => Err(e),
-            },))
+            Ok((settle(asked).await,))
         })
     })?;
     Ok(())
@@ -122,11 +122,8 @@ fn add_writes(inst: &mut LinkerInstance<'_, HostState>) -> Result<()> {
 fn add_reads(inst: &mut LinkerInstance<'_, HostState>) -> Result<()> {
     inst.func_wrap_async("get", |mut store: Store<'_>, (key,): (WasmStr,)| {
         Box::new(async move {
-            let got = match key_text(&store, &key)?.and_then(|k| cache(&mut store).get(&k)) {
-                Ok(started) => started.await,
-                Err(e) => return Ok((Err(e),)),
-            };
-            match got {
+            let asked = key_text(&store, &key)?.and_then(|k| cache(&mut store).get(&k));
+            match settle(asked).await {
                 Ok(Some(reader)) => {
                     cache(&mut store).readers += 1;
                     Ok((Ok(Some(store.data_mut().table.push(reader)?)),))

@@ -5,6 +5,13 @@
 //! an answer go out, writes it with the API's JSON error body instead, so
 //! every error the host sends is `{"error": {"code", "message"}}`.
 //!
+//! Such a client is often still sending (the rest of a 500 KB URI): closing
+//! with its bytes unread would make the kernel answer with a reset, which
+//! can fail the client's write before it reads the answer. So after one of
+//! these answers the connection closes lingering: it sends its FIN, then
+//! reads and drops what the client still sends, up to [`LINGER_BYTES`] and
+//! [`LINGER_TIME`], and only then closes.
+//!
 //! Architecture invariant: the router's own error answers always have a body,
 //! so a 4xx or 5xx head with `content-length: 0` and nothing after it is
 //! always one of hyper's.
@@ -13,18 +20,38 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use std::time::Duration;
+
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+/// Most bytes a lingering close reads and drops.
+const LINGER_BYTES: usize = 4 << 20;
+
+/// Longest a lingering close waits for the client to stop sending.
+const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// A connection whose hyper-made error answers get JSON bodies.
 pub struct JsonFraming<S> {
     inner: S,
     /// A rewritten answer and how much of it is written.
     pending: Option<(Vec<u8>, usize)>,
+    /// Set once an answer was rewritten: the close lingers.
+    linger: Option<Linger>,
+}
+
+/// Where a lingering close is.
+struct Linger {
+    /// Whether the FIN went out.
+    write_closed: bool,
+    /// Bytes it may still read and drop.
+    left: usize,
+    deadline: Pin<Box<Sleep>>,
 }
 
 impl<S> JsonFraming<S> {
     pub fn new(inner: S) -> Self {
-        JsonFraming { inner, pending: None }
+        JsonFraming { inner, pending: None, linger: None }
     }
 }
 
@@ -76,11 +103,41 @@ impl<S: AsyncWrite + Unpin> JsonFraming<S> {
     fn replace(&mut self, cx: &mut Context<'_>, head: &[u8]) -> Option<Poll<io::Result<usize>>> {
         let code = bodiless_error(head)?;
         self.pending = Some((with_json_body(code), 0));
+        let deadline = Box::pin(tokio::time::sleep(LINGER_TIME));
+        self.linger = Some(Linger { write_closed: false, left: LINGER_BYTES, deadline });
         Some(match self.poll_pending(cx) {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             // Written now or by the flush that follows.
             _ => Poll::Ready(Ok(head.len())),
         })
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> JsonFraming<S> {
+    /// Sends the FIN, then drops what the client still sends until it
+    /// stops, or the byte or time bound is reached.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(linger) = &mut self.linger else { return Poll::Ready(Ok(())) };
+        if !linger.write_closed {
+            ready!(Pin::new(&mut self.inner).poll_shutdown(cx))?;
+            linger.write_closed = true;
+        }
+        let mut scratch = [0u8; 16 * 1024];
+        while linger.left > 0 {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    linger.left = linger.left.saturating_sub(buf.filled().len());
+                }
+                Poll::Ready(_) => break,
+                Poll::Pending => {
+                    ready!(linger.deadline.as_mut().poll(cx));
+                    break;
+                }
+            }
+        }
+        self.linger = None;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -94,7 +151,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for JsonFraming<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for JsonFraming<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for JsonFraming<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         ready!(self.poll_pending(cx))?;
         if let Some(done) = self.replace(cx, buf) {
@@ -129,6 +186,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for JsonFraming<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.poll_pending(cx))?;
+        if self.linger.is_some() {
+            return self.poll_linger(cx);
+        }
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -4,10 +4,11 @@
 //! The components are built by a nested cargo with its own target directory,
 //! so it never waits on the lock of the build that runs this script.
 //! Components written by hand in the text format are compiled with `wat`. The
-//! Python fixture is built with componentize-py, installed at the version
-//! and hash its `requirements.txt` pins into a virtual environment under
-//! `target/guest-tools/`; both the tool and the component are kept under
-//! names that carry the hash of their inputs, so they are made once. The
+//! Python components are built with componentize-py, installed at the
+//! version and hash `guest-sdk-python/requirements.txt` pins into a virtual
+//! environment under `target/guest-tools/` (the SDK's ones through its
+//! build command); both the tool and the components are kept under names
+//! that carry the hash of their inputs, so they are made once. The
 //! HTTP API's fuzz tools (`tests/fuzz/requirements.txt`) are installed the
 //! same way (`FUZZ_TOOLS` names their `bin` directory), and so is the S3
 //! test server (`tests/s3/requirements.txt`, `S3_TOOLS`).
@@ -40,6 +41,7 @@ fn main() {
     for dir in [
         "wit",
         "guest-sdk",
+        "guest-sdk-python",
         "examples",
         "tests/fixtures",
         "tests/fuzz/requirements.txt",
@@ -66,6 +68,15 @@ fn main() {
     }
     let python = python::build(&root);
     println!("cargo:rustc-env=COMPONENT_HOSTILE_PY={}", python.display());
+    let sdk_py = python::sdk_build(&root, "sdk_py", "tests/fixtures/sdk-py/tasks.py", &[]);
+    println!("cargo:rustc-env=COMPONENT_SDK_PY={}", sdk_py.display());
+    for version in ["1.0", "1.1"] {
+        let dir = format!("examples/python-movies/v{version}");
+        let name = format!("python_movies_v{version}");
+        let file = python::sdk_build(&root, &name, "examples/python-movies/movies.py", &[&dir]);
+        println!("cargo:rustc-env=COMPONENT_PYTHON_MOVIES_V{}={}", version.replace('.', "_"), file.display());
+    }
+    println!("cargo:rustc-env=SDK_PYTHON={}", python::sdk_python(&root).display());
     println!("cargo:rustc-env=FUZZ_TOOLS={}", python::fuzz_tools(&root).display());
     println!("cargo:rustc-env=S3_TOOLS={}", python::s3_tools(&root).display());
     // The movies example in both versions: v1.0 (with the bug) and v1.1.

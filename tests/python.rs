@@ -1,9 +1,13 @@
-//! Python tools for the build script: the Python fixture
-//! (`tests/fixtures/hostile-py`), built with componentize-py, and the HTTP
-//! API's fuzz tools (`tests/fuzz`), and an S3-compatible server for the job
-//! cache's test (`tests/s3`). Each tool set is installed from a
-//! `requirements.txt` that pins every package by hash, into a virtual
-//! environment named by that file's hash.
+//! Python tools for the build script: the Python components, built with
+//! componentize-py (pinned by `guest-sdk-python/requirements.txt`): the
+//! bindings-only fixture `tests/fixtures/hostile-py`, and the SDK's
+//! components (`examples/python-movies`, `tests/fixtures/sdk-py`) built by
+//! the SDK's own `python -m sandflow build`; the HTTP API's fuzz tools
+//! (`tests/fuzz`), and an S3-compatible server for the job cache's test
+//! (`tests/s3`). Each tool set is installed from a `requirements.txt` that
+//! pins every package by hash, into a virtual environment named by that
+//! file's hash; each component is kept under a name that carries the hash
+//! of its inputs.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -12,7 +16,7 @@ use std::process::Command;
 /// The fixture's component, built if its inputs changed; answers its path.
 pub fn build(root: &Path) -> PathBuf {
     let fixture = root.join("tests/fixtures/hostile-py");
-    let requirements = fixture.join("requirements.txt");
+    let requirements = root.join("guest-sdk-python/requirements.txt");
     let tool = venv(root, "py", &requirements).join("componentize-py");
     let mut inputs = vec![fixture.join("app.py"), requirements];
     // Built against WIT 0.1.0: it returns no output, and keeps a component
@@ -39,6 +43,42 @@ pub fn build(root: &Path) -> PathBuf {
         std::fs::rename(&partial, &out).expect("move the Python component in place");
     }
     out
+}
+
+/// The component the SDK's build command makes of `module` (a `.py` file
+/// under `root`), with `paths` searched first; answers its path.
+pub fn sdk_build(root: &Path, name: &str, module: &str, paths: &[&str]) -> PathBuf {
+    let requirements = root.join("guest-sdk-python/requirements.txt");
+    let python = venv(root, "py", &requirements).join("python");
+    let sdk = root.join("guest-sdk-python/src");
+    let module = root.join(module);
+    let mut inputs = vec![requirements];
+    for dir in [sdk.join("sandflow"), root.join("wit"), module.parent().expect("a parent").to_path_buf()] {
+        inputs.extend(files(&dir));
+    }
+    for p in paths {
+        inputs.extend(files(&root.join(p)));
+    }
+    let out = root.join("target/guests/py").join(format!("{name}-{:016x}.wasm", hash(&inputs)));
+    if out.exists() {
+        return out;
+    }
+    std::fs::create_dir_all(out.parent().expect("a parent")).expect("create target/guests/py");
+    let partial = out.with_extension("partial");
+    let mut cmd = Command::new(python);
+    cmd.args(["-m", "sandflow", "build"]).arg(&module).arg("-o").arg(&partial);
+    for p in paths {
+        cmd.arg("-p").arg(root.join(p));
+    }
+    cmd.env("PYTHONPATH", &sdk).env("PYTHONDONTWRITEBYTECODE", "1");
+    run(&mut cmd, &format!("build {} with the Python SDK", module.display()));
+    std::fs::rename(&partial, &out).expect("move the Python component in place");
+    out
+}
+
+/// The Python of the SDK's tool environment (for its unit tests).
+pub fn sdk_python(root: &Path) -> PathBuf {
+    venv(root, "py", &root.join("guest-sdk-python/requirements.txt")).join("python")
 }
 
 /// The `bin` directory of the fuzz tools (`tests/fuzz/requirements.txt`).

@@ -1,11 +1,17 @@
-//! A Python component (componentize-py, built by `tests/python.rs`) is
-//! contained like any other: its infinite loop times out, its memory bomb
-//! meets the memory limit, its uncaught exception is the task's error, and
-//! 32 runners run its tasks at once without running out of sandbox slots.
+//! Python tasks. A bindings-only component (componentize-py, built by
+//! `tests/python.rs`) is contained like any other: its infinite loop times
+//! out, its memory bomb meets the memory limit, its uncaught exception is
+//! the task's error, and 32 runners run its tasks at once without running
+//! out of sandbox slots. Components written with the Python SDK
+//! (`guest-sdk-python`, built by its own build command) use subtasks with
+//! dependencies, outputs, the job cache, logs with fields, spans and
+//! progress, fail readably, and tell the movie story; the SDK's and the
+//! example's native unit tests pass.
 
+use std::process::Command;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::Host;
 
@@ -40,4 +46,61 @@ async fn python_tasks_are_contained_and_run_on_32_runners() -> anyhow::Result<()
     }
     assert_eq!(host.wait(&good, WAIT).await?["state"], "completed");
     Ok(())
+}
+
+#[tokio::test]
+async fn python_sdk_tasks_pass_outputs_use_the_cache_and_fail_readably() -> anyhow::Result<()> {
+    let host = Host::start(&[]).await?;
+    host.upload("sdk-py").await?;
+    let id = host.submit("PyFan@v1.0", json!({"n": 5})).await?;
+    let job = host.wait(&id, WAIT).await?;
+    assert_eq!((&job["state"], &job["output"]), (&json!("completed"), &json!(30)), "{job}");
+    assert_eq!(job["progress"]["squares"], json!({"total": 5, "done": 5}));
+    let tasks = host.tasks(&id).await?;
+    assert_eq!(tasks.len(), 7);
+    assert!(tasks.iter().any(|t| t["display"] == "PyFan(5)"), "{tasks:?}");
+    let logs = host.logs(&id).await?;
+    let squared: Vec<&Value> = logs.as_array().unwrap().iter().filter(|l| l["message"] == "squared").collect();
+    assert_eq!(squared.len(), 5);
+    assert!(squared.iter().any(|l| l["fields"] == json!({"i": "4", "square": "16"})), "{squared:?}");
+    let (_, trace) = host.get(&format!("/v1/jobs/{id}/spans")).await?;
+    let spans = trace["spans"].as_array().unwrap();
+    assert_eq!(spans.iter().filter(|s| s["name"] == "square").count(), 5, "{spans:?}");
+    let value = reqwest::get(format!("{}/v1/jobs/{id}/cache/value?key=sums%2Ftotal", host.base)).await?;
+    assert_eq!(value.text().await?, "30");
+
+    let failed = host.failure(&host.submit("PyKeyError@v1.0", json!({})).await?, WAIT).await?;
+    let lines: Vec<&str> = failed.lines().collect();
+    assert_eq!(lines[0], "KeyError('Title')", "{failed}");
+    assert!(lines[1].starts_with("  at tasks.py:") && lines[1].ends_with(" in execute"), "{failed}");
+    let bad = host.failure(&host.submit("PyFan@v1.0", json!({"n": "five"})).await?, WAIT).await?;
+    assert_eq!(bad, "PyFan.n: expected int, got a string");
+    Ok(())
+}
+
+#[tokio::test]
+async fn python_movies_fail_then_a_fixed_version_and_a_retry_complete_the_job() -> anyhow::Result<()> {
+    let error = crate::failures::movies_story("python-movies-v1.0", "python-movies-v1.1").await?;
+    let frame = error.lines().nth(1).unwrap_or_default();
+    assert!(frame.starts_with("  at movies.py:") && frame.ends_with(" in execute"), "{error}");
+    Ok(())
+}
+
+#[test]
+fn the_python_sdk_and_example_unit_tests_pass_natively() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    for (dir, path) in [
+        ("guest-sdk-python/tests", "guest-sdk-python/src".to_owned()),
+        ("examples/python-movies", "guest-sdk-python/src:examples/python-movies:examples/python-movies/v1.1".to_owned()),
+    ] {
+        let out = Command::new(env!("SDK_PYTHON"))
+            .args(["-m", "unittest", "discover", "-s", dir, "-p", "test_*.py"])
+            .current_dir(root)
+            .env("PYTHONPATH", path)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .output()
+            .expect("python runs");
+        let report = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && report.contains("\nOK"), "{dir}: {report}");
+    }
 }

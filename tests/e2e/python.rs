@@ -60,7 +60,8 @@ async fn python_sdk_tasks_pass_outputs_use_the_cache_and_fail_readably() -> anyh
     assert_eq!(tasks.len(), 7);
     assert!(tasks.iter().any(|t| t["display"] == "PyFan(5)"), "{tasks:?}");
     let logs = host.logs(&id).await?;
-    let squared: Vec<&Value> = logs.as_array().unwrap().iter().filter(|l| l["message"] == "squared").collect();
+    let squared: Vec<&Value> =
+        logs.as_array().unwrap().iter().filter(|l| l["message"] == "squared").collect();
     assert_eq!(squared.len(), 5);
     assert!(squared.iter().any(|l| l["fields"] == json!({"i": "4", "square": "16"})), "{squared:?}");
     let (_, trace) = host.get(&format!("/v1/jobs/{id}/spans")).await?;
@@ -90,8 +91,8 @@ async fn python_movies_fail_then_a_fixed_version_and_a_retry_complete_the_job() 
 fn the_python_sdk_and_example_unit_tests_pass_natively() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     for (dir, path) in [
-        ("guest-sdk-python/tests", "guest-sdk-python/src".to_owned()),
-        ("examples/python-movies", "guest-sdk-python/src:examples/python-movies:examples/python-movies/v1.1".to_owned()),
+        ("guest-sdk-python/tests", "guest-sdk-python/src"),
+        ("examples/python-movies", "guest-sdk-python/src:examples/python-movies:examples/python-movies/v1.1"),
     ] {
         let out = Command::new(env!("SDK_PYTHON"))
             .args(["-m", "unittest", "discover", "-s", dir, "-p", "test_*.py"])

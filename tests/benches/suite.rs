@@ -4,13 +4,14 @@
 //! CI does to check that the suite works.
 //!
 //! Run: `cargo bench -p sandflow-tests --bench suite` (add `-- --small`, or
-//! `-- --only sandbox|handoff|fanout|shapes|cache|remote|submit|storage` for one
+//! `-- --only sandbox|handoff|fanout|shapes|cache|python|remote|submit|storage` for one
 //! figure).
 
 mod cache;
 #[allow(dead_code)]
 #[path = "../e2e/harness.rs"]
 mod harness;
+mod python;
 mod shapes;
 
 use std::time::{Duration, Instant};
@@ -34,6 +35,8 @@ struct Sizes {
     reduce_outputs: u32,
     /// 1 MiB values put into, and read from, a job cache.
     cache_values: u32,
+    /// No-op Python tasks of one fan-out.
+    python_tasks: u32,
     submits: usize,
     sustained_rounds: usize,
     sandbox_calls: usize,
@@ -52,6 +55,7 @@ const FULL: Sizes = Sizes {
     chain: 10_000,
     reduce_outputs: 10_000,
     cache_values: 256,
+    python_tasks: 2000,
     submits: 12_800,
     sustained_rounds: 30,
     sandbox_calls: 20_000,
@@ -68,6 +72,7 @@ const SMALL: Sizes = Sizes {
     chain: 100,
     reduce_outputs: 200,
     cache_values: 8,
+    python_tasks: 50,
     submits: 200,
     sustained_rounds: 2,
     sandbox_calls: 500,
@@ -289,7 +294,7 @@ async fn sandbox_runs(runs: usize, calls: usize) -> anyhow::Result<Vec<f64>> {
     };
     let sandbox = Sandbox::new(settings)?;
     let inspected = sandbox.inspect(std::fs::read(component("probe"))?).await?;
-    let prepared = sandbox.prepare(&inspected.digest, async { None }).await?;
+    let prepared = sandbox.prepare(&inspected.digest, async { None }, async { None }).await?;
     let check: sandflow_host::sandbox::SubtaskCheck = std::sync::Arc::new(|_, _| Ok(()));
     let mut micros = Vec::new();
     for _ in 0..runs {
@@ -449,6 +454,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("cache") {
         cache::throughput(sizes.cache_values, sizes.runs).await?;
+    }
+    if wanted("python") {
+        python::tasks(sizes.python_tasks, sizes.runs).await?;
     }
     if wanted("remote") {
         remote_fanout(sizes).await?;

@@ -78,7 +78,10 @@ async fn a_forced_cancel_ends_a_guest_asleep_in_a_host_call_within_a_second_on_e
         until("the sleep runs", WAIT, async || Ok(first_task(host, &id).await?["state"] == "running"))
             .await?;
         if let On::Remote(_, runner, _) = &on {
-            until("the runner has it", WAIT, async || Ok(runner.log().contains("fetched a module"))).await?;
+            until("the runner has it", WAIT, async || {
+                Ok(runner.log().contains("loaded the host's precompiled artifact"))
+            })
+            .await?;
         }
         let (status, body) = host.post(&format!("/v1/jobs/{id}/cancel?force=true"), &json!(null)).await?;
         assert_eq!(status, 200, "{body}");

@@ -25,6 +25,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/jobs/{id}/tasks/{task}/output"),
     ("get", "/v1/jobs/{id}/output"),
     ("get", "/v1/runners/outputs/{job}/{task}"),
+    ("get", "/v1/runners/artifacts/{digest}"),
     ("get", "/v1/jobs/{id}/cache"),
     ("get", "/v1/jobs/{id}/cache/value"),
     ("get", "/v1/runners/cache/{job}"),

@@ -121,7 +121,8 @@ async fn a_runner_fetches_verifies_and_caches_modules_and_refetches_a_corrupted_
     let host = Host::start(&["--runners", "0"]).await?;
     host.upload("probe").await?;
     let cache = tempfile::tempdir()?;
-    let mut runner = Runner::start(&host, "default", cache.path(), &["--concurrency", "1"]).await?;
+    let args = ["--concurrency", "1", "--compile-locally"];
+    let mut runner = Runner::start(&host, "default", cache.path(), &args).await?;
     let id = host.submit("Noop", json!({})).await?;
     assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
     assert!(runner.log().contains("fetched a module"), "{}", runner.log());
@@ -130,7 +131,7 @@ async fn a_runner_fetches_verifies_and_caches_modules_and_refetches_a_corrupted_
     assert!(runner.terminate()?.success(), "a graceful stop exits 0");
 
     // Restarted on the same cache, it needs no fetch.
-    let mut runner = Runner::start(&host, "default", cache.path(), &["--concurrency", "1"]).await?;
+    let mut runner = Runner::start(&host, "default", cache.path(), &args).await?;
     let id = host.submit("Noop", json!({})).await?;
     assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
     assert!(!runner.log().contains("fetched a module"), "{}", runner.log());
@@ -141,13 +142,34 @@ async fn a_runner_fetches_verifies_and_caches_modules_and_refetches_a_corrupted_
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&cached[0], &bytes)?;
-    let runner = Runner::start(&host, "default", cache.path(), &["--concurrency", "1"]).await?;
+    let runner = Runner::start(&host, "default", cache.path(), &args).await?;
     let id = host.submit("Noop", json!({})).await?;
     assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
     let log = runner.log();
     assert!(log.contains("discarding a cached artifact") && log.contains("corrupted"), "{log}");
     assert!(log.contains("fetched a module"), "{log}");
     assert_ne!(std::fs::read(&cached[0])?, bytes, "the artifact was rewritten");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_runner_loads_the_hosts_precompiled_artifact_instead_of_compiling() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "0"]).await?;
+    host.upload("sdk-py").await?;
+    let cache = tempfile::tempdir()?;
+    let runner = Runner::start(&host, "default", cache.path(), &["--concurrency", "2"]).await?;
+    let id = host.submit("PyNoops@v1.0", json!({"n": 3})).await?;
+    assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
+    let log = runner.log();
+    assert!(log.contains("fetched the host's precompiled artifact"), "{log}");
+    assert!(log.contains("loaded the host's precompiled artifact"), "{log}");
+    assert!(!log.contains("fetched a module"), "the runner compiled the module itself: {log}");
+    assert_eq!(artifacts(cache.path()).len(), 1, "the artifact is kept for the next start");
+
+    // The route answers only for the host's own engine.
+    let digest = artifacts(cache.path())[0].file_name().unwrap().to_string_lossy()[..64].to_owned();
+    let (status, body) = host.get(&format!("/v1/runners/artifacts/{digest}?engine=0000000000000000")).await?;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (404, Some("no_artifact")), "{body}");
     Ok(())
 }
 
@@ -161,7 +183,8 @@ async fn a_stopping_runner_finishes_what_fits_in_its_grace_and_hands_back_the_re
             .await?;
     let quick = host.submit("Sleep", json!({"ms": 800, "children": 0})).await?;
     // The runner fetches the module for its first task: it holds the claim.
-    wait_until("the runner has the task", async || Ok(patient.log().contains("fetched a module"))).await?;
+    let fetched = |log: String| log.contains("fetched the host's precompiled artifact");
+    wait_until("the runner has the task", async || Ok(fetched(patient.log()))).await?;
     assert!(patient.terminate()?.success());
     let task: Value = host.tasks(&quick).await?[0].clone();
     assert_eq!((task["state"].as_str(), task["attempts"].as_u64()), (Some("computed"), Some(1)), "{task}");
@@ -171,7 +194,7 @@ async fn a_stopping_runner_finishes_what_fits_in_its_grace_and_hands_back_the_re
         Runner::start(&host, "default", &cache.path().join("b"), &["--grace", "200ms", "--concurrency", "1"])
             .await?;
     let slow = host.submit("Sleep", json!({"ms": 3000, "children": 0})).await?;
-    wait_until("the runner has the task", async || Ok(hasty.log().contains("fetched a module"))).await?;
+    wait_until("the runner has the task", async || Ok(fetched(hasty.log()))).await?;
     hasty.terminate()?;
     let task: Value = host.tasks(&slow).await?[0].clone();
     assert_eq!(

@@ -145,6 +145,7 @@ pub fn router(mut handles: Handles) -> Router {
         .routes(routes!(runners::complete))
         .routes(routes!(runners::release))
         .routes(routes!(runners::module_bytes))
+        .routes(routes!(runners::module_artifact))
         .routes(routes!(outputs::runner_output))
         .routes(routes!(secrets::runner_read))
         .routes(routes!(runners::config))

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::auth::Scope;
 use super::error::ErrorBody;
-use super::extract::{Json, Path};
+use super::extract::{Json, Path, Query};
 use super::fleet::RunnerView;
 use super::{ApiError, AppState};
 use crate::model::{Digest, JobId, TaskId, TaskKey};
@@ -226,6 +226,42 @@ pub async fn module_bytes(
     let bytes =
         state.store.module_bytes(&d)?.ok_or_else(|| ApiError::not_found(format!("module {d} not found")))?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/wasm")], bytes).into_response())
+}
+
+/// Which engine a runner asks for an artifact for.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct EngineQuery {
+    /// The runner engine's tag (16 hex digits): the host's artifacts load
+    /// only into an engine with its own tag.
+    #[param(pattern = "^[0-9a-f]{16}$")]
+    engine: String,
+}
+
+/// `GET /v1/runners/artifacts/{digest}?engine=TAG`: the host's precompiled
+/// artifact of a module (its sha256 last), for a runner whose engine has
+/// the host's tag, so it need not compile the module itself; 404
+/// `no_artifact` for another engine or a module the host has not compiled.
+#[utoipa::path(get, path = "/v1/runners/artifacts/{digest}", tag = "runners",
+    params(("digest" = String, Path, pattern = "^[0-9a-f]{64}$", description = "the module's sha256, 64 hex digits"),
+        EngineQuery),
+    responses((status = 200, description = "the artifact, then its sha256", content_type = "application/octet-stream"),
+        (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+    security(("runner" = [])))]
+pub async fn module_artifact(
+    State(state): State<AppState>,
+    Path(digest): Path<String>,
+    Query(q): Query<EngineQuery>,
+) -> Result<Response, ApiError> {
+    let d = Digest::parse(&digest)
+        .ok_or_else(|| ApiError::bad_request("invalid_digest", "expected 64 hex digits"))?;
+    let sandbox = state.sandbox.clone();
+    let file = tokio::task::spawn_blocking(move || sandbox.artifact_file(&d, &q.engine))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "no_artifact", format!("no artifact of {d} for that engine"))
+        })?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], file).into_response())
 }
 
 /// `GET /v1/runners/config`: the host's bounds, task types and clusters, so a

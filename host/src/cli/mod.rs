@@ -82,6 +82,12 @@ pub struct RunnerArgs {
     /// A host every task may send HTTP requests to (as `serve --allow-http`).
     #[arg(long, value_delimiter = ',')]
     pub allow_http: Vec<String>,
+    /// Compile every module here from its bytes instead of loading the
+    /// host's precompiled artifact (which is native code: without this
+    /// flag the runner trusts the host's compiler output as it trusts the
+    /// host).
+    #[arg(long)]
+    pub compile_locally: bool,
 }
 
 /// Options of `sandflow serve`.

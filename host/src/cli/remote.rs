@@ -23,8 +23,8 @@ pub async fn runner(args: RunnerArgs, server: &str, token: Option<String>) -> Re
     }
     let id =
         args.id.unwrap_or_else(|| format!("runner-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]));
-    let source =
-        Arc::new(RemoteSource::new(server, token, args.cluster.clone(), id.clone(), concurrency as u32));
+    let source = RemoteSource::new(server, token, args.cluster.clone(), id.clone(), concurrency as u32);
+    let source = Arc::new(source.with_host_artifacts(!args.compile_locally));
     // The host's bounds, so what the guests record is checked as there.
     let config = source.fetch_config().await.map_err(|e| Error::Usage(format!("{server}: {e}")))?;
     let limits = Limits {

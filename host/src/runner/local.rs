@@ -72,6 +72,11 @@ impl WorkSource for LocalSource {
         self.store.module_bytes(digest).ok().flatten()
     }
 
+    /// In-process runners share the host's sandbox and its artifacts.
+    async fn module_artifact(&self, _digest: &Digest, _engine: &str) -> Option<Vec<u8>> {
+        None
+    }
+
     fn subtask_check(&self) -> SubtaskCheck {
         registry_check(&self.scheduler)
     }

@@ -50,6 +50,10 @@ pub trait WorkSource: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), scheduler::Error>> + Send;
     /// The bytes of a module this runner has not prepared yet.
     fn module_bytes(&self, digest: &Digest) -> impl Future<Output = Option<Vec<u8>>> + Send;
+    /// The host's precompiled artifact of a module, if its engine's tag is
+    /// `engine` (see `Sandbox::engine_tag`): loading it saves compiling
+    /// the module here. None for a source that shares the host's sandbox.
+    fn module_artifact(&self, digest: &Digest, engine: &str) -> impl Future<Output = Option<Vec<u8>>> + Send;
     /// How submitted subtasks are checked.
     fn subtask_check(&self) -> SubtaskCheck;
     /// Where attempts read their dependencies' outputs.

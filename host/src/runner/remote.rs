@@ -52,6 +52,9 @@ pub struct RemoteSource {
     known: Arc<RwLock<Known>>,
     stopping: AtomicBool,
     stop: Notify,
+    /// Whether modules are loaded from the host's precompiled artifacts
+    /// (else always compiled here).
+    host_artifacts: bool,
 }
 
 /// A copy of what the host knows of task types and clusters.
@@ -96,7 +99,15 @@ impl RemoteSource {
             known: Arc::default(),
             stopping: AtomicBool::new(false),
             stop: Notify::new(),
+            host_artifacts: true,
         }
+    }
+
+    /// With `false`, every module is compiled here from its bytes, never
+    /// loaded from the host's precompiled artifact (`runner --compile-locally`).
+    pub fn with_host_artifacts(mut self, on: bool) -> Self {
+        self.host_artifacts = on;
+        self
     }
 
     /// Fetches the host's runner configuration (bounds, task types,
@@ -296,6 +307,21 @@ impl WorkSource for RemoteSource {
 
     fn secrets(&self) -> Option<Arc<dyn SecretReader>> {
         Some(self.secrets.clone())
+    }
+
+    async fn module_artifact(&self, digest: &Digest, engine: &str) -> Option<Vec<u8>> {
+        if !self.host_artifacts {
+            return None;
+        }
+        let path = format!("/v1/runners/artifacts/{digest}?engine={engine}");
+        let resp = self.request(reqwest::Method::GET, &path).send().await.ok()?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            tracing::info!(%digest, "the host has no artifact for this runner's engine; compiling");
+            return None;
+        }
+        let bytes = resp.error_for_status().ok()?.bytes().await.ok()?;
+        tracing::info!(%digest, bytes = bytes.len(), "fetched the host's precompiled artifact");
+        Some(bytes.to_vec())
     }
 
     async fn module_bytes(&self, digest: &Digest) -> Option<Vec<u8>> {

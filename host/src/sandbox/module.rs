@@ -59,11 +59,15 @@ impl Sandbox {
     }
 
     /// The prepared module `digest`: from memory, else from its precompiled
-    /// artifact, else compiled from the bytes `load` fetches (checked against
-    /// the digest). Reading and compiling happen on a blocking thread.
+    /// artifact, else from the artifact `fetch` brings (another engine's
+    /// with this one's [`engine_tag`](Self::engine_tag), checked by its
+    /// checksum), else compiled from the bytes `load` brings (checked
+    /// against the digest). Reading and compiling happen on a blocking
+    /// thread.
     pub async fn prepare(
         self: &Arc<Self>,
         digest: &Digest,
+        fetch: impl Future<Output = Option<Vec<u8>>>,
         load: impl Future<Output = Option<Vec<u8>>>,
     ) -> Result<Arc<Prepared>, Error> {
         if let Some(p) = self.prepared.lock().expect("prepared cache lock").get(digest) {
@@ -71,7 +75,15 @@ impl Sandbox {
         }
         let (this, d) = (self.clone(), *digest);
         let cached = tokio::task::spawn_blocking(move || this.read_artifact(&d));
-        let component = match cached.await.map_err(|e| Error::Engine(e.to_string()))? {
+        let mut component = cached.await.map_err(|e| Error::Engine(e.to_string()))?;
+        if component.is_none()
+            && let Some(file) = fetch.await
+        {
+            let this = self.clone();
+            let adopted = tokio::task::spawn_blocking(move || this.adopt_artifact(&d, file));
+            component = adopted.await.map_err(|e| Error::Engine(e.to_string()))?;
+        }
+        let component = match component {
             Some(component) => component,
             None => {
                 let bytes =
@@ -175,10 +187,28 @@ impl Sandbox {
         Err(Error::TaskTypes(format!("it lists {count} task types; a module may implement at most {max}")))
     }
 
-    fn artifact_path(&self, digest: &Digest) -> PathBuf {
+    /// What this engine's artifacts are tagged with: an artifact compiled by
+    /// an engine with the same tag (the same wasmtime, target and compiler
+    /// settings) loads here. It is in every artifact's file name.
+    pub fn engine_tag(&self) -> String {
         let mut h = DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut h);
-        self.settings.cache_dir.join(format!("{digest}-{:016x}.cwasm", h.finish()))
+        format!("{:016x}", h.finish())
+    }
+
+    fn artifact_path(&self, digest: &Digest) -> PathBuf {
+        self.settings.cache_dir.join(format!("{digest}-{}.cwasm", self.engine_tag()))
+    }
+
+    /// The stored artifact of `digest` (its checksum last), if this engine's
+    /// tag is `engine` and the file is intact: what a runner elsewhere
+    /// fetches instead of compiling the module itself.
+    pub fn artifact_file(&self, digest: &Digest, engine: &str) -> Option<Vec<u8>> {
+        if engine != self.engine_tag() {
+            return None;
+        }
+        let file = std::fs::read(self.artifact_path(digest)).ok()?;
+        checksummed(&file).is_some().then_some(file)
     }
 
     /// The cached artifact of `digest`, if present and intact. An artifact
@@ -188,42 +218,69 @@ impl Sandbox {
     fn read_artifact(&self, digest: &Digest) -> Option<Component> {
         let path = self.artifact_path(digest);
         let file = std::fs::read(&path).ok()?;
-        let discard = |why: &str| {
+        let loaded = self.load_artifact(&file);
+        if let Err(why) = &loaded {
             tracing::warn!(path = %path.display(), why, "discarding a cached artifact");
             let _ = std::fs::remove_file(&path);
-            None
-        };
-        let Some(split) = file.len().checked_sub(32) else { return discard("truncated") };
-        let (artifact, checksum) = file.split_at(split);
-        if digest_of(artifact).0 != checksum {
-            return discard("its checksum does not match: corrupted");
         }
-        // SAFETY: the bytes are what `write_artifact` wrote (checked by
-        // sha256) from a component this engine compiled; the file name
-        // carries the engine's compatibility hash.
-        match unsafe { Component::deserialize(&self.engine, artifact) } {
-            Ok(c) => Some(c),
-            Err(e) => discard(&format!("unreadable: {e}")),
+        loaded.ok()
+    }
+
+    /// Loads an artifact fetched from the host and keeps it in the cache;
+    /// None (the module is then compiled here) when it does not load.
+    fn adopt_artifact(&self, digest: &Digest, file: Vec<u8>) -> Option<Component> {
+        match self.load_artifact(&file) {
+            Ok(component) => {
+                tracing::info!(%digest, bytes = file.len(), "loaded the host's precompiled artifact");
+                if let Err(e) = self.store_artifact(digest, file) {
+                    tracing::warn!(%digest, error = %e, "could not keep a fetched artifact");
+                }
+                Some(component)
+            }
+            Err(why) => {
+                tracing::warn!(%digest, why, "the host's artifact does not load; compiling the module");
+                None
+            }
         }
     }
 
+    /// The component in an artifact file (the artifact, then its sha256).
+    fn load_artifact(&self, file: &[u8]) -> Result<Component, String> {
+        let artifact = checksummed(file).ok_or("truncated or corrupted: its checksum does not match")?;
+        // SAFETY: the bytes were serialized by an engine with this engine's
+        // tag (the file name or the fetch says so) and are checked by
+        // sha256: this runner's own cache, or the host it runs tasks for,
+        // whose code it trusts as it trusts the modules the host hands out.
+        unsafe { Component::deserialize(&self.engine, artifact) }.map_err(|e| format!("unreadable: {e}"))
+    }
+
     fn write_artifact(&self, digest: &Digest, component: &Component) -> Result<(), Error> {
-        let path = self.artifact_path(digest);
-        if path.exists() {
+        if self.artifact_path(digest).exists() {
             return Ok(());
         }
         let mut bytes = component.serialize().map_err(|e| Error::Engine(format!("{e:#}")))?;
         let checksum = digest_of(&bytes);
         bytes.extend_from_slice(&checksum.0);
-        // Several threads may compile the same module at once: each writes
+        self.store_artifact(digest, bytes)
+    }
+
+    fn store_artifact(&self, digest: &Digest, file: Vec<u8>) -> Result<(), Error> {
+        let path = self.artifact_path(digest);
+        // Several threads may store the same module at once: each writes
         // its own file, and the renames replace one another atomically.
         static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
-        std::fs::write(&tmp, bytes)?;
+        std::fs::write(&tmp, file)?;
         std::fs::rename(&tmp, &path)?;
         Ok(())
     }
+}
+
+/// The artifact in `file` if its last 32 bytes are the sha256 of the rest.
+fn checksummed(file: &[u8]) -> Option<&[u8]> {
+    let (artifact, checksum) = file.split_at(file.len().checked_sub(32)?);
+    (digest_of(artifact).0 == checksum).then_some(artifact)
 }
 
 /// The task types a guest listed, each checked.

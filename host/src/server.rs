@@ -113,6 +113,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         max_instances: (options.runners + 16) as u32,
         allow_http: Arc::new(options.allow_http.clone()),
         max_task_types: options.max_task_types,
+        compile_with: std::env::current_exe().ok(),
     };
     let sandbox = Sandbox::new(settings)?;
     let collector = options.otlp_endpoint.as_deref().map(otlp::Collector::new).transpose()?;

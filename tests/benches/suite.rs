@@ -291,6 +291,7 @@ async fn sandbox_runs(runs: usize, calls: usize) -> anyhow::Result<Vec<f64>> {
         max_instances: 16,
         allow_http: Default::default(),
         max_task_types: sandflow_host::sandbox::MAX_TASK_TYPES,
+        compile_with: None,
     };
     let sandbox = Sandbox::new(settings)?;
     let inspected = sandbox.inspect(std::fs::read(component("probe"))?).await?;

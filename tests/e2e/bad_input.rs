@@ -23,6 +23,14 @@ async fn bad_uploads_are_refused_with_reasons() -> anyhow::Result<()> {
     assert_eq!(status, 422);
     assert!(error(&body).1.contains("core WebAssembly module"), "{body}");
 
+    // A component cut in half fails in the compiler (a child process):
+    // its message still reaches the user.
+    let whole = std::fs::read(component("fanout"))?;
+    let half = whole[..whole.len() / 2].to_vec();
+    let (status, body) = host.post_raw("/v1/modules", half, "application/wasm").await?;
+    assert_eq!((status.as_u16(), error(&body).0), (422, "not_a_component"), "{body}");
+    assert!(error(&body).1.contains("out of bounds"), "{body}");
+
     let bad = std::fs::read(component("bad-import"))?;
     let (status, body) = host.post_raw("/v1/modules", bad, "application/wasm").await?;
     assert_eq!(status, 422);

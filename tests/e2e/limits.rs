@@ -12,7 +12,7 @@ use crate::harness::{Host, component};
 const WAIT: Duration = Duration::from_secs(60);
 
 /// A `/proc/<pid>/status` value in bytes (`VmRSS`, `VmHWM`).
-fn proc_bytes(pid: u32, key: &str) -> anyhow::Result<u64> {
+pub fn proc_bytes(pid: u32, key: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status.lines().find(|l| l.starts_with(key)).ok_or_else(|| anyhow::anyhow!("no {key}"))?;
     let kib: u64 = line.split_whitespace().nth(1).unwrap_or("0").parse()?;

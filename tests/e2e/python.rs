@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::Host;
+use crate::limits::proc_bytes;
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -51,7 +52,15 @@ async fn python_tasks_are_contained_and_run_on_32_runners() -> anyhow::Result<()
 #[tokio::test]
 async fn python_sdk_tasks_pass_outputs_use_the_cache_and_fail_readably() -> anyhow::Result<()> {
     let host = Host::start(&[]).await?;
+    // The upload's compile runs in a child process: the host's own peak
+    // memory grows by the module it keeps, not by the compiler's (measured
+    // in a debug build: +230 MiB, against +530 compiling in-process).
+    let before = proc_bytes(host.pid(), "VmRSS:")?;
+    std::fs::write(format!("/proc/{}/clear_refs", host.pid()), "5")?;
     host.upload("sdk-py").await?;
+    let peak = proc_bytes(host.pid(), "VmHWM:")?.saturating_sub(before) >> 20;
+    println!("host peak RSS during a Python upload: +{peak} MiB");
+    assert!(peak < 350, "the host's RSS grew by {peak} MiB while a Python component was compiled");
     let id = host.submit("PyFan@v1.0", json!({"n": 5})).await?;
     let job = host.wait(&id, WAIT).await?;
     assert_eq!((&job["state"], &job["output"]), (&json!("completed"), &json!(30)), "{job}");

@@ -363,6 +363,11 @@ pub struct SubmitArgs {
 
 /// Runs the command line; the process's exit code.
 pub fn main() -> ExitCode {
+    // The host's compiler child (`sandbox/compile.rs`), not a user command.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(crate::sandbox::compile::SUBCOMMAND) {
+        return crate::sandbox::compile::child_main(&args[2..]);
+    }
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SANDFLOW_LOG")

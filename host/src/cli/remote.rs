@@ -39,6 +39,7 @@ pub async fn runner(args: RunnerArgs, server: &str, token: Option<String>) -> Re
         max_instances: concurrency as u32 + 4,
         allow_http: Arc::new(parse_allow_list(&args.allow_http).map_err(Error::Usage)?),
         max_task_types: crate::sandbox::MAX_TASK_TYPES,
+        compile_with: std::env::current_exe().ok(),
     })?;
     let follower = {
         let (source, sandbox) = (source.clone(), sandbox.clone());

@@ -13,6 +13,7 @@
 mod bindings;
 mod cache;
 mod cache_imports;
+pub mod compile;
 mod dependencies;
 mod egress;
 mod execute;
@@ -87,6 +88,10 @@ pub struct Settings {
     pub allow_http: Arc<Vec<HostPattern>>,
     /// Task types one module may implement.
     pub max_task_types: usize,
+    /// The program (this one) whose `compile-component` subcommand compiles
+    /// components in a child process (`compile.rs`); compiled in-process
+    /// when absent.
+    pub compile_with: Option<PathBuf>,
 }
 
 /// The default of [`Settings::max_task_types`].

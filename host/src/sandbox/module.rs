@@ -119,11 +119,11 @@ impl Sandbox {
             }
         }
         self.compiled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let code =
-            self.engine.precompile_component(bytes).map_err(|e| Error::NotAComponent(format!("{e:#}")))?;
+        let code = super::compile::precompile(&self.engine, &self.settings, bytes)?;
         // Loading compiled code checks it against the pool's slot: the
         // numbers of core instances, memories and tables, and their sizes.
-        // SAFETY: `code` was compiled by this engine just now.
+        // SAFETY: `code` was compiled just now by this engine or by a child
+        // with an engine built from the same settings.
         unsafe { Component::deserialize(&self.engine, &code) }.map_err(|e| Error::TooLarge(format!("{e:#}")))
     }
 

@@ -1,6 +1,7 @@
 //! A data directory written by the previous store layout (schema 2, see
-//! `tests/fixtures/layout-v2/README.md`) opens, reads back as it was, and
-//! its unfinished jobs complete.
+//! `tests/fixtures/layout-v2/README.md`) opens, reads back as it was (its
+//! module's bytes moved from the database into a file), and its unfinished
+//! jobs complete.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -60,6 +61,12 @@ async fn a_schema_2_data_dir_is_migrated_and_its_jobs_finish() -> anyhow::Result
     assert_eq!(flaky[0]["errors"], json!([{"attempt": 1, "message": "flaky failure on attempt 1"}]));
     let noop = of_type(&tasks, "Noop");
     assert_eq!(noop[0]["depends_on"], json!([flaky[0]["id"]]), "edges survive");
+    // The module's bytes moved out of the database into a file named by
+    // its digest (and the runners below load the module from it).
+    let (_, modules) = host.get("/v1/modules").await?;
+    let digest = modules[0]["digest"].as_str().unwrap_or_default().to_owned();
+    let file = dir.path().join("db/modules").join(format!("{digest}.wasm"));
+    assert_eq!(std::fs::metadata(&file)?.len(), modules[0]["size"].as_u64().unwrap_or(0), "{modules}");
     host.stop()?;
 
     // The subtasks of the unfinished jobs run on `later`; they complete

@@ -107,7 +107,7 @@ pub async fn upload(
             "the request body is empty; send the component's bytes",
         ));
     }
-    if let Some(existing) = state.store.module(&crate::sandbox::digest_of(&body))? {
+    if let Some(existing) = state.store.module(&crate::model::Digest::of(&body))? {
         return reuploaded(&state, existing, asked.then_some(limits)).await;
     }
     let inspected = state.sandbox.inspect(body.to_vec()).await?;

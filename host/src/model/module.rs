@@ -9,6 +9,12 @@ use super::{HostPattern, TaskType};
 pub struct Digest(pub [u8; 32]);
 
 impl Digest {
+    /// The content address of `bytes`.
+    pub fn of(bytes: &[u8]) -> Digest {
+        use sha2::Digest as _;
+        Digest(sha2::Sha256::digest(bytes).into())
+    }
+
     /// Parses 64 hex digits.
     pub fn parse(hex_digits: &str) -> Option<Self> {
         let mut bytes = [0u8; 32];

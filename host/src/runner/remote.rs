@@ -26,7 +26,7 @@ use crate::protocol::{
     AttemptRef, ClaimRequest, Claimed, CompleteRequest, Completed, Extended, Interrupts, InterruptsRequest,
     ReleaseRequest, ReportBody, RunnerConfig, RunnerHello,
 };
-use crate::sandbox::{CacheAccess, OutputReader, Sandbox, SecretReader, SubtaskCheck, digest_of};
+use crate::sandbox::{CacheAccess, OutputReader, Sandbox, SecretReader, SubtaskCheck};
 use crate::scheduler::{Assignment, Error, Registry, Report, Reported};
 
 /// How long one claim long-polls (also the longest a stop waits for a claim
@@ -327,7 +327,7 @@ impl WorkSource for RemoteSource {
     async fn module_bytes(&self, digest: &Digest) -> Option<Vec<u8>> {
         let resp = self.request(reqwest::Method::GET, &format!("/v1/modules/{digest}")).send().await.ok()?;
         let bytes = resp.error_for_status().ok()?.bytes().await.ok()?;
-        if digest_of(&bytes) != *digest {
+        if Digest::of(&bytes) != *digest {
             tracing::error!(%digest, "fetched module bytes do not match their digest; refusing them");
             return None;
         }

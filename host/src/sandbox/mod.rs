@@ -40,7 +40,7 @@ pub use cache::{CacheAccess, CacheUpload, CacheValue};
 pub use dependencies::{Dependencies, OutputReader};
 pub use execute::{Execution, ExecutionResult, SubtaskCheck};
 pub use limits::Limits;
-pub use module::{Inspected, Prepared, digest_of};
+pub use module::{Inspected, Prepared};
 pub use secrets::SecretReader;
 
 use crate::model::{Digest, HostPattern, JobId};

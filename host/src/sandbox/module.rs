@@ -5,7 +5,6 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use sha2::{Digest as _, Sha256};
 use wasmtime::component::Component;
 
 use super::bindings::sandflow::task::types::TaskType as GuestTaskType;
@@ -32,16 +31,11 @@ pub struct Inspected {
     pub task_types: Vec<TaskType>,
 }
 
-/// The content address of `bytes`.
-pub fn digest_of(bytes: &[u8]) -> Digest {
-    Digest(Sha256::digest(bytes).into())
-}
-
 impl Sandbox {
     /// Validates and compiles an uploaded component (on a blocking thread),
     /// asks it for its task types, and caches its precompiled artifact.
     pub async fn inspect(self: &Arc<Self>, bytes: Vec<u8>) -> Result<Inspected, Error> {
-        let digest = digest_of(&bytes);
+        let digest = Digest::of(&bytes);
         let this = self.clone();
         let compiled = tokio::task::spawn_blocking(move || {
             let component = this.compile(&bytes)?;
@@ -87,7 +81,7 @@ impl Sandbox {
             Some(component) => component,
             None => {
                 let bytes =
-                    load.await.filter(|b| digest_of(b) == *digest).ok_or(Error::MissingModule(*digest))?;
+                    load.await.filter(|b| Digest::of(b) == *digest).ok_or(Error::MissingModule(*digest))?;
                 let this = self.clone();
                 let compiled = tokio::task::spawn_blocking(move || {
                     let component = this.compile(&bytes)?;
@@ -259,7 +253,7 @@ impl Sandbox {
             return Ok(());
         }
         let mut bytes = component.serialize().map_err(|e| Error::Engine(format!("{e:#}")))?;
-        let checksum = digest_of(&bytes);
+        let checksum = Digest::of(&bytes);
         bytes.extend_from_slice(&checksum.0);
         self.store_artifact(digest, bytes)
     }
@@ -280,7 +274,7 @@ impl Sandbox {
 /// The artifact in `file` if its last 32 bytes are the sha256 of the rest.
 fn checksummed(file: &[u8]) -> Option<&[u8]> {
     let (artifact, checksum) = file.split_at(file.len().checked_sub(32)?);
-    (digest_of(artifact).0 == checksum).then_some(artifact)
+    (Digest::of(artifact).0 == checksum).then_some(artifact)
 }
 
 /// The task types a guest listed, each checked.

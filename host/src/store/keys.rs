@@ -12,7 +12,7 @@
 //! | `q`    | `q` + cluster + `0x00` + job + task   | live task: empty = ready, `R` = running, `W` = waiting for dependencies |
 //! | `i`    | `i` + idempotency key                 | job id             |
 //! | `m`    | `m` + sha256                          | module record      |
-//! | `b`    | `b` + sha256                          | module bytes       |
+//! | `b`    | `b` + sha256                          | module bytes (older layouts only: now files, `modules.rs`) |
 //! | `y`    | `y` + name + `0x00` + major + minor   | module sha256      |
 //! | `l`    | `l` + job + seq (write order)         | log record (with its task) |
 //! | `s`    | `s` + job + task + seq                | span record        |

@@ -12,6 +12,7 @@ mod fault;
 mod keys;
 mod kv;
 mod migrate;
+mod modules;
 mod outputs;
 mod records;
 mod secrets;
@@ -102,6 +103,8 @@ pub struct LogPage {
 #[derive(Clone)]
 pub struct Store {
     kv: kv::Kv,
+    /// Module bytes, as files by digest.
+    modules: Arc<modules::ModuleFiles>,
     log_seq: Arc<unit::Sequence>,
     epoch: u32,
 }
@@ -130,8 +133,14 @@ impl Store {
             kv.checkpoint()?;
         }
         set_schema(&db, &tree)?;
+        let modules = Arc::new(modules::ModuleFiles::open(&dir.join("modules"))?);
+        let moved = modules.adopt_from(&kv)?;
+        if moved > 0 {
+            kv.checkpoint()?;
+            tracing::info!(modules = moved, "moved module bytes out of the database into files");
+        }
         let epoch = next_epoch(&kv)?;
-        Ok(Store { kv, log_seq: Arc::default(), epoch })
+        Ok(Store { kv, modules, log_seq: Arc::default(), epoch })
     }
 
     /// The number of this start of the store (1 for the first): every start
@@ -432,12 +441,14 @@ impl Store {
         self.write(vec![(keys::module(&info.digest), Some(records::encode(&ModuleRecord::from(info))))]).await
     }
 
-    /// Stores a module, its bytes and its task types in the registry, durably.
+    /// Stores a module, its bytes (a file, durable before the record) and
+    /// its task types in the registry, durably.
     pub async fn put_module(&self, info: &ModuleInfo, bytes: &[u8]) -> Result<(), Error> {
-        let mut writes = vec![
-            (keys::module(&info.digest), Some(records::encode(&ModuleRecord::from(info)))),
-            (keys::module_bytes(&info.digest), Some(bytes.to_vec())),
-        ];
+        let (files, digest, owned) = (self.modules.clone(), info.digest, bytes.to_vec());
+        tokio::task::spawn_blocking(move || files.write(&digest, &owned))
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+        let mut writes = vec![(keys::module(&info.digest), Some(records::encode(&ModuleRecord::from(info))))];
         for t in &info.task_types {
             writes.push((keys::registry(&t.name, t.version), Some(info.digest.0.to_vec())));
         }
@@ -463,7 +474,7 @@ impl Store {
 
     /// The bytes of module `digest`.
     pub fn module_bytes(&self, digest: &Digest) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self.kv.get(keys::module_bytes(digest))?.map(|v| v.to_vec()))
+        self.modules.read(digest)
     }
 
     /// Every registered task type and the module implementing it.

@@ -105,8 +105,7 @@ async fn run_one<S: WorkSource>(
     a: Assignment,
 ) -> Option<Report> {
     let (key, attempt, lease) = (a.key, a.attempt, a.lease);
-    let engine = sandbox.engine_tag();
-    let fetch = source.module_artifact(&a.module, &engine);
+    let fetch = source.module_artifact(&a.module, sandbox.engine_tag());
     let prepared = match sandbox.prepare(&a.module, fetch, source.module_bytes(&a.module)).await {
         Ok(p) => p,
         Err(e) => return Some(failure(&a, format!("could not load the task's module: {e}"))),

@@ -118,6 +118,8 @@ pub struct Sandbox {
     interrupts: interrupts::Interrupts,
     /// Components compiled since start (the others came from artifacts).
     compiled: std::sync::atomic::AtomicU64,
+    /// What this engine's artifacts are tagged with (`module.rs`).
+    engine_tag: String,
 }
 
 impl Sandbox {
@@ -134,7 +136,9 @@ impl Sandbox {
                 std::thread::sleep(EPOCH_TICK);
             }
         })?;
+        let engine_tag = module::engine_tag(&engine);
         Ok(Arc::new(Sandbox {
+            engine_tag,
             engine,
             linker,
             settings,

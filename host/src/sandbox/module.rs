@@ -184,21 +184,19 @@ impl Sandbox {
     /// What this engine's artifacts are tagged with: an artifact compiled by
     /// an engine with the same tag (the same wasmtime, target and compiler
     /// settings) loads here. It is in every artifact's file name.
-    pub fn engine_tag(&self) -> String {
-        let mut h = DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut h);
-        format!("{:016x}", h.finish())
+    pub fn engine_tag(&self) -> &str {
+        &self.engine_tag
     }
 
     fn artifact_path(&self, digest: &Digest) -> PathBuf {
-        self.settings.cache_dir.join(format!("{digest}-{}.cwasm", self.engine_tag()))
+        self.settings.cache_dir.join(format!("{digest}-{}.cwasm", self.engine_tag))
     }
 
     /// The stored artifact of `digest` (its checksum last), if this engine's
     /// tag is `engine` and the file is intact: what a runner elsewhere
     /// fetches instead of compiling the module itself.
     pub fn artifact_file(&self, digest: &Digest, engine: &str) -> Option<Vec<u8>> {
-        if engine != self.engine_tag() {
+        if engine != self.engine_tag {
             return None;
         }
         let file = std::fs::read(self.artifact_path(digest)).ok()?;
@@ -269,6 +267,13 @@ impl Sandbox {
         std::fs::rename(&tmp, &path)?;
         Ok(())
     }
+}
+
+/// The tag of `engine`'s artifacts ([`Sandbox::engine_tag`]).
+pub(super) fn engine_tag(engine: &wasmtime::Engine) -> String {
+    let mut h = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    format!("{:016x}", h.finish())
 }
 
 /// The artifact in `file` if its last 32 bytes are the sha256 of the rest.

@@ -156,6 +156,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
         stopping: stopping.clone(),
         followers: Arc::new(tokio::sync::Semaphore::new(api::MAX_FOLLOWERS)),
         poll_limit: options.serve.poll_limit,
+        uploads: Default::default(),
     });
     let mut serve = options.serve;
     serve.max_connections = fit_descriptors(serve.max_connections);

@@ -17,6 +17,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/task-types"),
     ("get", "/v1/modules"),
     ("post", "/v1/modules"),
+    ("get", "/v1/modules/uploads/{id}"),
     ("get", "/v1/jobs"),
     ("post", "/v1/jobs"),
     ("get", "/v1/jobs/{id}"),

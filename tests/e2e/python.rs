@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::Host;
+use crate::harness::{Host, component, until};
 use crate::limits::proc_bytes;
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -113,4 +113,51 @@ fn the_python_sdk_and_example_unit_tests_pass_natively() {
         let report = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success() && report.contains("\nOK"), "{dir}: {report}");
     }
+}
+
+/// Where background upload `id` ended (polled until it is no longer
+/// compiling).
+async fn upload_end(host: &Host, id: &str) -> anyhow::Result<Value> {
+    let mut last = Value::Null;
+    until("the upload ends", WAIT, async || {
+        last = host.get(&format!("/v1/modules/uploads/{id}")).await?.1;
+        Ok(last["state"] != "compiling")
+    })
+    .await?;
+    Ok(last)
+}
+
+#[tokio::test]
+async fn a_large_upload_can_answer_at_once_and_be_followed() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "1"]).await?;
+    let bytes = std::fs::read(component("sdk-py"))?;
+    let (status, started) =
+        host.post_raw("/v1/modules?background=true", bytes.clone(), "application/wasm").await?;
+    assert_eq!((status.as_u16(), started["state"].as_str()), (202, Some("compiling")), "{started}");
+    let id = started["id"].as_str().unwrap().to_owned();
+    let ended = upload_end(&host, &id).await?;
+    assert_eq!(
+        (ended["state"].as_str(), ended["status"].as_u64()),
+        (Some("registered"), Some(201)),
+        "{ended}"
+    );
+    assert_eq!(ended["module"]["size"], bytes.len());
+    let job = host.submit("PyNoops@v1.0", json!({"n": 2})).await?;
+    assert_eq!(host.wait(&job, WAIT).await?["state"], "completed");
+
+    // The same bytes again: registered before (200); garbage: refused as
+    // the synchronous upload refuses it.
+    let (_, again) = host.post_raw("/v1/modules?background=true", bytes, "application/wasm").await?;
+    let again = upload_end(&host, again["id"].as_str().unwrap()).await?;
+    assert_eq!(again["status"], 200, "{again}");
+    let garbage = b"\0asm\x0d\0\x01\0 not really".to_vec();
+    let (_, bad) = host.post_raw("/v1/modules?background=true", garbage, "application/wasm").await?;
+    let bad = upload_end(&host, bad["id"].as_str().unwrap()).await?;
+    assert_eq!((bad["state"].as_str(), bad["status"].as_u64()), (Some("refused"), Some(422)), "{bad}");
+    assert_eq!(bad["error"]["code"], "not_a_component", "{bad}");
+    let (status, _) = host.get("/v1/modules/uploads/01a23648-8f92-740a-b153-0ed8cf48725a").await?;
+    assert_eq!(status, 404);
+    let (status, body) = host.get("/v1/modules/uploads/nope").await?;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_id")));
+    Ok(())
 }

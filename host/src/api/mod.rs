@@ -21,6 +21,7 @@ mod secrets;
 mod serve;
 mod spans;
 mod stats;
+mod uploads;
 mod views;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use fleet::{Fleet, RunnerView};
 pub use jobs::{LogPageView, Retried};
 pub use query::JobPage;
 pub use serve::{ServeLimits, serve};
+pub use uploads::{UploadError, UploadView};
 pub use views::{JobView, LogView, ModuleView, TaskTypeView, TaskView};
 
 use crate::sandbox::Sandbox;
@@ -91,6 +93,8 @@ pub struct Handles {
     pub followers: Arc<tokio::sync::Semaphore>,
     /// Longest a runner's long-poll waits.
     pub poll_limit: std::time::Duration,
+    /// Background uploads (`POST /v1/modules?background=true`).
+    pub uploads: Arc<uploads::Uploads>,
 }
 
 /// The API's routes, registered together with their OpenAPI description.
@@ -109,6 +113,7 @@ pub fn router(mut handles: Handles) -> Router {
     };
     let modules =
         OpenApiRouter::new().routes(routes!(modules::upload, modules::list)).layer(limit(MODULE_LIMIT));
+    let modules = modules.routes(routes!(uploads::show));
     let admin = OpenApiRouter::new()
         .routes(routes!(modules::task_types))
         .routes(routes!(jobs::submit, query::list))

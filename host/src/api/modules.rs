@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use serde::Deserialize;
 
 use super::error::ErrorBody;
 use super::extract::{Query, WasmBody};
+use super::uploads::UploadView;
 use super::views::{ModuleView, TaskTypeView};
 use super::{ApiError, AppState};
 use crate::model::{MAX_GRANTS, ModuleInfo, TaskLimits, check_secret_name, now_ms, parse_allow_list};
@@ -42,6 +44,10 @@ pub struct UploadQuery {
     /// newer minor version is the usual way to ship a fix.
     #[serde(default)]
     pub replace: bool,
+    /// Answers 202 with an upload id at once and compiles in the
+    /// background; `GET /v1/modules/uploads/{id}` tells how it ended.
+    #[serde(default)]
+    pub background: bool,
 }
 
 /// Checks asked limits against the host's maxima.
@@ -82,40 +88,67 @@ fn asked_limits(query: &UploadQuery, host: &Limits) -> Result<TaskLimits, ApiErr
     Ok(asked)
 }
 
-/// `POST /v1/modules[?timeout=&memory_mib=&allow_http=&secrets=]`: the body is a component's
-/// bytes. 201 when new, 200 when the same bytes were uploaded before (limits
-/// given again replace the earlier ones); 422 when they are not a task
-/// component or the limits are out of range.
+/// `POST /v1/modules[?timeout=&memory_mib=&allow_http=&secrets=&replace=&background=]`:
+/// the body is a component's bytes. 201 when new, 200 when the same bytes
+/// were uploaded before (limits given again replace the earlier ones); 422
+/// when they are not a task component or the limits are out of range. With
+/// `background=true`, 202 once the request is checked, and the rest is
+/// told by `GET /v1/modules/uploads/{id}` (`uploads.rs`).
 #[utoipa::path(post, path = "/v1/modules", tag = "modules", params(UploadQuery),
     request_body(content = inline(super::openapi::Binary), content_type = "application/wasm", description = "the component's bytes"),
     responses((status = 201, description = "registered", body = ModuleView),
-        (status = 200, description = "uploaded before", body = ModuleView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+        (status = 200, description = "uploaded before", body = ModuleView),
+        (status = 202, description = "accepted (`background=true`): compiling", body = UploadView),
+        (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
     security(("admin" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
     Query(query): Query<UploadQuery>,
     WasmBody(body): WasmBody,
-) -> Result<(StatusCode, axum::Json<ModuleView>), ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let limits = asked_limits(&query, state.sandbox.limits())?;
-    let asked = query.timeout.is_some()
-        || query.memory_mib.is_some()
-        || query.allow_http.is_some()
-        || query.secrets.is_some();
     if body.is_empty() {
         return Err(ApiError::unprocessable(
             "not_a_component",
             "the request body is empty; send the component's bytes",
         ));
     }
-    if let Some(existing) = state.store.module(&crate::model::Digest::of(&body))? {
-        return reuploaded(&state, existing, asked.then_some(limits)).await;
+    if !query.background {
+        let (status, view) = register(&state, &query, limits, &body).await?;
+        return Ok((status, axum::Json(view)).into_response());
+    }
+    let view = state.uploads.start();
+    let (id, background) = (view.id.clone(), state.clone());
+    tokio::spawn(async move {
+        let ended = register(&background, &query, limits, &body).await;
+        background.uploads.finish(&id, ended);
+    });
+    let location = format!("/v1/modules/uploads/{}", view.id);
+    Ok((StatusCode::ACCEPTED, [(axum::http::header::LOCATION, location)], axum::Json(view)).into_response())
+}
+
+/// Compiles, checks and stores an upload: the module's view, and whether
+/// it is new (201) or was uploaded before (200).
+async fn register(
+    state: &AppState,
+    query: &UploadQuery,
+    limits: TaskLimits,
+    body: &[u8],
+) -> Result<(StatusCode, ModuleView), ApiError> {
+    let asked = query.timeout.is_some()
+        || query.memory_mib.is_some()
+        || query.allow_http.is_some()
+        || query.secrets.is_some();
+    if let Some(existing) = state.store.module(&crate::model::Digest::of(body))? {
+        return reuploaded(state, existing, asked.then_some(limits)).await;
     }
     let inspected = state.sandbox.inspect(body.to_vec()).await?;
+    // The same bytes may have been stored while these compiled.
     if let Some(existing) = state.store.module(&inspected.digest)? {
-        return reuploaded(&state, existing, asked.then_some(limits)).await;
+        return reuploaded(state, existing, asked.then_some(limits)).await;
     }
     if !query.replace {
-        refuse_takeover(&state, &inspected)?;
+        refuse_takeover(state, &inspected)?;
     }
     let info = ModuleInfo {
         digest: inspected.digest,
@@ -124,10 +157,10 @@ pub async fn upload(
         uploaded_ms: now_ms(),
         limits,
     };
-    state.store.put_module(&info, &body).await?;
+    state.store.put_module(&info, body).await?;
     state.scheduler.register(&info);
     tracing::info!(digest = %info.digest, task_types = info.task_types.len(), "module registered");
-    Ok((StatusCode::CREATED, axum::Json(ModuleView::from(&info))))
+    Ok((StatusCode::CREATED, ModuleView::from(&info)))
 }
 
 /// Refuses (409) an upload that would implement a `name@version` another
@@ -154,13 +187,13 @@ async fn reuploaded(
     state: &AppState,
     mut existing: ModuleInfo,
     limits: Option<TaskLimits>,
-) -> Result<(StatusCode, axum::Json<ModuleView>), ApiError> {
+) -> Result<(StatusCode, ModuleView), ApiError> {
     if let Some(limits) = limits.filter(|l| *l != existing.limits) {
         existing.limits = limits;
         state.store.update_module(&existing).await?;
         state.scheduler.register(&existing);
     }
-    Ok((StatusCode::OK, axum::Json(ModuleView::from(&existing))))
+    Ok((StatusCode::OK, ModuleView::from(&existing)))
 }
 
 /// `GET /v1/modules`.

@@ -150,7 +150,7 @@ impl From<&Task> for TaskView {
 }
 
 /// An uploaded module.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModuleView {
     pub digest: String,
     pub size: u64,

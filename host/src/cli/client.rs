@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api::{JobPage, JobView, LogPageView, ModuleView, Retried, TaskView};
+use crate::api::{JobPage, JobView, LogPageView, ModuleView, Retried, TaskView, UploadView};
 
 /// A client-side failure.
 #[derive(Debug, thiserror::Error)]
@@ -93,14 +93,21 @@ impl Client {
         self.send(self.http.post(&url).json(body), &url).await
     }
 
-    /// Uploads a component.
-    pub async fn upload_module(&self, bytes: Vec<u8>, secrets: Option<&str>) -> Result<ModuleView, Error> {
+    /// Uploads a component in the background (`?background=true`): where
+    /// the upload stands.
+    pub async fn upload_module(&self, bytes: Vec<u8>, secrets: Option<&str>) -> Result<UploadView, Error> {
         let url = format!("{}/v1/modules", self.base);
         let mut req = self.http.post(&url).header("content-type", "application/wasm").body(bytes);
+        req = req.query(&[("background", "true")]);
         if let Some(names) = secrets {
             req = req.query(&[("secrets", names)]);
         }
         self.send(req, &url).await
+    }
+
+    /// Where background upload `id` stands.
+    pub async fn upload_status(&self, id: &str) -> Result<UploadView, Error> {
+        self.get(&format!("/v1/modules/uploads/{id}")).await
     }
 
     /// Sets secret `name` to `value`.

@@ -184,11 +184,44 @@ async fn upload(
         let bytes = tokio::fs::read(&path)
             .await
             .map_err(|source| Error::File { path: path.display().to_string(), source })?;
-        let m = client.upload_module(bytes, secrets.as_deref()).await?;
+        let size = bytes.len();
+        let started = client.upload_module(bytes, secrets.as_deref()).await?;
+        eprintln!("{}: {} KiB sent; compiling", path.display(), size >> 10);
+        let m = finished_upload(client, started).await?;
         let types: Vec<String> = m.task_types.iter().map(|t| format!("{}@{}", t.name, t.version)).collect();
         println!("{}: {} ({})", path.display(), m.digest, types.join(", "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Follows a background upload to its end, saying every few seconds that
+/// it is still compiling: its module, or the error it was refused with.
+async fn finished_upload(
+    client: &Client,
+    mut upload: crate::api::UploadView,
+) -> Result<crate::api::ModuleView, Error> {
+    let mut said = std::time::Instant::now();
+    while upload.state == "compiling" {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        upload = client.upload_status(&upload.id).await?;
+        if said.elapsed() >= std::time::Duration::from_secs(5) {
+            eprintln!("still compiling ({} s)", upload.elapsed_ms / 1000);
+            said = std::time::Instant::now();
+        }
+    }
+    match (upload.module, upload.error) {
+        (Some(module), _) => Ok(module),
+        (None, error) => {
+            let error =
+                error.unwrap_or(crate::api::UploadError { code: "refused".into(), message: String::new() });
+            let status = upload.status.and_then(|s| reqwest::StatusCode::from_u16(s).ok());
+            Err(Error::Api {
+                status: status.unwrap_or(reqwest::StatusCode::UNPROCESSABLE_ENTITY),
+                code: error.code,
+                message: error.message,
+            })
+        }
+    }
 }
 
 fn job_id(raw: &str) -> Result<String, Error> {

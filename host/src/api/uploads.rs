@@ -1,0 +1,121 @@
+//! Uploads that answer at once. Compiling a large component (a 19 MB
+//! Python one) takes seconds; `POST /v1/modules?background=true` answers
+//! 202 with an upload id as soon as the request is checked, compiles and
+//! stores in the background, and `GET /v1/modules/uploads/{id}` tells where
+//! the upload stands: `compiling`, `registered` (with the module, and the
+//! status the synchronous upload would have answered) or `refused` (with
+//! the error it would have answered).
+//!
+//! Kept in memory, the newest [`KEPT`]: an upload still compiling when the
+//! host stops is lost, as its request would have been.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
+
+use uuid::Uuid;
+
+use super::views::{ModuleView, timestamp};
+use super::{ApiError, AppState};
+use crate::model::now_ms;
+
+/// Uploads remembered at most.
+pub const KEPT: usize = 1000;
+
+/// Where one upload stands.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct UploadView {
+    /// The upload's id.
+    #[schema(format = "uuid")]
+    pub id: String,
+    /// `compiling`, `registered` or `refused`.
+    #[schema(pattern = "^(compiling|registered|refused)$")]
+    pub state: String,
+    /// When it was received (RFC 3339).
+    pub started_at: String,
+    /// Milliseconds from receipt to now, or to its end.
+    pub elapsed_ms: u64,
+    /// The status the synchronous upload would have answered, once ended.
+    pub status: Option<u16>,
+    /// The module, once registered.
+    pub module: Option<ModuleView>,
+    /// Why it was refused: `{"code", "message"}`.
+    pub error: Option<UploadError>,
+}
+
+/// A refused upload's error, as the synchronous upload answers it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct UploadError {
+    pub code: String,
+    pub message: String,
+}
+
+/// The uploads of this host's run.
+#[derive(Default)]
+pub struct Uploads(Mutex<VecDeque<(Uuid, u64, UploadView)>>);
+
+impl Uploads {
+    /// Records a new upload; its view.
+    pub fn start(&self) -> UploadView {
+        let (id, started) = (Uuid::now_v7(), now_ms());
+        let view = UploadView {
+            id: id.to_string(),
+            state: "compiling".into(),
+            started_at: timestamp(started),
+            elapsed_ms: 0,
+            status: None,
+            module: None,
+            error: None,
+        };
+        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if all.len() >= KEPT {
+            all.pop_front();
+        }
+        all.push_back((id, started, view.clone()));
+        view
+    }
+
+    /// Records how upload `id` ended.
+    pub fn finish(&self, id: &str, ended: Result<(axum::http::StatusCode, ModuleView), ApiError>) {
+        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some((_, started, view)) = all.iter_mut().find(|(_, _, v)| v.id == id) else { return };
+        view.elapsed_ms = now_ms().saturating_sub(*started);
+        match ended {
+            Ok((status, module)) => {
+                (view.state, view.status, view.module) =
+                    ("registered".into(), Some(status.as_u16()), Some(module));
+            }
+            Err(e) => {
+                let error = UploadError { code: e.code().into(), message: e.message().into() };
+                (view.state, view.status, view.error) =
+                    ("refused".into(), Some(e.status().as_u16()), Some(error));
+            }
+        }
+    }
+
+    /// Upload `id`, if remembered.
+    pub fn get(&self, id: Uuid) -> Option<UploadView> {
+        let all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let (_, started, view) = all.iter().find(|(u, _, _)| *u == id)?;
+        let mut view = view.clone();
+        if view.state == "compiling" {
+            view.elapsed_ms = now_ms().saturating_sub(*started);
+        }
+        Some(view)
+    }
+}
+
+/// `GET /v1/modules/uploads/{id}`: where a background upload stands.
+#[utoipa::path(get, path = "/v1/modules/uploads/{id}", tag = "modules",
+    params(("id" = String, Path, format = "uuid", description = "the upload's id")),
+    responses((status = 200, description = "where the upload stands", body = UploadView),
+        (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = super::error::ErrorBody)),
+    security(("admin" = [])))]
+pub async fn show(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    super::extract::Path(id): super::extract::Path<String>,
+) -> Result<axum::Json<UploadView>, ApiError> {
+    let id = Uuid::try_parse(&id)
+        .map_err(|_| ApiError::bad_request("invalid_id", format!("`{id}` is not a valid upload id")))?;
+    let view = state.uploads.get(id).ok_or_else(|| ApiError::not_found(format!("no upload {id}")))?;
+    Ok(axum::Json(view))
+}

@@ -117,7 +117,7 @@ pub async fn upload(
         let (status, view) = register(&state, &query, limits, &body).await?;
         return Ok((status, axum::Json(view)).into_response());
     }
-    let view = state.uploads.start();
+    let view = state.uploads.start()?;
     let (id, background) = (view.id.clone(), state.clone());
     tokio::spawn(async move {
         let ended = register(&background, &query, limits, &body).await;

@@ -7,7 +7,8 @@
 //! the error it would have answered).
 //!
 //! Kept in memory, the newest [`KEPT`]: an upload still compiling when the
-//! host stops is lost, as its request would have been.
+//! host stops is lost, as its request would have been. At most
+//! [`MAX_COMPILING`] compile at once.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
@@ -20,6 +21,10 @@ use crate::model::now_ms;
 
 /// Uploads remembered at most.
 pub const KEPT: usize = 1000;
+
+/// Background uploads compiling at once at most; one more is refused with
+/// 503 `busy` (each holds its body, up to the upload limit, and a compiler).
+pub const MAX_COMPILING: usize = 4;
 
 /// Where one upload stands.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -54,8 +59,9 @@ pub struct UploadError {
 pub struct Uploads(Mutex<VecDeque<(Uuid, u64, UploadView)>>);
 
 impl Uploads {
-    /// Records a new upload; its view.
-    pub fn start(&self) -> UploadView {
+    /// Records a new upload; its view. Refused (503 `busy`) while
+    /// [`MAX_COMPILING`] others compile.
+    pub fn start(&self) -> Result<UploadView, ApiError> {
         let (id, started) = (Uuid::now_v7(), now_ms());
         let view = UploadView {
             id: id.to_string(),
@@ -67,11 +73,20 @@ impl Uploads {
             error: None,
         };
         let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if all.len() >= KEPT {
-            all.pop_front();
+        if all.iter().filter(|(_, _, v)| v.state == "compiling").count() >= MAX_COMPILING {
+            return Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!("{MAX_COMPILING} uploads are compiling; try again when one has ended"),
+            ));
+        }
+        if all.len() >= KEPT
+            && let Some(ended) = all.iter().position(|(_, _, v)| v.state != "compiling")
+        {
+            all.remove(ended);
         }
         all.push_back((id, started, view.clone()));
-        view
+        Ok(view)
     }
 
     /// Records how upload `id` ended.
@@ -118,4 +133,23 @@ pub async fn show(
         .map_err(|_| ApiError::bad_request("invalid_id", format!("`{id}` is not a valid upload id")))?;
     let view = state.uploads.get(id).ok_or_else(|| ApiError::not_found(format!("no upload {id}")))?;
     Ok(axum::Json(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_a_few_compile_at_once_and_ended_ones_are_told() {
+        let uploads = Uploads::default();
+        let started: Vec<UploadView> = (0..MAX_COMPILING).map(|_| uploads.start().unwrap()).collect();
+        let refused = uploads.start().unwrap_err();
+        assert_eq!((refused.status().as_u16(), refused.code()), (503, "busy"));
+        let error = ApiError::unprocessable("not_a_component", "no");
+        uploads.finish(&started[0].id, Err(error));
+        let ended = uploads.get(Uuid::parse_str(&started[0].id).unwrap()).unwrap();
+        assert_eq!((ended.state.as_str(), ended.status), ("refused", Some(422)));
+        assert_eq!(ended.error.unwrap().code, "not_a_component");
+        assert!(uploads.start().is_ok(), "room again once one ended");
+    }
 }

@@ -44,7 +44,11 @@ impl ModuleFiles {
         if self.read(digest)?.is_some() {
             return Ok(());
         }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // Two uploads of the same bytes may write at once: each writes a
+        // file of its own, and the renames replace one another atomically.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
         let mut file = fs::File::create(&tmp).map_err(Error::Io)?;
         file.write_all(bytes).and_then(|()| file.sync_all()).map_err(Error::Io)?;
         fs::rename(&tmp, &path).map_err(Error::Io)?;

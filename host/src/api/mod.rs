@@ -40,7 +40,7 @@ pub use fleet::{Fleet, RunnerView};
 pub use jobs::{LogPageView, Retried};
 pub use query::JobPage;
 pub use serve::{ServeLimits, serve};
-pub use uploads::{UploadError, UploadView};
+pub use uploads::{UploadError, UploadState, UploadView};
 pub use views::{JobView, LogView, ModuleView, TaskTypeView, TaskView};
 
 use crate::sandbox::Sandbox;

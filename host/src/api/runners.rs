@@ -221,11 +221,19 @@ pub async fn module_bytes(
     State(state): State<AppState>,
     Path(digest): Path<String>,
 ) -> Result<Response, ApiError> {
-    let d = Digest::parse(&digest)
-        .ok_or_else(|| ApiError::bad_request("invalid_digest", "expected 64 hex digits"))?;
-    let bytes =
-        state.store.module_bytes(&d)?.ok_or_else(|| ApiError::not_found(format!("module {d} not found")))?;
+    let d = digest_param(&digest)?;
+    // A file read and checked by its sha256: off the async threads.
+    let store = state.store.clone();
+    let bytes = tokio::task::spawn_blocking(move || store.module_bytes(&d))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??
+        .ok_or_else(|| ApiError::not_found(format!("module {d} not found")))?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/wasm")], bytes).into_response())
+}
+
+/// A module's digest from its path segment (400 `invalid_digest` otherwise).
+fn digest_param(raw: &str) -> Result<Digest, ApiError> {
+    Digest::parse(raw).ok_or_else(|| ApiError::bad_request("invalid_digest", "expected 64 hex digits"))
 }
 
 /// Which engine a runner asks for an artifact for.
@@ -252,8 +260,7 @@ pub async fn module_artifact(
     Path(digest): Path<String>,
     Query(q): Query<EngineQuery>,
 ) -> Result<Response, ApiError> {
-    let d = Digest::parse(&digest)
-        .ok_or_else(|| ApiError::bad_request("invalid_digest", "expected 64 hex digits"))?;
+    let d = digest_param(&digest)?;
     let sandbox = state.sandbox.clone();
     let file = tokio::task::spawn_blocking(move || sandbox.artifact_file(&d, &q.engine))
         .await

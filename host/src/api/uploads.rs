@@ -32,9 +32,8 @@ pub struct UploadView {
     /// The upload's id.
     #[schema(format = "uuid")]
     pub id: String,
-    /// `compiling`, `registered` or `refused`.
-    #[schema(pattern = "^(compiling|registered|refused)$")]
-    pub state: String,
+    /// Where it stands.
+    pub state: UploadState,
     /// When it was received (RFC 3339).
     pub started_at: String,
     /// Milliseconds from receipt to now, or to its end.
@@ -45,6 +44,18 @@ pub struct UploadView {
     pub module: Option<ModuleView>,
     /// Why it was refused: `{"code", "message"}`.
     pub error: Option<UploadError>,
+}
+
+/// Where an upload stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadState {
+    /// Being compiled and checked.
+    Compiling,
+    /// Stored: `module` and `status` say which and how.
+    Registered,
+    /// Refused: `error` and `status` say why.
+    Refused,
 }
 
 /// A refused upload's error, as the synchronous upload answers it.
@@ -65,7 +76,7 @@ impl Uploads {
         let (id, started) = (Uuid::now_v7(), now_ms());
         let view = UploadView {
             id: id.to_string(),
-            state: "compiling".into(),
+            state: UploadState::Compiling,
             started_at: timestamp(started),
             elapsed_ms: 0,
             status: None,
@@ -73,7 +84,7 @@ impl Uploads {
             error: None,
         };
         let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if all.iter().filter(|(_, _, v)| v.state == "compiling").count() >= MAX_COMPILING {
+        if all.iter().filter(|(_, _, v)| v.state == UploadState::Compiling).count() >= MAX_COMPILING {
             return Err(ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
@@ -81,7 +92,7 @@ impl Uploads {
             ));
         }
         if all.len() >= KEPT
-            && let Some(ended) = all.iter().position(|(_, _, v)| v.state != "compiling")
+            && let Some(ended) = all.iter().position(|(_, _, v)| v.state != UploadState::Compiling)
         {
             all.remove(ended);
         }
@@ -97,12 +108,12 @@ impl Uploads {
         match ended {
             Ok((status, module)) => {
                 (view.state, view.status, view.module) =
-                    ("registered".into(), Some(status.as_u16()), Some(module));
+                    (UploadState::Registered, Some(status.as_u16()), Some(module));
             }
             Err(e) => {
                 let error = UploadError { code: e.code().into(), message: e.message().into() };
                 (view.state, view.status, view.error) =
-                    ("refused".into(), Some(e.status().as_u16()), Some(error));
+                    (UploadState::Refused, Some(e.status().as_u16()), Some(error));
             }
         }
     }
@@ -112,7 +123,7 @@ impl Uploads {
         let all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let (_, started, view) = all.iter().find(|(u, _, _)| *u == id)?;
         let mut view = view.clone();
-        if view.state == "compiling" {
+        if view.state == UploadState::Compiling {
             view.elapsed_ms = now_ms().saturating_sub(*started);
         }
         Some(view)
@@ -148,7 +159,7 @@ mod tests {
         let error = ApiError::unprocessable("not_a_component", "no");
         uploads.finish(&started[0].id, Err(error));
         let ended = uploads.get(Uuid::parse_str(&started[0].id).unwrap()).unwrap();
-        assert_eq!((ended.state.as_str(), ended.status), ("refused", Some(422)));
+        assert_eq!((ended.state, ended.status), (UploadState::Refused, Some(422)));
         assert_eq!(ended.error.unwrap().code, "not_a_component");
         assert!(uploads.start().is_ok(), "room again once one ended");
     }

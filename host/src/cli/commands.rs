@@ -201,7 +201,7 @@ async fn finished_upload(
     mut upload: crate::api::UploadView,
 ) -> Result<crate::api::ModuleView, Error> {
     let mut said = std::time::Instant::now();
-    while upload.state == "compiling" {
+    while upload.state == crate::api::UploadState::Compiling {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         upload = client.upload_status(&upload.id).await?;
         if said.elapsed() >= std::time::Duration::from_secs(5) {

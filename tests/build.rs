@@ -11,8 +11,11 @@
 //! that carry the hash of their inputs, so they are made once. The
 //! HTTP API's fuzz tools (`tests/fuzz/requirements.txt`) are installed the
 //! same way (`FUZZ_TOOLS` names their `bin` directory), and so is the S3
-//! test server (`tests/s3/requirements.txt`, `S3_TOOLS`).
+//! test server (`tests/s3/requirements.txt`, `S3_TOOLS`). The JavaScript
+//! components are built by the JavaScript SDK's `sandflow-js build` with the
+//! packages its lockfile pins (`tests/javascript.rs`, `SDK_JS`).
 
+mod javascript;
 mod python;
 
 use std::path::{Path, PathBuf};
@@ -42,11 +45,18 @@ fn main() {
         "wit",
         "guest-sdk",
         "guest-sdk-python",
+        "guest-sdk-js/src",
+        "guest-sdk-js/bin",
+        "guest-sdk-js/test",
+        "guest-sdk-js/types",
+        "guest-sdk-js/package.json",
+        "guest-sdk-js/package-lock.json",
         "examples",
         "tests/fixtures",
         "tests/fuzz/requirements.txt",
         "tests/s3/requirements.txt",
         "tests/python.rs",
+        "tests/javascript.rs",
         "Cargo.toml",
         "Cargo.lock",
     ] {
@@ -77,6 +87,16 @@ fn main() {
         println!("cargo:rustc-env=COMPONENT_PYTHON_MOVIES_V{}={}", version.replace('.', "_"), file.display());
     }
     println!("cargo:rustc-env=SDK_PYTHON={}", python::sdk_python(&root).display());
+    let sdk_js = javascript::sdk(&root);
+    println!("cargo:rustc-env=SDK_JS={}", sdk_js.display());
+    let example = javascript::example(&root, &sdk_js, "js-fanout");
+    println!("cargo:rustc-env=EXAMPLE_JS_FANOUT={}", example.display());
+    for (name, module) in
+        [("sdk_js", "tests/fixtures/sdk-js/tasks.js"), ("js_fanout", "examples/js-fanout/fanout.js")]
+    {
+        let file = javascript::sdk_build(&root, &sdk_js, name, module);
+        println!("cargo:rustc-env=COMPONENT_{}={}", name.to_uppercase(), file.display());
+    }
     println!("cargo:rustc-env=FUZZ_TOOLS={}", python::fuzz_tools(&root).display());
     println!("cargo:rustc-env=S3_TOOLS={}", python::s3_tools(&root).display());
     // The movies example in both versions: v1.0 (with the bug) and v1.1.

@@ -117,13 +117,13 @@ fn venv(root: &Path, name: &str, requirements: &Path) -> PathBuf {
     bin
 }
 
-fn run(cmd: &mut Command, what: &str) {
+pub fn run(cmd: &mut Command, what: &str) {
     let status = cmd.status().unwrap_or_else(|e| panic!("could not {what}: {e}"));
     assert!(status.success(), "could not {what}: {status}");
 }
 
 /// The files directly in `dir`, sorted.
-fn files(dir: &Path) -> Vec<PathBuf> {
+pub fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect())
         .unwrap_or_default();
@@ -132,7 +132,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// A hash of the contents of `paths`.
-fn hash(paths: &[PathBuf]) -> u64 {
+pub fn hash(paths: &[PathBuf]) -> u64 {
     let mut h = DefaultHasher::new();
     for p in paths {
         std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display())).hash(&mut h);

@@ -27,6 +27,8 @@ pub fn component(name: &str) -> PathBuf {
         "sdk-py" => env!("COMPONENT_SDK_PY"),
         "python-movies-v1.0" => env!("COMPONENT_PYTHON_MOVIES_V1_0"),
         "python-movies-v1.1" => env!("COMPONENT_PYTHON_MOVIES_V1_1"),
+        "sdk-js" => env!("COMPONENT_SDK_JS"),
+        "js-fanout" => env!("COMPONENT_JS_FANOUT"),
         "many-memories" => env!("COMPONENT_MANY_MEMORIES"),
         "crowded" => env!("COMPONENT_CROWDED"),
         "movies-v1.0" => env!("COMPONENT_MOVIES_V1_0"),

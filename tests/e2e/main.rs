@@ -16,6 +16,7 @@ mod foundation;
 mod fuzz;
 mod harness;
 mod hostile;
+mod javascript;
 mod limits;
 mod migrate;
 mod netns;

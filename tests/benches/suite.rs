@@ -4,14 +4,14 @@
 //! CI does to check that the suite works.
 //!
 //! Run: `cargo bench -p sandflow-tests --bench suite` (add `-- --small`, or
-//! `-- --only sandbox|handoff|fanout|shapes|cache|python|remote|submit|storage` for one
+//! `-- --only sandbox|handoff|fanout|shapes|cache|python|javascript|remote|submit|storage` for one
 //! figure).
 
 mod cache;
 #[allow(dead_code)]
 #[path = "../e2e/harness.rs"]
 mod harness;
-mod python;
+mod polyglot;
 mod shapes;
 
 use std::time::{Duration, Instant};
@@ -35,8 +35,8 @@ struct Sizes {
     reduce_outputs: u32,
     /// 1 MiB values put into, and read from, a job cache.
     cache_values: u32,
-    /// No-op Python tasks of one fan-out.
-    python_tasks: u32,
+    /// No-op Python (and JavaScript) tasks of one fan-out.
+    guest_tasks: u32,
     submits: usize,
     sustained_rounds: usize,
     sandbox_calls: usize,
@@ -55,7 +55,7 @@ const FULL: Sizes = Sizes {
     chain: 10_000,
     reduce_outputs: 10_000,
     cache_values: 256,
-    python_tasks: 2000,
+    guest_tasks: 2000,
     submits: 12_800,
     sustained_rounds: 30,
     sandbox_calls: 20_000,
@@ -72,7 +72,7 @@ const SMALL: Sizes = Sizes {
     chain: 100,
     reduce_outputs: 200,
     cache_values: 8,
-    python_tasks: 50,
+    guest_tasks: 50,
     submits: 200,
     sustained_rounds: 2,
     sandbox_calls: 500,
@@ -457,7 +457,10 @@ async fn main() -> anyhow::Result<()> {
         cache::throughput(sizes.cache_values, sizes.runs).await?;
     }
     if wanted("python") {
-        python::tasks(sizes.python_tasks, sizes.runs).await?;
+        polyglot::tasks(&polyglot::PYTHON, sizes.guest_tasks, sizes.runs).await?;
+    }
+    if wanted("javascript") {
+        polyglot::tasks(&polyglot::JAVASCRIPT, sizes.guest_tasks, sizes.runs).await?;
     }
     if wanted("remote") {
         remote_fanout(sizes).await?;

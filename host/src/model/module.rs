@@ -15,6 +15,18 @@ impl Digest {
         Digest(sha2::Sha256::digest(bytes).into())
     }
 
+    /// The content address of the first `len` bytes `reader` gives, read
+    /// in pieces (a large file is never held whole).
+    pub fn of_reader(reader: impl std::io::Read, len: u64) -> std::io::Result<Digest> {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        let copied = std::io::copy(&mut reader.take(len), &mut hasher)?;
+        if copied != len {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(Digest(hasher.finalize().into()))
+    }
+
     /// Parses 64 hex digits.
     pub fn parse(hex_digits: &str) -> Option<Self> {
         let mut bytes = [0u8; 32];

@@ -38,16 +38,17 @@ impl Sandbox {
         let digest = Digest::of(&bytes);
         let this = self.clone();
         let compiled = tokio::task::spawn_blocking(move || {
-            let component = this.compile(&bytes)?;
-            let prepared = this.instantiate_pre(&component)?;
-            Ok::<_, Error>((component, prepared))
+            let component = this.compile(&digest, &bytes)?;
+            this.instantiate_pre(&component)
         });
-        let (component, prepared) = compiled.await.map_err(|e| Error::Engine(e.to_string()))??;
-        let task_types = self.task_types(&prepared).await?;
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.write_artifact(&digest, &component))
-            .await
-            .map_err(|e| Error::Engine(e.to_string()))??;
+        let prepared = compiled.await.map_err(|e| Error::Engine(e.to_string()))??;
+        let task_types = match self.task_types(&prepared).await {
+            Ok(types) => types,
+            Err(e) => {
+                let _ = std::fs::remove_file(self.artifact_path(&digest));
+                return Err(e);
+            }
+        };
         self.prepared.lock().expect("prepared cache lock").insert(digest, Arc::new(prepared));
         Ok(Inspected { digest, task_types })
     }
@@ -83,11 +84,7 @@ impl Sandbox {
                 let bytes =
                     load.await.filter(|b| Digest::of(b) == *digest).ok_or(Error::MissingModule(*digest))?;
                 let this = self.clone();
-                let compiled = tokio::task::spawn_blocking(move || {
-                    let component = this.compile(&bytes)?;
-                    this.write_artifact(&d, &component)?;
-                    Ok::<_, Error>(component)
-                });
+                let compiled = tokio::task::spawn_blocking(move || this.compile(&d, &bytes));
                 compiled.await.map_err(|e| Error::Engine(e.to_string()))??
             }
         };
@@ -96,7 +93,11 @@ impl Sandbox {
         Ok(prepared)
     }
 
-    fn compile(&self, bytes: &[u8]) -> Result<Component, Error> {
+    /// Compiles `bytes` (in a child process when so configured), keeps the
+    /// artifact as the cache file of `digest`, and maps the component from
+    /// that file: its code is file-backed memory the kernel can share and
+    /// reclaim, never a copy on the host's heap.
+    fn compile(&self, digest: &Digest, bytes: &[u8]) -> Result<Component, Error> {
         match bytes.get(..8) {
             Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => {
                 return Err(Error::NotAComponent(
@@ -113,12 +114,17 @@ impl Sandbox {
             }
         }
         self.compiled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let code = super::compile::precompile(&self.engine, &self.settings, bytes)?;
+        let mut file = super::compile::precompile(&self.engine, &self.settings, bytes)?;
+        let checksum = Digest::of(&file);
+        file.extend_from_slice(&checksum.0);
+        self.store_artifact(digest, file)?;
         // Loading compiled code checks it against the pool's slot: the
         // numbers of core instances, memories and tables, and their sizes.
-        // SAFETY: `code` was compiled just now by this engine or by a child
-        // with an engine built from the same settings.
-        unsafe { Component::deserialize(&self.engine, &code) }.map_err(|e| Error::TooLarge(format!("{e:#}")))
+        let path = self.artifact_path(digest);
+        self.load_artifact(&path).map_err(|refused| {
+            let _ = std::fs::remove_file(&path);
+            Error::TooLarge(refused)
+        })
     }
 
     fn instantiate_pre(&self, component: &Component) -> Result<Prepared, Error> {
@@ -209,8 +215,10 @@ impl Sandbox {
     /// (or fetched) again.
     fn read_artifact(&self, digest: &Digest) -> Option<Component> {
         let path = self.artifact_path(digest);
-        let file = std::fs::read(&path).ok()?;
-        let loaded = self.load_artifact(&file);
+        if !path.exists() {
+            return None;
+        }
+        let loaded = self.load_artifact(&path);
         if let Err(why) = &loaded {
             tracing::warn!(path = %path.display(), why, "discarding a cached artifact");
             let _ = std::fs::remove_file(&path);
@@ -218,42 +226,47 @@ impl Sandbox {
         loaded.ok()
     }
 
-    /// Loads an artifact fetched from the host and keeps it in the cache;
+    /// Keeps an artifact fetched from the host in the cache and loads it;
     /// None (the module is then compiled here) when it does not load.
     fn adopt_artifact(&self, digest: &Digest, file: Vec<u8>) -> Option<Component> {
-        match self.load_artifact(&file) {
-            Ok(component) => {
-                tracing::info!(%digest, bytes = file.len(), "loaded the host's precompiled artifact");
-                if let Err(e) = self.store_artifact(digest, file) {
-                    tracing::warn!(%digest, error = %e, "could not keep a fetched artifact");
-                }
-                Some(component)
-            }
-            Err(why) => {
-                tracing::warn!(%digest, why, "the host's artifact does not load; compiling the module");
-                None
-            }
+        let bytes = file.len();
+        if checksummed(&file).is_none() {
+            tracing::warn!(%digest, "the host's artifact is truncated or corrupted; compiling the module");
+            return None;
         }
+        if let Err(e) = self.store_artifact(digest, file) {
+            tracing::warn!(%digest, error = %e, "could not keep a fetched artifact; compiling the module");
+            return None;
+        }
+        let loaded = self.read_artifact(digest);
+        match &loaded {
+            Some(_) => tracing::info!(%digest, bytes, "loaded the host's precompiled artifact"),
+            None => tracing::warn!(%digest, "the host's artifact does not load; compiling the module"),
+        }
+        loaded
     }
 
-    /// The component in an artifact file (the artifact, then its sha256).
-    fn load_artifact(&self, file: &[u8]) -> Result<Component, String> {
-        let artifact = checksummed(file).ok_or("truncated or corrupted: its checksum does not match")?;
+    /// The component in the artifact file at `path` (the artifact, then
+    /// its sha256), checked by reading it in pieces, then mapped.
+    fn load_artifact(&self, path: &std::path::Path) -> Result<Component, String> {
+        let unreadable = |e: std::io::Error| format!("unreadable: {e}");
+        let mut file = std::fs::File::open(path).map_err(unreadable)?;
+        let len = file.metadata().map_err(unreadable)?.len();
+        let corrupt = || "truncated or corrupted: its checksum does not match".to_owned();
+        let artifact_len = len.checked_sub(32).ok_or_else(corrupt)?;
+        let digest = Digest::of_reader(&mut file, artifact_len).map_err(unreadable)?;
+        let mut checksum = [0u8; 32];
+        std::io::Read::read_exact(&mut file, &mut checksum).map_err(unreadable)?;
+        if digest.0 != checksum {
+            return Err(corrupt());
+        }
         // SAFETY: the bytes were serialized by an engine with this engine's
         // tag (the file name or the fetch says so) and are checked by
         // sha256: this runner's own cache, or the host it runs tasks for,
         // whose code it trusts as it trusts the modules the host hands out.
-        unsafe { Component::deserialize(&self.engine, artifact) }.map_err(|e| format!("unreadable: {e}"))
-    }
-
-    fn write_artifact(&self, digest: &Digest, component: &Component) -> Result<(), Error> {
-        if self.artifact_path(digest).exists() {
-            return Ok(());
-        }
-        let mut bytes = component.serialize().map_err(|e| Error::Engine(format!("{e:#}")))?;
-        let checksum = Digest::of(&bytes);
-        bytes.extend_from_slice(&checksum.0);
-        self.store_artifact(digest, bytes)
+        // The file is never changed in place (`store_artifact` renames a
+        // new file over it), so the mapping stays what was checked.
+        unsafe { Component::deserialize_file(&self.engine, path) }.map_err(|e| format!("{e:#}"))
     }
 
     fn store_artifact(&self, digest: &Digest, file: Vec<u8>) -> Result<(), Error> {

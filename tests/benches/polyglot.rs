@@ -12,6 +12,9 @@ use serde_json::json;
 use super::harness::{Host, Runner};
 use super::{report, rss_bytes, wait_done};
 
+/// How long after an upload the host's RSS is read again.
+const SETTLE: Duration = Duration::from_secs(5);
+
 /// A guest language's benchmark fixture.
 pub struct Language {
     pub name: &'static str,
@@ -31,12 +34,20 @@ pub async fn tasks(lang: &Language, n: u32, runs: usize) -> anyhow::Result<()> {
     host.upload(lang.component).await?;
     let upload = start.elapsed().as_secs_f64();
     let after = rss_bytes(host.pid())?;
+    // The linear memory of the instance that listed the task types (over
+    // 100 MiB for an interpreter) stays resident in its pool slot for a
+    // second or two after the answer, then is released; the second figure
+    // is the host's RSS once it settled.
+    tokio::time::sleep(SETTLE).await;
+    let settled = rss_bytes(host.pid())?;
     println!(
-        "{} component upload ({}): {upload:.2} s; host RSS {} MiB before, {} MiB after",
+        "{} component upload ({}): {upload:.2} s; host RSS {} MiB before, {} MiB right after, {} MiB {}s later",
         lang.name,
         lang.component,
         before >> 20,
-        after >> 20
+        after >> 20,
+        settled >> 20,
+        SETTLE.as_secs()
     );
     let mut per_task = Vec::with_capacity(runs);
     for _ in 0..runs {

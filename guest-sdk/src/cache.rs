@@ -13,7 +13,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::bindings::sandflow::task::cache as wit;
+use crate::calls as wit;
 use crate::{Context, Error};
 
 /// Bytes moved per host call.

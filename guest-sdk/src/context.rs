@@ -3,6 +3,7 @@
 use std::fmt::Display;
 
 use crate::bindings::sandflow::task::{host, types};
+use crate::calls;
 use crate::{Error, Task};
 
 /// Severity of a log record.
@@ -50,7 +51,7 @@ impl Context {
     /// cluster; finish it with [`SubtaskBuilder::submit`].
     pub fn subtask<T: Task>(&self, task: &T) -> SubtaskBuilder {
         SubtaskBuilder {
-            task_type: types::TaskType { name: T::name().to_owned(), version: T::VERSION.to_owned() },
+            task_type: types::TaskType { name: T::NAME.to_owned(), version: T::VERSION.to_owned() },
             input: serde_json::to_string(task).map_err(Error::from),
             depends_on: Vec::new(),
             max_retries: 0,
@@ -61,7 +62,7 @@ impl Context {
     /// Sets the display name shown in task lists and diagrams (at most 1024
     /// characters are kept; `\n` starts a new line).
     pub fn set_display(&self, name: impl AsRef<str>) {
-        host::set_display(name.as_ref());
+        calls::set_display(name.as_ref());
     }
 
     /// A progress counter of the job, named `label` (e.g. `"pages"`): add
@@ -105,17 +106,17 @@ impl Context {
 
     /// The id of the job this task belongs to.
     pub fn job_id(&self) -> String {
-        host::current().job_id
+        calls::current().job_id
     }
 
     /// The id of this task.
     pub fn task_id(&self) -> String {
-        host::current().task_id
+        calls::current().task_id
     }
 
     /// The attempt number of this execution, starting at 1.
     pub fn attempt(&self) -> u32 {
-        host::current().attempt
+        calls::current().attempt
     }
 
     /// The value of the host's secret `name`, if this task's module was
@@ -123,7 +124,7 @@ impl Context {
     /// host redacts the value from everything the attempt records (logs,
     /// spans, display, errors, subtask inputs, output).
     pub fn secret(&self, name: &str) -> Result<String, Error> {
-        Ok(host::secret(name)?)
+        Ok(calls::secret(name)?)
     }
 }
 
@@ -168,7 +169,7 @@ impl SubtaskBuilder {
             max_retries: self.max_retries,
             cluster: self.cluster,
         };
-        host::submit_subtask(&spec).map(SubtaskHandle).map_err(Error::from)
+        calls::submit_subtask(&spec).map(SubtaskHandle).map_err(Error::from)
     }
 }
 
@@ -190,7 +191,7 @@ impl LogRecord {
 
 impl Drop for LogRecord {
     fn drop(&mut self) {
-        host::log(self.level, &self.message, &self.fields);
+        calls::log(self.level, &self.message, &self.fields);
     }
 }
 
@@ -211,7 +212,7 @@ impl SpanBuilder {
 
     /// Opens the span; it closes when the guard is dropped.
     pub fn enter(self) -> SpanGuard {
-        SpanGuard { id: host::span_enter(&self.name, &self.attributes) }
+        SpanGuard { id: calls::span_enter(&self.name, &self.attributes) }
     }
 }
 
@@ -224,7 +225,7 @@ pub struct SpanGuard {
 
 impl Drop for SpanGuard {
     fn drop(&mut self) {
-        host::span_exit(self.id);
+        calls::span_exit(self.id);
     }
 }
 
@@ -237,13 +238,13 @@ pub struct Progress {
 impl Progress {
     /// Adds `n` items to the counter's total.
     pub fn add(&self, n: u64) -> &Self {
-        host::progress(&self.label, n, 0);
+        calls::progress(&self.label, n, 0);
         self
     }
 
     /// Adds `n` items to the counter's done count.
     pub fn done(&self, n: u64) -> &Self {
-        host::progress(&self.label, 0, n);
+        calls::progress(&self.label, 0, n);
         self
     }
 }

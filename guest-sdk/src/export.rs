@@ -48,13 +48,13 @@ macro_rules! export_tasks {
 /// The WIT identifier of `T`.
 #[doc(hidden)]
 pub fn __task_types<T: Task>() -> TaskType {
-    TaskType { name: T::name().to_owned(), version: T::VERSION.to_owned() }
+    TaskType { name: T::NAME.to_owned(), version: T::VERSION.to_owned() }
 }
 
 /// Runs `T` if `task_type` names it; `None` when it names another type.
 #[doc(hidden)]
 pub fn __execute<T: Task>(task_type: &TaskType, input: &str) -> Option<Result<Output, String>> {
-    if task_type.name != T::name() || task_type.version != T::VERSION {
+    if task_type.name != T::NAME || task_type.version != T::VERSION {
         return None;
     }
     install_panic_hook();
@@ -62,7 +62,7 @@ pub fn __execute<T: Task>(task_type: &TaskType, input: &str) -> Option<Result<Ou
     crate::trace::install();
     let task: T = match serde_json::from_str(input) {
         Ok(task) => task,
-        Err(e) => return Some(Err(format!("invalid input for {}: {e}", T::name()))),
+        Err(e) => return Some(Err(format!("invalid input for {}: {e}", T::NAME))),
     };
     crate::outputs::reset();
     Some(match task.execute(&Context::new()) {

@@ -1,15 +1,15 @@
 //! Write Sandflow tasks in Rust.
 //!
 //! A task type is a serde struct (its fields are the task's input) that
-//! implements [`Task`]. One call to [`export_tasks!`] names the task types a
+//! derives [`TaskType`] (its name and version) and implements [`Task`]. One call to [`export_tasks!`] names the task types a
 //! crate provides; built with `cargo build --target wasm32-wasip2`, the crate is
 //! a component that the Sandflow host accepts at `POST /v1/modules`.
 //!
 //! ```
-//! use sandflow_sdk::{Context, Error, Task};
+//! use sandflow_sdk::{Context, Error, Task, TaskType};
 //! use serde::{Deserialize, Serialize};
 //!
-//! #[derive(Serialize, Deserialize)]
+//! #[derive(Serialize, Deserialize, TaskType)]
 //! struct MoviesStats {
 //!     titles: Vec<String>,
 //! }
@@ -26,15 +26,14 @@
 //!     }
 //! }
 //!
-//! #[derive(Serialize, Deserialize)]
+//! #[derive(Serialize, Deserialize, TaskType)]
+//! #[task(version = "v1.1")]
 //! struct PrintMovieStats {
 //!     title: String,
 //! }
 //!
 //! impl Task for PrintMovieStats {
 //!     type Output = ();
-//!
-//!     const VERSION: &'static str = "v1.1";
 //!
 //!     fn execute(&self, ctx: &Context) -> Result<(), Error> {
 //!         let _span = ctx.span("lookup").attr("movie.title", &self.title).enter();
@@ -66,12 +65,18 @@
 //! that every task of the job can put, get, list and delete, for data
 //! larger than an input or an output (up to 64 MiB a value by default).
 
+// `#[derive(TaskType)]` names `::sandflow_sdk`, also in this crate's own tests.
+extern crate self as sandflow_sdk;
+
 mod cache;
+mod calls;
 mod context;
 mod export;
 #[cfg(feature = "http")]
 pub mod http;
 mod outputs;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 #[cfg(feature = "tracing")]
 mod trace;
 
@@ -79,6 +84,7 @@ pub use cache::{Cache, CacheReader, CacheWriter};
 pub use context::{
     Context, Level, LogRecord, Progress, SpanBuilder, SpanGuard, SubtaskBuilder, SubtaskHandle,
 };
+pub use sandflow_sdk_derive::TaskType;
 pub use serde;
 pub use serde_json;
 
@@ -100,14 +106,20 @@ pub use export::{__execute, __task_types};
 
 use serde::{Serialize, de::DeserializeOwned};
 
-/// A task type: its fields are its input, [`Task::execute`] is its code.
-pub trait Task: Serialize + DeserializeOwned {
-    /// The task type's name. Empty (the default) means the Rust type's name
-    /// without its module path.
-    const NAME: &'static str = "";
+/// A task type's registered name and version. Derive it:
+/// `#[derive(TaskType)]` takes the struct's identifier as the name (moving
+/// the struct never changes it), and `#[task(name = "...", version =
+/// "vMAJOR.MINOR")]` sets either; both are checked when the crate compiles
+/// (a name of 1 to 256 bytes, a well-formed version; `v0.0` unless given).
+pub trait TaskType {
+    /// The task type's name, unique within a host's registry.
+    const NAME: &'static str;
     /// The task type's version, `vMAJOR.MINOR`.
-    const VERSION: &'static str = "v0.0";
+    const VERSION: &'static str;
+}
 
+/// A task type: its fields are its input, [`Task::execute`] is its code.
+pub trait Task: TaskType + Serialize + DeserializeOwned {
     /// What the task leaves for the tasks that depend on it, written as
     /// JSON: `()` for nothing (see [`Context::output_of`] and
     /// [`Context::output_from`]).
@@ -116,17 +128,6 @@ pub trait Task: Serialize + DeserializeOwned {
     /// Runs the task. An `Err` fails the attempt with its message; `Ok` is
     /// its output.
     fn execute(&self, ctx: &Context) -> Result<Self::Output, Error>;
-
-    /// The name under which this task type is registered.
-    fn name() -> &'static str {
-        if Self::NAME.is_empty() {
-            let full = std::any::type_name::<Self>();
-            let base = full.split('<').next().unwrap_or(full);
-            base.rsplit("::").next().unwrap_or(base)
-        } else {
-            Self::NAME
-        }
-    }
 }
 
 /// Why a task failed: any message. Every type that implements `Display`

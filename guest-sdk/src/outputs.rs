@@ -9,7 +9,8 @@ use std::cell::Cell;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::bindings::sandflow::task::{host, types};
+use crate::bindings::sandflow::task::types;
+use crate::calls;
 use crate::{Context, Error, SubtaskHandle};
 
 thread_local! {
@@ -21,7 +22,7 @@ impl Context {
     /// The tasks this one depends on, as the handles its parent submitted
     /// them under, in the order of its `depends_on`.
     pub fn dependencies(&self) -> Vec<SubtaskHandle> {
-        host::dependencies().into_iter().map(SubtaskHandle::from_raw).collect()
+        calls::dependencies().into_iter().map(SubtaskHandle::from_raw).collect()
     }
 
     /// The output of the dependency its parent submitted as `handle` (its
@@ -29,7 +30,7 @@ impl Context {
     /// `T`. A dependency that left no output reads as JSON `null` (so as
     /// `None` for an `Option`).
     pub fn output_of<T: DeserializeOwned>(&self, handle: SubtaskHandle) -> Result<T, Error> {
-        let bytes = host::output_of(handle.raw())?;
+        let bytes = calls::output_of(handle.raw())?;
         let text = bytes.as_deref().unwrap_or(b"null");
         serde_json::from_slice(text).map_err(|e| {
             Error::from(format!("the output of dependency {} is not what was expected: {e}", handle.raw()))

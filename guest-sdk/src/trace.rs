@@ -15,8 +15,9 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
-use crate::bindings::sandflow::task::host::{self, Level as HostLevel};
+use crate::bindings::sandflow::task::host::Level as HostLevel;
 use crate::bindings::sandflow::task::types::Field as HostField;
+use crate::calls as host;
 
 /// Collects an event's or span's fields; `message` apart.
 #[derive(Default)]

@@ -23,9 +23,6 @@
 use sandflow_sdk::{Context, Error, Task};
 use serde::{Deserialize, Serialize};
 
-/// The version of both task types.
-const VERSION: &str = if cfg!(feature = "fixed") { "v1.1" } else { "v1.0" };
-
 /// Titles and release dates the component knows.
 const CATALOG: &[(&str, &str)] = &[
     ("The Matrix", "31 Mar 1999"),
@@ -35,7 +32,10 @@ const CATALOG: &[(&str, &str)] = &[
 ];
 
 /// Submits one lookup per title.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, sandflow_sdk::TaskType)]
+// Both task types are v1.0, or v1.1 with the fix.
+#[cfg_attr(not(feature = "fixed"), task(version = "v1.0"))]
+#[cfg_attr(feature = "fixed", task(version = "v1.1"))]
 pub struct MoviesStats {
     pub titles: Vec<String>,
     /// Where to fetch the catalog from; the bundled one when absent.
@@ -48,8 +48,6 @@ pub struct MoviesStats {
 
 impl Task for MoviesStats {
     type Output = ();
-
-    const VERSION: &'static str = VERSION;
 
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         for title in &self.titles {
@@ -64,7 +62,10 @@ impl Task for MoviesStats {
 }
 
 /// Looks one title up and logs its release date.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, sandflow_sdk::TaskType)]
+// Both task types are v1.0, or v1.1 with the fix.
+#[cfg_attr(not(feature = "fixed"), task(version = "v1.0"))]
+#[cfg_attr(feature = "fixed", task(version = "v1.1"))]
 pub struct PrintMovieStats {
     pub title: String,
     /// Where to fetch the catalog from; the bundled one when absent.
@@ -114,8 +115,6 @@ impl PrintMovieStats {
 
 impl Task for PrintMovieStats {
     type Output = ();
-
-    const VERSION: &'static str = VERSION;
 
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         let _span = ctx.span("fetch-movie-stats").attr("movie.title", &self.title).enter();

@@ -10,7 +10,7 @@ use sandflow_sdk::{Context, Error, Task};
 use serde::{Deserialize, Serialize};
 
 /// The job's root: lays out the pipeline.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, sandflow_sdk::TaskType)]
 pub struct Pipeline {
     pub sources: Vec<String>,
 }
@@ -35,7 +35,7 @@ impl Task for Pipeline {
 }
 
 /// Fetches one source (simulated: the work is a checksum of its name).
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, sandflow_sdk::TaskType)]
 pub struct Download {
     pub source: String,
 }
@@ -53,7 +53,7 @@ impl Task for Download {
 }
 
 /// Merges the downloaded parts.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, sandflow_sdk::TaskType)]
 pub struct Merge {
     pub parts: usize,
 }
@@ -68,7 +68,7 @@ impl Task for Merge {
 }
 
 /// Writes the final report.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, sandflow_sdk::TaskType)]
 pub struct Report {}
 
 impl Task for Report {

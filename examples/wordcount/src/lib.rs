@@ -15,7 +15,7 @@ use sandflow_sdk::{Context, Error, SubtaskHandle, Task};
 use serde::{Deserialize, Serialize};
 
 /// The job's root: one mapper per text, one reducer over all of them.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, sandflow_sdk::TaskType)]
 pub struct WordCount {
     pub texts: Vec<String>,
     pub top: usize,
@@ -41,7 +41,7 @@ impl Task for WordCount {
 
 /// Counts the words of one file of the job cache (lowercased, split on
 /// anything that is not a letter or a digit).
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, sandflow_sdk::TaskType)]
 pub struct CountWords {
     pub file: String,
 }
@@ -63,7 +63,7 @@ impl Task for CountWords {
 
 /// Sums the counts its dependencies left and keeps the `top` words, most
 /// frequent first (ties in alphabetical order).
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, sandflow_sdk::TaskType)]
 pub struct Merge {
     pub parts: Vec<SubtaskHandle>,
     pub top: usize,

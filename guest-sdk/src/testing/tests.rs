@@ -1,0 +1,97 @@
+//! The recorder against tasks that use every host call: what a unit test of
+//! a task sees is what the host would record.
+
+use serde::{Deserialize, Serialize};
+
+use crate::testing::{Run, run};
+use crate::{Context, Error, SubtaskHandle, Task, TaskType};
+
+#[derive(Serialize, Deserialize, TaskType)]
+#[task(name = "sum", version = "v2.1")]
+struct Sum {
+    parts: Vec<SubtaskHandle>,
+}
+
+impl Task for Sum {
+    type Output = u64;
+
+    fn execute(&self, ctx: &Context) -> Result<u64, Error> {
+        let parts: Vec<u64> = self.parts.iter().map(|h| ctx.output_of(*h)).collect::<Result<_, _>>()?;
+        let key = ctx.secret("KEY")?;
+        ctx.cache().put_json("sums/total", &parts.iter().sum::<u64>())?;
+        ctx.progress("parts").add(parts.len() as u64).done(parts.len() as u64);
+        let _span = ctx.span("sum").attr("key.len", key.len()).enter();
+        ctx.warn("summed").field("parts", parts.len());
+        Ok(parts.iter().sum())
+    }
+}
+
+#[derive(Serialize, Deserialize, TaskType)]
+struct Plan {
+    how: String,
+}
+
+impl Task for Plan {
+    type Output = ();
+
+    fn execute(&self, ctx: &Context) -> Result<(), Error> {
+        match self.how.as_str() {
+            "err" => Err("the plan failed".into()),
+            "panic" => panic!("the plan panicked"),
+            "early" => ctx
+                .subtask(&Plan { how: "x".into() })
+                .depends_on(&[SubtaskHandle::from_raw(0)])
+                .submit()
+                .map(drop),
+            _ => {
+                let a = ctx.subtask(&Sum { parts: vec![] }).max_retries(2).cluster("gpu").submit()?;
+                let b = ctx.subtask(&Sum { parts: vec![a] }).depends_on(&[a]).submit()?;
+                ctx.output_from(b);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[test]
+fn outputs_secrets_cache_progress_spans_and_logs_are_recorded() {
+    let (a, b) = (SubtaskHandle::from_raw(0), SubtaskHandle::from_raw(1));
+    let done =
+        Run::new().output(a, &40).output(b, &2).secret("KEY", "abc").execute(&Sum { parts: vec![a, b] });
+    assert_eq!(done.error, None);
+    assert_eq!(done.output, Some(serde_json::json!(42)));
+    assert_eq!(done.cache["sums/total"], b"42");
+    assert_eq!(done.progress["parts"], (2, 2));
+    assert_eq!(done.spans, [("sum".to_owned(), vec![("key.len".to_owned(), "3".to_owned())])]);
+    assert_eq!((done.logs[0].level, done.logs[0].message.as_str()), ("warn", "summed"));
+}
+
+#[test]
+fn refusals_are_the_tasks_errors() {
+    let a = SubtaskHandle::from_raw(0);
+    let no_secret = Run::new().output(a, &1).execute(&Sum { parts: vec![a] });
+    assert_eq!(no_secret.error.as_deref(), Some("secret `KEY` is not granted to this task"));
+    let no_dependency = run(&Sum { parts: vec![a] });
+    assert_eq!(no_dependency.error.as_deref(), Some("handle 0 is not one of this task's dependencies"));
+    let early = run(&Plan { how: "early".into() });
+    assert_eq!(early.error.as_deref(), Some("subtask 0 depends on handle 0, which was not issued yet"));
+}
+
+#[test]
+fn errors_and_panics_fail_the_execution() {
+    assert_eq!(run(&Plan { how: "err".into() }).error.as_deref(), Some("the plan failed"));
+    assert_eq!(run(&Plan { how: "panic".into() }).error.as_deref(), Some("panicked: the plan panicked"));
+}
+
+#[test]
+fn subtasks_keep_their_type_dependencies_retries_and_cluster() {
+    let done = run(&Plan { how: "fan".into() });
+    assert_eq!(done.error, None);
+    assert_eq!(done.output_of_subtask, Some(SubtaskHandle::from_raw(1)));
+    let [first, second] = &done.subtasks[..] else { panic!("{:?}", done.subtasks) };
+    assert_eq!((first.name.as_str(), first.version.as_str()), ("sum", "v2.1"));
+    assert_eq!((first.max_retries, first.cluster.as_deref()), (2, Some("gpu")));
+    assert_eq!(second.depends_on, [SubtaskHandle::from_raw(0)]);
+    assert_eq!(second.task::<Sum>().map(|s| s.parts), Some(vec![SubtaskHandle::from_raw(0)]));
+    assert!(second.task::<Plan>().is_none());
+}

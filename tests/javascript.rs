@@ -23,7 +23,7 @@ const SDK_DIRS: &[&str] = &["src", "bin", "test", "types", "types/wit", "types/w
 pub fn sdk(root: &Path) -> PathBuf {
     let source = root.join("guest-sdk-js");
     let lock = source.join("package-lock.json");
-    let dir = root.join("target/guest-tools").join(format!("js-{:016x}", hash(&[lock.clone()])));
+    let dir = root.join("target/guest-tools").join(format!("js-{:016x}", hash(std::slice::from_ref(&lock))));
     let done = dir.join("installed");
     if !done.exists() {
         std::fs::create_dir_all(&dir).expect("create the JavaScript tools directory");

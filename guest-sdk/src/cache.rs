@@ -131,14 +131,14 @@ impl std::io::Write for CacheWriter {
         let n = buf.len().min(CHUNK - self.buffer.len());
         self.buffer.extend_from_slice(&buf[..n]);
         if self.buffer.len() == CHUNK {
-            self.flush_buffer().map_err(|e| std::io::Error::other(e.message().to_owned()))?;
+            self.flush_buffer().map_err(|e| std::io::Error::other(e.report()))?;
         }
         Ok(n)
     }
 
     /// Sends what is buffered (it is stored only at `finish`).
     fn flush(&mut self) -> std::io::Result<()> {
-        self.flush_buffer().map_err(|e| std::io::Error::other(e.message().to_owned()))
+        self.flush_buffer().map_err(|e| std::io::Error::other(e.report()))
     }
 }
 

@@ -67,7 +67,7 @@ pub fn __execute<T: Task>(task_type: &TaskType, input: &str) -> Option<Result<Ou
     crate::outputs::reset();
     Some(match task.execute(&Context::new()) {
         Ok(output) => crate::outputs::output_of(&output),
-        Err(e) => Err(e.message().to_owned()),
+        Err(e) => Err(e.report()),
     })
 }
 

@@ -71,6 +71,7 @@ extern crate self as sandflow_sdk;
 mod cache;
 mod calls;
 mod context;
+mod error;
 mod export;
 #[cfg(feature = "http")]
 pub mod http;
@@ -84,6 +85,7 @@ pub use cache::{Cache, CacheReader, CacheWriter};
 pub use context::{
     Context, Level, LogRecord, Progress, SpanBuilder, SpanGuard, SubtaskBuilder, SubtaskHandle,
 };
+pub use error::{Error, ResultExt};
 pub use sandflow_sdk_derive::TaskType;
 pub use serde;
 pub use serde_json;
@@ -128,28 +130,4 @@ pub trait Task: TaskType + Serialize + DeserializeOwned {
     /// Runs the task. An `Err` fails the attempt with its message; `Ok` is
     /// its output.
     fn execute(&self, ctx: &Context) -> Result<Self::Output, Error>;
-}
-
-/// Why a task failed: any message. Every type that implements `Display`
-/// (strings, `std::io::Error`, `anyhow::Error`, ...) converts into it, so `?`
-/// works on most results.
-///
-/// `Error` deliberately does not implement `Display` itself; that is what lets
-/// it convert from everything that does. Read the text with [`Error::message`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    message: String,
-}
-
-impl Error {
-    /// The failure message.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl<E: std::fmt::Display> From<E> for Error {
-    fn from(value: E) -> Self {
-        Error { message: value.to_string() }
-    }
 }

@@ -154,22 +154,25 @@ async fn a_runner_fetches_verifies_and_caches_modules_and_refetches_a_corrupted_
 
 #[tokio::test]
 async fn a_new_runner_loads_the_hosts_precompiled_artifact_instead_of_compiling() -> anyhow::Result<()> {
-    let host = Host::start(&["--runners", "0"]).await?;
-    host.upload("sdk-py").await?;
-    let cache = tempfile::tempdir()?;
-    let runner = Runner::start(&host, "default", cache.path(), &["--concurrency", "2"]).await?;
-    let id = host.submit("PyNoops@v1.0", json!({"n": 3})).await?;
-    assert_eq!(host.wait(&id, WAIT).await?["state"], "completed");
-    let log = runner.log();
-    assert!(log.contains("fetched the host's precompiled artifact"), "{log}");
-    assert!(log.contains("loaded the host's precompiled artifact"), "{log}");
-    assert!(!log.contains("fetched a module"), "the runner compiled the module itself: {log}");
-    assert_eq!(artifacts(cache.path()).len(), 1, "the artifact is kept for the next start");
+    for (component, noops) in [("sdk-py", "PyNoops@v1.0"), ("sdk-js", "JsNoops@v1.0")] {
+        let host = Host::start(&["--runners", "0"]).await?;
+        host.upload(component).await?;
+        let cache = tempfile::tempdir()?;
+        let runner = Runner::start(&host, "default", cache.path(), &["--concurrency", "2"]).await?;
+        let id = host.submit(noops, json!({"n": 3})).await?;
+        assert_eq!(host.wait(&id, WAIT).await?["state"], "completed", "{component}");
+        let log = runner.log();
+        assert!(log.contains("fetched the host's precompiled artifact"), "{component}: {log}");
+        assert!(log.contains("loaded the host's precompiled artifact"), "{component}: {log}");
+        assert!(!log.contains("fetched a module"), "the runner compiled {component} itself: {log}");
+        assert_eq!(artifacts(cache.path()).len(), 1, "the artifact is kept for the next start");
 
-    // The route answers only for the host's own engine.
-    let digest = artifacts(cache.path())[0].file_name().unwrap().to_string_lossy()[..64].to_owned();
-    let (status, body) = host.get(&format!("/v1/runners/artifacts/{digest}?engine=0000000000000000")).await?;
-    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (404, Some("no_artifact")), "{body}");
+        // The route answers only for the host's own engine.
+        let digest = artifacts(cache.path())[0].file_name().unwrap().to_string_lossy()[..64].to_owned();
+        let (status, body) =
+            host.get(&format!("/v1/runners/artifacts/{digest}?engine=0000000000000000")).await?;
+        assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (404, Some("no_artifact")), "{body}");
+    }
     Ok(())
 }
 

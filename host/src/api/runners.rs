@@ -262,13 +262,33 @@ pub async fn module_artifact(
 ) -> Result<Response, ApiError> {
     let d = digest_param(&digest)?;
     let sandbox = state.sandbox.clone();
-    let file = tokio::task::spawn_blocking(move || sandbox.artifact_file(&d, &q.engine))
+    let (file, len) = tokio::task::spawn_blocking(move || sandbox.artifact_file(&d, &q.engine))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, "no_artifact", format!("no artifact of {d} for that engine"))
         })?;
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], file).into_response())
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+        (axum::http::header::CONTENT_LENGTH, len.to_string()),
+    ];
+    Ok((headers, axum::body::Body::from_stream(file_chunks(tokio::fs::File::from_std(file)))).into_response())
+}
+
+/// Bytes read from a file at most this many at a time, so a large artifact
+/// is never held whole.
+const FILE_CHUNK: usize = 1 << 20;
+
+/// `file`'s bytes from where it stands to its end, a chunk at a time.
+fn file_chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> + Send {
+    futures_util::stream::try_unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut chunk = Vec::with_capacity(FILE_CHUNK);
+        let n = (&mut file).take(FILE_CHUNK as u64).read_to_end(&mut chunk).await?;
+        Ok((n > 0).then(|| (axum::body::Bytes::from(chunk), file)))
+    })
 }
 
 /// `GET /v1/runners/config`: the host's bounds, task types and clusters, so a

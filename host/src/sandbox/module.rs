@@ -198,15 +198,19 @@ impl Sandbox {
         self.settings.cache_dir.join(format!("{digest}-{}.cwasm", self.engine_tag))
     }
 
-    /// The stored artifact of `digest` (its checksum last), if this engine's
-    /// tag is `engine` and the file is intact: what a runner elsewhere
-    /// fetches instead of compiling the module itself.
-    pub fn artifact_file(&self, digest: &Digest, engine: &str) -> Option<Vec<u8>> {
+    /// The stored artifact file of `digest` (its checksum last) and its
+    /// length, opened at its start, if this engine's tag is `engine` and
+    /// the file is intact (checked by a streamed sha256): what a runner
+    /// elsewhere fetches instead of compiling the module itself.
+    pub fn artifact_file(&self, digest: &Digest, engine: &str) -> Option<(std::fs::File, u64)> {
+        use std::io::Seek;
         if engine != self.engine_tag {
             return None;
         }
-        let file = std::fs::read(self.artifact_path(digest)).ok()?;
-        checksummed(&file).is_some().then_some(file)
+        let mut file = std::fs::File::open(self.artifact_path(digest)).ok()?;
+        let len = checked_file(&mut file).ok()?;
+        file.rewind().ok()?;
+        Some((file, len))
     }
 
     /// The cached artifact of `digest`, if present and intact. An artifact
@@ -249,17 +253,8 @@ impl Sandbox {
     /// The component in the artifact file at `path` (the artifact, then
     /// its sha256), checked by reading it in pieces, then mapped.
     fn load_artifact(&self, path: &std::path::Path) -> Result<Component, String> {
-        let unreadable = |e: std::io::Error| format!("unreadable: {e}");
-        let mut file = std::fs::File::open(path).map_err(unreadable)?;
-        let len = file.metadata().map_err(unreadable)?.len();
-        let corrupt = || "truncated or corrupted: its checksum does not match".to_owned();
-        let artifact_len = len.checked_sub(32).ok_or_else(corrupt)?;
-        let digest = Digest::of_reader(&mut file, artifact_len).map_err(unreadable)?;
-        let mut checksum = [0u8; 32];
-        std::io::Read::read_exact(&mut file, &mut checksum).map_err(unreadable)?;
-        if digest.0 != checksum {
-            return Err(corrupt());
-        }
+        let mut file = std::fs::File::open(path).map_err(|e| format!("unreadable: {e}"))?;
+        checked_file(&mut file)?;
         // SAFETY: the bytes were serialized by an engine with this engine's
         // tag (the file name or the fetch says so) and are checked by
         // sha256: this runner's own cache, or the host it runs tasks for,
@@ -287,6 +282,22 @@ pub(super) fn engine_tag(engine: &wasmtime::Engine) -> String {
     let mut h = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     format!("{:016x}", h.finish())
+}
+
+/// The length of the artifact file `file` if its last 32 bytes are the
+/// sha256 of the rest, read in pieces; else why not.
+fn checked_file(file: &mut std::fs::File) -> Result<u64, String> {
+    let unreadable = |e: std::io::Error| format!("unreadable: {e}");
+    let len = file.metadata().map_err(unreadable)?.len();
+    let corrupt = || "truncated or corrupted: its checksum does not match".to_owned();
+    let artifact_len = len.checked_sub(32).ok_or_else(corrupt)?;
+    let digest = Digest::of_reader(&mut *file, artifact_len).map_err(unreadable)?;
+    let mut checksum = [0u8; 32];
+    std::io::Read::read_exact(file, &mut checksum).map_err(unreadable)?;
+    if digest.0 != checksum {
+        return Err(corrupt());
+    }
+    Ok(len)
 }
 
 /// The artifact in `file` if its last 32 bytes are the sha256 of the rest.

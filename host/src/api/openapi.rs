@@ -10,7 +10,6 @@ use utoipa::openapi::{KnownFormat, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use crate::model::JobState;
 
 /// The document's fixed part; paths are added as routes are registered.
 #[derive(OpenApi)]
@@ -105,11 +104,6 @@ fn drop_security(doc: &mut Value) {
 /// A string that is one of `names`.
 fn one_of_names(names: impl IntoIterator<Item = &'static str>) -> Object {
     ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names)).build()
-}
-
-/// A job state's name.
-pub fn job_state() -> Object {
-    one_of_names(JobState::ALL.map(JobState::as_str))
 }
 
 /// A log level's name.

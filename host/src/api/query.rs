@@ -1,5 +1,7 @@
-//! `GET /v1/jobs`: jobs submitted in a time range, newest first, filtered and
-//! cursor-paged. A range scan over time-ordered job ids.
+//! `GET /v1/jobs`: jobs submitted in a time or id range, newest or oldest
+//! first, filtered (by states, task states, name, a name fragment,
+//! cluster) and cursor-paged. A range scan over time-ordered job ids; the
+//! query string is read into a [`Filter`] and a [`Range`] first.
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -9,10 +11,12 @@ use super::extract::Query;
 use super::openapi;
 use super::views::JobView;
 use super::{ApiError, AppState};
-use crate::model::{Job, JobId, JobState};
+use crate::model::{Job, JobId, JobState, TaskState};
 
 /// Largest page.
 const MAX_LIMIT: usize = 1000;
+/// Longest name fragment, in characters.
+const MAX_FRAGMENT: usize = 256;
 
 /// The query string of `GET /v1/jobs`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -25,11 +29,28 @@ pub struct JobQuery {
     /// End of the range, exclusive (a range that ends before it starts is empty).
     #[param(schema_with = openapi::time_or_date)]
     pub to: Option<String>,
-    /// Only jobs in this state: submitted, running, started, completed, failed, canceled.
-    #[param(schema_with = openapi::job_state)]
-    pub state: Option<JobState>,
+    /// Only jobs in one of these states, comma-separated: submitted, running, started, completed, failed, canceled.
+    #[param(
+        pattern = "^(submitted|running|started|completed|failed|canceled)(,(submitted|running|started|completed|failed|canceled))*$"
+    )]
+    pub state: Option<String>,
+    /// Only jobs with at least one task in one of these states, comma-separated: queued, running, computed, failed.
+    #[param(pattern = "^(queued|running|computed|failed)(,(queued|running|computed|failed))*$")]
+    pub task_state: Option<String>,
     /// Only jobs with exactly this name.
     pub name: Option<String>,
+    /// Only jobs whose name contains this, ignoring case (at most 256 characters).
+    #[param(max_length = 256)]
+    pub name_contains: Option<String>,
+    /// Only jobs with this id or a later one (ids are ordered by submission time).
+    #[param(format = Uuid)]
+    pub from_id: Option<String>,
+    /// Only jobs with an id before this one.
+    #[param(format = Uuid)]
+    pub to_id: Option<String>,
+    /// `desc` (the default): newest first; `asc`: oldest first.
+    #[param(pattern = "^(asc|desc)$")]
+    pub order: Option<String>,
     /// Only jobs whose root runs on this cluster.
     pub cluster: Option<String>,
     /// Page size, 1 to 1000 (default 100).
@@ -43,7 +64,7 @@ pub struct JobQuery {
 /// One page of jobs.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobPage {
-    /// Newest first.
+    /// Newest first, or oldest first with `order=asc`.
     pub jobs: Vec<JobView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -71,31 +92,141 @@ fn bound(raw: Option<&str>, default: JobId) -> Result<JobId, ApiError> {
     }
 }
 
+fn job_id(raw: &str, what: &str, code: &'static str) -> Result<JobId, ApiError> {
+    raw.parse().map_err(|_| ApiError::bad_request(code, format!("the {what} is not a job id")))
+}
+
+/// The id right after `id` (the lower bound of the page after it, oldest first).
+fn successor(id: JobId) -> JobId {
+    JobId::from_bytes(u128::from_be_bytes(*id.as_bytes()).saturating_add(1).to_be_bytes())
+}
+
+/// The ids a query scans: from `from` (inclusive) to `to` (exclusive).
+#[derive(Debug, PartialEq)]
+pub struct Range {
+    pub from: JobId,
+    pub to: JobId,
+    pub newest_first: bool,
+}
+
+impl Range {
+    fn of(q: &JobQuery) -> Result<Range, ApiError> {
+        let mut from = bound(q.from.as_deref(), JobId::lower_bound_at(0))?;
+        let mut to = bound(q.to.as_deref(), JobId::lower_bound_at((1 << 48) - 1))?;
+        if let Some(id) = &q.from_id {
+            from = from.max(job_id(id, "from_id", "invalid_from_id")?);
+        }
+        if let Some(id) = &q.to_id {
+            to = to.min(job_id(id, "to_id", "invalid_to_id")?);
+        }
+        let newest_first = match q.order.as_deref() {
+            None | Some("desc") => true,
+            Some("asc") => false,
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    "invalid_order",
+                    format!("order `{}` is neither asc nor desc", other.escape_debug()),
+                ));
+            }
+        };
+        if let Some(c) = &q.cursor {
+            let cursor = job_id(c, "cursor", "invalid_cursor")?;
+            if newest_first { to = to.min(cursor) } else { from = from.max(successor(cursor)) }
+        }
+        Ok(Range { from, to, newest_first })
+    }
+}
+
+/// Which jobs of the range a query keeps.
+#[derive(Debug, Default)]
+pub struct Filter {
+    states: Vec<JobState>,
+    task_states: Vec<TaskState>,
+    name: Option<String>,
+    fragment: Option<String>,
+    cluster: Option<String>,
+}
+
+impl Filter {
+    fn of(q: &JobQuery) -> Result<Filter, ApiError> {
+        if q.name_contains.as_ref().is_some_and(|f| f.chars().count() > MAX_FRAGMENT) {
+            return Err(ApiError::bad_request(
+                "invalid_name_contains",
+                format!("name_contains has at most {MAX_FRAGMENT} characters"),
+            ));
+        }
+        let fragment = q.name_contains.as_deref().map(str::to_lowercase);
+        Ok(Filter {
+            states: names(q.state.as_deref(), &JobState::ALL, JobState::as_str, ("state", "invalid_state"))?,
+            task_states: names(
+                q.task_state.as_deref(),
+                &TaskState::ALL,
+                TaskState::as_str,
+                ("task_state", "invalid_task_state"),
+            )?,
+            name: q.name.clone(),
+            fragment,
+            cluster: q.cluster.clone(),
+        })
+    }
+
+    /// Whether `job` passes every filter given.
+    pub fn keeps(&self, job: &Job) -> bool {
+        let c = &job.counts;
+        let has = |s: &TaskState| match s {
+            TaskState::Queued => c.queued > 0,
+            TaskState::Running => c.running > 0,
+            TaskState::Computed => c.computed > 0,
+            TaskState::Failed => c.failed > 0,
+        };
+        (self.states.is_empty() || self.states.contains(&job.state()))
+            && (self.task_states.is_empty() || self.task_states.iter().any(has))
+            && self.name.as_ref().is_none_or(|n| &job.name == n)
+            && self.fragment.as_ref().is_none_or(|f| job.name.to_lowercase().contains(f.as_str()))
+            && self.cluster.as_ref().is_none_or(|c| &job.cluster == c)
+    }
+}
+
+/// The states a comma-separated list names; a name not among `all` is refused.
+fn names<S: Copy>(
+    raw: Option<&str>,
+    all: &[S],
+    name: fn(S) -> &'static str,
+    (what, code): (&str, &'static str),
+) -> Result<Vec<S>, ApiError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    raw.split(',')
+        .map(|item| {
+            all.iter().copied().find(|s| name(*s) == item).ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|s| name(*s)).collect();
+                ApiError::bad_request(
+                    code,
+                    format!("{what} `{}` is not one of {}", item.escape_debug(), known.join(", ")),
+                )
+            })
+        })
+        .collect()
+}
+
 /// `GET /v1/jobs`.
 #[utoipa::path(operation_id = "list_jobs", get, path = "/v1/jobs", tag = "jobs", params(JobQuery),
-    responses((status = 200, description = "one page of jobs, newest first", body = JobPage), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
+    responses((status = 200, description = "one page of jobs, newest first unless `order=asc`", body = JobPage), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<JobQuery>,
 ) -> Result<axum::Json<JobPage>, ApiError> {
-    let from = bound(q.from.as_deref(), JobId::lower_bound_at(0))?;
-    let mut to = bound(q.to.as_deref(), JobId::lower_bound_at((1 << 48) - 1))?;
-    if let Some(c) = &q.cursor {
-        let cursor: JobId =
-            c.parse().map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not a job id"))?;
-        to = to.min(cursor);
-    }
+    let range = Range::of(&q)?;
+    let filter = Filter::of(&q)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1 to {MAX_LIMIT}")));
     }
-    let keep = |j: &Job| {
-        q.state.is_none_or(|s| j.state() == s)
-            && q.name.as_ref().is_none_or(|n| &j.name == n)
-            && q.cluster.as_ref().is_none_or(|c| &j.cluster == c)
+    // An empty range (`from` not before `to`, or a cursor past an end) has no jobs.
+    let jobs = if range.from < range.to {
+        state.store.jobs_between(range.from, range.to, range.newest_first, limit, |j| filter.keeps(j))?
+    } else {
+        Vec::new()
     };
-    // An empty range (`from` not before `to`, or a cursor before `from`) has no jobs.
-    let jobs = if from < to { state.store.jobs_between(from, to, limit, keep)? } else { Vec::new() };
     let next_cursor = (jobs.len() == limit).then(|| jobs.last().map(|j| j.id.to_string())).flatten();
     Ok(axum::Json(JobPage { jobs: jobs.iter().map(JobView::from).collect(), next_cursor }))
 }
@@ -103,6 +234,42 @@ pub async fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A query of `key=value&...` pairs (values not escaped).
+    fn query(pairs: &str) -> JobQuery {
+        let map: serde_json::Map<String, serde_json::Value> = pairs
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned())))
+            .collect();
+        serde_json::from_value(serde_json::Value::Object(map)).expect("a query")
+    }
+
+    #[test]
+    fn a_cursor_bounds_the_page_in_the_direction_of_the_scan() {
+        let id = JobId::lower_bound_at(5000);
+        let newest = Range::of(&query(&format!("cursor={id}"))).unwrap();
+        assert_eq!((newest.to, newest.newest_first), (id, true));
+        let oldest = Range::of(&query(&format!("cursor={id}&order=asc"))).unwrap();
+        assert_eq!((oldest.from, oldest.newest_first), (successor(id), false));
+        assert!(oldest.from > id && successor(oldest.from) > oldest.from);
+        let ids = Range::of(&query(&format!("from_id={id}&to_id={}", successor(id)))).unwrap();
+        assert_eq!((ids.from, ids.to), (id, successor(id)));
+        assert!(Range::of(&query("order=sideways")).is_err());
+        assert!(Range::of(&query("from_id=x")).is_err());
+    }
+
+    #[test]
+    fn states_are_comma_lists_of_known_names() {
+        let f = Filter::of(&query("state=running,failed&task_state=failed")).unwrap();
+        assert_eq!(f.states, [JobState::Running, JobState::Failed]);
+        assert_eq!(f.task_states, [TaskState::Failed]);
+        for bad in ["state=sleeping", "state=running,", "task_state=done", "state="] {
+            assert!(Filter::of(&query(bad)).is_err(), "{bad}");
+        }
+        let long = format!("name_contains={}", "x".repeat(MAX_FRAGMENT + 1));
+        assert!(Filter::of(&query(&long)).is_err());
+    }
 
     #[test]
     fn times_and_dates_parse() {

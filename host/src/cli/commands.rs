@@ -290,8 +290,13 @@ async fn list(client: &Client, args: ListArgs) -> Result<ExitCode, Error> {
         ("from", args.since),
         ("to", args.until),
         ("state", args.state),
+        ("task_state", args.task_state),
         ("name", args.name),
+        ("name_contains", args.name_contains),
+        ("from_id", args.from_id),
+        ("to_id", args.to_id),
         ("cluster", args.cluster),
+        ("order", args.oldest_first.then(|| "asc".to_owned())),
     ] {
         if let Some(v) = value {
             query.push((key, v));

@@ -278,7 +278,7 @@ pub enum JobCommand {
         /// The job id.
         id: String,
     },
-    /// List jobs submitted in a time range, newest first.
+    /// List jobs submitted in a time or id range, newest first (or oldest), filtered.
     List(ListArgs),
     /// Write a job's output (its root task's, or one task's) to stdout.
     Output {
@@ -318,12 +318,27 @@ pub struct ListArgs {
     /// End of the range (exclusive).
     #[arg(long)]
     pub until: Option<String>,
-    /// Only jobs in this state.
+    /// Only jobs in one of these states, comma-separated (`running,failed`).
     #[arg(long)]
     pub state: Option<String>,
+    /// Only jobs with a task in one of these states, comma-separated (`failed`).
+    #[arg(long)]
+    pub task_state: Option<String>,
     /// Only jobs with this name.
     #[arg(long)]
     pub name: Option<String>,
+    /// Only jobs whose name contains this, ignoring case.
+    #[arg(long)]
+    pub name_contains: Option<String>,
+    /// Only jobs with this id or a later one.
+    #[arg(long)]
+    pub from_id: Option<String>,
+    /// Only jobs with an id before this one.
+    #[arg(long)]
+    pub to_id: Option<String>,
+    /// Oldest first instead of newest first.
+    #[arg(long)]
+    pub oldest_first: bool,
     /// Only jobs on this cluster.
     #[arg(long)]
     pub cluster: Option<String>,

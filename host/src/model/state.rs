@@ -17,6 +17,10 @@ pub enum TaskState {
 }
 
 impl TaskState {
+    /// Every state, in the order the API lists them.
+    pub const ALL: [TaskState; 4] =
+        [TaskState::Queued, TaskState::Running, TaskState::Computed, TaskState::Failed];
+
     /// The lowercase name used by the API.
     pub fn as_str(self) -> &'static str {
         match self {

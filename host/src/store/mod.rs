@@ -251,17 +251,20 @@ impl Store {
         Ok(Some(records::decode::<JobRecord>("job", &bytes)?.into_job(id)))
     }
 
-    /// Jobs with ids in `[from, to)` that `keep` accepts, newest first, at
-    /// most `limit`. A range scan over the time-ordered job keys.
+    /// Jobs with ids in `[from, to)` that `keep` accepts, newest first (or
+    /// oldest first), at most `limit`. A range scan over the time-ordered
+    /// job keys.
     pub fn jobs_between(
         &self,
         from: JobId,
         to: JobId,
+        newest_first: bool,
         limit: usize,
         keep: impl Fn(&Job) -> bool,
     ) -> Result<Vec<Job>, Error> {
         let mut out = Vec::new();
-        for item in self.kv.range((Bound::Included(keys::job(from)), Bound::Excluded(keys::job(to))), true) {
+        let range = (Bound::Included(keys::job(from)), Bound::Excluded(keys::job(to)));
+        for item in self.kv.range(range, newest_first) {
             if out.len() >= limit {
                 break;
             }
@@ -571,7 +574,7 @@ mod tests {
             store.commit(unit).await.unwrap();
         }
         let got: Vec<JobId> = store
-            .jobs_between(ids[0], JobId::lower_bound_at(u64::MAX >> 16), 10, |_| true)
+            .jobs_between(ids[0], JobId::lower_bound_at(u64::MAX >> 16), true, 10, |_| true)
             .unwrap()
             .iter()
             .map(|j| j.id)

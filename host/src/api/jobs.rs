@@ -130,7 +130,18 @@ pub async fn submit(
     headers: HeaderMap,
     Json(body): Json<SubmitJob>,
 ) -> Result<(StatusCode, axum::Json<JobView>), ApiError> {
-    let spec = validate(&state, body, header_traceparent(&headers))?;
+    submit_checked(&state, body, header_traceparent(&headers)).await
+}
+
+/// Checks a submission and submits it: 201 with the new job once it is on
+/// disk, 200 with the existing one for a repeated idempotency key. Every
+/// way of making a job (submit, clone) goes through here.
+pub(super) async fn submit_checked(
+    state: &AppState,
+    body: SubmitJob,
+    header: Option<TraceParent>,
+) -> Result<(StatusCode, axum::Json<JobView>), ApiError> {
+    let spec = validate(state, body, header)?;
     let submitted = state.scheduler.submit(spec).await?;
     let status = if submitted.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, axum::Json(JobView::from(&submitted.job))))

@@ -5,6 +5,7 @@
 mod auth;
 mod cache;
 mod cancels;
+mod clone;
 mod clusters;
 mod error;
 mod events;
@@ -120,6 +121,7 @@ pub fn router(mut handles: Handles) -> Router {
         .routes(routes!(jobs::show, jobs::delete))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
+        .routes(routes!(clone::clone_job))
         .routes(routes!(jobs::tasks))
         .routes(routes!(outputs::task_output))
         .routes(routes!(outputs::job_output))

@@ -164,6 +164,12 @@ impl Client {
         self.post("/v1/jobs", body).await
     }
 
+    /// A new job with the root task of job `id` (`body`: name, input
+    /// overrides, retries).
+    pub async fn clone_job(&self, id: &str, body: &serde_json::Value) -> Result<JobView, Error> {
+        self.post(&format!("/v1/jobs/{id}/clone"), body).await
+    }
+
     /// The job `id`.
     pub async fn job(&self, id: &str) -> Result<JobView, Error> {
         self.get(&format!("/v1/jobs/{id}")).await

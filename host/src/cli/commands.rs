@@ -264,6 +264,19 @@ async fn job(client: &Client, command: JobCommand) -> Result<ExitCode, Error> {
             println!("job {} {}: {} task(s) re-queued", retried.job.id, retried.job.state, retried.requeued);
             Ok(ExitCode::SUCCESS)
         }
+        JobCommand::Clone { id, name, input, max_retries } => {
+            let input: Option<serde_json::Value> = match input {
+                Some(raw) => Some(
+                    serde_json::from_str(&raw)
+                        .map_err(|e| Error::Usage(format!("--input is not valid JSON: {e}")))?,
+                ),
+                None => None,
+            };
+            let body = json!({"name": name, "input": input, "max_retries": max_retries});
+            let job = client.clone_job(&job_id(&id)?, &body).await?;
+            println!("{}", job.id);
+            Ok(ExitCode::SUCCESS)
+        }
         JobCommand::List(args) => list(client, args).await,
         JobCommand::Output { id, task } => {
             let task = task.map(|t| job_id(&t)).transpose()?;

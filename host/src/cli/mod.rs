@@ -278,6 +278,21 @@ pub enum JobCommand {
         /// The job id.
         id: String,
     },
+    /// Submit a new job with the root task of an existing one; prints its id.
+    Clone {
+        /// The job to clone.
+        id: String,
+        /// The new job's name (the original's unless given).
+        #[arg(long)]
+        name: Option<String>,
+        /// JSON whose fields replace those of the root task's input (a
+        /// value that is not an object replaces the whole input).
+        #[arg(long)]
+        input: Option<String>,
+        /// Retries of the root task (the original's unless given).
+        #[arg(long)]
+        max_retries: Option<u32>,
+    },
     /// List jobs submitted in a time or id range, newest first (or oldest), filtered.
     List(ListArgs),
     /// Write a job's output (its root task's, or one task's) to stdout.

@@ -43,6 +43,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/jobs/{id}/spans"),
     ("post", "/v1/jobs/{id}/cancel"),
     ("post", "/v1/jobs/{id}/retry"),
+    ("post", "/v1/jobs/{id}/clone"),
     ("post", "/v1/runners/claim"),
     ("post", "/v1/runners/extend"),
     ("post", "/v1/runners/report"),
@@ -55,6 +56,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/clusters"),
     ("post", "/v1/clusters"),
     ("get", "/v1/clusters/{slug}"),
+    ("patch", "/v1/clusters/{slug}"),
     ("delete", "/v1/clusters/{slug}"),
 ];
 

@@ -214,6 +214,45 @@ async fn a_stopping_runner_finishes_what_fits_in_its_grace_and_hands_back_the_re
 }
 
 #[tokio::test]
+async fn a_cluster_is_renamed_and_redescribed_and_keeps_its_slug_and_tasks() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "1"]).await?;
+    host.upload("probe").await?;
+    host.create_cluster("gpu").await?;
+    let client = reqwest::Client::new();
+    let patch = |path: &str, body: Value| host.send(client.patch(format!("{}{path}", host.base)).json(&body));
+    let (status, updated) = patch("/v1/clusters/gpu", json!({"description": "H100s since May"})).await?;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(
+        (updated["slug"].as_str(), updated["description"].as_str()),
+        (Some("gpu"), Some("H100s since May"))
+    );
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
+        .args(["cluster", "update", "gpu", "--name", "GPU pool", "--server", &host.base])
+        .output()?;
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let (_, shown) = host.get("/v1/clusters/gpu").await?;
+    assert_eq!(
+        (shown["name"].as_str(), shown["description"].as_str()),
+        (Some("GPU pool"), Some("H100s since May"))
+    );
+    // The default cluster's words can change too; it is still listed first.
+    assert_eq!(patch("/v1/clusters/default", json!({"name": "Shared"})).await?.0, 200);
+    let (_, list) = host.get("/v1/clusters").await?;
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Shared", "GPU pool"]);
+    let id = host.submit("Noop", json!({})).await?;
+    assert_eq!(host.wait(&id, WAIT).await?["state"], "completed", "the default cluster still runs tasks");
+
+    let (status, body) = patch("/v1/clusters/gpu", json!({"name": ""})).await?;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (422, Some("invalid_cluster")), "{body}");
+    let (status, body) = patch("/v1/clusters/gpu", json!({"description": "x".repeat(1001)})).await?;
+    assert_eq!(status.as_u16(), 422, "{body}");
+    let (status, body) = patch("/v1/clusters/nowhere", json!({"name": "x"})).await?;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn clusters_are_created_listed_and_deleted_and_unknown_ones_refused() -> anyhow::Result<()> {
     let host = Host::start(&["--runners", "1"]).await?;
     host.upload("probe").await?;

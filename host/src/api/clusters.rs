@@ -1,5 +1,7 @@
-//! Cluster routes: create, list, show, delete. `default` always exists and
-//! cannot be deleted; a cluster with ready or running tasks cannot either.
+//! Cluster routes: create, list, show, update (name, description), delete.
+//! `default` always exists and cannot be deleted; a cluster with ready or
+//! running tasks cannot either. A slug never changes: jobs and tasks name
+//! their cluster by it.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -25,6 +27,20 @@ pub struct CreateCluster {
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9-]{1,100}$")]
     pub slug: Option<String>,
+}
+
+/// The body of `PATCH /v1/clusters/{slug}`: what to change.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCluster {
+    /// A new name for people (1 to 1000 characters).
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 1000)]
+    pub name: Option<String>,
+    /// A new description (at most 1000 characters).
+    #[serde(default)]
+    #[schema(max_length = 1000)]
+    pub description: Option<String>,
 }
 
 /// A cluster.
@@ -58,13 +74,8 @@ pub async fn create(
     Json(body): Json<CreateCluster>,
 ) -> Result<(StatusCode, axum::Json<ClusterView>), ApiError> {
     let invalid = |m: String| ApiError::unprocessable("invalid_cluster", m);
-    if body.name.is_empty() || body.name.chars().count() > MAX_CLUSTER_TEXT {
-        return Err(invalid(format!("name must be 1 to {MAX_CLUSTER_TEXT} characters")));
-    }
     let description = body.description.unwrap_or_default();
-    if description.chars().count() > MAX_CLUSTER_TEXT {
-        return Err(invalid(format!("description must be at most {MAX_CLUSTER_TEXT} characters")));
-    }
+    check_text(&body.name, &description)?;
     let suffix = &uuid::Uuid::now_v7().simple().to_string()[26..];
     let slug = body.slug.unwrap_or_else(|| slug_from(&body.name, suffix));
     check_cluster(&slug).map_err(invalid)?;
@@ -77,21 +88,55 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(ClusterView::from(&cluster))))
 }
 
+/// A cluster's name (1 to 1000 characters) and description (at most 1000):
+/// the check every route that writes them makes.
+fn check_text(name: &str, description: &str) -> Result<(), ApiError> {
+    let invalid = |m: String| ApiError::unprocessable("invalid_cluster", m);
+    if name.is_empty() || name.chars().count() > MAX_CLUSTER_TEXT {
+        return Err(invalid(format!("name must be 1 to {MAX_CLUSTER_TEXT} characters")));
+    }
+    if description.chars().count() > MAX_CLUSTER_TEXT {
+        return Err(invalid(format!("description must be at most {MAX_CLUSTER_TEXT} characters")));
+    }
+    Ok(())
+}
+
+/// `PATCH /v1/clusters/{slug}`: the cluster with a new name or description
+/// (`default` included); its slug stays.
+#[utoipa::path(operation_id = "update_cluster", patch, path = "/v1/clusters/{slug}", tag = "clusters", request_body = UpdateCluster,
+    params(("slug" = String, Path, pattern = "^[A-Za-z0-9-]{1,100}$", description = "the cluster's slug")),
+    responses((status = 200, description = "the updated cluster", body = ClusterView), (status = "4XX", description = REFUSED, body = ErrorBody)),
+    security(("admin" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Json(body): Json<UpdateCluster>,
+) -> Result<axum::Json<ClusterView>, ApiError> {
+    let mut cluster = find(&state, &slug)?;
+    cluster.name = body.name.unwrap_or(cluster.name);
+    cluster.description = body.description.unwrap_or(cluster.description);
+    check_text(&cluster.name, &cluster.description)?;
+    state.store.put_cluster(&cluster).await?;
+    Ok(axum::Json(ClusterView::from(&cluster)))
+}
+
 /// `GET /v1/clusters`: every cluster, `default` first.
 #[utoipa::path(operation_id = "list_clusters", get, path = "/v1/clusters", tag = "clusters",
     responses((status = 200, description = "clusters", body = Vec<ClusterView>), (status = "4XX", description = REFUSED, body = ErrorBody)),
     security(("admin" = [])))]
 pub async fn list(State(state): State<AppState>) -> Result<axum::Json<Vec<ClusterView>>, ApiError> {
-    let mut clusters = vec![Cluster::default_cluster()];
+    let mut clusters = vec![find(&state, DEFAULT_CLUSTER)?];
     clusters.extend(state.store.clusters()?.into_iter().filter(|c| c.slug != DEFAULT_CLUSTER));
     Ok(axum::Json(clusters.iter().map(ClusterView::from).collect()))
 }
 
+/// The cluster `slug`: `default` as stored once updated, else as built in.
 fn find(state: &AppState, slug: &str) -> Result<Cluster, ApiError> {
-    if slug == DEFAULT_CLUSTER {
-        return Ok(Cluster::default_cluster());
+    match state.store.cluster(slug)? {
+        Some(cluster) => Ok(cluster),
+        None if slug == DEFAULT_CLUSTER => Ok(Cluster::default_cluster()),
+        None => Err(ApiError::not_found(format!("cluster {slug} not found"))),
     }
-    state.store.cluster(slug)?.ok_or_else(|| ApiError::not_found(format!("cluster {slug} not found")))
 }
 
 /// `GET /v1/clusters/{slug}`.

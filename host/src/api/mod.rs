@@ -134,7 +134,7 @@ pub fn router(mut handles: Handles) -> Router {
         .routes(routes!(stats::stats))
         .routes(routes!(runners::list))
         .routes(routes!(clusters::create, clusters::list))
-        .routes(routes!(clusters::show, clusters::delete))
+        .routes(routes!(clusters::show, clusters::update, clusters::delete))
         .routes(routes!(secrets::list))
         .routes(routes!(secrets::set, secrets::delete))
         .layer(limit(BODY_LIMIT))

@@ -149,6 +149,16 @@ impl Client {
     }
 
     /// Deletes cluster `slug`.
+    /// Changes cluster `slug`'s name or description (`body`).
+    pub async fn update_cluster(
+        &self,
+        slug: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, Error> {
+        let url = format!("{}/v1/clusters/{slug}", self.base);
+        self.send(self.http.patch(&url).json(body), &url).await
+    }
+
     pub async fn delete_cluster(&self, slug: &str) -> Result<(), Error> {
         let url = format!("{}/v1/clusters/{slug}", self.base);
         self.call(self.http.delete(&url), &url).await.map(drop)

@@ -102,6 +102,12 @@ async fn cluster(client: &Client, command: ClusterCommand) -> Result<ExitCode, E
                 println!("{}  {}  {}", field("slug"), field("name"), field("description"));
             }
         }
+        ClusterCommand::Update { slug, name, description } => {
+            let body = serde_json::json!({"name": name, "description": description});
+            let updated = client.update_cluster(&slug, &body).await?;
+            let field = |k: &str| updated[k].as_str().unwrap_or("").to_owned();
+            println!("{}  {}  {}", field("slug"), field("name"), field("description"));
+        }
         ClusterCommand::Delete { slug } => {
             client.delete_cluster(&slug).await?;
             println!("cluster {slug} deleted");

@@ -226,6 +226,17 @@ pub enum ClusterCommand {
     },
     /// List the clusters.
     List,
+    /// Change a cluster's name or description (its slug stays).
+    Update {
+        /// Its slug.
+        slug: String,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new description.
+        #[arg(long)]
+        description: Option<String>,
+    },
     /// Delete a cluster (not `default`, not one with unfinished tasks).
     Delete {
         /// Its slug.

@@ -8,7 +8,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::harness::Host;
 
@@ -18,23 +18,7 @@ const WAIT: Duration = Duration::from_secs(120);
 async fn javascript_sdk_tasks_pass_outputs_use_the_cache_and_fail_readably() -> anyhow::Result<()> {
     let host = Host::start(&[]).await?;
     host.upload("sdk-js").await?;
-    let id = host.submit("JsFan@v1.0", json!({"n": 5})).await?;
-    let job = host.wait(&id, WAIT).await?;
-    assert_eq!((&job["state"], &job["output"]), (&json!("completed"), &json!(30)), "{job}");
-    assert_eq!(job["progress"]["squares"], json!({"total": 5, "done": 5}));
-    let tasks = host.tasks(&id).await?;
-    assert_eq!(tasks.len(), 7);
-    assert!(tasks.iter().any(|t| t["display"] == "JsFan(5)"), "{tasks:?}");
-    let logs = host.logs(&id).await?;
-    let squared: Vec<&Value> =
-        logs.as_array().unwrap().iter().filter(|l| l["message"] == "squared").collect();
-    assert_eq!(squared.len(), 5);
-    assert!(squared.iter().any(|l| l["fields"] == json!({"i": "4", "square": "16"})), "{squared:?}");
-    let (_, trace) = host.get(&format!("/v1/jobs/{id}/spans")).await?;
-    let spans = trace["spans"].as_array().unwrap();
-    assert_eq!(spans.iter().filter(|s| s["name"] == "square").count(), 5, "{spans:?}");
-    let value = reqwest::get(format!("{}/v1/jobs/{id}/cache/value?key=sums%2Ftotal", host.base)).await?;
-    assert_eq!(value.text().await?, "30");
+    crate::python::fan_of_squares(&host, "JsFan").await?;
 
     let failed = host.failure(&host.submit("JsTypeError@v1.0", json!({})).await?, WAIT).await?;
     let lines: Vec<&str> = failed.lines().collect();

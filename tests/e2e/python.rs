@@ -61,23 +61,7 @@ async fn python_sdk_tasks_pass_outputs_use_the_cache_and_fail_readably() -> anyh
     let peak = proc_bytes(host.pid(), "VmHWM:")?.saturating_sub(before) >> 20;
     println!("host peak RSS during a Python upload: +{peak} MiB");
     assert!(peak < 350, "the host's RSS grew by {peak} MiB while a Python component was compiled");
-    let id = host.submit("PyFan@v1.0", json!({"n": 5})).await?;
-    let job = host.wait(&id, WAIT).await?;
-    assert_eq!((&job["state"], &job["output"]), (&json!("completed"), &json!(30)), "{job}");
-    assert_eq!(job["progress"]["squares"], json!({"total": 5, "done": 5}));
-    let tasks = host.tasks(&id).await?;
-    assert_eq!(tasks.len(), 7);
-    assert!(tasks.iter().any(|t| t["display"] == "PyFan(5)"), "{tasks:?}");
-    let logs = host.logs(&id).await?;
-    let squared: Vec<&Value> =
-        logs.as_array().unwrap().iter().filter(|l| l["message"] == "squared").collect();
-    assert_eq!(squared.len(), 5);
-    assert!(squared.iter().any(|l| l["fields"] == json!({"i": "4", "square": "16"})), "{squared:?}");
-    let (_, trace) = host.get(&format!("/v1/jobs/{id}/spans")).await?;
-    let spans = trace["spans"].as_array().unwrap();
-    assert_eq!(spans.iter().filter(|s| s["name"] == "square").count(), 5, "{spans:?}");
-    let value = reqwest::get(format!("{}/v1/jobs/{id}/cache/value?key=sums%2Ftotal", host.base)).await?;
-    assert_eq!(value.text().await?, "30");
+    fan_of_squares(&host, "PyFan").await?;
 
     let failed = host.failure(&host.submit("PyKeyError@v1.0", json!({})).await?, WAIT).await?;
     let lines: Vec<&str> = failed.lines().collect();
@@ -113,6 +97,30 @@ fn the_python_sdk_and_example_unit_tests_pass_natively() {
         let report = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success() && report.contains("\nOK"), "{dir}: {report}");
     }
+}
+
+/// The SDK fixtures' `{fan}(n: 5)` (`PyFan`, `JsFan`): 5 squares and a sum
+/// depending on them; the job's output is the sum's (30), with the squares'
+/// progress, display, logs with fields, spans, and the total in the cache.
+pub async fn fan_of_squares(host: &Host, fan: &str) -> anyhow::Result<()> {
+    let id = host.submit(&format!("{fan}@v1.0"), json!({"n": 5})).await?;
+    let job = host.wait(&id, WAIT).await?;
+    assert_eq!((&job["state"], &job["output"]), (&json!("completed"), &json!(30)), "{job}");
+    assert_eq!(job["progress"]["squares"], json!({"total": 5, "done": 5}));
+    let tasks = host.tasks(&id).await?;
+    assert_eq!(tasks.len(), 7);
+    assert!(tasks.iter().any(|t| t["display"] == format!("{fan}(5)")), "{tasks:?}");
+    let logs = host.logs(&id).await?;
+    let squared: Vec<&Value> =
+        logs.as_array().unwrap().iter().filter(|l| l["message"] == "squared").collect();
+    assert_eq!(squared.len(), 5);
+    assert!(squared.iter().any(|l| l["fields"] == json!({"i": "4", "square": "16"})), "{squared:?}");
+    let (_, trace) = host.get(&format!("/v1/jobs/{id}/spans")).await?;
+    let spans = trace["spans"].as_array().unwrap();
+    assert_eq!(spans.iter().filter(|s| s["name"] == "square").count(), 5, "{spans:?}");
+    let value = reqwest::get(format!("{}/v1/jobs/{id}/cache/value?key=sums%2Ftotal", host.base)).await?;
+    assert_eq!(value.text().await?, "30");
+    Ok(())
 }
 
 /// Where background upload `id` ended (polled until it is no longer

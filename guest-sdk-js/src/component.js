@@ -3,8 +3,8 @@
 // Only bundled into a component (the build's entry exports `exportTasks`
 // of the task module); nothing else in the SDK imports the WIT.
 
-import * as cache from "sandflow:task/cache@0.2.0";
-import * as host from "sandflow:task/host@0.2.0";
+import * as cache from "sandflow:task/cache@0.3.0";
+import * as host from "sandflow:task/host@0.3.0";
 
 import { SandflowError } from "./errors.js";
 import { execute } from "./runtime.js";
@@ -28,8 +28,22 @@ function fields(pairs) {
 
 /** `HostCalls` through the WIT imports. */
 const hostCalls = {
-  submit(name, version, input, dependsOn, maxRetries, cluster) {
-    const spec = { taskType: { name, version }, input, dependsOn, maxRetries, cluster: cluster ?? undefined };
+  submit(name, version, input, dependsOn, maxRetries, cluster, optional, backoff) {
+    const wait = backoff && {
+      initialMs: BigInt(backoff.initialMs),
+      factor: backoff.factor,
+      maxMs: BigInt(backoff.maxMs),
+      jitter: backoff.jitter,
+    };
+    const spec = {
+      taskType: { name, version },
+      input,
+      dependsOn,
+      maxRetries,
+      cluster: cluster ?? undefined,
+      optional,
+      backoff: wait ?? undefined,
+    };
     return call(host.submitSubtask, spec);
   },
   setDisplay: (name) => host.setDisplay(name),
@@ -77,7 +91,10 @@ export function exportTasks(exports) {
         throw e.message;
       }
       const outcome = execute(cls, input, hostCalls, cacheCalls);
-      if (outcome.error !== undefined) throw outcome.error;
+      if (outcome.error !== undefined) {
+        if (outcome.permanent) host.markPermanent();
+        throw outcome.error;
+      }
       if (outcome.output === null) return { tag: "none" };
       if (outcome.output instanceof Uint8Array) return { tag: "bytes", val: outcome.output };
       return { tag: "of-subtask", val: outcome.output.handle };

@@ -33,15 +33,20 @@ export class Context {
 
   /** Submits `task` to run once this task has succeeded, after every
    * subtask in `dependsOn` (handles this execution got) is complete;
-   * answers its handle. */
-  submitSubtask(task, { dependsOn = [], maxRetries = 0, cluster } = {}) {
+   * answers its handle. An `optional` subtask that fails for good (it or
+   * any task of its subtree) does not fail the job: what is still queued
+   * in its subtree is skipped, and the tasks that depend on it run. A
+   * `backoff` (`{ initialMs, factor = 2, maxMs = one day, jitter = false }`)
+   * waits before each of the `maxRetries`. */
+  submitSubtask(task, { dependsOn = [], maxRetries = 0, cluster, optional = false, backoff } = {}) {
     if (!(task instanceof Task)) {
       throw new TypeError(`submitSubtask takes a Task, not ${task?.constructor?.name ?? typeof task}`);
     }
     const { name, version } = taskType(task.constructor);
     const handles = Array.from(dependsOn, (h) => handle(h, "dependsOn"));
     const retries = count(maxRetries, "maxRetries");
-    return this.#host.submit(name, version, encode(task), handles, retries, cluster, task.constructor);
+    const wait = backoff === undefined || backoff === null ? null : backoffOf(backoff);
+    return this.#host.submit(name, version, encode(task), handles, retries, cluster, Boolean(optional), wait, task.constructor);
   }
 
   /** Sets this task's display name (shown in task lists and diagrams). */
@@ -110,6 +115,14 @@ function handle(h, what) {
     throw new TypeError(`${what}: ${String(h)} is not a subtask handle`);
   }
   return h;
+}
+
+/** A backoff with its defaults filled in, checked for type. */
+function backoffOf({ initialMs, factor = 2, maxMs = 86_400_000, jitter = false, ...rest }) {
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) throw new TypeError(`backoff: unknown field ${unknown[0]} (initialMs, factor, maxMs, jitter)`);
+  if (typeof factor !== "number") throw new TypeError(`backoff.factor: ${String(factor)} is not a number`);
+  return { initialMs: count(initialMs, "backoff.initialMs"), factor, maxMs: count(maxMs, "backoff.maxMs"), jitter: Boolean(jitter) };
 }
 
 function count(n, what) {

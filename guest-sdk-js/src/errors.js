@@ -15,7 +15,8 @@ export class SandflowError extends Error {
   }
 }
 
-/** A task's JSON input does not fit its fields (the message names the field). */
+/** A task's JSON input does not fit its fields (the message names the
+ * field). Permanent: no retry makes the same input fit. */
 export class InputError extends Error {
   constructor(message) {
     super(message);
@@ -29,6 +30,20 @@ export class TaskError extends Error {
     super(message);
     this.name = "TaskError";
   }
+}
+
+/** Throw it to fail the attempt with exactly this message and no retry,
+ * whatever retries the task has left: for failures no retry can fix. */
+export class PermanentError extends TaskError {
+  constructor(message) {
+    super(message);
+    this.name = "PermanentError";
+  }
+}
+
+/** Whether `error` fails the task without a retry. */
+export function isPermanent(error) {
+  return error instanceof PermanentError || error instanceof InputError;
 }
 
 /** The attempt's error for a value thrown out of `execute`: the message

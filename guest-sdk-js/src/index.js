@@ -4,5 +4,5 @@
 
 export { Cache, Reader, Writer, CHUNK_BYTES } from "./cache.js";
 export { Context, Logger, OutputOf, Progress, Span, Tracer } from "./context.js";
-export { InputError, SandflowError, TaskError, describe } from "./errors.js";
+export { InputError, PermanentError, SandflowError, TaskError, describe } from "./errors.js";
 export { Registry, Task, decode, encode, taskType } from "./task.js";

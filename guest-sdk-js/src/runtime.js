@@ -3,11 +3,12 @@
 // into an outcome.
 
 import { Context, OutputOf } from "./context.js";
-import { describe } from "./errors.js";
+import { describe, isPermanent } from "./errors.js";
 import { decode } from "./task.js";
 
 /** Runs the task class `cls` on `input`: answers `{ output }` (null for
- * none, a Uint8Array, or an `OutputOf`) or `{ error }` (a message). */
+ * none, a Uint8Array, or an `OutputOf`) or `{ error, permanent }` (a
+ * message, and whether the failure is not to be retried). */
 export function execute(cls, input, host, cacheCalls) {
   try {
     const task = decode(cls, input);
@@ -17,7 +18,7 @@ export function execute(cls, input, host, cacheCalls) {
     }
     return { output: output(result) };
   } catch (error) {
-    return { error: describe(error) };
+    return { error: describe(error), permanent: isPermanent(error) };
   }
 }
 

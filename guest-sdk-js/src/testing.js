@@ -19,13 +19,13 @@ const TASK = "00000000-0000-0000-0000-000000000001";
 /** `HostCalls` that record into `record`. */
 function recorder(record, outputs, secrets, attempt) {
   return {
-    submit(name, version, input, dependsOn, maxRetries, cluster, cls) {
+    submit(name, version, input, dependsOn, maxRetries, cluster, optional, backoff, cls) {
       const handle = record.subtasks.length;
       if (dependsOn.some((d) => d >= handle)) {
         throw new SandflowError(`subtask ${handle} depends on a handle not issued yet: ${dependsOn}`);
       }
       const task = decode(cls, input);
-      record.subtasks.push({ task, dependsOn: [...dependsOn], maxRetries, cluster: cluster ?? null });
+      record.subtasks.push({ task, dependsOn: [...dependsOn], maxRetries, cluster: cluster ?? null, optional, backoff });
       return handle;
     },
     setDisplay: (name) => (record.display = name),
@@ -98,15 +98,16 @@ function concat(parts) {
 }
 
 /** Executes `task` as the host would (its input through JSON) and answers
- * what it did: `{ output, outputOfSubtask, error, subtasks, display, logs,
- * spans, progress }`. Subtasks are read back as instances of their classes. */
+ * what it did: `{ output, outputOfSubtask, error, permanent, subtasks,
+ * display, logs, spans, progress }`. Subtasks are read back as instances of their classes. */
 export function run(task, { outputs = {}, secrets = {}, cache = new Map(), attempt = 1 } = {}) {
-  const record = { output: null, outputOfSubtask: null, error: null, subtasks: [], display: null, logs: [], spans: [], progress: {} };
+  const record = { output: null, outputOfSubtask: null, error: null, permanent: false, subtasks: [], display: null, logs: [], spans: [], progress: {} };
   const byHandle = new Map(Object.entries(outputs).map(([h, v]) => [Number(h), v]));
   const host = recorder(record, byHandle, secrets, attempt);
   const outcome = execute(task.constructor, encode(task), host, memoryCache(cache));
   if (outcome.error !== undefined) {
     record.error = outcome.error;
+    record.permanent = outcome.permanent;
   } else if (outcome.output instanceof OutputOf) {
     record.outputOfSubtask = outcome.output.handle;
   } else if (outcome.output !== null) {

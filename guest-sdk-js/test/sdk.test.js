@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { InputError, Registry, Task, TaskError, decode, describe, taskType } from "../src/index.js";
+import { InputError, PermanentError, Registry, Task, TaskError, decode, describe, taskType } from "../src/index.js";
 import { decode as decodeMappings } from "../src/sourcemap.js";
 import { generate } from "../src/types.js";
 import { run } from "../src/testing.js";
@@ -112,6 +112,8 @@ test("run records subtasks, display, logs, spans, progress and the output", () =
     dependsOn: [0, 1],
     maxRetries: 3,
     cluster: "gpu",
+    optional: false,
+    backoff: null,
   });
   assert.deepEqual(result.spans, [{ name: "plan", attributes: { count: "2" } }]);
   assert.deepEqual(result.progress, { titles: { total: 2, done: 1 } });
@@ -138,6 +140,29 @@ test("errors: a message alone for the SDK's errors, else the type, message and f
   assert.match(typeError[1], /^ {2}at sdk\.test\.js:\d+ in (Thrower\.)?execute$/);
   assert.ok(typeError.length <= 4, typeError.join("\n"));
   assert.equal(describe(new InputError("Leaf.title: missing")), "Leaf.title: missing");
+});
+
+class Careful extends Task {
+  static fields = { backoff: "object?" };
+  execute(ctx) {
+    ctx.submitSubtask(new Leaf({ title: "t", tags: [], where: { city: "Oslo" } }), {
+      optional: true,
+      maxRetries: 3,
+      backoff: this.backoff ?? { initialMs: 250, maxMs: 4000, jitter: true },
+    });
+    throw new PermanentError("the account is closed");
+  }
+}
+
+test("optional subtasks, backoffs and permanent errors are recorded", () => {
+  const result = run(new Careful());
+  assert.equal(result.error, "the account is closed");
+  assert.equal(result.permanent, true);
+  const { optional, backoff } = result.subtasks[0];
+  assert.deepEqual({ optional, backoff }, { optional: true, backoff: { initialMs: 250, factor: 2, maxMs: 4000, jitter: true } });
+  assert.equal(run(new Thrower({ how: "task" })).permanent, false, "a TaskError is retried");
+  const misspelt = run(new Careful({ backoff: { initial: 5 } })).error;
+  assert.match(misspelt, /^TypeError: backoff: unknown field initial/);
 });
 
 test("a subtask may depend only on handles already issued", () => {

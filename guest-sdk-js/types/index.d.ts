@@ -34,6 +34,20 @@ export interface SubmitOptions {
   maxRetries?: number;
   /** The cluster to run on; this task's when absent. */
   cluster?: string;
+  /** Its failure for good (or its subtree's) does not fail the job. */
+  optional?: boolean;
+  /** The wait before each retry. */
+  backoff?: Backoff;
+}
+
+/** The wait before each retry: `initialMs` before the first, each next
+ * one `factor` (default 2) times the last, none over `maxMs` (default one
+ * day); with `jitter`, each is drawn between half and all of it. */
+export interface Backoff {
+  initialMs: number;
+  factor?: number;
+  maxMs?: number;
+  jitter?: boolean;
 }
 
 export type Fields = { [key: string]: unknown };
@@ -113,6 +127,8 @@ export class Reader {
 export class SandflowError extends Error {}
 export class InputError extends Error {}
 export class TaskError extends Error {}
+/** Fails the attempt with its message and no retry. */
+export class PermanentError extends TaskError {}
 
 /** The attempt's error message for a value thrown out of `execute`. */
 export function describe(error: unknown): string;

@@ -7,12 +7,17 @@ export interface Submitted {
   dependsOn: Handle[];
   maxRetries: number;
   cluster: string | null;
+  optional: boolean;
+  /** With its defaults filled in. */
+  backoff: { initialMs: number; factor: number; maxMs: number; jitter: boolean } | null;
 }
 
 export interface Recorded {
   output: unknown;
   outputOfSubtask: Handle | null;
   error: string | null;
+  /** The failure would not be retried (`PermanentError`, `InputError`). */
+  permanent: boolean;
   subtasks: Submitted[];
   display: string | null;
   logs: { level: string; message: string; fields: { [key: string]: string } }[];

@@ -4,7 +4,7 @@ guest-sdk-python/tests` with `guest-sdk-python/src` on `PYTHONPATH`)."""
 import unittest
 from typing import Optional
 
-from sandflow import Context, Handle, Task, TaskError
+from sandflow import Backoff, Context, Handle, PermanentError, Task, TaskError
 from sandflow.task import InputError, decode, lookup, registered
 from sandflow.testing import run
 
@@ -51,6 +51,12 @@ class Broken(Task):
 class Refused(Task):
     def execute(self, ctx: Context):
         raise TaskError("the data source refused the request")
+
+
+class Careful(Task):
+    def execute(self, ctx: Context):
+        ctx.submit_subtask(Square(1), optional=True, max_retries=3, backoff=Backoff(0.25, max=4, jitter=True))
+        raise PermanentError("the account is closed")
 
 
 class Cached(Task):
@@ -103,6 +109,13 @@ class SdkTest(unittest.TestCase):
         self.assertRegex(lines[1], r"^  at test_sdk.py:\d+ in execute$")
         self.assertEqual(run(Refused()).error, "the data source refused the request")
         self.assertEqual(run(Sum([Handle(0)])).error, "handle 0 is not one of this task's dependencies")
+
+    def test_optional_subtasks_backoffs_and_permanent_errors_are_recorded(self):
+        done = run(Careful())
+        self.assertEqual((done.error, done.permanent), ("the account is closed", True))
+        sub = done.subtasks[0]
+        self.assertEqual((sub.optional, sub.max_retries, sub.backoff.millis()), (True, 3, (250, 2.0, 4000, True)))
+        self.assertFalse(run(Refused()).permanent, "a TaskError is retried")
 
     def test_the_cache_moves_large_values_in_chunks(self):
         store = {}

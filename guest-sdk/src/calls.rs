@@ -8,8 +8,8 @@
 pub(crate) use crate::bindings::sandflow::task::cache::{Reader, Writer, contains, delete, get, list, put};
 #[cfg(target_arch = "wasm32")]
 pub(crate) use crate::bindings::sandflow::task::host::{
-    current, dependencies, log, output_of, progress, secret, set_display, span_enter, span_exit,
-    submit_subtask,
+    current, dependencies, log, mark_permanent, output_of, progress, secret, set_display, span_enter,
+    span_exit, submit_subtask,
 };
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -1,6 +1,7 @@
 //! The execution context a task receives: subtasks, display name, logs, spans.
 
 use std::fmt::Display;
+use std::time::Duration;
 
 use crate::bindings::sandflow::task::{host, types};
 use crate::calls;
@@ -56,6 +57,8 @@ impl Context {
             depends_on: Vec::new(),
             max_retries: 0,
             cluster: None,
+            optional: false,
+            backoff: None,
         }
     }
 
@@ -137,6 +140,61 @@ pub struct SubtaskBuilder {
     depends_on: Vec<u32>,
     max_retries: u32,
     cluster: Option<String>,
+    optional: bool,
+    backoff: Option<Backoff>,
+}
+
+/// The wait before each retry of a failed attempt: `initial` before the
+/// first, each next one `factor` times the last (2 unless set), none over
+/// `max` (one day unless set); with `jitter`, each is drawn between half
+/// and all of it. The host refuses delays over a day and factors outside
+/// 1 to 100.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    initial: Duration,
+    factor: f64,
+    max: Duration,
+    jitter: bool,
+}
+
+impl Backoff {
+    /// Waits `initial` before the first retry, twice as long before each next.
+    pub fn exponential(initial: Duration) -> Self {
+        Backoff { initial, factor: 2.0, max: Duration::from_secs(86_400), jitter: false }
+    }
+
+    /// Waits `delay` before every retry.
+    pub fn constant(delay: Duration) -> Self {
+        Backoff { initial: delay, factor: 1.0, max: delay, jitter: false }
+    }
+
+    /// Each next wait is `factor` times the last.
+    pub fn factor(mut self, factor: f64) -> Self {
+        self.factor = factor;
+        self
+    }
+
+    /// No wait is longer than `max`.
+    pub fn max(mut self, max: Duration) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// Spreads each wait at random over its upper half.
+    pub fn jitter(mut self) -> Self {
+        self.jitter = true;
+        self
+    }
+
+    fn wit(self) -> types::Backoff {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        types::Backoff {
+            initial_ms: ms(self.initial),
+            factor: self.factor,
+            max_ms: ms(self.max),
+            jitter: self.jitter,
+        }
+    }
 }
 
 impl SubtaskBuilder {
@@ -150,6 +208,21 @@ impl SubtaskBuilder {
     /// Retries a failed attempt up to `n` times before the subtask fails.
     pub fn max_retries(mut self, n: u32) -> Self {
         self.max_retries = n;
+        self
+    }
+
+    /// Makes the subtask optional: if it (or any task of its subtree) fails
+    /// for good, the job does not fail; the failed task is
+    /// `failed_optional`, what is still queued in the subtree is
+    /// `skipped`, and the tasks that depend on this one still run.
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+
+    /// Waits out `backoff` before each retry (see [`SubtaskBuilder::max_retries`]).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = Some(backoff);
         self
     }
 
@@ -168,6 +241,8 @@ impl SubtaskBuilder {
             depends_on: self.depends_on,
             max_retries: self.max_retries,
             cluster: self.cluster,
+            optional: self.optional,
+            backoff: self.backoff.map(Backoff::wit),
         };
         calls::submit_subtask(&spec).map(SubtaskHandle).map_err(Error::from)
     }

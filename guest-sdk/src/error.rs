@@ -14,13 +14,34 @@ use std::fmt::{self, Display};
 /// is what lets it convert from everything that does (as for `anyhow`).
 /// [`Error::into_std`] (or `Box<dyn std::error::Error>::from`) gives a
 /// standard error with the same chain of sources.
+///
+/// An error made [`permanent`](Error::permanent) fails the task at once,
+/// whatever retries it has left: for failures no retry can fix, such as
+/// invalid input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     message: String,
     causes: Vec<String>,
+    permanent: bool,
 }
 
 impl Error {
+    /// A permanent error with `message`: the task is not retried.
+    pub fn permanent(message: impl Display) -> Error {
+        Error { message: message.to_string(), causes: Vec::new(), permanent: true }
+    }
+
+    /// This error, made permanent: the task is not retried.
+    pub fn into_permanent(mut self) -> Error {
+        self.permanent = true;
+        self
+    }
+
+    /// Whether the task is failed without a retry.
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
+
     /// The outermost message.
     pub fn message(&self) -> &str {
         &self.message
@@ -39,7 +60,7 @@ impl Error {
             causes.push(e.to_string());
             source = e.source();
         }
-        Error { message: error.to_string(), causes }
+        Error { message: error.to_string(), causes, permanent: false }
     }
 
     /// This error with `message` outside it: the old message becomes the
@@ -74,7 +95,7 @@ impl Error {
 
 impl<E: Display> From<E> for Error {
     fn from(value: E) -> Self {
-        Error { message: value.to_string(), causes: Vec::new() }
+        Error { message: value.to_string(), causes: Vec::new(), permanent: false }
     }
 }
 

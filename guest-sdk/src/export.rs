@@ -62,12 +62,21 @@ pub fn __execute<T: Task>(task_type: &TaskType, input: &str) -> Option<Result<Ou
     crate::trace::install();
     let task: T = match serde_json::from_str(input) {
         Ok(task) => task,
-        Err(e) => return Some(Err(format!("invalid input for {}: {e}", T::NAME))),
+        Err(e) => {
+            // No retry makes the same input valid.
+            crate::calls::mark_permanent();
+            return Some(Err(format!("invalid input for {}: {e}", T::NAME)));
+        }
     };
     crate::outputs::reset();
     Some(match task.execute(&Context::new()) {
         Ok(output) => crate::outputs::output_of(&output),
-        Err(e) => Err(e.report()),
+        Err(e) => {
+            if e.is_permanent() {
+                crate::calls::mark_permanent();
+            }
+            Err(e.report())
+        }
     })
 }
 

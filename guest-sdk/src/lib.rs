@@ -83,7 +83,7 @@ mod trace;
 
 pub use cache::{Cache, CacheReader, CacheWriter};
 pub use context::{
-    Context, Level, LogRecord, Progress, SpanBuilder, SpanGuard, SubtaskBuilder, SubtaskHandle,
+    Backoff, Context, Level, LogRecord, Progress, SpanBuilder, SpanGuard, SubtaskBuilder, SubtaskHandle,
 };
 pub use error::{Error, ResultExt};
 pub use sandflow_sdk_derive::TaskType;

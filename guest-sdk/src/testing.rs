@@ -48,6 +48,10 @@ pub struct Submitted {
     pub depends_on: Vec<SubtaskHandle>,
     pub max_retries: u32,
     pub cluster: Option<String>,
+    /// Submitted as optional.
+    pub optional: bool,
+    /// Its backoff, as the host gets it: (initial ms, factor, max ms, jitter).
+    pub backoff: Option<(u64, f64, u64, bool)>,
 }
 
 impl Submitted {
@@ -77,6 +81,8 @@ pub struct Recorded {
     pub output_of_subtask: Option<SubtaskHandle>,
     /// Why it failed, as the host would report it (a panic included).
     pub error: Option<String>,
+    /// Whether it marked its failure permanent (no retry).
+    pub permanent: bool,
     pub subtasks: Vec<Submitted>,
     pub display: Option<String>,
     pub logs: Vec<Logged>,

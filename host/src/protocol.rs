@@ -19,8 +19,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::model::{
-    Admit, Bounds, Digest, JobId, LogEntry, LogLevel, Output, Record, SpanEntry, SubtaskRequest, SubtaskSpec,
-    TaskId, TaskKey, TaskType,
+    Admit, Backoff, Bounds, Digest, JobId, LogEntry, LogLevel, Output, Record, SpanEntry, SubtaskRequest,
+    SubtaskSpec, TaskId, TaskKey, TaskType,
 };
 use crate::scheduler::{Assignment, Report};
 
@@ -359,6 +359,55 @@ pub struct SubtaskBody {
     pub max_retries: u32,
     #[serde(default)]
     pub cluster: Option<String>,
+    /// Its failure for good spares the job.
+    #[serde(default)]
+    pub optional: bool,
+    /// The delay before each retry.
+    #[serde(default)]
+    pub backoff: Option<BackoffBody>,
+}
+
+/// A retry backoff on the wire: the delay before the first retry, how much
+/// longer each next one is, the longest, and whether delays are spread at
+/// random over their upper half. Delays are at most one day, the factor
+/// from 1 to 100.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackoffBody {
+    /// Delay before the first retry, in ms.
+    #[schema(maximum = 86_400_000)]
+    pub initial_ms: u64,
+    /// Each next delay is this many times the last (default 2).
+    #[serde(default = "default_factor")]
+    #[schema(minimum = 1, maximum = 100)]
+    pub factor: f64,
+    /// The longest delay, in ms (default: one day).
+    #[serde(default = "default_max_ms")]
+    #[schema(maximum = 86_400_000)]
+    pub max_ms: u64,
+    /// Whether each delay is drawn between half and all of it.
+    #[serde(default)]
+    pub jitter: bool,
+}
+
+fn default_factor() -> f64 {
+    2.0
+}
+
+fn default_max_ms() -> u64 {
+    crate::model::MAX_BACKOFF_MS
+}
+
+impl From<BackoffBody> for Backoff {
+    fn from(b: BackoffBody) -> Self {
+        Backoff { initial_ms: b.initial_ms, factor: b.factor, max_ms: b.max_ms, jitter: b.jitter }
+    }
+}
+
+impl From<Backoff> for BackoffBody {
+    fn from(b: Backoff) -> Self {
+        BackoffBody { initial_ms: b.initial_ms, factor: b.factor, max_ms: b.max_ms, jitter: b.jitter }
+    }
 }
 
 /// The schema of a log level: its lowercase name.
@@ -423,6 +472,9 @@ pub struct ReportBody {
     /// fails without using a retry.
     #[serde(default)]
     pub canceled: bool,
+    /// The task marked its failure permanent: no retry.
+    #[serde(default)]
+    pub permanent: bool,
     /// Progress it added; counts when the attempt computed its task.
     #[serde(default)]
     pub progress: Vec<ProgressBody>,
@@ -461,6 +513,7 @@ impl From<Report> for ReportBody {
             logs: r.logs.into_iter().map(LogBody::from).collect(),
             spans: r.spans.into_iter().map(SpanBody::from).collect(),
             canceled: r.canceled,
+            permanent: r.permanent,
             progress: r
                 .progress
                 .into_iter()
@@ -496,6 +549,7 @@ impl ReportBody {
             (None, Ok(())) => Ok(std::mem::take(&mut record.subtasks)),
         };
         let output = record.take_output(outcome.is_ok());
+        let outcome_failed = outcome.is_err();
         Ok(Report {
             key,
             attempt: self.attempt,
@@ -506,6 +560,7 @@ impl ReportBody {
             logs: record.logs,
             spans: record.spans,
             canceled: self.canceled,
+            permanent: self.permanent && outcome_failed,
             progress: record.progress.into_iter().map(|(l, (t, d))| (l, t, d)).collect(),
         })
     }
@@ -529,6 +584,8 @@ fn replay(
             depends_on: s.depends_on,
             max_retries: s.max_retries,
             cluster: s.cluster.as_deref(),
+            optional: s.optional,
+            backoff: s.backoff.map(Backoff::from),
         };
         if let Err(refused) = record.submit(request, admit).map_err(|e| e.0)? {
             return Err(format!("subtask {i} was refused by the host: {refused}"));
@@ -568,6 +625,8 @@ impl From<SubtaskSpec> for SubtaskBody {
             depends_on: s.depends_on,
             max_retries: s.max_retries,
             cluster: s.cluster,
+            optional: s.optional,
+            backoff: s.backoff.map(BackoffBody::from),
         }
     }
 }

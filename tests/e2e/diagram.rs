@@ -80,7 +80,18 @@ async fn a_job_is_drawn_with_its_tasks_edges_states_and_legend() -> anyhow::Resu
         .filter(|n| n.attribute("class") == Some("legend"))
         .flat_map(|g| g.descendants().filter(|t| t.has_tag_name("text")).map(|t| t.text().unwrap_or("")))
         .collect();
-    assert_eq!(legend, ["queued", "running", "computed", "failed", "subtask", "depends on"]);
+    let want = [
+        "queued",
+        "running",
+        "computed",
+        "failed",
+        "failed_optional",
+        "skipped",
+        "optional",
+        "subtask",
+        "depends on",
+    ];
+    assert_eq!(legend, want);
 
     let (status, dark) = svg(&host, &id, "?theme=dark").await?;
     assert_eq!(status, 200);

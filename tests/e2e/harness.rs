@@ -23,6 +23,7 @@ pub fn component(name: &str) -> PathBuf {
         "outputs" => env!("COMPONENT_OUTPUTS"),
         "cache" => env!("COMPONENT_CACHE"),
         "fanout-v0.1.0" => concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/v0.1.0/fanout.wasm"),
+        "outputs-v0.2.0" => concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/v0.2.0/outputs.wasm"),
         "hostile-py" => env!("COMPONENT_HOSTILE_PY"),
         "sdk-py" => env!("COMPONENT_SDK_PY"),
         "python-movies-v1.0" => env!("COMPONENT_PYTHON_MOVIES_V1_0"),
@@ -117,7 +118,6 @@ impl Host {
     }
 
     /// Asks the host to stop (SIGTERM) and waits until it has.
-    #[allow(dead_code, reason = "used by the benchmark suite, which shares this harness")]
     pub fn stop(&mut self) -> anyhow::Result<()> {
         Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
         self.child.wait()?;

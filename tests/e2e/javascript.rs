@@ -26,7 +26,7 @@ async fn javascript_sdk_tasks_pass_outputs_use_the_cache_and_fail_readably() -> 
     assert!(lines[1].starts_with("  at tasks.js:") && lines[1].ends_with(" in execute"), "{failed}");
     let bad = host.failure(&host.submit("JsFan@v1.0", json!({"n": "five"})).await?, WAIT).await?;
     assert_eq!(bad, "JsFan.n: expected an integer, got a string");
-    Ok(())
+    crate::python::spared_by_an_optional_subtask(&host, "JsCareful", "JsRefuse").await
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ mod limits;
 mod migrate;
 mod netns;
 mod observe;
+mod optional;
 mod otlp;
 mod outputs;
 mod python;

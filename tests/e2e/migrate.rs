@@ -40,7 +40,7 @@ async fn job(host: &Host, id: &str) -> anyhow::Result<Value> {
 async fn a_schema_2_data_dir_is_migrated_and_its_jobs_finish() -> anyhow::Result<()> {
     let (dir, ids) = schema_2_copy()?;
     let mut host = Host::start_in(dir.path(), &["--runners", "0"]).await?;
-    let counts = |queued: u64, computed: u64, failed: u64| json!({"queued": queued, "running": 0, "computed": computed, "failed": failed, "total": queued + computed + failed});
+    let counts = |queued: u64, computed: u64, failed: u64| json!({"queued": queued, "running": 0, "computed": computed, "failed": failed, "failed_optional": 0, "skipped": 0, "total": queued + computed + failed});
     let expected = [
         ("gate", "completed", counts(0, 15, 0)),
         ("traced", "completed", counts(0, 1, 0)),

@@ -69,6 +69,22 @@ async fn python_sdk_tasks_pass_outputs_use_the_cache_and_fail_readably() -> anyh
     assert!(lines[1].starts_with("  at tasks.py:") && lines[1].ends_with(" in execute"), "{failed}");
     let bad = host.failure(&host.submit("PyFan@v1.0", json!({"n": "five"})).await?, WAIT).await?;
     assert_eq!(bad, "PyFan.n: expected int, got a string");
+    spared_by_an_optional_subtask(&host, "PyCareful", "PyRefuse").await
+}
+
+/// Runs `careful`, whose optional subtask `refuse` fails permanently:
+/// the job completes, `refuse` ran once (its retries unused), its
+/// dependent ran.
+pub async fn spared_by_an_optional_subtask(host: &Host, careful: &str, refuse: &str) -> anyhow::Result<()> {
+    let id = host.submit(&format!("{careful}@v1.0"), json!({})).await?;
+    let job = host.wait(&id, WAIT).await?;
+    assert_eq!(job["state"], "completed", "{job}");
+    let tasks = host.tasks(&id).await?;
+    let refused = crate::harness::of_type(&tasks, refuse)[0];
+    let answer = (refused["state"].as_str(), refused["attempts"].as_u64(), refused["error"].as_str());
+    assert_eq!(answer, (Some("failed_optional"), Some(1), Some("refused for good")), "{refused}");
+    assert_eq!(refused["backoff"]["initial_ms"], 50, "{refused}");
+    assert_eq!(job["task_counts"]["computed"], 2, "the root and the dependent: {job}");
     Ok(())
 }
 

@@ -19,8 +19,9 @@ Unit-test tasks natively with `sandflow.testing.run`.
 """
 
 from .cache import Cache
-from .context import Context, OutputOf
-from .errors import InputError, SandflowError, TaskError
+from .context import Backoff, Context, OutputOf
+from .errors import InputError, PermanentError, SandflowError, TaskError
 from .task import Handle, Task
 
-__all__ = ["Cache", "Context", "Handle", "InputError", "OutputOf", "SandflowError", "Task", "TaskError"]
+__all__ = ["Backoff", "Cache", "Context", "Handle", "InputError", "OutputOf", "PermanentError", "SandflowError",
+           "Task", "TaskError"]

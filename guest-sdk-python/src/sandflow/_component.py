@@ -40,8 +40,9 @@ def _fields(pairs: list[tuple[str, str]]) -> list[types.Field]:
 class ComponentHost:
     """`HostCalls` through the WIT imports."""
 
-    def submit(self, name, version, input, depends_on, max_retries, cluster):
-        spec = host.Subtask(types.TaskType(name, version), input, depends_on, max_retries, cluster)
+    def submit(self, name, version, input, depends_on, max_retries, cluster, optional, backoff):
+        wait = None if backoff is None else types.Backoff(*backoff.millis())
+        spec = host.Subtask(types.TaskType(name, version), input, depends_on, max_retries, cluster, optional, wait)
         return _call(host.submit_subtask, spec)
 
     def set_display(self, name):
@@ -124,6 +125,8 @@ class Task(exports.Task):
     def execute(self, task_type: types.TaskType, input: str) -> types.Output:
         outcome = runtime.execute(task_type.name, task_type.version, input, ComponentHost(), ComponentCache())
         if outcome.error is not None:
+            if outcome.permanent:
+                host.mark_permanent()
             raise Err(outcome.error)
         if outcome.output is None:
             return types.Output_None_()

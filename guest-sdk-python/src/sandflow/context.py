@@ -7,6 +7,7 @@ the WIT imports (`sandflow._component`); in a unit test, the recorder of
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, Iterable, Protocol
 
@@ -24,7 +25,7 @@ class HostCalls(Protocol):
     the host refuses raises `SandflowError` with its message."""
 
     def submit(self, name: str, version: str, input: str, depends_on: list[int], max_retries: int,
-               cluster: str | None) -> int: ...
+               cluster: str | None, optional: bool, backoff: Backoff | None) -> int: ...
     def set_display(self, name: str) -> None: ...
     def log(self, level: str, message: str, fields: list[tuple[str, str]]) -> None: ...
     def span_enter(self, name: str, attributes: list[tuple[str, str]]) -> int: ...
@@ -34,6 +35,24 @@ class HostCalls(Protocol):
     def dependencies(self) -> list[int]: ...
     def output_of(self, handle: int) -> bytes | None: ...
     def secret(self, name: str) -> str: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Backoff:
+    """The wait before each retry of a failed attempt: `initial` seconds
+    before the first, each next one `factor` times the last, none over
+    `max` seconds (one day); with `jitter`, each is drawn between half and
+    all of it. The host refuses waits over a day and factors outside 1 to
+    100."""
+
+    initial: float
+    factor: float = 2.0
+    max: float = 86_400.0
+    jitter: bool = False
+
+    def millis(self) -> tuple[int, float, int, bool]:
+        """As the host takes it: (initial ms, factor, max ms, jitter)."""
+        return round(self.initial * 1000), float(self.factor), round(self.max * 1000), bool(self.jitter)
 
 
 class OutputOf:
@@ -55,15 +74,22 @@ class Context:
         self.cache = Cache(cache_calls)
 
     def submit_subtask(self, task: Task, *, depends_on: Iterable[Handle] = (), max_retries: int = 0,
-                       cluster: str | None = None) -> Handle:
+                       cluster: str | None = None, optional: bool = False,
+                       backoff: Backoff | None = None) -> Handle:
         """Submits `task` to run once this task has succeeded, after every
-        subtask in `depends_on` (handles this execution got) is complete."""
+        subtask in `depends_on` (handles this execution got) is complete.
+        An `optional` subtask that fails for good (it or any task of its
+        subtree) does not fail the job: what is still queued in its subtree
+        is skipped, and the tasks that depend on it run. A `backoff` waits
+        before each of the `max_retries`."""
         if not isinstance(task, Task):
             raise TypeError(f"submit_subtask takes a Task, not {type(task).__name__}")
         handles = [int(h) for h in depends_on]
         cls = type(task)
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise TypeError(f"backoff takes a Backoff, not {type(backoff).__name__}")
         handle = self._host.submit(cls.__sandflow_name__, cls.__sandflow_version__, encode(task), handles,
-                                   max_retries, cluster)
+                                   max_retries, cluster, bool(optional), backoff)
         return Handle(handle)
 
     def set_display(self, name: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import traceback
 
-__all__ = ["InputError", "SandflowError", "TaskError", "describe"]
+__all__ = ["InputError", "PermanentError", "SandflowError", "TaskError", "describe", "is_permanent"]
 
 #: How many of the innermost traceback frames an error message names.
 FRAMES = 3
@@ -18,12 +18,22 @@ class SandflowError(Exception):
 
 class InputError(ValueError):
     """A task's JSON input does not fit its fields (the message names the
-    field)."""
+    field). Permanent: no retry makes the same input fit."""
 
 
 class TaskError(Exception):
     """Raise it to fail the attempt with exactly this message (no type, no
     traceback)."""
+
+
+class PermanentError(TaskError):
+    """Raise it to fail the attempt with exactly this message and no retry,
+    whatever retries the task has left: for failures no retry can fix."""
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether `error` fails the task without a retry."""
+    return isinstance(error, (PermanentError, InputError))
 
 
 def describe(error: BaseException) -> str:

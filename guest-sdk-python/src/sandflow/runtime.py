@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any
 
 from .context import Context, HostCalls, OutputOf
-from .errors import describe
+from .errors import describe, is_permanent
 from .task import decode, encode, lookup
 
 __all__ = ["Outcome", "execute"]
@@ -21,6 +21,8 @@ class Outcome:
 
     output: bytes | OutputOf | None = None
     error: str | None = None
+    #: The failure is not retried (`PermanentError`, `InputError`).
+    permanent: bool = False
 
 
 def execute(name: str, version: str, input: str, host: HostCalls, cache_calls: Any) -> Outcome:
@@ -30,7 +32,7 @@ def execute(name: str, version: str, input: str, host: HostCalls, cache_calls: A
         result = task.execute(Context(host, cache_calls))
         return Outcome(output=_output(result))
     except Exception as error:  # every failure of the task is its error
-        return Outcome(error=describe(error))
+        return Outcome(error=describe(error), permanent=is_permanent(error))
 
 
 def _output(result: Any) -> bytes | OutputOf | None:

@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from . import runtime
-from .context import OutputOf
+from .context import Backoff, OutputOf
 from .errors import SandflowError
 from .task import Task, decode, encode, lookup
 
@@ -32,6 +32,8 @@ class Submitted:
     depends_on: list[int]
     max_retries: int
     cluster: str | None
+    optional: bool = False
+    backoff: Backoff | None = None
 
 
 @dataclasses.dataclass
@@ -41,6 +43,8 @@ class Recorded:
     output: Any = None
     output_of_subtask: int | None = None
     error: str | None = None
+    #: The failure would not be retried (`PermanentError`, `InputError`).
+    permanent: bool = False
     subtasks: list[Submitted] = dataclasses.field(default_factory=list)
     display: str | None = None
     logs: list[tuple[str, str, dict[str, str]]] = dataclasses.field(default_factory=list)
@@ -54,12 +58,12 @@ class _Recorder:
     def __init__(self, record: Recorded, outputs: dict[int, Any], secrets: dict[str, str], attempt: int):
         self.record, self.outputs, self.secrets, self.attempt = record, outputs, secrets, attempt
 
-    def submit(self, name, version, input, depends_on, max_retries, cluster):
+    def submit(self, name, version, input, depends_on, max_retries, cluster, optional, backoff):
         handle = len(self.record.subtasks)
         if any(d >= handle for d in depends_on):
             raise SandflowError(f"subtask {handle} depends on a handle not issued yet: {depends_on}")
         task = decode(lookup(name, version), input)
-        self.record.subtasks.append(Submitted(task, list(depends_on), max_retries, cluster))
+        self.record.subtasks.append(Submitted(task, list(depends_on), max_retries, cluster, optional, backoff))
         return handle
 
     def set_display(self, name):
@@ -154,7 +158,7 @@ def run(task: Task, *, outputs: dict[int, Any] | None = None, secrets: dict[str,
     cls = type(task)
     outcome = runtime.execute(cls.__sandflow_name__, cls.__sandflow_version__, encode(task), host,
                               _MemoryCache(cache if cache is not None else {}))
-    record.error = outcome.error
+    record.error, record.permanent = outcome.error, outcome.permanent
     if isinstance(outcome.output, OutputOf):
         record.output_of_subtask = int(outcome.output.handle)
     elif outcome.output is not None:

@@ -63,9 +63,15 @@ pub(crate) fn submit_subtask(spec: &Subtask) -> Result<u32, String> {
             depends_on: spec.depends_on.iter().map(|h| SubtaskHandle::from_raw(*h)).collect(),
             max_retries: spec.max_retries,
             cluster: spec.cluster.clone(),
+            optional: spec.optional,
+            backoff: spec.backoff.map(|b| (b.initial_ms, b.factor, b.max_ms, b.jitter)),
         });
         Ok(handle)
     })
+}
+
+pub(crate) fn mark_permanent() {
+    with(|r| r.record.permanent = true);
 }
 
 pub(crate) fn set_display(name: &str) {

@@ -37,6 +37,18 @@ impl Task for Plan {
     fn execute(&self, ctx: &Context) -> Result<(), Error> {
         match self.how.as_str() {
             "err" => Err("the plan failed".into()),
+            "never" => Err(Error::permanent("no retry fixes this")),
+            "optional" => {
+                let backoff = crate::Backoff::exponential(std::time::Duration::from_millis(250))
+                    .max(std::time::Duration::from_secs(4))
+                    .jitter();
+                ctx.subtask(&Sum { parts: vec![] })
+                    .optional()
+                    .max_retries(3)
+                    .backoff(backoff)
+                    .submit()
+                    .map(drop)
+            }
             "panic" => panic!("the plan panicked"),
             "early" => ctx
                 .subtask(&Plan { how: "x".into() })
@@ -51,6 +63,17 @@ impl Task for Plan {
             }
         }
     }
+}
+
+#[test]
+fn optional_subtasks_backoffs_and_permanent_errors_are_recorded() {
+    let done = run(&Plan { how: "optional".into() });
+    let s = &done.subtasks[0];
+    assert_eq!((s.optional, s.max_retries, s.backoff), (true, 3, Some((250, 2.0, 4000, true))));
+    let failed = run(&Plan { how: "never".into() });
+    assert_eq!((failed.error.as_deref(), failed.permanent), (Some("no retry fixes this"), true));
+    let plain = run(&Plan { how: "err".into() });
+    assert!(!plain.permanent, "an error is retried unless made permanent");
 }
 
 #[test]

@@ -72,6 +72,7 @@ pub async fn clone_job(
         input: overridden(original, body.input),
         cluster: Some(job.cluster),
         max_retries: body.max_retries.unwrap_or(root.status.max_retries),
+        backoff: root.status.backoff.map(Into::into),
         idempotency_key: body.idempotency_key,
         traceparent: None,
     };

@@ -11,9 +11,10 @@ use super::views::{JobView, LogView, TaskView};
 use super::{ApiError, AppState};
 use crate::diagram::Theme;
 use crate::model::{
-    Job, JobId, LogEntry, LogLevel, ParseTraceParentError, TaskId, TaskKey, TaskType, TraceParent,
+    Backoff, Job, JobId, LogEntry, LogLevel, ParseTraceParentError, TaskId, TaskKey, TaskType, TraceParent,
     check_cluster,
 };
+use crate::protocol::BackoffBody;
 use crate::scheduler::JobSpec;
 
 /// Longest job name, in characters.
@@ -42,6 +43,9 @@ pub struct SubmitJob {
     /// Retries of the root task.
     #[serde(default)]
     pub max_retries: u32,
+    /// The delay before each retry of the root task; none retries at once.
+    #[serde(default)]
+    pub backoff: Option<BackoffBody>,
     /// A repeat with the same key returns the first job (1 to 256 characters).
     #[serde(default)]
     #[schema(min_length = 1, max_length = 256)]
@@ -108,8 +112,13 @@ fn validate(state: &AppState, body: SubmitJob, header: Option<TraceParent>) -> R
         })?),
         None => header,
     };
+    let backoff = body.backoff.map(Backoff::from);
+    if let Some(b) = &backoff {
+        b.check().map_err(|e| ApiError::unprocessable("invalid_backoff", e))?;
+    }
     Ok(JobSpec {
         traceparent,
+        backoff,
         name: body.name,
         task_type,
         input,

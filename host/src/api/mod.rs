@@ -42,7 +42,7 @@ pub use jobs::{LogPageView, Retried};
 pub use query::JobPage;
 pub use serve::{ServeLimits, serve};
 pub use uploads::{UploadError, UploadState, UploadView};
-pub use views::{JobView, LogView, ModuleView, TaskTypeView, TaskView};
+pub use views::{CountsView, JobView, LogView, ModuleView, TaskTypeView, TaskView};
 
 use crate::sandbox::Sandbox;
 use crate::scheduler::Scheduler;

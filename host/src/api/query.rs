@@ -34,8 +34,10 @@ pub struct JobQuery {
         pattern = "^(submitted|running|started|completed|failed|canceled)(,(submitted|running|started|completed|failed|canceled))*$"
     )]
     pub state: Option<String>,
-    /// Only jobs with at least one task in one of these states, comma-separated: queued, running, computed, failed.
-    #[param(pattern = "^(queued|running|computed|failed)(,(queued|running|computed|failed))*$")]
+    /// Only jobs with at least one task in one of these states, comma-separated: queued, running, computed, failed, failed_optional, skipped.
+    #[param(
+        pattern = "^(queued|running|computed|failed|failed_optional|skipped)(,(queued|running|computed|failed|failed_optional|skipped))*$"
+    )]
     pub task_state: Option<String>,
     /// Only jobs with exactly this name.
     pub name: Option<String>,
@@ -173,12 +175,7 @@ impl Filter {
     /// Whether `job` passes every filter given.
     pub fn keeps(&self, job: &Job) -> bool {
         let c = &job.counts;
-        let has = |s: &TaskState| match s {
-            TaskState::Queued => c.queued > 0,
-            TaskState::Running => c.running > 0,
-            TaskState::Computed => c.computed > 0,
-            TaskState::Failed => c.failed > 0,
-        };
+        let has = |s: &TaskState| c.of(*s) > 0;
         (self.states.is_empty() || self.states.contains(&job.state()))
             && (self.task_states.is_empty() || self.task_states.iter().any(has))
             && self.name.as_ref().is_none_or(|n| &job.name == n)

@@ -5,6 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Job, LogEntry, LogLevel, ModuleInfo, Task, TaskCounts, TaskKey};
+use crate::protocol::BackoffBody;
 pub use crate::protocol::TaskTypeView;
 
 /// RFC 3339 with milliseconds, UTC.
@@ -50,6 +51,10 @@ pub struct CountsView {
     pub running: u64,
     pub computed: u64,
     pub failed: u64,
+    /// Failed for good inside an optional subtree (the job goes on).
+    pub failed_optional: u64,
+    /// Never ran: their optional subtree failed.
+    pub skipped: u64,
     pub total: u64,
 }
 
@@ -60,6 +65,8 @@ impl From<&TaskCounts> for CountsView {
             running: c.running,
             computed: c.computed,
             failed: c.failed,
+            failed_optional: c.failed_optional,
+            skipped: c.skipped,
             total: c.total(),
         }
     }
@@ -102,8 +109,15 @@ pub struct TaskView {
     pub task_type: TaskTypeView,
     /// The display name, else the task type's name.
     pub display: String,
-    /// `queued|running|computed|failed`.
+    /// `queued|running|computed|failed|failed_optional|skipped`.
+    #[schema(pattern = "^(queued|running|computed|failed|failed_optional|skipped)$")]
     pub state: String,
+    /// Submitted as optional: its subtree's failure does not fail the job.
+    pub optional: bool,
+    /// The delay before each retry, if it has one.
+    pub backoff: Option<BackoffBody>,
+    /// While it waits out a backoff: when it may run again.
+    pub retry_at: Option<String>,
     pub cluster: String,
     pub attempts: u32,
     /// The fencing token of its current or last start (what a runner's
@@ -130,6 +144,9 @@ impl From<&Task> for TaskView {
             task_type: (&t.def.task_type).into(),
             display: t.display_name().to_owned(),
             state: t.status.state.as_str().to_owned(),
+            optional: t.status.optional,
+            backoff: t.status.backoff.map(Into::into),
+            retry_at: t.status.not_before_ms.map(timestamp),
             cluster: t.status.cluster.clone(),
             attempts: t.status.attempt,
             lease: t.status.lease,

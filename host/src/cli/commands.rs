@@ -234,6 +234,14 @@ fn job_id(raw: &str) -> Result<String, Error> {
     raw.parse::<JobId>().map(|id| id.to_string()).map_err(|e| Error::Usage(e.to_string()))
 }
 
+/// `, failed optional N, skipped M` when a job has such tasks.
+fn optional_counts(c: &crate::api::CountsView) -> String {
+    match (c.failed_optional, c.skipped) {
+        (0, 0) => String::new(),
+        (f, s) => format!(", failed optional {f}, skipped {s}"),
+    }
+}
+
 async fn job(client: &Client, command: JobCommand) -> Result<ExitCode, Error> {
     match command {
         JobCommand::Submit(args) => submit(client, args).await,
@@ -242,8 +250,15 @@ async fn job(client: &Client, command: JobCommand) -> Result<ExitCode, Error> {
             let c = &job.task_counts;
             println!("{}  {}  {}", job.id, job.name, job.state);
             println!(
-                "cluster {}  submitted {}  tasks {} (queued {}, running {}, computed {}, failed {})",
-                job.cluster, job.submitted_at, c.total, c.queued, c.running, c.computed, c.failed
+                "cluster {}  submitted {}  tasks {} (queued {}, running {}, computed {}, failed {}{})",
+                job.cluster,
+                job.submitted_at,
+                c.total,
+                c.queued,
+                c.running,
+                c.computed,
+                c.failed,
+                optional_counts(c)
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -350,6 +365,10 @@ async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode, Error> {
         "input": input,
         "cluster": args.cluster,
         "max_retries": args.max_retries,
+        "backoff": args.backoff.map(|mut b| {
+            b["jitter"] = args.jitter.into();
+            b
+        }),
         "idempotency_key": args.idempotency_key,
         "traceparent": args.traceparent,
     });

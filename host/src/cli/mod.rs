@@ -373,6 +373,24 @@ pub struct ListArgs {
     pub limit: usize,
 }
 
+/// A backoff as `--backoff` takes it, as the API's JSON (without jitter).
+fn parse_backoff(text: &str) -> Result<serde_json::Value, String> {
+    let mut parts = text.split(',');
+    let ms = |d: &str| {
+        humantime::parse_duration(d.trim()).map(|d| d.as_millis() as u64).map_err(|e| format!("`{d}`: {e}"))
+    };
+    let initial = ms(parts.next().unwrap_or_default())?;
+    let factor: f64 = match parts.next() {
+        Some(f) => f.trim().parse().map_err(|_| format!("`{f}` is not a factor"))?,
+        None => 2.0,
+    };
+    let max = parts.next().map(ms).transpose()?.unwrap_or(crate::model::MAX_BACKOFF_MS);
+    if parts.next().is_some() {
+        return Err("expected INITIAL[,FACTOR[,MAX]]".into());
+    }
+    Ok(serde_json::json!({"initial_ms": initial, "factor": factor, "max_ms": max}))
+}
+
 /// Options of `sandflow job submit`.
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
@@ -390,6 +408,14 @@ pub struct SubmitArgs {
     /// Retries of the root task.
     #[arg(long, default_value_t = 0)]
     pub max_retries: u32,
+    /// Wait before each retry of the root task: `INITIAL[,FACTOR[,MAX]]`
+    /// with durations such as `500ms` or `1m` (factor 2 and max one day
+    /// when not given), for example `1s,2,5m`.
+    #[arg(long, value_parser = parse_backoff)]
+    pub backoff: Option<serde_json::Value>,
+    /// Spread each retry's wait at random over its upper half.
+    #[arg(long, requires = "backoff")]
+    pub jitter: bool,
     /// Makes the submission idempotent.
     #[arg(long)]
     pub idempotency_key: Option<String>,

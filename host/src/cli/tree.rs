@@ -38,12 +38,16 @@ fn walk(
 
 fn line(out: &mut String, t: &TaskView, names: &HashMap<&str, &str>, indent: &str, branch: &str) {
     let display = t.display.replace('\n', " / ");
-    let _ =
-        write!(out, "{indent}{branch}{display}  [{}]  {}@{}", t.state, t.task_type.name, t.task_type.version);
+    let optional = if t.optional { " optional" } else { "" };
+    let (state, name, version) = (&t.state, &t.task_type.name, &t.task_type.version);
+    let _ = write!(out, "{indent}{branch}{display}  [{state}{optional}]  {name}@{version}");
     if !t.depends_on.is_empty() {
         let deps: Vec<String> =
             t.depends_on.iter().map(|d| names.get(d.as_str()).unwrap_or(&"?").replace('\n', " / ")).collect();
         let _ = write!(out, "  (after {})", deps.join(", "));
+    }
+    if let Some(at) = &t.retry_at {
+        let _ = write!(out, "  retry at {at}");
     }
     if let Some(e) = &t.error {
         let _ = write!(out, "  error: {}", e.lines().next().unwrap_or(""));

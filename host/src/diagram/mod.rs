@@ -1,7 +1,8 @@
 //! Job diagrams: a job's tasks as an SVG graph. A node per task labelled with
 //! its display name (and its error when failed), solid edges from parent to
 //! subtask, dashed edges from a task to what it depends on, filled by state,
-//! with a title and a legend, in a light or dark theme. The layered top-down
+//! optional tasks with a dashed border, with a title and a legend, in a
+//! light or dark theme. The layered top-down
 //! layout is computed by the layout-rs crate; [`canvas`] keeps what it placed
 //! and this module writes the SVG. Pure: no I/O.
 
@@ -52,7 +53,7 @@ struct Palette {
     border: &'static str,
     edge: &'static str,
     dependency: &'static str,
-    fills: [(&'static str, &'static str); 4],
+    fills: [(&'static str, &'static str); 6],
 }
 
 impl Theme {
@@ -69,6 +70,8 @@ impl Theme {
                     ("running", "#AFEEEE"),
                     ("computed", "#F0FFF0"),
                     ("failed", "#FA8072"),
+                    ("failed_optional", "#F5C6A5"),
+                    ("skipped", "#fcf3ae"),
                 ],
             },
             Theme::Dark => Palette {
@@ -82,6 +85,8 @@ impl Theme {
                     ("running", "#2F5F5F"),
                     ("computed", "#2F4F2F"),
                     ("failed", "#8B3A32"),
+                    ("failed_optional", "#7A5530"),
+                    ("skipped", "#5C5826"),
                 ],
             },
         }
@@ -102,12 +107,17 @@ pub fn label_lines(task: &Task) -> Vec<String> {
     if lines.is_empty() {
         lines.push(task.def.task_type.name.clone());
     }
-    if task.status.state == TaskState::Failed
+    if failed(task.status.state)
         && let Some(e) = task.errors.last()
     {
         lines.push(shorten(&format!("error: {}", e.message.lines().next().unwrap_or(""))));
     }
     lines
+}
+
+/// Whether a task in `state` failed for good (its label shows the error).
+fn failed(state: TaskState) -> bool {
+    matches!(state, TaskState::Failed | TaskState::FailedOptional)
 }
 
 fn shorten(line: &str) -> String {
@@ -212,9 +222,11 @@ fn write_node(svg: &mut String, task: &Task, n: &canvas::PlacedNode, (dx, dy): (
     let lines = label_lines(task);
     let _ = write!(
         svg,
-        r#"<g class="task" data-task="{id}" data-state="{state}"><rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="4" fill="{fill}" stroke="{border}"/><text x="{cx:.1}" y="{ty:.1}" text-anchor="middle" fill="{fg}">"#,
+        r#"<g class="task" data-task="{id}" data-state="{state}" data-optional="{optional}"><rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="4" fill="{fill}" stroke="{border}"{dash}/><text x="{cx:.1}" y="{ty:.1}" text-anchor="middle" fill="{fg}">"#,
         id = task.key.task,
         state = task.status.state.as_str(),
+        optional = task.status.optional,
+        dash = if task.status.optional { r#" stroke-dasharray="5,3" stroke-width="2""# } else { "" },
         w = n.size.x,
         h = n.size.y,
         fill = p.fill(task.status.state),
@@ -225,11 +237,7 @@ fn write_node(svg: &mut String, task: &Task, n: &canvas::PlacedNode, (dx, dy): (
     );
     for (i, line) in lines.iter().enumerate() {
         let dy = if i == 0 { 0.0 } else { 1.2 };
-        let class = if line.starts_with("error: ") && task.status.state == TaskState::Failed {
-            "error"
-        } else {
-            "label"
-        };
+        let class = if line.starts_with("error: ") && failed(task.status.state) { "error" } else { "label" };
         let _ = write!(
             svg,
             r#"<tspan class="{class}" x="{cx:.1}" dy="{dy}em">{}</tspan>"#,
@@ -252,7 +260,15 @@ fn write_legend(svg: &mut String, x: f64, p: &Palette) {
             fg = p.text,
         );
     }
-    let y = p.fills.len() as f64 * 24.0 + 10.0;
+    let y = p.fills.len() as f64 * 24.0;
+    let _ = write!(
+        svg,
+        r#"<rect x="0" y="{y}" width="18" height="16" rx="3" fill="none" stroke="{b}" stroke-dasharray="5,3" stroke-width="2"/><text x="26" y="{ty}" fill="{fg}">optional</text>"#,
+        b = p.border,
+        ty = y + 13.0,
+        fg = p.text,
+    );
+    let y = y + 34.0;
     let _ = write!(
         svg,
         r#"<line x1="0" y1="{y}" x2="30" y2="{y}" stroke="{e}" stroke-width="1.5"/><text x="38" y="{t1}" fill="{fg}">subtask</text><line x1="0" y1="{y2}" x2="30" y2="{y2}" stroke="{d}" stroke-width="1.5" stroke-dasharray="6,4"/><text x="38" y="{t2}" fill="{fg}">depends on</text></g>"#,

@@ -1,6 +1,7 @@
 //! The pure domain model: ids, task types and versions, task and job states,
 //! and the derivation of a job's state. No I/O happens here.
 
+mod backoff;
 mod cache;
 mod cluster;
 mod egress;
@@ -15,6 +16,7 @@ mod task_type;
 mod telemetry;
 mod trace;
 
+pub use backoff::{Backoff, MAX_BACKOFF_FACTOR, MAX_BACKOFF_MS};
 pub use cache::{
     CACHE_CHUNK_BYTES, CacheKey, MAX_CACHE_VALUE_BYTES, MAX_KEY_BYTES, MAX_LIST_KEYS, check_attempt_writes,
     check_prefix, check_value_size,

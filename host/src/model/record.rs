@@ -172,6 +172,8 @@ pub struct SubtaskRequest<'a> {
     pub depends_on: Vec<u32>,
     pub max_retries: u32,
     pub cluster: Option<&'a str>,
+    pub optional: bool,
+    pub backoff: Option<super::Backoff>,
 }
 
 /// Whether a subtask of this type (on this cluster, if given) may be
@@ -200,6 +202,9 @@ pub struct Record {
     pub progress: BTreeMap<String, (u64, u64)>,
     /// What the attempt returned, once checked ([`Record::set_output`]).
     pub output: Output,
+    /// The task said its failure is permanent: a failed attempt is not
+    /// retried.
+    pub permanent: bool,
 }
 
 impl Record {
@@ -217,6 +222,7 @@ impl Record {
             open_spans: Vec::new(),
             progress: BTreeMap::new(),
             output: Output::None,
+            permanent: false,
         }
     }
 
@@ -310,6 +316,9 @@ impl Record {
         serde_json::from_str::<serde::de::IgnoredAny>(s.input)
             .map_err(|e| format!("input is not valid JSON: {e}"))?;
         self.check_dependencies(&s.depends_on)?;
+        if let Some(b) = &s.backoff {
+            b.check()?;
+        }
         admit(&task_type, s.cluster)?;
         Ok(SubtaskSpec {
             task_type,
@@ -317,6 +326,8 @@ impl Record {
             depends_on: s.depends_on,
             max_retries: s.max_retries,
             cluster: s.cluster.map(str::to_owned),
+            optional: s.optional,
+            backoff: s.backoff,
         })
     }
 
@@ -464,7 +475,16 @@ mod tests {
     }
 
     fn request<'a>(input: &'a str, depends_on: Vec<u32>) -> SubtaskRequest<'a> {
-        SubtaskRequest { name: "Leaf", version: "v0.0", input, depends_on, max_retries: 0, cluster: None }
+        SubtaskRequest {
+            name: "Leaf",
+            version: "v0.0",
+            input,
+            depends_on,
+            max_retries: 0,
+            cluster: None,
+            optional: false,
+            backoff: None,
+        }
     }
 
     fn any(_: &TaskType, _: Option<&str>) -> Result<(), String> {

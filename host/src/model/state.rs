@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a task stands.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum TaskState {
     /// Waiting to run (or to become eligible).
     Queued,
@@ -14,12 +14,22 @@ pub enum TaskState {
     Computed,
     /// Failed after exhausting its retries.
     Failed,
+    /// Failed for good inside an optional task's subtree: the job goes on.
+    FailedOptional,
+    /// Never ran: a task of its optional subtree failed for good.
+    Skipped,
 }
 
 impl TaskState {
     /// Every state, in the order the API lists them.
-    pub const ALL: [TaskState; 4] =
-        [TaskState::Queued, TaskState::Running, TaskState::Computed, TaskState::Failed];
+    pub const ALL: [TaskState; 6] = [
+        TaskState::Queued,
+        TaskState::Running,
+        TaskState::Computed,
+        TaskState::Failed,
+        TaskState::FailedOptional,
+        TaskState::Skipped,
+    ];
 
     /// The lowercase name used by the API.
     pub fn as_str(self) -> &'static str {
@@ -28,7 +38,15 @@ impl TaskState {
             TaskState::Running => "running",
             TaskState::Computed => "computed",
             TaskState::Failed => "failed",
+            TaskState::FailedOptional => "failed_optional",
+            TaskState::Skipped => "skipped",
         }
+    }
+
+    /// Whether the task is done for good in a way that lets its dependents
+    /// run and its job complete: computed, failed-optional or skipped.
+    pub fn is_settled(self) -> bool {
+        matches!(self, TaskState::Computed | TaskState::FailedOptional | TaskState::Skipped)
     }
 }
 
@@ -42,7 +60,7 @@ pub enum JobState {
     Running,
     /// Some tasks are computed, others queued, none running.
     Started,
-    /// Every task is computed.
+    /// Every task is computed (or failed-optional, or skipped).
     Completed,
     /// A task failed for good; the job is halted.
     Failed,
@@ -90,12 +108,26 @@ pub struct TaskCounts {
     pub computed: u64,
     /// Tasks failed for good.
     pub failed: u64,
+    /// Tasks failed for good inside an optional subtree.
+    pub failed_optional: u64,
+    /// Tasks skipped because their optional subtree failed.
+    pub skipped: u64,
 }
 
 impl TaskCounts {
     /// The number of tasks.
     pub fn total(&self) -> u64 {
-        self.queued + self.running + self.computed + self.failed
+        self.queued + self.running + self.computed + self.failed + self.failed_optional + self.skipped
+    }
+
+    /// Tasks settled: computed, failed-optional or skipped.
+    pub fn settled(&self) -> u64 {
+        self.computed + self.failed_optional + self.skipped
+    }
+
+    /// How many tasks are in `state`.
+    pub fn of(&self, state: TaskState) -> u64 {
+        *self.clone().of_mut(state)
     }
 
     /// The counter of `state`.
@@ -105,6 +137,8 @@ impl TaskCounts {
             TaskState::Running => &mut self.running,
             TaskState::Computed => &mut self.computed,
             TaskState::Failed => &mut self.failed,
+            TaskState::FailedOptional => &mut self.failed_optional,
+            TaskState::Skipped => &mut self.skipped,
         }
     }
 
@@ -116,17 +150,17 @@ impl TaskCounts {
     }
 
     /// The job's state, checked in the order of the semantics: canceled,
-    /// failed, completed, running, started, submitted.
+    /// failed, completed (every task settled), running, started, submitted.
     pub fn job_state(&self, canceled: bool) -> JobState {
         if canceled {
             JobState::Canceled
         } else if self.failed > 0 {
             JobState::Failed
-        } else if self.total() > 0 && self.computed == self.total() {
+        } else if self.total() > 0 && self.settled() == self.total() {
             JobState::Completed
         } else if self.running > 0 {
             JobState::Running
-        } else if self.computed > 0 {
+        } else if self.settled() > 0 {
             JobState::Started
         } else {
             JobState::Submitted
@@ -139,7 +173,7 @@ mod tests {
     use super::*;
 
     fn counts(queued: u64, running: u64, computed: u64, failed: u64) -> TaskCounts {
-        TaskCounts { queued, running, computed, failed }
+        TaskCounts { queued, running, computed, failed, ..TaskCounts::default() }
     }
 
     #[test]
@@ -173,6 +207,14 @@ mod tests {
     fn submitted_when_nothing_started() {
         assert_eq!(counts(1, 0, 0, 0).job_state(false), JobState::Submitted);
         assert_eq!(counts(0, 0, 0, 0).job_state(false), JobState::Submitted);
+    }
+
+    #[test]
+    fn failed_optional_and_skipped_tasks_complete_a_job() {
+        let c = TaskCounts { computed: 3, failed_optional: 1, skipped: 2, ..TaskCounts::default() };
+        assert_eq!(c.job_state(false), JobState::Completed);
+        let started = TaskCounts { queued: 1, skipped: 2, ..TaskCounts::default() };
+        assert_eq!(started.job_state(false), JobState::Started);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Jobs and tasks as the scheduler sees them.
 
 use super::{
-    JobId, JobState, JobTrace, TaskCounts, TaskId, TaskKey, TaskState, TaskType, TraceParent, Version,
+    Backoff, JobId, JobState, JobTrace, TaskCounts, TaskId, TaskKey, TaskState, TaskType, TraceParent,
+    Version,
 };
 
 /// Longest display name, in characters; longer ones are truncated.
@@ -154,6 +155,19 @@ pub struct TaskStatus {
     pub started_ms: Option<u64>,
     /// When it was last computed or failed.
     pub finished_ms: Option<u64>,
+    /// Whether it was submitted as optional: a failure for good in its
+    /// subtree does not fail the job.
+    pub optional: bool,
+    /// Its innermost optional ancestor, itself included: the subtree a
+    /// failure of this task confines itself to (`None`: the job fails).
+    pub guard: Option<TaskId>,
+    /// On an optional task: a task of its subtree failed for good, so what
+    /// is queued in the subtree is skipped, and so is what is added later.
+    pub poisoned: bool,
+    /// The delay before each retry, if any.
+    pub backoff: Option<Backoff>,
+    /// While it waits out a backoff: when it may run again (Unix ms).
+    pub not_before_ms: Option<u64>,
 }
 
 /// Attempt errors kept per task; older ones are dropped.
@@ -178,7 +192,28 @@ impl TaskStatus {
             created_ms: super::now_ms(),
             started_ms: None,
             finished_ms: None,
+            optional: false,
+            guard: None,
+            poisoned: false,
+            backoff: None,
+            not_before_ms: None,
         }
+    }
+
+    /// Sets how failures are handled: `optional` (with `id`, the task's
+    /// own id, as its guard) or the `inherited` guard of its parent, and a
+    /// backoff.
+    pub fn with_policy(
+        mut self,
+        id: TaskId,
+        optional: bool,
+        inherited: Option<TaskId>,
+        backoff: Option<Backoff>,
+    ) -> Self {
+        self.optional = optional;
+        self.guard = if optional { Some(id) } else { inherited };
+        self.backoff = backoff;
+        self
     }
 }
 
@@ -221,6 +256,10 @@ pub struct SubtaskSpec {
     pub max_retries: u32,
     /// Its cluster; the parent's when `None`.
     pub cluster: Option<String>,
+    /// Whether its failure for good spares the job (see [`TaskStatus::guard`]).
+    pub optional: bool,
+    /// The delay before each retry, if any (already checked).
+    pub backoff: Option<Backoff>,
 }
 
 #[cfg(test)]

@@ -137,6 +137,7 @@ async fn run_one<S: WorkSource>(
         logs: result.logs,
         spans: result.spans,
         canceled: result.canceled,
+        permanent: result.permanent,
         progress: result.progress,
     })
 }
@@ -152,6 +153,7 @@ fn failure(a: &Assignment, message: String) -> Report {
         logs: Vec::new(),
         spans: Vec::new(),
         canceled: false,
+        permanent: false,
         progress: Vec::new(),
     }
 }

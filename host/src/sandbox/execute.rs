@@ -68,6 +68,8 @@ pub struct ExecutionResult {
     pub spans: Vec<SpanEntry>,
     /// Whether it failed because its job was force-canceled.
     pub canceled: bool,
+    /// Whether it failed after the task marked its failure permanent.
+    pub permanent: bool,
     /// Progress it added: (label, total, done).
     pub progress: Vec<(String, u64, u64)>,
     /// The sandbox had no room for it (the instance pool was full): it did
@@ -117,6 +119,7 @@ impl Sandbox {
         let canceled = outcome.is_err() && cancel.is_raised();
         let outcome = if canceled { Err("canceled".to_owned()) } else { outcome };
         let output = record.take_output(outcome.is_ok());
+        let permanent = outcome.is_err() && record.permanent && !canceled;
         ExecutionResult {
             outcome,
             output,
@@ -124,6 +127,7 @@ impl Sandbox {
             logs: record.logs,
             spans: record.spans,
             canceled,
+            permanent,
             progress: record.progress.into_iter().map(|(l, (t, d))| (l, t, d)).collect(),
             no_room,
         }

@@ -105,13 +105,22 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     linker.instance("sandflow:task/types@0.1.0")?;
-    super::imports::add(&mut linker.instance("sandflow:task/host@0.1.0")?)?;
-    linker.instance("sandflow:task/types@0.2.0")?;
-    let mut current = linker.instance("sandflow:task/host@0.2.0")?;
-    super::imports::add(&mut current)?;
-    super::imports::add_outputs(&mut current)?;
-    super::secrets::add(&mut current)?;
-    super::cache_imports::add(&mut linker.instance("sandflow:task/cache@0.2.0")?)?;
+    let mut v1 = linker.instance("sandflow:task/host@0.1.0")?;
+    super::imports::add(&mut v1)?;
+    super::imports::add_submit_v1(&mut v1)?;
+    for version in ["0.2.0", "0.3.0"] {
+        linker.instance(&format!("sandflow:task/types@{version}"))?;
+        let mut host = linker.instance(&format!("sandflow:task/host@{version}"))?;
+        super::imports::add(&mut host)?;
+        super::imports::add_outputs(&mut host)?;
+        super::secrets::add(&mut host)?;
+        if version == "0.2.0" {
+            super::imports::add_submit_v1(&mut host)?;
+        } else {
+            super::imports::add_failure_handling(&mut host)?;
+        }
+        super::cache_imports::add(&mut linker.instance(&format!("sandflow:task/cache@{version}"))?)?;
+    }
     Ok(linker)
 }
 

@@ -10,7 +10,7 @@ use wasmtime::{Result, StoreContextMut};
 
 use super::bindings::sandflow::task::host::{Execution, Level};
 use super::host::HostState;
-use crate::model::{LogLevel, OverBound, SubtaskRequest, truncate_to};
+use crate::model::{Backoff, LogLevel, OverBound, SubtaskRequest, truncate_to};
 
 /// A task type as the guest passed it, in its memory.
 #[derive(ComponentType, Lift)]
@@ -36,6 +36,69 @@ struct RawSubtask {
     max_retries: u32,
     #[component(name = "cluster")]
     cluster: Option<WasmStr>,
+}
+
+/// A backoff as the guest passed it (0.3.0).
+#[derive(ComponentType, Lift)]
+#[component(record)]
+struct RawBackoff {
+    #[component(name = "initial-ms")]
+    initial_ms: u64,
+    #[component(name = "factor")]
+    factor: f64,
+    #[component(name = "max-ms")]
+    max_ms: u64,
+    #[component(name = "jitter")]
+    jitter: bool,
+}
+
+/// A subtask as a 0.3.0 guest passed it: 0.1.0's and how its failure is
+/// handled.
+#[derive(ComponentType, Lift)]
+#[component(record)]
+struct RawSubtaskV3 {
+    #[component(name = "task-type")]
+    task_type: RawTaskType,
+    #[component(name = "input")]
+    input: WasmStr,
+    #[component(name = "depends-on")]
+    depends_on: WasmList<u32>,
+    #[component(name = "max-retries")]
+    max_retries: u32,
+    #[component(name = "cluster")]
+    cluster: Option<WasmStr>,
+    #[component(name = "optional")]
+    optional: bool,
+    #[component(name = "backoff")]
+    backoff: Option<RawBackoff>,
+}
+
+impl RawSubtaskV3 {
+    /// The 0.1.0 part, and the failure handling.
+    fn split(self) -> (RawSubtask, Policy) {
+        let backoff = self.backoff.map(|b| Backoff {
+            initial_ms: b.initial_ms,
+            factor: b.factor,
+            max_ms: b.max_ms,
+            jitter: b.jitter,
+        });
+        let policy = Policy { optional: self.optional, backoff };
+        let s = RawSubtask {
+            task_type: self.task_type,
+            input: self.input,
+            depends_on: self.depends_on,
+            max_retries: self.max_retries,
+            cluster: self.cluster,
+        };
+        (s, policy)
+    }
+}
+
+/// How a subtask's failure is handled (0.1.0 and 0.2.0: the defaults).
+#[derive(Default)]
+struct Policy {
+    optional: bool,
+    backoff: Option<Backoff>,
 }
 
 /// A key/value pair as the guest passed it, in its memory.
@@ -83,7 +146,11 @@ fn level(l: Level) -> LogLevel {
 
 /// `submit-subtask`: the input is copied only once its size is known to be
 /// within the bound, the dependencies only once their number is.
-fn submit(mut store: Store<'_>, s: RawSubtask) -> Result<(std::result::Result<u32, String>,)> {
+fn submit(
+    mut store: Store<'_>,
+    s: RawSubtask,
+    policy: Policy,
+) -> Result<(std::result::Result<u32, String>,)> {
     let b = store.data().record.bounds().clone();
     if let Err(refused) = store.data().record.check_dependency_count(s.depends_on.len()) {
         return Ok((Err(refused),));
@@ -109,6 +176,8 @@ fn submit(mut store: Store<'_>, s: RawSubtask) -> Result<(std::result::Result<u3
         depends_on,
         max_retries: s.max_retries,
         cluster: cluster.as_deref(),
+        optional: policy.optional,
+        backoff: policy.backoff,
     };
     let admit = state.check.clone();
     Ok((state.record.submit(request, &*admit).map_err(trap)?,))
@@ -127,9 +196,29 @@ pub fn add_outputs(inst: &mut LinkerInstance<'_, HostState>) -> Result<()> {
     Ok(())
 }
 
-/// Adds the host functions to `inst` (the instance of one WIT version).
+/// Adds `submit-subtask` as 0.1.0 and 0.2.0 have it (no failure handling).
+pub fn add_submit_v1(inst: &mut LinkerInstance<'_, HostState>) -> Result<()> {
+    inst.func_wrap("submit-subtask", |store: Store<'_>, (s,): (RawSubtask,)| {
+        submit(store, s, Policy::default())
+    })
+}
+
+/// Adds what 0.3.0 added: `submit-subtask` with optional subtasks and a
+/// backoff, and `mark-permanent`.
+pub fn add_failure_handling(inst: &mut LinkerInstance<'_, HostState>) -> Result<()> {
+    inst.func_wrap("submit-subtask", |store: Store<'_>, (s,): (RawSubtaskV3,)| {
+        let (s, policy) = s.split();
+        submit(store, s, policy)
+    })?;
+    inst.func_wrap("mark-permanent", |mut store: Store<'_>, (): ()| {
+        store.data_mut().record.permanent = true;
+        Ok(())
+    })
+}
+
+/// Adds the host functions every WIT version has, but `submit-subtask`, to
+/// `inst` (the instance of one version).
 pub fn add(inst: &mut LinkerInstance<'_, HostState>) -> Result<()> {
-    inst.func_wrap("submit-subtask", |store: Store<'_>, (s,): (RawSubtask,)| submit(store, s))?;
     inst.func_wrap("set-display", |mut store: Store<'_>, (name,): (WasmStr,)| {
         let name = text(&store, &name, 4 * crate::model::MAX_DISPLAY_CHARS)?;
         store.data_mut().record.set_display(&name).map_err(trap)

@@ -1,9 +1,11 @@
 //! The WIT version a component was built against, and calling its `execute`
-//! accordingly: 0.2.0 answers an output, 0.1.0 none. A component exporting
-//! the 0.2.0 task interface is run as 0.2.0, any other as 0.1.0 (which
-//! refuses it, with wasmtime's reason, if it fits neither).
+//! accordingly: 0.3.0 and 0.2.0 answer an output (their `execute` has one
+//! type; 0.3.0 changed only host functions), 0.1.0 none. A component
+//! exporting the 0.3.0 or 0.2.0 task interface is run as that version, any
+//! other as 0.1.0 (which refuses it, with wasmtime's reason, if it fits
+//! none).
 //!
-//! A 0.2.0 output's bytes are checked against [`MAX_TASK_OUTPUT_BYTES`]
+//! An output's bytes are checked against [`MAX_TASK_OUTPUT_BYTES`]
 //! while wasmtime lifts them, before any is copied out of guest memory (as
 //! `listing.rs` bounds a task-type list); the configured, smaller bound is
 //! the attempt's record's to apply.
@@ -17,14 +19,15 @@ use super::bindings::v1;
 use super::host::HostState;
 use crate::model::{MAX_TASK_OUTPUT_BYTES, Output, TaskType};
 
-/// The task interface of each version.
-const TASK_V2: &str = "sandflow:task/task@0.2.0";
+/// The task interfaces whose `execute` answers an output, newest first.
+const TASK_WITH_OUTPUT: [&str; 2] = ["sandflow:task/task@0.3.0", "sandflow:task/task@0.2.0"];
 const TASK_V1: &str = "sandflow:task/task@0.1.0";
 
 /// A module ready to instantiate, in its version.
 pub enum Pre {
-    /// Built against 0.2.0: `execute`'s export, looked up once.
-    V2 { pre: InstancePre<HostState>, execute: ComponentExportIndex },
+    /// Built against 0.3.0 or 0.2.0 (`interface`): `execute`'s export,
+    /// looked up once.
+    V2 { pre: InstancePre<HostState>, execute: ComponentExportIndex, interface: &'static str },
     /// Built against 0.1.0.
     V1(v1::TaskComponentPre<HostState>),
 }
@@ -77,11 +80,12 @@ impl Pre {
     /// The version `pre` was built against.
     pub fn new(pre: InstancePre<HostState>) -> Result<Self, String> {
         let component = pre.component();
-        let execute = component
-            .get_export_index(None, TASK_V2)
-            .and_then(|task| component.get_export_index(Some(&task), "execute"));
-        match execute {
-            Some(execute) => Ok(Pre::V2 { pre, execute }),
+        let found = TASK_WITH_OUTPUT.into_iter().find_map(|interface| {
+            let task = component.get_export_index(None, interface)?;
+            Some((component.get_export_index(Some(&task), "execute")?, interface))
+        });
+        match found {
+            Some((execute, interface)) => Ok(Pre::V2 { pre, execute, interface }),
             None => v1::TaskComponentPre::new(pre).map(Pre::V1).map_err(|e| format!("{e:#}")),
         }
     }
@@ -97,7 +101,7 @@ impl Pre {
     /// The name of the task interface it exports.
     pub fn task_interface(&self) -> &'static str {
         match self {
-            Pre::V2 { .. } => TASK_V2,
+            Pre::V2 { interface, .. } => interface,
             Pre::V1(_) => TASK_V1,
         }
     }
@@ -112,7 +116,7 @@ impl Pre {
     ) -> Result<std::result::Result<Output, String>> {
         let (name, version) = (task_type.name.clone(), task_type.version.to_string());
         match self {
-            Pre::V2 { pre, execute } => {
+            Pre::V2 { pre, execute, .. } => {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 let func = instance
                     .get_typed_func::<(&WitTaskType, &str), (std::result::Result<GuestOutput, String>,)>(

@@ -30,6 +30,9 @@ pub const CHUNK_WORK: usize = 8192;
 pub struct Children {
     parent: TaskKey,
     cluster: String,
+    /// The parent's guard (see `optional.rs`): its subtasks inherit it, and
+    /// their list is kept when there is one.
+    guard: Option<TaskId>,
     specs: Vec<SubtaskSpec>,
     ids: Vec<TaskId>,
     /// The next subtask to write, whether its records are written, and how
@@ -45,10 +48,16 @@ pub struct Children {
 }
 
 impl Children {
-    /// Checks `specs`, submitted by `parent` (of `cluster`): dependencies
-    /// name earlier subtasks only (so the graph stays acyclic), duplicates
-    /// are dropped (the first mention keeps its place).
-    pub fn plan(parent: TaskKey, cluster: &str, mut specs: Vec<SubtaskSpec>) -> Result<Self, Error> {
+    /// Checks `specs`, submitted by `parent` (of `cluster`, inside the
+    /// optional subtree of `guard` if any): dependencies name earlier
+    /// subtasks only (so the graph stays acyclic), duplicates are dropped
+    /// (the first mention keeps its place).
+    pub fn plan(
+        parent: TaskKey,
+        cluster: &str,
+        guard: Option<TaskId>,
+        mut specs: Vec<SubtaskSpec>,
+    ) -> Result<Self, Error> {
         let mut work = 0;
         for (i, spec) in specs.iter_mut().enumerate() {
             if let Some(&bad) = spec.depends_on.iter().find(|&&d| d as usize >= i) {
@@ -62,7 +71,7 @@ impl Children {
         let staged = work > CHUNK_WORK;
         let (next, written, next_dep, seq, ready) = (0, false, 0, 0, Vec::new());
         let cluster = cluster.to_owned();
-        Ok(Children { parent, cluster, specs, ids, next, written, next_dep, seq, ready, staged })
+        Ok(Children { parent, cluster, guard, specs, ids, next, written, next_dep, seq, ready, staged })
     }
 
     /// How many subtasks there are.
@@ -120,7 +129,8 @@ impl Children {
         let spec = &mut self.specs[i];
         let cluster = spec.cluster.take().unwrap_or_else(|| self.cluster.clone());
         let depends_on: Vec<TaskId> = spec.depends_on.iter().map(|&d| self.ids[d as usize]).collect();
-        let status = TaskStatus::queued(Some(self.parent.task), cluster.clone(), spec.max_retries);
+        let status = TaskStatus::queued(Some(self.parent.task), cluster.clone(), spec.max_retries)
+            .with_policy(key.task, spec.optional, self.guard, spec.backoff);
         if depends_on.is_empty() {
             chunk.mark(cluster.clone(), key, Live::Ready);
             self.ready.push((cluster, key));
@@ -135,6 +145,14 @@ impl Children {
             handles: spec.depends_on.clone(),
         };
         chunk.add_task(key, def, status);
+    }
+
+    /// Keeps the list of the subtasks in `unit` when they are inside an
+    /// optional subtree (so that they can be skipped); outside, nothing.
+    pub fn keep_list(&self, unit: &mut Unit) {
+        if self.guard.is_some() {
+            unit.put_children(self.parent, self.ids.clone());
+        }
     }
 
     /// What `output` keeps: a handle becomes the id of that subtask (one
@@ -198,6 +216,7 @@ impl Commit {
             return Ok(Step::More(self));
         }
         unit.unstage(self.key);
+        self.children.keep_list(unit);
         graph::record(unit, self.key, self.attempt, self.recorded, true)?;
         let count = self.children.len() as u64;
         let mut ready = self.children.into_ready();
@@ -224,6 +243,8 @@ mod tests {
                 depends_on: d.clone(),
                 max_retries: 0,
                 cluster: None,
+                optional: false,
+                backoff: None,
             })
             .collect()
     }
@@ -240,7 +261,7 @@ mod tests {
             let deps: Vec<Vec<u32>> =
                 raw.iter().enumerate().map(|(i, d)| d.iter().filter(|_| i > 0).map(|x| x % i as u32).collect()).collect();
             let parent = TaskKey { job: JobId::new(), task: TaskId::new() };
-            let mut children = Children::plan(parent, "default", specs(&deps)).unwrap();
+            let mut children = Children::plan(parent, "default", None, specs(&deps)).unwrap();
             let mut waiting = Waiting::default();
             let (mut written, mut dependents): (HashMap<TaskId, TaskDef>, HashMap<TaskId, Vec<TaskId>>) = Default::default();
             let mut chunks = 0;

@@ -8,9 +8,12 @@
 //! its dependents lose one unmet dependency ([`Waiting`], in memory) and its
 //! parent one open subtree, which may complete the parent in turn. Every
 //! task completes once, so a job costs work linear in its tasks plus its
-//! edges, whatever its depth or shape.
+//! edges, whatever its depth or shape. Failed-optional and skipped tasks
+//! settle the same way ([`settle`], see `optional.rs`).
 
 use super::children::{Children, Commit, Recorded};
+use super::delays::Delays;
+use super::optional::{adds_are_skipped, fail_for_good, skip_below};
 use super::waiting::Waiting;
 use super::{Error, JobSpec, Report};
 use crate::model::{
@@ -29,7 +32,12 @@ pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (Job, Ready) {
     let key = TaskKey { job: id, task: TaskId::new() };
     let def =
         TaskDef { task_type: spec.task_type, input: spec.input, depends_on: Vec::new(), handles: Vec::new() };
-    let status = TaskStatus::queued(None, spec.cluster.clone(), spec.max_retries);
+    let status = TaskStatus::queued(None, spec.cluster.clone(), spec.max_retries).with_policy(
+        key.task,
+        false,
+        None,
+        spec.backoff,
+    );
     let mut job = Job {
         id,
         name: spec.name,
@@ -51,7 +59,7 @@ pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (Job, Ready) {
     (job, (spec.cluster, key))
 }
 
-fn status_mut(unit: &mut Unit, key: TaskKey) -> Result<&mut TaskStatus, Error> {
+pub(super) fn status_mut(unit: &mut Unit, key: TaskKey) -> Result<&mut TaskStatus, Error> {
     unit.status_mut(key)?.ok_or(Error::UnknownTask(key))
 }
 
@@ -85,13 +93,18 @@ pub enum Finished {
 
 /// Applies a runner's report of an attempt. Every check happens before the
 /// first change, so a refused report leaves the unit untouched.
-pub fn finish(unit: &mut Unit, waiting: &mut Waiting, report: Report) -> Result<Finished, Error> {
+pub fn finish(
+    unit: &mut Unit,
+    waiting: &mut Waiting,
+    delays: &mut Delays,
+    report: Report,
+) -> Result<Finished, Error> {
     let key = report.key;
     let task = unit.status(key)?.ok_or(Error::UnknownTask(key))?;
     if task.state != TaskState::Running || task.lease != report.lease {
         return Err(Error::StaleAttempt { key, lease: report.lease });
     }
-    let cluster = task.cluster.clone();
+    let (cluster, guard) = (task.cluster.clone(), task.guard);
     let recorded = Recorded {
         display: report.display,
         logs: report.logs,
@@ -103,10 +116,11 @@ pub fn finish(unit: &mut Unit, waiting: &mut Waiting, report: Report) -> Result<
         Ok(subtasks) => subtasks,
         Err(message) => {
             record(unit, key, report.attempt, recorded, false)?;
-            return Ok(Finished::Done(fail_attempt(unit, key, message, !report.canceled)?));
+            let end = End { canceled: report.canceled, permanent: report.permanent };
+            return Ok(Finished::Done(fail_attempt(unit, waiting, delays, key, message, end)?));
         }
     };
-    let mut children = Children::plan(key, &cluster, subtasks)?;
+    let mut children = Children::plan(key, &cluster, guard, subtasks)?;
     let recorded = Recorded { output: children.resolve(report.output), ..recorded };
     if children.is_staged() {
         return Ok(Finished::Committing(Box::new(Commit::new(key, report.attempt, children, recorded))));
@@ -114,6 +128,7 @@ pub fn finish(unit: &mut Unit, waiting: &mut Waiting, report: Report) -> Result<
     let mut chunk = Chunk::default();
     children.write_chunk(&mut chunk, waiting);
     unit.absorb(chunk);
+    children.keep_list(unit);
     record(unit, key, report.attempt, recorded, true)?;
     let count = children.len() as u64;
     let mut ready = children.into_ready();
@@ -159,24 +174,63 @@ fn add_error(unit: &mut Unit, key: TaskKey, message: String, ran: bool) -> Resul
     Ok(())
 }
 
-/// Counts a failed attempt; the task is queued again while `may_retry` and
-/// retries remain, else it fails.
+/// How an attempt's failure came about.
+struct End {
+    /// A forced cancel interrupted it: no retry, and always `failed`.
+    canceled: bool,
+    /// The task marked it permanent: no retry.
+    permanent: bool,
+}
+
+/// Counts a failed attempt; the task is queued again (after its backoff,
+/// if it has one) while retries remain, else it fails for good. Answers
+/// what became ready.
 fn fail_attempt(
     unit: &mut Unit,
+    waiting: &mut Waiting,
+    delays: &mut Delays,
     key: TaskKey,
     message: String,
-    may_retry: bool,
+    end: End,
 ) -> Result<Vec<Ready>, Error> {
     add_error(unit, key, message, true)?;
     let task = status_mut(unit, key)?;
     task.failures += 1;
     task.finished_ms = Some(now_ms());
-    let retry = may_retry && task.failures <= task.max_retries;
-    task.state = if retry { TaskState::Queued } else { TaskState::Failed };
-    let (to, cluster) = (task.state, task.cluster.clone());
-    job_transition(unit, key.job, TaskState::Running, to)?;
-    unit.mark(&cluster, key, if retry { Live::Ready } else { Live::Idle });
-    Ok(if retry { vec![(cluster, key)] } else { Vec::new() })
+    let mut ready = Vec::new();
+    if end.canceled || end.permanent || task.failures > task.max_retries {
+        fail_for_good(unit, waiting, key, end.canceled, &mut ready)?;
+        return Ok(ready);
+    }
+    task.state = TaskState::Queued;
+    let delay = task.backoff.map_or(0, |b| b.delay_ms(task.failures, fastrand::f64()));
+    let due = now_ms() + delay;
+    task.not_before_ms = (delay > 0).then_some(due);
+    let cluster = task.cluster.clone();
+    job_transition(unit, key.job, TaskState::Running, TaskState::Queued)?;
+    if delay > 0 {
+        unit.mark(&cluster, key, Live::Waiting);
+        delays.add(due, cluster, key);
+    } else {
+        unit.mark(&cluster, key, Live::Ready);
+        ready.push((cluster, key));
+    }
+    Ok(ready)
+}
+
+/// Makes `key` ready once its backoff, which ended at `due`, is over;
+/// answers it, unless it no longer waits for that delay (skipped, retried,
+/// deleted since).
+pub fn end_delay(unit: &mut Unit, key: TaskKey, due: u64) -> Result<Option<Ready>, Error> {
+    let Some(task) = unit.status(key)? else { return Ok(None) };
+    if task.state != TaskState::Queued || task.not_before_ms != Some(due) {
+        return Ok(None);
+    }
+    let task = status_mut(unit, key)?;
+    task.not_before_ms = None;
+    let cluster = task.cluster.clone();
+    unit.mark(&cluster, key, Live::Ready);
+    Ok(Some((cluster, key)))
 }
 
 /// Marks `key` computed with `count` new subtasks (already written); if
@@ -191,13 +245,29 @@ pub fn compute(
     let task = status_mut(unit, key)?;
     task.state = TaskState::Computed;
     task.finished_ms = Some(now_ms());
-    task.open = (task.open + count).saturating_sub(1);
-    let (cluster, complete) = (task.cluster.clone(), task.open == 0);
+    task.open += count;
+    let cluster = task.cluster.clone();
     unit.mark(&cluster, key, Live::Idle);
     let job = job_mut(unit, key.job)?;
     job.counts.transition(TaskState::Running, TaskState::Computed);
     job.counts.queued += count;
-    if complete {
+    if count > 0 && adds_are_skipped(unit, key)? {
+        skip_below(unit, waiting, key, ready)?;
+    }
+    settle(unit, waiting, key, ready)
+}
+
+/// Closes `key`'s own open count (it computed, failed-optional or was
+/// skipped); if that completes its subtree, releases what waited for it.
+pub(super) fn settle(
+    unit: &mut Unit,
+    waiting: &mut Waiting,
+    key: TaskKey,
+    ready: &mut Vec<Ready>,
+) -> Result<(), Error> {
+    let task = status_mut(unit, key)?;
+    task.open = task.open.saturating_sub(1);
+    if task.open == 0 {
         subtree_complete(unit, waiting, key, ready)?;
     }
     Ok(())
@@ -249,17 +319,18 @@ fn release_dependents(
 
 /// Re-queues a task whose attempt was lost with its runner (host crash,
 /// expired lease) without counting it as a failure; past `budget` such losses
-/// the task fails. `lease` names the lost start; `None` takes whichever is
-/// running.
+/// the task fails for good. `lease` names the lost start; `None` takes
+/// whichever is running. Answers what became ready.
 pub fn requeue_lost(
     unit: &mut Unit,
+    waiting: &mut Waiting,
     key: TaskKey,
     lease: Option<u64>,
     budget: u32,
-) -> Result<Option<Ready>, Error> {
-    let Some(task) = unit.status(key)? else { return Ok(None) };
+) -> Result<Vec<Ready>, Error> {
+    let Some(task) = unit.status(key)? else { return Ok(Vec::new()) };
     if task.state != TaskState::Running || lease.is_some_and(|l| l != task.lease) {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let task = status_mut(unit, key)?;
     task.lost += 1;
@@ -269,17 +340,14 @@ pub fn requeue_lost(
             "attempt {attempt} was lost with its runner (lease expired or host restarted); {lost} attempts were lost, more than the limit of {budget}"
         );
         add_error(unit, key, message, true)?;
-        let task = status_mut(unit, key)?;
-        task.state = TaskState::Failed;
-        task.finished_ms = Some(now_ms());
-        unit.mark(&cluster, key, Live::Idle);
-        job_transition(unit, key.job, TaskState::Running, TaskState::Failed)?;
-        return Ok(None);
+        let mut ready = Vec::new();
+        fail_for_good(unit, waiting, key, false, &mut ready)?;
+        return Ok(ready);
     }
     status_mut(unit, key)?.state = TaskState::Queued;
     unit.mark(&cluster, key, Live::Ready);
     job_transition(unit, key.job, TaskState::Running, TaskState::Queued)?;
-    Ok(Some((cluster, key)))
+    Ok(vec![(cluster, key)])
 }
 
 /// Queues again a task whose attempt was claimed but never started (handed
@@ -346,10 +414,15 @@ pub fn retry(unit: &mut Unit, waiting: &Waiting, id: JobId) -> Result<(u64, Vec<
             task.state = TaskState::Queued;
             task.failures = 0;
             task.lost = 0;
+            task.not_before_ms = None;
             requeued += 1;
             job_transition(unit, id, TaskState::Failed, TaskState::Queued)?;
         } else if state != TaskState::Queued || waiting.contains(&key) {
             continue;
+        }
+        // A retry resumes now: a backoff still running is over.
+        if unit.status(key)?.is_some_and(|t| t.not_before_ms.is_some()) {
+            status_mut(unit, key)?.not_before_ms = None;
         }
         unit.mark(&cluster, key, Live::Ready);
         ready.push((cluster, key));
@@ -357,18 +430,26 @@ pub fn retry(unit: &mut Unit, waiting: &Waiting, id: JobId) -> Result<(u64, Vec<
     Ok((requeued, ready))
 }
 
-/// Fails a task that cannot run at all (no compatible implementation).
-pub fn fail_unrunnable(unit: &mut Unit, key: TaskKey, message: String) -> Result<(), Error> {
+/// Fails a task that cannot run at all (no compatible implementation);
+/// answers what became ready (inside an optional subtree, its dependents).
+pub fn fail_unrunnable(
+    unit: &mut Unit,
+    waiting: &mut Waiting,
+    key: TaskKey,
+    message: String,
+) -> Result<Vec<Ready>, Error> {
     add_error(unit, key, message, false)?;
-    let task = status_mut(unit, key)?;
-    let from = task.state;
-    task.state = TaskState::Failed;
-    let cluster = task.cluster.clone();
-    unit.mark(&cluster, key, Live::Idle);
-    job_transition(unit, key.job, from, TaskState::Failed)
+    let mut ready = Vec::new();
+    fail_for_good(unit, waiting, key, false, &mut ready)?;
+    Ok(ready)
 }
 
-fn job_transition(unit: &mut Unit, job: JobId, from: TaskState, to: TaskState) -> Result<(), Error> {
+pub(super) fn job_transition(
+    unit: &mut Unit,
+    job: JobId,
+    from: TaskState,
+    to: TaskState,
+) -> Result<(), Error> {
     job_mut(unit, job)?.counts.transition(from, to);
     Ok(())
 }

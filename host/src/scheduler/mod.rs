@@ -8,9 +8,11 @@
 //! idle runners directly: nothing polls.
 
 mod children;
+mod delays;
 mod graph;
 mod lease;
 mod observe;
+mod optional;
 mod queue;
 mod registry;
 mod waiting;
@@ -109,6 +111,8 @@ pub struct JobSpec {
     pub idempotency_key: Option<String>,
     /// The client's trace context, continued by the job's spans.
     pub traceparent: Option<TraceParent>,
+    /// The delay before each retry of the root task, if any.
+    pub backoff: Option<crate::model::Backoff>,
 }
 
 /// The answer to a submission.
@@ -178,6 +182,8 @@ pub struct Report {
     /// The attempt was interrupted by a forced cancel: it fails without
     /// using a retry.
     pub canceled: bool,
+    /// The task marked its failure permanent: it fails with no retry.
+    pub permanent: bool,
     /// Progress it reported: (label, added total, added done).
     pub progress: Vec<(String, u64, u64)>,
 }

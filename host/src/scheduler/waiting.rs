@@ -44,6 +44,11 @@ impl Waiting {
         true
     }
 
+    /// Forgets `key` (skipped: it will never run).
+    pub fn remove(&mut self, key: &TaskKey) {
+        self.0.remove(key);
+    }
+
     /// How many tasks wait.
     pub fn len(&self) -> usize {
         self.0.len()

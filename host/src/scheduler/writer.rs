@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::children::{Commit, Step};
+use super::delays::Delays;
 use super::graph::{self, Finished, Ready};
 use super::lease::Leases;
 use super::observe::{FinishedAttempt, Observer};
@@ -67,6 +68,8 @@ pub struct Writer {
     leases: Leases,
     /// Unmet dependencies of the tasks that wait for some.
     waiting: Waiting,
+    /// Tasks waiting out a retry backoff.
+    delays: Delays,
     /// Large commits, oldest first; one chunk is written per group.
     commits: VecDeque<Committing>,
     /// Tasks whose report is being committed (a repeat is refused).
@@ -90,9 +93,11 @@ impl Writer {
         events: broadcast::Sender<JobId>,
         stats: Arc<Stats>,
     ) -> Result<Self, Error> {
-        let (mut queues, mut waiting) = (Queues::default(), Waiting::default());
+        let (mut queues, mut waiting, mut delays) =
+            (Queues::default(), Waiting::default(), Delays::default());
         let mut unit = store.unit();
-        let ready = rebuild(&store, &mut unit, &mut queues, &mut waiting, settings.max_lost_attempts)?;
+        let mut found = Found { queues: &mut queues, waiting: &mut waiting, delays: &mut delays };
+        let ready = rebuild(&store, &mut unit, &mut found, settings.max_lost_attempts)?;
         store.commit(unit).await?;
         for (cluster, key) in ready {
             queues.push(&cluster, key);
@@ -106,6 +111,7 @@ impl Writer {
             queues,
             leases,
             waiting,
+            delays,
             commits: VecDeque::new(),
             committing: HashSet::default(),
             loopback: None,
@@ -133,7 +139,7 @@ impl Writer {
         // within microseconds.
         let mut handed_out = false;
         loop {
-            let next_expiry = self.leases.next_expiry();
+            let next_expiry = earliest(self.leases.next_expiry(), self.delays.next_due());
             // Commands a full group left behind are applied next, at once.
             let busy = !self.commits.is_empty() || !group.is_empty();
             if !receive(&mut rx, &mut group, busy, handed_out, next_expiry).await {
@@ -154,6 +160,7 @@ impl Writer {
             group.extend(commands);
             self.step_commit(&mut unit, &mut durable);
             self.expire_leases(&mut rx, &mut unit, &mut durable);
+            self.end_delays(&mut unit);
             self.dispatch(&mut unit, &mut early);
             handed_out = !early.is_empty();
             // Assignments go out before the group is encoded and logged: a
@@ -246,7 +253,7 @@ impl Writer {
             return Err(Error::StaleAttempt { key, lease: report.lease });
         }
         let seen = self.observer.as_ref().and_then(|_| Observer::capture(unit, &report));
-        let finished = graph::finish(unit, &mut self.waiting, report).inspect_err(|e| {
+        let finished = graph::finish(unit, &mut self.waiting, &mut self.delays, report).inspect_err(|e| {
             tracing::warn!(error = %e, task = %key.task, "report refused");
         })?;
         // A refused report leaves the attempt running; its lease still
@@ -342,9 +349,22 @@ impl Writer {
         }
         for (key, lease) in self.leases.take_expired(now) {
             tracing::warn!(task = %key.task, lease = lease.token, "lease expired; the attempt is lost");
-            match graph::requeue_lost(unit, key, Some(lease.token), self.settings.max_lost_attempts) {
-                Ok(ready) => self.enqueue(ready.into_iter().collect()),
+            let budget = self.settings.max_lost_attempts;
+            match graph::requeue_lost(unit, &mut self.waiting, key, Some(lease.token), budget) {
+                Ok(ready) => self.enqueue(ready),
                 Err(e) => tracing::error!(error = %e, task = ?key, "could not re-queue a lost attempt"),
+            }
+        }
+    }
+
+    /// Makes ready the tasks whose backoff is over.
+    fn end_delays(&mut self, unit: &mut Unit) {
+        for (due, cluster, key) in self.delays.take_due(crate::model::now_ms()) {
+            match graph::end_delay(unit, key, due) {
+                Ok(ready) => self.enqueue(ready.into_iter().collect()),
+                Err(e) => {
+                    tracing::error!(error = %e, task = ?key, cluster, "could not end a retry's backoff")
+                }
             }
         }
     }
@@ -422,7 +442,8 @@ impl Writer {
         };
         let Some((version, module, limits)) = resolved else {
             let message = format!("no registered implementation can run {requested}");
-            graph::fail_unrunnable(unit, key, message)?;
+            let ready = graph::fail_unrunnable(unit, &mut self.waiting, key, message)?;
+            self.enqueue(ready);
             return Ok(None);
         };
         let lease = self.leases.token();
@@ -444,40 +465,64 @@ impl Writer {
     }
 }
 
-/// Rebuilds the ready queues and the waiting counts from the live keys, and
-/// re-queues (in `unit`) the attempts that were running when the host
-/// stopped; answers the tasks to queue once `unit` is committed.
+/// What start-up finds in the store: ready tasks, waiting counts, delays.
+struct Found<'a> {
+    queues: &'a mut Queues,
+    waiting: &'a mut Waiting,
+    delays: &'a mut Delays,
+}
+
+/// Rebuilds the ready queues, the waiting counts and the backoff delays
+/// from the live keys, and re-queues (in `unit`) the attempts that were
+/// running when the host stopped; answers the tasks to queue once `unit` is
+/// committed.
 fn rebuild(
     store: &Store,
     unit: &mut Unit,
-    queues: &mut Queues,
-    waiting: &mut Waiting,
+    found: &mut Found<'_>,
     lost_budget: u32,
 ) -> Result<Vec<Ready>, Error> {
     let (mut lost, mut ready) = (Vec::new(), Vec::new());
     for (cluster, key, live) in store.live_tasks()? {
         match live {
             Live::Running => lost.push(key),
-            Live::Ready => queues.push(&cluster, key),
+            Live::Ready => found.queues.push(&cluster, key),
             // A task whose last dependency completed is marked ready in the
-            // same group, so this finds none ready; still, one would be.
-            Live::Waiting if waiting.recount(unit, key)? == 0 => {
-                unit.mark(&cluster, key, Live::Ready);
-                ready.push((cluster, key));
+            // same group, so this finds none ready; still, one would be. A
+            // task waiting out a backoff waits for no dependency.
+            Live::Waiting if found.waiting.recount(unit, key)? == 0 => {
+                match unit.status(key)?.and_then(|s| s.not_before_ms) {
+                    Some(due) => found.delays.add(due, cluster, key),
+                    None => {
+                        unit.mark(&cluster, key, Live::Ready);
+                        ready.push((cluster, key));
+                    }
+                }
             }
             Live::Waiting | Live::Idle => {}
         }
     }
     for key in &lost {
-        ready.extend(graph::requeue_lost(unit, *key, None, lost_budget)?);
+        ready.extend(graph::requeue_lost(unit, found.waiting, *key, None, lost_budget)?);
     }
     if !lost.is_empty() {
         tracing::info!(tasks = lost.len(), "re-queued tasks that were running when the host stopped");
     }
-    if waiting.len() > 0 {
-        tracing::info!(tasks = waiting.len(), "recounted the dependencies of waiting tasks");
+    if found.waiting.len() > 0 {
+        tracing::info!(tasks = found.waiting.len(), "recounted the dependencies of waiting tasks");
+    }
+    if found.delays.len() > 0 {
+        tracing::info!(tasks = found.delays.len(), "found tasks waiting out a retry's backoff");
     }
     Ok(ready)
+}
+
+/// The earlier of two deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Fills `group` with the next commands: waits for one (or for the next

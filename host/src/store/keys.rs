@@ -20,6 +20,7 @@
 //! | `c`    | `c` + cluster slug                    | cluster record     |
 //! | `o`    | `o` + job + task                      | a computed task's output (never rewritten) |
 //! | `k`    | `k` + secret name                     | a secret, its value sealed |
+//! | `n`    | `n` + job + task                      | ids of the task's subtasks, kept only inside optional subtrees (to skip them) |
 
 use crate::model::{Digest, JobId, TaskId, TaskKey, Version};
 
@@ -44,6 +45,7 @@ pub const STAGED: u8 = b'p';
 pub const CLUSTER: u8 = b'c';
 pub const OUTPUT: u8 = b'o';
 pub const SECRET: u8 = b'k';
+pub const CHILDREN: u8 = b'n';
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -137,6 +139,14 @@ pub fn logs_of(job: JobId) -> Vec<u8> {
 
 pub fn output(k: TaskKey) -> Vec<u8> {
     key(OUTPUT, &[k.job.as_bytes(), k.task.as_bytes()])
+}
+
+pub fn children(k: TaskKey) -> Vec<u8> {
+    key(CHILDREN, &[k.job.as_bytes(), k.task.as_bytes()])
+}
+
+pub fn children_of(job: JobId) -> Vec<u8> {
+    key(CHILDREN, &[job.as_bytes()])
 }
 
 pub fn outputs_of(job: JobId) -> Vec<u8> {

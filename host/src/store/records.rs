@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::Error;
 use crate::model::{
-    AttemptError, Cluster, Digest, HostPattern, Job, JobId, LogEntry, LogLevel, ModuleInfo, SpanEntry,
-    StoredOutput, TaskCounts, TaskDef, TaskId, TaskLimits, TaskState, TaskStatus, TaskType, TraceParent,
-    Version,
+    AttemptError, Backoff, Cluster, Digest, HostPattern, Job, JobId, LogEntry, LogLevel, ModuleInfo,
+    SpanEntry, StoredOutput, TaskCounts, TaskDef, TaskId, TaskLimits, TaskState, TaskStatus, TaskType,
+    TraceParent, Version,
 };
 
 pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
@@ -26,6 +26,8 @@ pub enum JobRecord {
     V2(JobV1, Vec<(String, u64, u64)>),
     /// V2 and the client's `traceparent`: (trace id, parent span id, flags).
     V3(JobV1, Vec<(String, u64, u64)>, Option<([u8; 16], [u8; 8], u8)>),
+    /// V3 and the counts of failed-optional and skipped tasks.
+    V4(JobV1, Vec<(String, u64, u64)>, Option<([u8; 16], [u8; 8], u8)>, [u64; 2]),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -43,7 +45,7 @@ impl From<&Job> for JobRecord {
         let c = &j.counts;
         let progress = j.progress.iter().map(|(l, (t, d))| (l.clone(), *t, *d)).collect();
         let traceparent = j.traceparent.map(|t| (t.trace_id, t.parent_id, t.flags));
-        JobRecord::V3(
+        JobRecord::V4(
             JobV1 {
                 name: j.name.clone(),
                 root: *j.root.as_bytes(),
@@ -54,16 +56,18 @@ impl From<&Job> for JobRecord {
             },
             progress,
             traceparent,
+            [c.failed_optional, c.skipped],
         )
     }
 }
 
 impl JobRecord {
     pub fn into_job(self, id: JobId) -> Job {
-        let (r, progress, traceparent) = match self {
-            JobRecord::V1(r) => (r, Vec::new(), None),
-            JobRecord::V2(r, progress) => (r, progress, None),
-            JobRecord::V3(r, progress, traceparent) => (r, progress, traceparent),
+        let (r, progress, traceparent, [failed_optional, skipped]) = match self {
+            JobRecord::V1(r) => (r, Vec::new(), None, [0, 0]),
+            JobRecord::V2(r, progress) => (r, progress, None, [0, 0]),
+            JobRecord::V3(r, progress, traceparent) => (r, progress, traceparent, [0, 0]),
+            JobRecord::V4(r, progress, traceparent, more) => (r, progress, traceparent, more),
         };
         let [queued, running, computed, failed] = r.counts;
         Job {
@@ -71,7 +75,7 @@ impl JobRecord {
             name: r.name,
             root: TaskId::from_bytes(r.root),
             cluster: r.cluster,
-            counts: TaskCounts { queued, running, computed, failed },
+            counts: TaskCounts { queued, running, computed, failed, failed_optional, skipped },
             canceled: r.canceled,
             idempotency_key: r.idempotency_key,
             progress: progress.into_iter().map(|(l, t, d)| (l, (t, d))).collect(),
@@ -95,6 +99,48 @@ pub enum TaskRecord {
     /// The status alone: definition, errors and dependents have keys of
     /// their own.
     V3(StatusV3),
+    /// V3 and how failures are handled, when that is not the default (not
+    /// optional, no guard, no backoff).
+    V4(StatusV3, Option<PolicyV4>),
+}
+
+/// Optional tasks and backoff (schema 4 of a status).
+#[derive(Serialize, Deserialize)]
+pub struct PolicyV4 {
+    optional: bool,
+    guard: Option<[u8; 16]>,
+    poisoned: bool,
+    /// (initial ms, factor, max ms, jitter).
+    backoff: Option<(u64, f64, u64, bool)>,
+    not_before_ms: Option<u64>,
+}
+
+impl PolicyV4 {
+    /// The policy of `t`; `None` when every part is the default.
+    fn of(t: &TaskStatus) -> Option<Self> {
+        let default = !t.optional && t.guard.is_none() && t.backoff.is_none() && t.not_before_ms.is_none();
+        (!default).then(|| PolicyV4 {
+            optional: t.optional,
+            guard: t.guard.map(|g| *g.as_bytes()),
+            poisoned: t.poisoned,
+            backoff: t.backoff.map(|b| (b.initial_ms, b.factor, b.max_ms, b.jitter)),
+            not_before_ms: t.not_before_ms,
+        })
+    }
+
+    /// Sets the policy on `t`.
+    fn apply(self, t: &mut TaskStatus) {
+        t.optional = self.optional;
+        t.guard = self.guard.map(TaskId::from_bytes);
+        t.poisoned = self.poisoned;
+        t.backoff = self.backoff.map(|(initial_ms, factor, max_ms, jitter)| Backoff {
+            initial_ms,
+            factor,
+            max_ms,
+            jitter,
+        });
+        t.not_before_ms = self.not_before_ms;
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -146,6 +192,8 @@ fn state_code(s: TaskState) -> u8 {
         TaskState::Running => 1,
         TaskState::Computed => 2,
         TaskState::Failed => 3,
+        TaskState::FailedOptional => 4,
+        TaskState::Skipped => 5,
     }
 }
 
@@ -155,6 +203,8 @@ fn state_from(code: u8) -> Result<TaskState, Error> {
         1 => TaskState::Running,
         2 => TaskState::Computed,
         3 => TaskState::Failed,
+        4 => TaskState::FailedOptional,
+        5 => TaskState::Skipped,
         _ => return Err(Error::Corrupt { what: "task", reason: format!("unknown state {code}") }),
     })
 }
@@ -165,7 +215,7 @@ fn version(v: (u32, u32)) -> Version {
 
 impl From<&TaskStatus> for TaskRecord {
     fn from(t: &TaskStatus) -> Self {
-        TaskRecord::V3(StatusV3 {
+        let status = StatusV3 {
             parent: t.parent.map(|p| *p.as_bytes()),
             cluster: t.cluster.clone(),
             max_retries: t.max_retries,
@@ -181,7 +231,8 @@ impl From<&TaskStatus> for TaskRecord {
             created_ms: t.created_ms,
             started_ms: t.started_ms,
             finished_ms: t.finished_ms,
-        })
+        };
+        TaskRecord::V4(status, PolicyV4::of(t))
     }
 }
 
@@ -189,10 +240,14 @@ impl TaskRecord {
     /// The status; a record of an earlier schema is corrupt here (start-up
     /// migrates every one before anything reads them).
     pub fn into_status(self) -> Result<TaskStatus, Error> {
-        let TaskRecord::V3(r) = self else {
-            return Err(Error::Corrupt { what: "task", reason: "a task record of schema 2".into() });
+        let (r, policy) = match self {
+            TaskRecord::V3(r) => (r, None),
+            TaskRecord::V4(r, policy) => (r, policy),
+            TaskRecord::V1(_) | TaskRecord::V2(..) => {
+                return Err(Error::Corrupt { what: "task", reason: "a task record of schema 2".into() });
+            }
         };
-        Ok(TaskStatus {
+        let mut status = TaskStatus {
             parent: r.parent.map(TaskId::from_bytes),
             cluster: r.cluster,
             max_retries: r.max_retries,
@@ -208,14 +263,23 @@ impl TaskRecord {
             created_ms: r.created_ms,
             started_ms: r.started_ms,
             finished_ms: r.finished_ms,
-        })
+            optional: false,
+            guard: None,
+            poisoned: false,
+            backoff: None,
+            not_before_ms: None,
+        };
+        if let Some(policy) = policy {
+            policy.apply(&mut status);
+        }
+        Ok(status)
     }
 
     /// The cluster of a task record of any schema (to find its live key).
     pub fn cluster(&self) -> &str {
         match self {
             TaskRecord::V1(r) | TaskRecord::V2(r, _) => &r.cluster,
-            TaskRecord::V3(r) => &r.cluster,
+            TaskRecord::V3(r) | TaskRecord::V4(r, _) => &r.cluster,
         }
     }
 }
@@ -233,7 +297,7 @@ pub struct LegacyTask {
 
 /// A task record as found: of this schema, or of schema 2.
 pub enum Stored {
-    Current(TaskStatus),
+    Current(Box<TaskStatus>),
     Legacy(Box<LegacyTask>),
 }
 
@@ -243,7 +307,9 @@ impl TaskRecord {
         let (r, mut ran) = match self {
             TaskRecord::V1(r) => (r, Vec::new()),
             TaskRecord::V2(r, ran) => (r, ran),
-            current @ TaskRecord::V3(_) => return Ok(Stored::Current(current.into_status()?)),
+            current @ (TaskRecord::V3(_) | TaskRecord::V4(..)) => {
+                return Ok(Stored::Current(Box::new(current.into_status()?)));
+            }
         };
         ran.resize(r.errors.len(), None);
         let errors: Vec<AttemptError> = r
@@ -270,6 +336,11 @@ impl TaskRecord {
             created_ms: r.created_ms,
             started_ms: r.started_ms,
             finished_ms: r.finished_ms,
+            optional: false,
+            guard: None,
+            poisoned: false,
+            backoff: None,
+            not_before_ms: None,
         };
         let def = TaskDef {
             task_type: TaskType { name: r.type_name, version: version(r.version) },
@@ -389,7 +460,8 @@ impl ErrorRecord {
     }
 }
 
-/// Siblings that depend on a task (those created in one chunk).
+/// A list of task ids: the siblings that depend on a task (those created
+/// in one chunk), or a task's subtasks.
 #[derive(Serialize, Deserialize)]
 pub enum DependentsRecord {
     V1(#[serde(with = "serde_bytes")] Vec<u8>),
@@ -614,6 +686,11 @@ mod tests {
         status.errors = 2;
         let back = decode::<TaskRecord>("task", &encode(&TaskRecord::from(&status))).unwrap();
         assert_eq!(back.into_status().unwrap(), status);
+        let backoff = Backoff { initial_ms: 100, factor: 1.5, max_ms: 900, jitter: true };
+        let mut guarded = status.clone().with_policy(TaskId::new(), true, None, Some(backoff));
+        (guarded.state, guarded.poisoned, guarded.not_before_ms) = (TaskState::FailedOptional, true, Some(7));
+        let back = decode::<TaskRecord>("task", &encode(&TaskRecord::from(&guarded))).unwrap();
+        assert_eq!(back.into_status().unwrap(), guarded);
         let def = TaskDef {
             task_type: TaskType::parse("Leaf@v1.2").unwrap(),
             input: "{}".into(),
@@ -624,6 +701,16 @@ mod tests {
         let error = AttemptError { attempt: 1, message: "boom".into(), ran: Some((5, 9)) };
         let back = decode::<ErrorRecord>("error", &encode(&ErrorRecord::from(&error))).unwrap();
         assert_eq!(back.into_error(), error);
+    }
+
+    #[test]
+    fn schema_3_statuses_read_with_the_default_failure_handling() {
+        let status = TaskStatus::queued(None, "default".into(), 1);
+        let TaskRecord::V4(v3, None) = TaskRecord::from(&status) else {
+            panic!("a plain status has no policy")
+        };
+        let back = decode::<TaskRecord>("task", &encode(&TaskRecord::V3(v3))).unwrap();
+        assert_eq!(back.into_status().unwrap(), status);
     }
 
     #[test]
@@ -658,7 +745,7 @@ mod tests {
         assert_eq!(legacy.def.depends_on, vec![TaskId::from_bytes([1; 16])]);
         let status = TaskStatus::queued(None, "default".into(), 0);
         assert!(
-            matches!(TaskRecord::from(&status).into_stored().unwrap(), Stored::Current(s) if s == status)
+            matches!(TaskRecord::from(&status).into_stored().unwrap(), Stored::Current(s) if *s == status)
         );
     }
 

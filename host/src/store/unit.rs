@@ -77,6 +77,8 @@ pub struct Unit {
     /// Dependents lists this unit writes, by task (read back by
     /// [`Unit::dependents`] before they are applied).
     dependents: HashMap<TaskKey, Vec<TaskId>>,
+    /// Subtask lists this unit writes (read back by [`Unit::children`]).
+    children: HashMap<TaskKey, Vec<TaskId>>,
     raw: Vec<KvWrite>,
     /// Groups logged ahead of the unit's own (chunks of a large subtask set).
     ahead: Vec<Vec<KvWrite>>,
@@ -114,6 +116,7 @@ impl Unit {
             statuses: HashMap::default(),
             defs: HashMap::default(),
             dependents: HashMap::default(),
+            children: HashMap::default(),
             raw: Vec::new(),
             ahead: Vec::new(),
             log_seq,
@@ -211,6 +214,24 @@ impl Unit {
         Ok(out)
     }
 
+    /// The subtasks of `key`, if their list was kept ([`Unit::put_children`]).
+    pub fn children(&self, key: TaskKey) -> Result<Vec<TaskId>, Error> {
+        if let Some(list) = self.children.get(&key) {
+            return Ok(list.clone());
+        }
+        match self.kv.get(keys::children(key))? {
+            Some(v) => Ok(records::decode::<DependentsRecord>("children", &v)?.into_ids()),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Keeps the list of `key`'s subtasks (written once, when it is
+    /// computed; only inside optional subtrees, which may need skipping).
+    pub fn put_children(&mut self, key: TaskKey, list: Vec<TaskId>) {
+        self.raw.push((keys::children(key), Some(records::encode(&DependentsRecord::new(&list)))));
+        self.children.insert(key, list);
+    }
+
     /// The ids of every task of `job` (tasks created in this unit included,
     /// subtasks of a commit still being written excluded), in id order.
     pub fn task_keys_of(&self, job: JobId) -> Result<Vec<TaskKey>, Error> {
@@ -228,7 +249,8 @@ impl Unit {
     }
 
     /// Deletes job `job` with everything it holds: its record, its tasks
-    /// (statuses, definitions, errors, dependents, live keys, outputs),
+    /// (statuses, definitions, errors, dependents, subtask lists, live
+    /// keys, outputs),
     /// logs, spans, and its idempotency key.
     pub fn delete_job(&mut self, job: &Job) -> Result<(), Error> {
         let mut removed = Vec::new();
@@ -245,6 +267,7 @@ impl Unit {
             keys::defs_of(job.id),
             keys::errors_of(job.id),
             keys::dependents_of(job.id),
+            keys::children_of(job.id),
             keys::logs_of(job.id),
             keys::spans_of(job.id),
             keys::outputs_of(job.id),

@@ -1,5 +1,5 @@
 /// <reference path="./sandflow-task-types.d.ts" />
-declare module 'sandflow:task/host@0.2.0' {
+declare module 'sandflow:task/host@0.3.0' {
   /**
    * Submits a subtask. Fails with a readable message when the subtask is
    * invalid: unknown task type, malformed input, a dependency on a handle not
@@ -31,6 +31,12 @@ declare module 'sandflow:task/host@0.2.0' {
    */
   export function progress(label: string, addTotal: bigint, addDone: bigint): void;
   /**
+   * Marks this attempt's failure as permanent: if the attempt fails (an
+   * error or a trap), the task is not retried, whatever retries it has
+   * left. For errors no retry can fix, such as invalid input.
+   */
+  export function markPermanent(): void;
+  /**
    * Returns the identity of the running execution.
    */
   export function current(): Execution;
@@ -56,9 +62,10 @@ declare module 'sandflow:task/host@0.2.0' {
    * what the task sends elsewhere (HTTP, the job cache) is its own.
    */
   export function secret(name: string): string;
-  export type TaskType = import('sandflow:task/types@0.2.0').TaskType;
-  export type Field = import('sandflow:task/types@0.2.0').Field;
-  export type SubtaskHandle = import('sandflow:task/types@0.2.0').SubtaskHandle;
+  export type TaskType = import('sandflow:task/types@0.3.0').TaskType;
+  export type Field = import('sandflow:task/types@0.3.0').Field;
+  export type SubtaskHandle = import('sandflow:task/types@0.3.0').SubtaskHandle;
+  export type Backoff = import('sandflow:task/types@0.3.0').Backoff;
   /**
    * A subtask to run once the current task has finished successfully.
    */
@@ -85,6 +92,18 @@ declare module 'sandflow:task/host@0.2.0' {
      * The cluster to run on; the current task's cluster when absent.
      */
     cluster?: string,
+    /**
+     * An optional subtask's failure for good does not fail the job: the
+     * failed task (it, or any task of its subtree) is `failed_optional`,
+     * what is still queued in its subtree is `skipped`, and the tasks
+     * that depend on it run. Inside an optional subtree, the innermost
+     * optional task bounds what is skipped.
+     */
+    optional: boolean,
+    /**
+     * The delay before each retry; none retries at once.
+     */
+    backoff?: Backoff,
   }
   /**
    * Severity of a log record.

@@ -1,4 +1,4 @@
-declare module 'sandflow:task/types@0.2.0' {
+declare module 'sandflow:task/types@0.3.0' {
   /**
    * Identifies a task type: a name and a version.
    */
@@ -27,6 +27,19 @@ declare module 'sandflow:task/types@0.2.0' {
    * subtask names its dependencies by these handles).
    */
   export type SubtaskHandle = number;
+  /**
+   * The delay before each retry of a failed attempt: `initial-ms` before
+   * the first, each next one `factor` times the last, none over `max-ms`;
+   * with `jitter`, each is drawn uniformly between half and all of it.
+   * Delays are at most one day (86,400,000 ms), `factor` from 1 to 100.
+   * A task waiting out its delay holds no runner.
+   */
+  export interface Backoff {
+    initialMs: bigint,
+    factor: number,
+    maxMs: bigint,
+    jitter: boolean,
+  }
   /**
    * What a successful execution leaves for the tasks that depend on it.
    */

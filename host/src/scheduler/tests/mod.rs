@@ -3,6 +3,7 @@
 //! runner would, `shapes.rs` checks the graph shapes users run, `props.rs`
 //! random graphs built the way guests build them.
 
+mod optional;
 mod props;
 mod shapes;
 mod sim;

@@ -41,6 +41,7 @@ impl Sim {
             max_retries,
             idempotency_key: None,
             traceparent: None,
+            backoff: None,
         };
         self.scheduler.submit(spec).await.unwrap().job.id
     }
@@ -100,6 +101,7 @@ pub fn report(a: &Assignment, outcome: Result<Vec<SubtaskSpec>, String>) -> Repo
         logs: Vec::new(),
         spans: Vec::new(),
         canceled: false,
+        permanent: false,
         progress: Vec::new(),
     }
 }
@@ -112,7 +114,14 @@ pub fn spec(input: Value, deps: Vec<u32>) -> SubtaskSpec {
         depends_on: deps,
         max_retries: 0,
         cluster: None,
+        optional: false,
+        backoff: None,
     }
+}
+
+/// [`spec`], submitted as optional.
+pub fn optional(input: Value, deps: Vec<u32>) -> SubtaskSpec {
+    SubtaskSpec { optional: true, ..spec(input, deps) }
 }
 
 /// `n` leaves and one more subtask depending on all of them.

@@ -9,6 +9,7 @@
 
 mod children;
 mod delays;
+mod fair;
 mod graph;
 mod lease;
 mod observe;

@@ -1,9 +1,11 @@
-//! Ready tasks per cluster, and the runners waiting for them.
+//! Ready tasks per cluster (served fairly among jobs, `fair.rs`), and the
+//! runners waiting for them.
 
 use std::collections::{HashMap, VecDeque};
 
 use tokio::sync::oneshot;
 
+use super::fair::FairQueue;
 use super::{Assignment, Error};
 use crate::model::TaskKey;
 
@@ -23,7 +25,7 @@ pub struct Waiter {
 /// In-memory ready queues (a copy of the store's ready set) and idle runners.
 #[derive(Default)]
 pub struct Queues {
-    ready: HashMap<String, VecDeque<TaskKey>>,
+    ready: HashMap<String, FairQueue>,
     waiters: HashMap<String, VecDeque<Waiter>>,
 }
 
@@ -32,9 +34,7 @@ impl Queues {
     pub fn push(&mut self, cluster: &str, key: TaskKey) {
         match self.ready.get_mut(cluster) {
             Some(q) => q.push_back(key),
-            None => {
-                self.ready.insert(cluster.to_owned(), VecDeque::from([key]));
-            }
+            None => self.ready.entry(cluster.to_owned()).or_default().push_back(key),
         }
     }
 
@@ -56,7 +56,7 @@ impl Queues {
     /// How many tasks the next runner of `cluster` gets at most: an even share
     /// of the ready tasks among the waiting runners, within its own maximum.
     pub fn share(&self, cluster: &str, max: usize) -> usize {
-        let ready = self.ready.get(cluster).map_or(0, VecDeque::len);
+        let ready = self.ready.get(cluster).map_or(0, FairQueue::len);
         let waiting = self.waiters.get(cluster).map_or(0, VecDeque::len) + 1;
         ready.div_ceil(waiting).clamp(1, max)
     }

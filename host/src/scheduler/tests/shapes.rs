@@ -177,3 +177,17 @@ async fn a_runner_waiting_when_a_written_ahead_set_completes_gets_its_first_task
     assert_eq!(sim.run_leaves().await, 299);
     assert_eq!(sim.job(id).state(), JobState::Completed);
 }
+
+#[tokio::test]
+async fn a_job_submitted_behind_a_large_fan_out_starts_with_the_next_claim() {
+    let sim = Sim::start(settings()).await;
+    let big = job_with(&sim, (0..5000).map(|i| spec(json!({"leaf": i}), vec![])).collect()).await;
+    let first = sim.claim(64).await;
+    assert!(first.iter().all(|a| a.key.job == big));
+    let small = sim.submit(json!("small"), 0).await;
+    let next = sim.claim(64).await;
+    assert!(next.iter().any(|a| a.key.job == small), "the small job's root is in the next claim");
+    let small_root = next.iter().find(|a| a.key.job == small).unwrap();
+    sim.succeed(small_root, vec![]).await.unwrap();
+    assert_eq!(sim.job(small).state(), JobState::Completed);
+}

@@ -1,0 +1,101 @@
+//! One cluster's ready tasks, served fairly among jobs: round-robin, one
+//! task of each job with ready tasks per turn, so a job submitted behind a
+//! large fan-out starts with the next claim instead of after the fan-out.
+//! Within a job, tasks keep their order.
+
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::model::{JobId, TaskKey};
+
+/// Ready tasks by job, and the jobs in their turn order.
+#[derive(Default)]
+pub struct FairQueue {
+    turns: VecDeque<JobId>,
+    tasks: HashMap<JobId, VecDeque<TaskKey>>,
+    len: usize,
+}
+
+impl FairQueue {
+    /// Adds `key` after its job's other ready tasks; a job with none so far
+    /// takes its turn after every job already waiting.
+    pub fn push_back(&mut self, key: TaskKey) {
+        let queue = self.tasks.entry(key.job).or_default();
+        if queue.is_empty() {
+            self.turns.push_back(key.job);
+        }
+        queue.push_back(key);
+        self.len += 1;
+    }
+
+    /// Adds `key` (handed back unstarted) first of its job's, and its job
+    /// first in turn if it had no other ready task.
+    pub fn push_front(&mut self, key: TaskKey) {
+        let queue = self.tasks.entry(key.job).or_default();
+        if queue.is_empty() {
+            self.turns.push_front(key.job);
+        }
+        queue.push_front(key);
+        self.len += 1;
+    }
+
+    /// The next task: the first of the job whose turn it is.
+    pub fn pop_front(&mut self) -> Option<TaskKey> {
+        let job = self.turns.pop_front()?;
+        let queue = self.tasks.get_mut(&job)?;
+        let key = queue.pop_front()?;
+        if queue.is_empty() {
+            self.tasks.remove(&job);
+        } else {
+            self.turns.push_back(job);
+        }
+        self.len -= 1;
+        Some(key)
+    }
+
+    /// How many tasks are ready.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no task is ready.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TaskId;
+
+    fn keys(job: JobId, n: usize) -> Vec<TaskKey> {
+        (0..n).map(|_| TaskKey { job, task: TaskId::new() }).collect()
+    }
+
+    #[test]
+    fn jobs_take_turns_and_keep_their_own_order() {
+        let (a, b) = (JobId::new(), JobId::new());
+        let (big, small) = (keys(a, 1000), keys(b, 2));
+        let mut q = FairQueue::default();
+        big.iter().for_each(|k| q.push_back(*k));
+        small.iter().for_each(|k| q.push_back(*k));
+        let first: Vec<TaskKey> = (0..4).filter_map(|_| q.pop_front()).collect();
+        assert_eq!(first, [big[0], small[0], big[1], small[1]], "the small job starts at once");
+        assert_eq!(q.len(), 998);
+        let rest: Vec<TaskKey> = std::iter::from_fn(|| q.pop_front()).collect();
+        assert_eq!(rest, big[2..], "the big job keeps its order");
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_handed_back_task_comes_first_again() {
+        let a = JobId::new();
+        let ks = keys(a, 2);
+        let mut q = FairQueue::default();
+        q.push_back(ks[1]);
+        q.push_front(ks[0]);
+        assert_eq!((q.pop_front(), q.pop_front(), q.pop_front()), (Some(ks[0]), Some(ks[1]), None));
+    }
+}

@@ -4,10 +4,11 @@
 //! CI does to check that the suite works.
 //!
 //! Run: `cargo bench -p sandflow-tests --bench suite` (add `-- --small`, or
-//! `-- --only sandbox|handoff|fanout|shapes|cache|python|javascript|remote|submit|storage` for one
+//! `-- --only sandbox|handoff|fanout|fairness|shapes|cache|python|javascript|remote|submit|storage` for one
 //! figure).
 
 mod cache;
+mod fairness;
 #[allow(dead_code)]
 #[path = "../e2e/harness.rs"]
 mod harness;
@@ -440,6 +441,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("fanout") {
         fanout(sizes).await?;
+    }
+    if wanted("fairness") {
+        let n = sizes.fanouts[sizes.fanouts.len() - 1];
+        fairness::behind_a_fan_out(n, if small { 5 } else { 200 }).await?;
     }
     if wanted("shapes") {
         shapes::all(&shapes::Plan {

@@ -1,8 +1,9 @@
 //! Failure handling end to end: an optional subtree that fails spares the
 //! job (its failed task `failed_optional`, what was queued there
 //! `skipped`, its dependent run), retries wait out their backoff (across a
-//! host restart too), a permanent error is never retried, and the API, the
-//! CLI's tree and the diagram show all of it.
+//! host restart too), a permanent error is never retried, a delayed job
+//! waits for its `not_before`, and the API, the CLI's tree and the diagram
+//! show all of it.
 
 use std::time::Duration;
 
@@ -120,7 +121,7 @@ async fn a_root_task_waits_out_its_backoff_across_a_host_restart() -> anyhow::Re
     let id = sandflow(&host, &args)?.trim().to_owned();
     crate::harness::until("the first attempt failed", WAIT, async || {
         let tasks = host.tasks(&id).await?;
-        Ok(tasks[0]["retry_at"].is_string())
+        Ok(tasks[0]["not_before"].is_string())
     })
     .await?;
     let task = &host.tasks(&id).await?[0];
@@ -155,5 +156,36 @@ async fn a_bad_backoff_is_refused_with_the_reason() -> anyhow::Result<()> {
     let body = json!({"name": "x", "task": "Noop", "input": {}, "backoff": {"initial_ms": 1, "factor": 0.5}});
     let (status, answer) = host.post("/v1/jobs", &body).await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_delayed_job_starts_no_earlier_than_its_not_before() -> anyhow::Result<()> {
+    let host = Host::start(&[]).await?;
+    host.upload("probe").await?;
+    let submitted = std::time::SystemTime::now();
+    let id = sandflow(
+        &host,
+        &["job", "submit", "later", "--task", "Traced", "--input", r#"{"title": "t"}"#, "--delay", "1500ms"],
+    )?;
+    let id = id.trim();
+    let root = &host.tasks(id).await?[0];
+    assert_eq!((root["state"].as_str(), root["not_before"].is_string()), (Some("queued"), true), "{root}");
+    let job = host.wait(id, WAIT).await?;
+    assert_eq!(job["state"], "completed", "{job}");
+    let started = time(&host.tasks(id).await?[0]["started_at"]);
+    let waited = started.duration_since(submitted).unwrap_or_default();
+    assert!(waited >= Duration::from_millis(1400), "started {waited:?} after submission");
+
+    let late = json!({"name": "x", "task": "Noop", "input": {}, "not_before": "2999-01-01T00:00:00Z"});
+    let (status, answer) = host.post("/v1/jobs", &late).await?;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_not_before"))
+    );
+    let past = json!({"name": "x", "task": "Noop", "input": {}, "not_before": "2020-01-01T00:00:00Z"});
+    let (status, job) = host.post("/v1/jobs", &past).await?;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    host.wait(job["id"].as_str().unwrap(), WAIT).await?;
     Ok(())
 }

@@ -73,6 +73,7 @@ pub async fn clone_job(
         cluster: Some(job.cluster),
         max_retries: body.max_retries.unwrap_or(root.status.max_retries),
         backoff: root.status.backoff.map(Into::into),
+        not_before: None,
         idempotency_key: body.idempotency_key,
         traceparent: None,
     };

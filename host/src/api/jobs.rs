@@ -46,6 +46,11 @@ pub struct SubmitJob {
     /// The delay before each retry of the root task; none retries at once.
     #[serde(default)]
     pub backoff: Option<BackoffBody>,
+    /// The job starts no earlier than this RFC 3339 time (at most a year
+    /// ahead); at once when absent or past.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub not_before: Option<String>,
     /// A repeat with the same key returns the first job (1 to 256 characters).
     #[serde(default)]
     #[schema(min_length = 1, max_length = 256)]
@@ -116,9 +121,11 @@ fn validate(state: &AppState, body: SubmitJob, header: Option<TraceParent>) -> R
     if let Some(b) = &backoff {
         b.check().map_err(|e| ApiError::unprocessable("invalid_backoff", e))?;
     }
+    let not_before_ms = body.not_before.as_deref().map(not_before).transpose()?;
     Ok(JobSpec {
         traceparent,
         backoff,
+        not_before_ms,
         name: body.name,
         task_type,
         input,
@@ -126,6 +133,21 @@ fn validate(state: &AppState, body: SubmitJob, header: Option<TraceParent>) -> R
         max_retries: body.max_retries,
         idempotency_key: body.idempotency_key,
     })
+}
+
+/// Longest a job may be delayed: a year, in ms.
+const MAX_DELAY_MS: u64 = 366 * 86_400_000;
+
+/// A `not_before` time as Unix ms: RFC 3339, at most a year ahead.
+fn not_before(text: &str) -> Result<u64, ApiError> {
+    let invalid = |why: String| ApiError::unprocessable("invalid_not_before", why);
+    let at: jiff::Timestamp =
+        text.parse().map_err(|e| invalid(format!("not_before `{text}` is not an RFC 3339 time: {e}")))?;
+    let ms = u64::try_from(at.as_millisecond()).unwrap_or(0);
+    if ms > crate::model::now_ms() + MAX_DELAY_MS {
+        return Err(invalid(format!("not_before `{text}` is more than a year ahead")));
+    }
+    Ok(ms)
 }
 
 /// `POST /v1/jobs`: 201 with the new job once it is on disk; 200 with the

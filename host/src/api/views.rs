@@ -116,8 +116,9 @@ pub struct TaskView {
     pub optional: bool,
     /// The delay before each retry, if it has one.
     pub backoff: Option<BackoffBody>,
-    /// While it waits out a backoff: when it may run again.
-    pub retry_at: Option<String>,
+    /// While it waits out a backoff (or its job's `not_before`): when it
+    /// may run.
+    pub not_before: Option<String>,
     pub cluster: String,
     pub attempts: u32,
     /// The fencing token of its current or last start (what a runner's
@@ -146,7 +147,7 @@ impl From<&Task> for TaskView {
             state: t.status.state.as_str().to_owned(),
             optional: t.status.optional,
             backoff: t.status.backoff.map(Into::into),
-            retry_at: t.status.not_before_ms.map(timestamp),
+            not_before: t.status.not_before_ms.map(timestamp),
             cluster: t.status.cluster.clone(),
             attempts: t.status.attempt,
             lease: t.status.lease,

@@ -234,6 +234,13 @@ fn job_id(raw: &str) -> Result<String, Error> {
     raw.parse::<JobId>().map(|id| id.to_string()).map_err(|e| Error::Usage(e.to_string()))
 }
 
+/// The `not_before` of a submission: the time given, or `delay` from now.
+fn not_before(at: Option<String>, delay: Option<std::time::Duration>) -> Option<String> {
+    at.or_else(|| {
+        delay.map(|d| humantime::format_rfc3339_millis(std::time::SystemTime::now() + d).to_string())
+    })
+}
+
 /// `, failed optional N, skipped M` when a job has such tasks.
 fn optional_counts(c: &crate::api::CountsView) -> String {
     match (c.failed_optional, c.skipped) {
@@ -369,6 +376,7 @@ async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode, Error> {
             b["jitter"] = args.jitter.into();
             b
         }),
+        "not_before": not_before(args.not_before, args.delay),
         "idempotency_key": args.idempotency_key,
         "traceparent": args.traceparent,
     });

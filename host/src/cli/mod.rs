@@ -416,6 +416,12 @@ pub struct SubmitArgs {
     /// Spread each retry's wait at random over its upper half.
     #[arg(long, requires = "backoff")]
     pub jitter: bool,
+    /// Start the job no earlier than this RFC 3339 time.
+    #[arg(long, conflicts_with = "delay")]
+    pub not_before: Option<String>,
+    /// Start the job no earlier than this long from now (`90s`, `2h`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub delay: Option<std::time::Duration>,
     /// Makes the submission idempotent.
     #[arg(long)]
     pub idempotency_key: Option<String>,

@@ -46,8 +46,8 @@ fn line(out: &mut String, t: &TaskView, names: &HashMap<&str, &str>, indent: &st
             t.depends_on.iter().map(|d| names.get(d.as_str()).unwrap_or(&"?").replace('\n', " / ")).collect();
         let _ = write!(out, "  (after {})", deps.join(", "));
     }
-    if let Some(at) = &t.retry_at {
-        let _ = write!(out, "  retry at {at}");
+    if let Some(at) = &t.not_before {
+        let _ = write!(out, "  waits until {at}");
     }
     if let Some(e) = &t.error {
         let _ = write!(out, "  error: {}", e.lines().next().unwrap_or(""));

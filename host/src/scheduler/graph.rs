@@ -25,19 +25,22 @@ use crate::store::{Chunk, Live, Unit};
 /// A task that became eligible to run.
 pub type Ready = (String, TaskKey);
 
-/// Creates a job and its queued root task.
-/// Answers the job as created and its root task, ready.
-pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (Job, Ready) {
+/// Creates a job and its queued root task. Answers the job as created and
+/// its root task, with the time it may start (Unix ms) when that is later
+/// than now (`not_before`): until then it waits, like a backoff.
+pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (Job, Ready, Option<u64>) {
     let id = JobId::new();
     let key = TaskKey { job: id, task: TaskId::new() };
     let def =
         TaskDef { task_type: spec.task_type, input: spec.input, depends_on: Vec::new(), handles: Vec::new() };
-    let status = TaskStatus::queued(None, spec.cluster.clone(), spec.max_retries).with_policy(
+    let mut status = TaskStatus::queued(None, spec.cluster.clone(), spec.max_retries).with_policy(
         key.task,
         false,
         None,
         spec.backoff,
     );
+    let later = spec.not_before_ms.filter(|t| *t > now_ms());
+    status.not_before_ms = later;
     let mut job = Job {
         id,
         name: spec.name,
@@ -55,8 +58,8 @@ pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (Job, Ready) {
     }
     unit.insert_job(job.clone());
     unit.insert_task(key, def, status);
-    unit.mark(&spec.cluster, key, Live::Ready);
-    (job, (spec.cluster, key))
+    unit.mark(&spec.cluster, key, if later.is_some() { Live::Waiting } else { Live::Ready });
+    (job, (spec.cluster, key), later)
 }
 
 pub(super) fn status_mut(unit: &mut Unit, key: TaskKey) -> Result<&mut TaskStatus, Error> {

@@ -114,6 +114,8 @@ pub struct JobSpec {
     pub traceparent: Option<TraceParent>,
     /// The delay before each retry of the root task, if any.
     pub backoff: Option<crate::model::Backoff>,
+    /// The root task starts no earlier than this (Unix ms), if given.
+    pub not_before_ms: Option<u64>,
 }
 
 /// The answer to a submission.

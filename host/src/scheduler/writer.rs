@@ -321,8 +321,11 @@ impl Writer {
         {
             return Ok(super::Submitted { job: job.clone(), created: false });
         }
-        let (job, (cluster, key)) = graph::submit_job(unit, spec);
-        self.queues.push(&cluster, key);
+        let (job, (cluster, key), later) = graph::submit_job(unit, spec);
+        match later {
+            Some(due) => self.delays.add(due, cluster, key),
+            None => self.queues.push(&cluster, key),
+        }
         Ok(super::Submitted { job, created: true })
     }
 

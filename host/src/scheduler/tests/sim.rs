@@ -42,6 +42,7 @@ impl Sim {
             idempotency_key: None,
             traceparent: None,
             backoff: None,
+            not_before_ms: None,
         };
         self.scheduler.submit(spec).await.unwrap().job.id
     }

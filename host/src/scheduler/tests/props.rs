@@ -4,9 +4,13 @@
 //! and user actions (claims, reports, hand-backs, cancels, retries) drives
 //! the scheduler; after every step the job's state must follow the
 //! semantics, no task may have started before its dependencies' subtrees
-//! were complete, and in the end every node computed exactly once.
+//! were complete, and in the end every node computed exactly once. Some
+//! nodes are optional: a node inside an optional subtree that runs out of
+//! retries ends `failed_optional` instead (a job retry leaves it), what is
+//! queued in the innermost such subtree is skipped and never starts, and
+//! the job still completes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -22,6 +26,7 @@ struct Node {
     /// Attempts that fail before one succeeds.
     fail_first: u32,
     max_retries: u32,
+    optional: bool,
     /// Subtasks, in submission order, each with the earlier ones it needs.
     children: Vec<(Vec<u32>, Node)>,
 }
@@ -40,32 +45,33 @@ impl Node {
         let child = |i: usize, (deps, c): &(Vec<u32>, Node)| {
             let mut p = path.to_vec();
             p.push(i as u32);
-            SubtaskSpec { max_retries: c.max_retries, ..spec(json!(p), deps.clone()) }
+            SubtaskSpec { max_retries: c.max_retries, optional: c.optional, ..spec(json!(p), deps.clone()) }
         };
         self.children.iter().enumerate().map(|(i, c)| child(i, c)).collect()
     }
 }
 
 fn node() -> impl Strategy<Value = Node> {
-    let leaf = (0..3u32, 0..2u32).prop_map(|(fail_first, max_retries)| Node {
+    let optional = || prop::bool::weighted(0.25);
+    let leaf = (0..3u32, 0..2u32, optional()).prop_map(|(fail_first, max_retries, optional)| Node {
         fail_first,
         max_retries,
+        optional,
         children: Vec::new(),
     });
-    leaf.prop_recursive(3, 40, 5, |inner| {
-        (0..3u32, 0..2u32, prop::collection::vec((prop::collection::vec(any::<u32>(), 0..4), inner), 0..5))
-            .prop_map(|(fail_first, max_retries, raw)| {
-                let children = raw
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (deps, c))| {
-                        let deps =
-                            if i == 0 { Vec::new() } else { deps.iter().map(|d| d % i as u32).collect() };
-                        (deps, c)
-                    })
-                    .collect();
-                Node { fail_first, max_retries, children }
-            })
+    leaf.prop_recursive(3, 40, 5, move |inner| {
+        let children = prop::collection::vec((prop::collection::vec(any::<u32>(), 0..4), inner), 0..5);
+        (0..3u32, 0..2u32, optional(), children).prop_map(|(fail_first, max_retries, optional, raw)| {
+            let children = raw
+                .into_iter()
+                .enumerate()
+                .map(|(i, (deps, c))| {
+                    let deps = if i == 0 { Vec::new() } else { deps.iter().map(|d| d % i as u32).collect() };
+                    (deps, c)
+                })
+                .collect();
+            Node { fail_first, max_retries, optional, children }
+        })
     })
 }
 
@@ -76,20 +82,21 @@ fn derived(canceled: bool, tasks: &[Task]) -> JobState {
         JobState::Canceled
     } else if any(TaskState::Failed) {
         JobState::Failed
-    } else if tasks.iter().all(|t| t.status.state == TaskState::Computed) {
+    } else if tasks.iter().all(|t| t.status.state.is_settled()) {
         JobState::Completed
     } else if any(TaskState::Running) {
         JobState::Running
-    } else if any(TaskState::Computed) {
+    } else if tasks.iter().any(|t| t.status.state.is_settled()) {
         JobState::Started
     } else {
         JobState::Submitted
     }
 }
 
-/// Whether the subtree of `id` is complete: it and every descendant computed.
+/// Whether the subtree of `id` is complete: it and every descendant
+/// settled (computed, failed-optional or skipped).
 fn complete(id: TaskId, tasks: &HashMap<TaskId, &Task>, children: &HashMap<TaskId, Vec<TaskId>>) -> bool {
-    tasks[&id].status.state == TaskState::Computed
+    tasks[&id].status.state.is_settled()
         && children.get(&id).is_none_or(|c| c.iter().all(|c| complete(*c, tasks, children)))
 }
 
@@ -101,12 +108,21 @@ struct Run {
     /// Handed-back starts, whose late reports must be refused.
     released: Vec<Assignment>,
     computed: HashMap<TaskId, u32>,
+    /// Tasks seen skipped: none may start afterwards.
+    skipped: HashSet<TaskId>,
 }
 
 impl Run {
-    fn check_state(&self) {
+    fn check_state(&mut self) {
         let job = self.sim.job(self.job);
         let tasks = self.sim.tasks(self.job);
+        for t in &tasks {
+            if t.status.state == TaskState::Skipped {
+                self.skipped.insert(t.key.task);
+            } else {
+                assert!(!self.skipped.contains(&t.key.task), "a skipped task left that state");
+            }
+        }
         assert_eq!(job.state(), derived(job.canceled, &tasks), "{:?}", job.counts);
         assert_eq!(job.counts.total(), tasks.len() as u64);
     }
@@ -136,6 +152,7 @@ impl Run {
         let batch = self.sim.claim(max).await;
         for a in &batch {
             self.check_eligible(a, halted);
+            assert!(!self.skipped.contains(&a.key.task), "a skipped task started");
         }
         let n = batch.len();
         self.running.extend(batch);
@@ -206,8 +223,15 @@ async fn run(program: Node, actions: Vec<u8>) {
     let settings = Settings { lease_ttl: Duration::from_secs(3600), max_lost_attempts: 10, finished: None };
     let sim = Sim::start(settings).await;
     let job = sim.submit(json!([]), program.max_retries).await;
-    let mut run =
-        Run { sim, job, program, running: Vec::new(), released: Vec::new(), computed: HashMap::new() };
+    let mut run = Run {
+        sim,
+        job,
+        program,
+        running: Vec::new(),
+        released: Vec::new(),
+        computed: HashMap::new(),
+        skipped: HashSet::new(),
+    };
     for choice in actions {
         run.step(choice).await;
     }
@@ -217,10 +241,35 @@ async fn run(program: Node, actions: Vec<u8>) {
         assert!(matches!(late, Err(Error::StaleAttempt { .. })), "a handed-back start's report: {late:?}");
     }
     let tasks = run.sim.tasks(run.job);
-    assert_eq!(tasks.len(), run.program.size(), "one task per node of the program");
-    assert!(tasks.iter().all(|t| t.status.state == TaskState::Computed));
+    check_outcome(&run, &tasks);
+}
+
+/// In the end: every task settled, none computed twice; outside optional
+/// subtrees every node computed; a task is failed-optional or skipped only
+/// inside an optional subtree.
+fn check_outcome(run: &Run, tasks: &[Task]) {
+    let by_id: HashMap<TaskId, &Task> = tasks.iter().map(|t| (t.key.task, t)).collect();
+    let guarded = |t: &Task| {
+        let mut node = Some(t);
+        while let Some(n) = node {
+            if n.status.optional {
+                return true;
+            }
+            node = n.status.parent.map(|p| by_id[&p]);
+        }
+        false
+    };
+    assert!(tasks.iter().all(|t| t.status.state.is_settled()), "every task settled");
     assert!(run.computed.values().all(|n| *n == 1), "a task computed twice");
-    assert_eq!(run.computed.len(), tasks.len());
+    for t in tasks {
+        if t.status.state != TaskState::Computed {
+            assert!(guarded(t), "{:?} outside any optional subtree", t.status.state);
+        }
+    }
+    if !tasks.iter().any(|t| t.status.optional) {
+        assert_eq!(tasks.len(), run.program.size(), "one task per node of the program");
+        assert_eq!(run.computed.len(), tasks.len());
+    }
 }
 
 proptest! {

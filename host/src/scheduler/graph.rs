@@ -14,6 +14,7 @@
 use super::children::{Children, Commit, Recorded};
 use super::delays::Delays;
 use super::optional::{adds_are_skipped, fail_for_good, skip_below};
+use super::retries::{self, End};
 use super::waiting::Waiting;
 use super::{Error, JobSpec, Report};
 use crate::model::{
@@ -120,7 +121,7 @@ pub fn finish(
         Err(message) => {
             record(unit, key, report.attempt, recorded, false)?;
             let end = End { canceled: report.canceled, permanent: report.permanent };
-            return Ok(Finished::Done(fail_attempt(unit, waiting, delays, key, message, end)?));
+            return Ok(Finished::Done(retries::fail_attempt(unit, waiting, delays, key, message, end)?));
         }
     };
     let mut children = Children::plan(key, &cluster, guard, subtasks)?;
@@ -163,7 +164,7 @@ pub fn record(unit: &mut Unit, key: TaskKey, attempt: u32, r: Recorded, computed
 
 /// Keeps `message` as the error of `key`'s current attempt; `ran` says the
 /// attempt started.
-fn add_error(unit: &mut Unit, key: TaskKey, message: String, ran: bool) -> Result<(), Error> {
+pub(super) fn add_error(unit: &mut Unit, key: TaskKey, message: String, ran: bool) -> Result<(), Error> {
     let task = status_mut(unit, key)?;
     let now = now_ms();
     let error = AttemptError {
@@ -175,65 +176,6 @@ fn add_error(unit: &mut Unit, key: TaskKey, message: String, ran: bool) -> Resul
     task.errors += 1;
     unit.add_error(key, seq, &error);
     Ok(())
-}
-
-/// How an attempt's failure came about.
-struct End {
-    /// A forced cancel interrupted it: no retry, and always `failed`.
-    canceled: bool,
-    /// The task marked it permanent: no retry.
-    permanent: bool,
-}
-
-/// Counts a failed attempt; the task is queued again (after its backoff,
-/// if it has one) while retries remain, else it fails for good. Answers
-/// what became ready.
-fn fail_attempt(
-    unit: &mut Unit,
-    waiting: &mut Waiting,
-    delays: &mut Delays,
-    key: TaskKey,
-    message: String,
-    end: End,
-) -> Result<Vec<Ready>, Error> {
-    add_error(unit, key, message, true)?;
-    let task = status_mut(unit, key)?;
-    task.failures += 1;
-    task.finished_ms = Some(now_ms());
-    let mut ready = Vec::new();
-    if end.canceled || end.permanent || task.failures > task.max_retries {
-        fail_for_good(unit, waiting, key, end.canceled, &mut ready)?;
-        return Ok(ready);
-    }
-    task.state = TaskState::Queued;
-    let delay = task.backoff.map_or(0, |b| b.delay_ms(task.failures, fastrand::f64()));
-    let due = now_ms() + delay;
-    task.not_before_ms = (delay > 0).then_some(due);
-    let cluster = task.cluster.clone();
-    job_transition(unit, key.job, TaskState::Running, TaskState::Queued)?;
-    if delay > 0 {
-        unit.mark(&cluster, key, Live::Waiting);
-        delays.add(due, cluster, key);
-    } else {
-        unit.mark(&cluster, key, Live::Ready);
-        ready.push((cluster, key));
-    }
-    Ok(ready)
-}
-
-/// Makes `key` ready once its backoff, which ended at `due`, is over;
-/// answers it, unless it no longer waits for that delay (skipped, retried,
-/// deleted since).
-pub fn end_delay(unit: &mut Unit, key: TaskKey, due: u64) -> Result<Option<Ready>, Error> {
-    let Some(task) = unit.status(key)? else { return Ok(None) };
-    if task.state != TaskState::Queued || task.not_before_ms != Some(due) {
-        return Ok(None);
-    }
-    let task = status_mut(unit, key)?;
-    task.not_before_ms = None;
-    let cluster = task.cluster.clone();
-    unit.mark(&cluster, key, Live::Ready);
-    Ok(Some((cluster, key)))
 }
 
 /// Marks `key` computed with `count` new subtasks (already written); if

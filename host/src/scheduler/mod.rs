@@ -16,6 +16,7 @@ mod observe;
 mod optional;
 mod queue;
 mod registry;
+mod retries;
 mod waiting;
 mod writer;
 

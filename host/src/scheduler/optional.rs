@@ -61,9 +61,11 @@ fn poison(
 }
 
 /// Whether tasks added below `key` are skipped: its guard is poisoned.
+/// Only reads (no status is written back).
 pub fn adds_are_skipped(unit: &mut Unit, key: TaskKey) -> Result<bool, Error> {
-    let Some(guard) = status_mut(unit, key)?.guard else { return Ok(false) };
-    Ok(status_mut(unit, TaskKey { job: key.job, task: guard })?.poisoned)
+    let Some(guard) = unit.status(key)?.and_then(|s| s.guard) else { return Ok(false) };
+    let guard = TaskKey { job: key.job, task: guard };
+    Ok(unit.status(guard)?.is_some_and(|s| s.poisoned))
 }
 
 /// Skips every queued task below `top` and poisons every optional one
@@ -80,9 +82,10 @@ pub fn skip_below(
     let mut skipped = Vec::new();
     while let Some(id) = stack.pop() {
         let key = TaskKey { job: top.job, task: id };
-        let task = status_mut(unit, key)?;
+        let Some(task) = unit.status(key)? else { return Err(Error::UnknownTask(key)) };
         match task.state {
             TaskState::Queued => {
+                let task = status_mut(unit, key)?;
                 task.state = TaskState::Skipped;
                 task.finished_ms = Some(now_ms());
                 task.not_before_ms = None;
@@ -93,7 +96,9 @@ pub fn skip_below(
                 skipped.push(key);
             }
             TaskState::Computed | TaskState::Running => {
-                task.poisoned |= task.optional;
+                if task.optional && !task.poisoned {
+                    status_mut(unit, key)?.poisoned = true;
+                }
                 stack.extend(unit.children(key)?);
             }
             TaskState::Failed | TaskState::FailedOptional | TaskState::Skipped => {}

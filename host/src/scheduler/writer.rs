@@ -363,7 +363,7 @@ impl Writer {
     /// Makes ready the tasks whose backoff is over.
     fn end_delays(&mut self, unit: &mut Unit) {
         for (due, cluster, key) in self.delays.take_due(crate::model::now_ms()) {
-            match graph::end_delay(unit, key, due) {
+            match super::retries::end_delay(unit, key, due) {
                 Ok(ready) => self.enqueue(ready.into_iter().collect()),
                 Err(e) => {
                     tracing::error!(error = %e, task = ?key, cluster, "could not end a retry's backoff")

@@ -58,6 +58,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/clusters/{slug}"),
     ("patch", "/v1/clusters/{slug}"),
     ("delete", "/v1/clusters/{slug}"),
+    ("get", "/v1/automations"),
+    ("post", "/v1/automations"),
+    ("get", "/v1/automations/{id}"),
+    ("patch", "/v1/automations/{id}"),
+    ("delete", "/v1/automations/{id}"),
 ];
 
 /// The operations of the document: (method, path template).

@@ -3,6 +3,7 @@
 //! `tests/fixtures/`.
 
 mod auth;
+mod automations;
 mod bad_input;
 mod cache;
 mod clone;

@@ -150,8 +150,9 @@ pub async fn show(
     Ok(axum::Json(ClusterView::from(&find(&state, &slug)?)))
 }
 
-/// `DELETE /v1/clusters/{slug}`: 204; 409 for `default` or a cluster whose
-/// tasks are unfinished (waiting, ready or running).
+/// `DELETE /v1/clusters/{slug}`: 204; 409 for `default`, a cluster whose
+/// tasks are unfinished (waiting, ready or running) or one an automation
+/// submits to.
 #[utoipa::path(operation_id = "delete_cluster", delete, path = "/v1/clusters/{slug}", tag = "clusters", params(("slug" = String, Path, pattern = "^[A-Za-z0-9-]{1,100}$", description = "the cluster's slug")),
     responses((status = 204, description = "deleted"), (status = "4XX", description = REFUSED, body = ErrorBody)),
     security(("admin" = [])))]
@@ -161,6 +162,12 @@ pub async fn delete(State(state): State<AppState>, Path(slug): Path<String>) -> 
         return Err(conflict("the default cluster cannot be deleted".into()));
     }
     let cluster = find(&state, &slug)?;
+    if let Some(a) = state.store.automations()?.into_iter().find(|a| a.cluster == cluster.slug) {
+        return Err(conflict(format!(
+            "cluster {slug} is used by automation {} ({}): delete it first",
+            a.id, a.name
+        )));
+    }
     state.scheduler.remove_cluster(&cluster.slug);
     if state.store.cluster_has_live_tasks(&cluster.slug)? {
         state.scheduler.add_cluster(&cluster.slug);

@@ -112,9 +112,9 @@ impl From<store::Error> for ApiError {
 impl From<scheduler::Error> for ApiError {
     fn from(e: scheduler::Error) -> Self {
         match e {
-            scheduler::Error::UnknownJob(_) | scheduler::Error::UnknownTask(_) => {
-                ApiError::not_found(e.to_string())
-            }
+            scheduler::Error::UnknownJob(_)
+            | scheduler::Error::UnknownTask(_)
+            | scheduler::Error::UnknownAutomation(_) => ApiError::not_found(e.to_string()),
             scheduler::Error::StaleAttempt { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "stale_attempt", e.to_string())
             }

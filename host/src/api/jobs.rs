@@ -76,27 +76,30 @@ pub(super) fn find_job(state: &AppState, raw: &str) -> Result<Job, ApiError> {
     state.store.job(id)?.ok_or_else(|| ApiError::not_found(format!("job {id} not found")))
 }
 
-fn validate(state: &AppState, body: SubmitJob, header: Option<TraceParent>) -> Result<JobSpec, ApiError> {
-    if body.name.is_empty() || body.name.chars().count() > MAX_JOB_NAME {
-        return Err(ApiError::unprocessable(
-            "invalid_name",
-            format!("job name must be 1 to {MAX_JOB_NAME} characters"),
-        ));
-    }
-    let task_type = TaskType::parse(&body.task)
-        .map_err(|e| ApiError::unprocessable("invalid_task_type", e.to_string()))?;
+/// The checks of a root task, made for every job submitted and every
+/// automation created: its type is one a module implements, its cluster
+/// exists, its input is within the input bound. Answers the type, the
+/// cluster (`default` when none) and the input as JSON text.
+pub(super) fn check_root(
+    state: &AppState,
+    task: &str,
+    cluster: Option<String>,
+    input: &serde_json::Value,
+) -> Result<(TaskType, String, String), ApiError> {
+    let task_type =
+        TaskType::parse(task).map_err(|e| ApiError::unprocessable("invalid_task_type", e.to_string()))?;
     if !state.scheduler.resolves(&task_type) {
         return Err(ApiError::unprocessable(
             "unknown_task_type",
             format!("unknown task type {task_type}: no uploaded module implements a compatible version"),
         ));
     }
-    let cluster = body.cluster.unwrap_or_else(|| "default".to_owned());
+    let cluster = cluster.unwrap_or_else(|| "default".to_owned());
     check_cluster(&cluster).map_err(|e| ApiError::unprocessable("invalid_cluster", e))?;
     if !state.scheduler.has_cluster(&cluster) {
         return Err(unknown_cluster(&cluster));
     }
-    let input = body.input.to_string();
+    let input = input.to_string();
     let limit = state.sandbox.limits().bounds.input_bytes;
     if input.len() > limit {
         return Err(ApiError::unprocessable(
@@ -104,6 +107,24 @@ fn validate(state: &AppState, body: SubmitJob, header: Option<TraceParent>) -> R
             format!("input of {} bytes exceeds the limit of {limit} bytes", input.len()),
         ));
     }
+    Ok((task_type, cluster, input))
+}
+
+/// A job's name is 1 to [`MAX_JOB_NAME`] characters (an automation's too:
+/// its jobs take its name).
+pub(super) fn check_name(name: &str) -> Result<(), ApiError> {
+    if name.is_empty() || name.chars().count() > MAX_JOB_NAME {
+        return Err(ApiError::unprocessable(
+            "invalid_name",
+            format!("job name must be 1 to {MAX_JOB_NAME} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn validate(state: &AppState, body: SubmitJob, header: Option<TraceParent>) -> Result<JobSpec, ApiError> {
+    check_name(&body.name)?;
+    let (task_type, cluster, input) = check_root(state, &body.task, body.cluster, &body.input)?;
     if body.idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.chars().count() > MAX_IDEMPOTENCY_KEY)
     {
         return Err(ApiError::unprocessable(
@@ -126,6 +147,7 @@ fn validate(state: &AppState, body: SubmitJob, header: Option<TraceParent>) -> R
         traceparent,
         backoff,
         not_before_ms,
+        automation: None,
         name: body.name,
         task_type,
         input,

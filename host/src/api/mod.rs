@@ -3,6 +3,7 @@
 //! request and answer errors as JSON.
 
 mod auth;
+mod automations;
 mod cache;
 mod cancels;
 mod clone;
@@ -133,6 +134,8 @@ pub fn router(mut handles: Handles) -> Router {
         .routes(routes!(spans::spans))
         .routes(routes!(stats::stats))
         .routes(routes!(runners::list))
+        .routes(routes!(automations::create, automations::list))
+        .routes(routes!(automations::show, automations::update, automations::delete))
         .routes(routes!(clusters::create, clusters::list))
         .routes(routes!(clusters::show, clusters::update, clusters::delete))
         .routes(routes!(secrets::list))

@@ -26,6 +26,7 @@ use super::error::ErrorBody;
         (name = "modules", description = "upload task components"),
         (name = "runners", description = "the runner protocol (runner tokens)"),
         (name = "clusters", description = "pools of runners"),
+        (name = "automations", description = "schedules that submit jobs"),
         (name = "host", description = "liveness, counters and this document"),
     )
 )]

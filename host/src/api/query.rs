@@ -1,7 +1,8 @@
 //! `GET /v1/jobs`: jobs submitted in a time or id range, newest or oldest
 //! first, filtered (by states, task states, name, a name fragment,
-//! cluster) and cursor-paged. A range scan over time-ordered job ids; the
-//! query string is read into a [`Filter`] and a [`Range`] first.
+//! cluster, automation) and cursor-paged. A range scan over time-ordered
+//! job ids (an automation's: over its index of fired jobs); the query
+//! string is read into a [`Filter`] and a [`Range`] first.
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use super::extract::Query;
 use super::openapi;
 use super::views::JobView;
 use super::{ApiError, AppState};
-use crate::model::{Job, JobId, JobState, TaskState};
+use crate::model::{AutomationId, Job, JobId, JobState, TaskState};
 
 /// Largest page.
 const MAX_LIMIT: usize = 1000;
@@ -55,6 +56,9 @@ pub struct JobQuery {
     pub order: Option<String>,
     /// Only jobs whose root runs on this cluster.
     pub cluster: Option<String>,
+    /// Only jobs this automation submitted.
+    #[param(format = Uuid)]
+    pub automation: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
@@ -219,10 +223,19 @@ pub async fn list(
         return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1 to {MAX_LIMIT}")));
     }
     // An empty range (`from` not before `to`, or a cursor past an end) has no jobs.
-    let jobs = if range.from < range.to {
-        state.store.jobs_between(range.from, range.to, range.newest_first, limit, |j| filter.keeps(j))?
-    } else {
-        Vec::new()
+    let automation = match &q.automation {
+        Some(raw) => Some(raw.parse::<AutomationId>().map_err(|_| {
+            ApiError::bad_request("invalid_automation", "the automation is not an automation id")
+        })?),
+        None => None,
+    };
+    let keep = |j: &Job| filter.keeps(j);
+    let jobs = match automation {
+        _ if range.from >= range.to => Vec::new(),
+        Some(a) => {
+            state.store.jobs_fired_between(a, (range.from, range.to), range.newest_first, limit, keep)?
+        }
+        None => state.store.jobs_between(range.from, range.to, range.newest_first, limit, keep)?,
     };
     let next_cursor = (jobs.len() == limit).then(|| jobs.last().map(|j| j.id.to_string())).flatten();
     Ok(axum::Json(JobPage { jobs: jobs.iter().map(JobView::from).collect(), next_cursor }))

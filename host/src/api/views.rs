@@ -35,6 +35,10 @@ pub struct JobView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Value>)]
     pub output: Option<serde_json::Value>,
+    /// The automation that submitted it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid)]
+    pub automation: Option<String>,
 }
 
 /// One progress counter.
@@ -89,6 +93,7 @@ impl From<&Job> for JobView {
                 .collect(),
             traceparent: j.trace().traceparent().to_string(),
             output: None,
+            automation: j.automation.map(|a| a.to_string()),
         }
     }
 }

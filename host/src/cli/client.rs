@@ -148,7 +148,6 @@ impl Client {
         self.call(self.http.delete(&url), &url).await.map(drop)
     }
 
-    /// Deletes cluster `slug`.
     /// Changes cluster `slug`'s name or description (`body`).
     pub async fn update_cluster(
         &self,
@@ -159,9 +158,37 @@ impl Client {
         self.send(self.http.patch(&url).json(body), &url).await
     }
 
+    /// Deletes cluster `slug`.
     pub async fn delete_cluster(&self, slug: &str) -> Result<(), Error> {
         let url = format!("{}/v1/clusters/{slug}", self.base);
         self.call(self.http.delete(&url), &url).await.map(drop)
+    }
+
+    /// Every automation.
+    pub async fn automations(&self) -> Result<Vec<serde_json::Value>, Error> {
+        self.get("/v1/automations").await
+    }
+
+    /// Automation `id`.
+    pub async fn automation(&self, id: &str) -> Result<serde_json::Value, Error> {
+        self.get(&format!("/v1/automations/{id}")).await
+    }
+
+    /// Creates an automation; the body is the API's creation object.
+    pub async fn create_automation(&self, body: &serde_json::Value) -> Result<serde_json::Value, Error> {
+        self.post("/v1/automations", body).await
+    }
+
+    /// Pauses or resumes automation `id`.
+    pub async fn pause_automation(&self, id: &str, paused: bool) -> Result<serde_json::Value, Error> {
+        let url = format!("{}/v1/automations/{id}", self.base);
+        self.send(self.http.patch(&url).json(&serde_json::json!({ "paused": paused })), &url).await
+    }
+
+    /// Deletes automation `id`, canceling its unfinished jobs if asked.
+    pub async fn delete_automation(&self, id: &str, cancel_jobs: bool) -> Result<serde_json::Value, Error> {
+        let url = format!("{}/v1/automations/{id}", self.base);
+        self.send(self.http.delete(&url).query(&[("cancel_jobs", cancel_jobs)]), &url).await
     }
 
     /// Every registered task type.

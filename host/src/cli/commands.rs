@@ -10,8 +10,9 @@ use serde_json::json;
 use super::client::{Client, Error};
 use super::{Cli, ClusterCommand, Command, JobCommand, ListArgs, ModuleCommand, ServeArgs, SubmitArgs, tree};
 use crate::api::Tokens;
-use crate::model::{JobId, parse_allow_list};
+use crate::model::{Clock, JobId, parse_allow_list};
 use crate::sandbox::Limits;
+use crate::scheduler::Missed;
 use crate::server;
 
 /// Runs `cli`; the exit code on success.
@@ -20,6 +21,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Cluster(command) => cluster(&client, command).await,
+        Command::Automation(command) => super::automations::run(&client, command).await,
         Command::Runner(args) => super::remote::runner(args, &cli.server, cli.token).await,
         Command::Module(ModuleCommand::Upload { files, secrets }) => upload(&client, files, secrets).await,
         Command::Secret(command) => super::secrets::run(&client, command).await,
@@ -158,6 +160,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
             lease_ttl: args.lease_ttl,
             max_lost_attempts: args.max_lost_attempts,
             finished: None,
+            clock: clock(args.clock_from.as_deref())?,
+            missed: if args.missed_schedules == "skip" { Missed::Skip } else { Missed::Once },
         },
         tokens,
         allow_http: parse_allow_list(&args.allow_http).map_err(Error::Usage)?,
@@ -179,6 +183,13 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
     })
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The schedules' clock: the system's, or one started at `from` (`--clock-from`).
+fn clock(from: Option<&str>) -> Result<Clock, Error> {
+    let Some(raw) = from else { return Ok(Clock::system()) };
+    let t: jiff::Timestamp = raw.parse().map_err(|e| Error::Usage(format!("--clock-from {raw}: {e}")))?;
+    Ok(Clock::starting_at(u64::try_from(t.as_millisecond()).unwrap_or(0)))
 }
 
 async fn upload(
@@ -337,6 +348,7 @@ async fn list(client: &Client, args: ListArgs) -> Result<ExitCode, Error> {
         ("from_id", args.from_id),
         ("to_id", args.to_id),
         ("cluster", args.cluster),
+        ("automation", args.automation),
         ("order", args.oldest_first.then(|| "asc".to_owned())),
     ] {
         if let Some(v) = value {

@@ -1,6 +1,7 @@
 //! The command line: `sandflow serve` runs the host; every other command is a
 //! client of a host's HTTP API (`--server` or `SANDFLOW_SERVER`).
 
+mod automations;
 mod client;
 mod commands;
 mod remote;
@@ -46,6 +47,9 @@ pub enum Command {
     /// Create, list and delete clusters.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Schedules that submit jobs: create, list, show, pause, resume, delete.
+    #[command(subcommand)]
+    Automation(automations::AutomationCommand),
     /// Set, list and delete the host's secrets.
     #[command(subcommand)]
     Secret(SecretCommand),
@@ -174,6 +178,17 @@ pub struct ServeArgs {
     /// from the data dir so a copy of the data alone reveals no secret.
     #[arg(long, env = "SANDFLOW_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
+    /// Firings of automations missed while the host was down: `once` fires
+    /// each automation once at start, as the latest missed time; `skip`
+    /// drops them.
+    #[arg(long, default_value = "once", value_parser = ["once", "skip"])]
+    pub missed_schedules: String,
+    /// Runs the schedules' clock from this RFC 3339 time instead of the
+    /// system's (at the system clock's pace): for trying and testing
+    /// automations without waiting for their time. Job ids and timestamps
+    /// keep the system's time.
+    #[arg(long, hide = true)]
+    pub clock_from: Option<String>,
 }
 
 /// `sandflow module ...`
@@ -368,6 +383,9 @@ pub struct ListArgs {
     /// Only jobs on this cluster.
     #[arg(long)]
     pub cluster: Option<String>,
+    /// Only jobs this automation submitted.
+    #[arg(long)]
+    pub automation: Option<String>,
     /// Most jobs to print.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,

@@ -1,4 +1,4 @@
-//! Job and task identifiers: UUIDv7, so their byte order is their time order.
+//! Job, task and automation identifiers: UUIDv7, so their byte order is their time order.
 
 use std::fmt;
 use std::str::FromStr;
@@ -88,6 +88,10 @@ uuid_id!(
 uuid_id!(
     /// Identifies a task within the whole host.
     TaskId
+);
+uuid_id!(
+    /// Identifies an automation (a schedule that submits jobs).
+    AutomationId
 );
 
 /// A task's full address: its job and its own id.

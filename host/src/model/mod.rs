@@ -1,8 +1,10 @@
 //! The pure domain model: ids, task types and versions, task and job states,
 //! and the derivation of a job's state. No I/O happens here.
 
+mod automation;
 mod backoff;
 mod cache;
+mod clock;
 mod cluster;
 mod egress;
 mod ids;
@@ -16,14 +18,19 @@ mod task_type;
 mod telemetry;
 mod trace;
 
+pub use automation::{
+    Automation, MAX_TRIGGER_BYTES, MAX_TRIGGERS, Schedule, TRIGGER_TIME_FIELD, Trigger,
+    check_automation_input, rfc3339,
+};
 pub use backoff::{Backoff, MAX_BACKOFF_FACTOR, MAX_BACKOFF_MS};
 pub use cache::{
     CACHE_CHUNK_BYTES, CacheKey, MAX_CACHE_VALUE_BYTES, MAX_KEY_BYTES, MAX_LIST_KEYS, check_attempt_writes,
     check_prefix, check_value_size,
 };
+pub use clock::Clock;
 pub use cluster::{Cluster, DEFAULT_CLUSTER, MAX_CLUSTER_TEXT, slug_from};
 pub use egress::{HostPattern, is_special_address, parse_allow_list};
-pub use ids::{JobId, ParseIdError, TaskId, TaskKey};
+pub use ids::{AutomationId, JobId, ParseIdError, TaskId, TaskKey};
 pub use module::{Digest, ModuleInfo, TaskLimits};
 pub use output::{MAX_OUTPUT_LINKS, MAX_TASK_OUTPUT_BYTES, Output, OutputError, StoredOutput};
 pub use record::{Admit, Bounds, OverBound, Record, SubtaskRequest, parse_amount, truncate_to};

@@ -1,8 +1,8 @@
 //! Jobs and tasks as the scheduler sees them.
 
 use super::{
-    Backoff, JobId, JobState, JobTrace, TaskCounts, TaskId, TaskKey, TaskState, TaskType, TraceParent,
-    Version,
+    AutomationId, Backoff, JobId, JobState, JobTrace, TaskCounts, TaskId, TaskKey, TaskState, TaskType,
+    TraceParent, Version,
 };
 
 /// Longest display name, in characters; longer ones are truncated.
@@ -57,6 +57,8 @@ pub struct Job {
     pub progress: Progress,
     /// The `traceparent` the client passed at submission, if any.
     pub traceparent: Option<TraceParent>,
+    /// The automation that submitted it, if one did.
+    pub automation: Option<AutomationId>,
 }
 
 impl Job {

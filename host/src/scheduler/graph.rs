@@ -52,6 +52,7 @@ pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (Job, Ready, Option<u64>) {
         idempotency_key: spec.idempotency_key,
         progress: Default::default(),
         traceparent: spec.traceparent,
+        automation: spec.automation,
     };
     job.counts.queued = 1;
     if let Some(k) = &job.idempotency_key {

@@ -7,6 +7,7 @@
 //! once a sync has made the group durable (group commit). Ready tasks wake
 //! idle runners directly: nothing polls.
 
+mod automations;
 mod children;
 mod delays;
 mod fair;
@@ -27,12 +28,13 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use automations::{Changed as AutomationChanged, Missed, Op as AutomationOp};
 pub use observe::{FinishedAttempt, FinishedSender};
 pub use registry::Registry;
 
 use crate::model::{
-    DEFAULT_CLUSTER, Digest, JobId, LogEntry, ModuleInfo, Output, SpanEntry, SubtaskSpec, TaskId, TaskKey,
-    TaskLimits, TaskType, TraceParent,
+    Clock, DEFAULT_CLUSTER, Digest, JobId, LogEntry, ModuleInfo, Output, SpanEntry, SubtaskSpec, TaskId,
+    TaskKey, TaskLimits, TaskType, TraceParent,
 };
 use crate::store::{self, Store};
 
@@ -65,6 +67,9 @@ pub enum Error {
     /// No such job.
     #[error("job {0} not found")]
     UnknownJob(JobId),
+    /// No such automation.
+    #[error("automation {0} not found")]
+    UnknownAutomation(crate::model::AutomationId),
     /// No such task.
     #[error("task {} of job {} not found", .0.task, .0.job)]
     UnknownTask(TaskKey),
@@ -117,6 +122,8 @@ pub struct JobSpec {
     pub backoff: Option<crate::model::Backoff>,
     /// The root task starts no earlier than this (Unix ms), if given.
     pub not_before_ms: Option<u64>,
+    /// The automation submitting it, if one is.
+    pub automation: Option<crate::model::AutomationId>,
 }
 
 /// The answer to a submission.
@@ -204,6 +211,7 @@ pub(crate) enum Command {
     Cancel(JobId, oneshot::Sender<Result<(), Error>>),
     Delete(JobId, oneshot::Sender<Result<(), Error>>),
     Retry(JobId, oneshot::Sender<Result<Retried, Error>>),
+    Automation(AutomationOp, oneshot::Sender<Result<AutomationChanged, Error>>),
 }
 
 /// Scheduler settings.
@@ -215,11 +223,21 @@ pub struct Settings {
     pub max_lost_attempts: u32,
     /// Where accepted attempts are sent for trace export, if anywhere.
     pub finished: Option<FinishedSender>,
+    /// The clock schedules run by.
+    pub clock: Clock,
+    /// What happens to firings missed while the host was down.
+    pub missed: Missed,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { lease_ttl: Duration::from_secs(30), max_lost_attempts: 10, finished: None }
+        Settings {
+            lease_ttl: Duration::from_secs(30),
+            max_lost_attempts: 10,
+            finished: None,
+            clock: Clock::system(),
+            missed: Missed::Once,
+        }
     }
 }
 
@@ -284,6 +302,8 @@ pub struct Scheduler {
     config: Arc<AtomicU64>,
     /// Room for commands waiting for an answer ([`MAX_WAITING`]).
     waiting: Arc<tokio::sync::Semaphore>,
+    /// The clock schedules run by (shared with the writer).
+    clock: Clock,
 }
 
 /// Commands sent through [`Scheduler::call`] (requests of the API and of
@@ -310,11 +330,13 @@ impl Scheduler {
         let (tx, rx) = mpsc::unbounded_channel();
         let (events, _) = tokio::sync::broadcast::channel(EVENT_BUFFER);
         let stats = Arc::new(Stats::default());
+        let clock = settings.clock.clone();
         let writer =
             writer::Writer::recover(store, registry.clone(), settings, events.clone(), stats.clone()).await?;
         tokio::spawn(writer.run(rx, tx.downgrade()));
         let waiting = Arc::new(tokio::sync::Semaphore::new(MAX_WAITING));
-        Ok(Scheduler { tx, registry, clusters, events, stats, config: Arc::new(AtomicU64::new(1)), waiting })
+        let config = Arc::new(AtomicU64::new(1));
+        Ok(Scheduler { tx, registry, clusters, events, stats, config, waiting, clock })
     }
 
     /// What the writer has done since the host started.

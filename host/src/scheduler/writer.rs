@@ -16,6 +16,7 @@ use rustc_hash::FxHashSet as HashSet;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::automations::Automations;
 use super::children::{Commit, Step};
 use super::delays::Delays;
 use super::graph::{self, Finished, Ready};
@@ -70,6 +71,8 @@ pub struct Writer {
     waiting: Waiting,
     /// Tasks waiting out a retry backoff.
     delays: Delays,
+    /// Automations and their next firings.
+    automations: Automations,
     /// Large commits, oldest first; one chunk is written per group.
     commits: VecDeque<Committing>,
     /// Tasks whose report is being committed (a repeat is refused).
@@ -98,6 +101,7 @@ impl Writer {
         let mut unit = store.unit();
         let mut found = Found { queues: &mut queues, waiting: &mut waiting, delays: &mut delays };
         let ready = rebuild(&store, &mut unit, &mut found, settings.max_lost_attempts)?;
+        let automations = Automations::load(&store, &mut unit, settings.clock.now_ms(), settings.missed)?;
         store.commit(unit).await?;
         for (cluster, key) in ready {
             queues.push(&cluster, key);
@@ -112,6 +116,7 @@ impl Writer {
             leases,
             waiting,
             delays,
+            automations,
             commits: VecDeque::new(),
             committing: HashSet::default(),
             loopback: None,
@@ -139,7 +144,10 @@ impl Writer {
         // within microseconds.
         let mut handed_out = false;
         loop {
-            let next_expiry = earliest(self.leases.next_expiry(), self.delays.next_due());
+            let next_expiry = earliest(
+                earliest(self.leases.next_expiry(), self.delays.next_due()),
+                self.automations.next_due(&self.settings.clock),
+            );
             // Commands a full group left behind are applied next, at once.
             let busy = !self.commits.is_empty() || !group.is_empty();
             if !receive(&mut rx, &mut group, busy, handed_out, next_expiry).await {
@@ -161,6 +169,8 @@ impl Writer {
             self.step_commit(&mut unit, &mut durable);
             self.expire_leases(&mut rx, &mut unit, &mut durable);
             self.end_delays(&mut unit);
+            let fired = self.automations.fire_due(&mut unit, self.settings.clock.now_ms());
+            self.enqueue(fired);
             self.dispatch(&mut unit, &mut early);
             handed_out = !early.is_empty();
             // Assignments go out before the group is encoded and logged: a
@@ -242,6 +252,10 @@ impl Writer {
                     self.enqueue(ready);
                     retried
                 });
+                defer(tx, result)
+            }
+            Command::Automation(op, tx) => {
+                let result = self.automations.apply(unit, op, self.settings.clock.now_ms());
                 defer(tx, result)
             }
         })

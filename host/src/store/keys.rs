@@ -21,8 +21,10 @@
 //! | `o`    | `o` + job + task                      | a computed task's output (never rewritten) |
 //! | `k`    | `k` + secret name                     | a secret, its value sealed |
 //! | `n`    | `n` + job + task                      | ids of the task's subtasks, kept only inside optional subtrees (to skip them) |
+//! | `a`    | `a` + automation                      | automation record  |
+//! | `f`    | `f` + automation + job                | empty: the automation fired the job |
 
-use crate::model::{Digest, JobId, TaskId, TaskKey, Version};
+use crate::model::{AutomationId, Digest, JobId, TaskId, TaskKey, Version};
 
 pub const META: u8 = b'M';
 pub const JOB: u8 = b'j';
@@ -46,6 +48,8 @@ pub const CLUSTER: u8 = b'c';
 pub const OUTPUT: u8 = b'o';
 pub const SECRET: u8 = b'k';
 pub const CHILDREN: u8 = b'n';
+pub const AUTOMATION: u8 = b'a';
+pub const FIRED: u8 = b'f';
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -167,6 +171,18 @@ pub fn span(k: TaskKey, seq: u64) -> Vec<u8> {
 
 pub fn secret(name: &str) -> Vec<u8> {
     key(SECRET, &[name.as_bytes()])
+}
+
+pub fn automation(id: AutomationId) -> Vec<u8> {
+    key(AUTOMATION, &[id.as_bytes()])
+}
+
+pub fn fired(automation: AutomationId, job: JobId) -> Vec<u8> {
+    key(FIRED, &[automation.as_bytes(), job.as_bytes()])
+}
+
+pub fn fired_by(automation: AutomationId) -> Vec<u8> {
+    key(FIRED, &[automation.as_bytes()])
 }
 
 pub fn cluster(slug: &str) -> Vec<u8> {

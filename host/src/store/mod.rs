@@ -6,6 +6,7 @@
 //! durable with one sync. Records are versioned ([`records`]) and convert to
 //! and from the domain model; no domain struct is serialized directly.
 
+mod automations;
 mod checkpoint;
 mod chunk;
 mod fault;
@@ -529,6 +530,7 @@ mod tests {
             idempotency_key: None,
             progress: Default::default(),
             traceparent: None,
+            automation: None,
         }
     }
 

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::Error;
 use crate::model::{
-    AttemptError, Backoff, Cluster, Digest, HostPattern, Job, JobId, LogEntry, LogLevel, ModuleInfo,
-    SpanEntry, StoredOutput, TaskCounts, TaskDef, TaskId, TaskLimits, TaskState, TaskStatus, TaskType,
-    TraceParent, Version,
+    AttemptError, Automation, AutomationId, Backoff, Cluster, Digest, HostPattern, Job, JobId, LogEntry,
+    LogLevel, ModuleInfo, SpanEntry, StoredOutput, TaskCounts, TaskDef, TaskId, TaskLimits, TaskState,
+    TaskStatus, TaskType, TraceParent, Version,
 };
 
 pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
@@ -28,6 +28,8 @@ pub enum JobRecord {
     V3(JobV1, Vec<(String, u64, u64)>, Option<([u8; 16], [u8; 8], u8)>),
     /// V3 and the counts of failed-optional and skipped tasks.
     V4(JobV1, Vec<(String, u64, u64)>, Option<([u8; 16], [u8; 8], u8)>, [u64; 2]),
+    /// V4 and the automation that submitted the job.
+    V5(JobV1, Vec<(String, u64, u64)>, Option<([u8; 16], [u8; 8], u8)>, [u64; 2], Option<[u8; 16]>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -45,7 +47,7 @@ impl From<&Job> for JobRecord {
         let c = &j.counts;
         let progress = j.progress.iter().map(|(l, (t, d))| (l.clone(), *t, *d)).collect();
         let traceparent = j.traceparent.map(|t| (t.trace_id, t.parent_id, t.flags));
-        JobRecord::V4(
+        JobRecord::V5(
             JobV1 {
                 name: j.name.clone(),
                 root: *j.root.as_bytes(),
@@ -57,17 +59,21 @@ impl From<&Job> for JobRecord {
             progress,
             traceparent,
             [c.failed_optional, c.skipped],
+            j.automation.map(|a| *a.as_bytes()),
         )
     }
 }
 
 impl JobRecord {
     pub fn into_job(self, id: JobId) -> Job {
-        let (r, progress, traceparent, [failed_optional, skipped]) = match self {
-            JobRecord::V1(r) => (r, Vec::new(), None, [0, 0]),
-            JobRecord::V2(r, progress) => (r, progress, None, [0, 0]),
-            JobRecord::V3(r, progress, traceparent) => (r, progress, traceparent, [0, 0]),
-            JobRecord::V4(r, progress, traceparent, more) => (r, progress, traceparent, more),
+        let (r, progress, traceparent, [failed_optional, skipped], automation) = match self {
+            JobRecord::V1(r) => (r, Vec::new(), None, [0, 0], None),
+            JobRecord::V2(r, progress) => (r, progress, None, [0, 0], None),
+            JobRecord::V3(r, progress, traceparent) => (r, progress, traceparent, [0, 0], None),
+            JobRecord::V4(r, progress, traceparent, more) => (r, progress, traceparent, more, None),
+            JobRecord::V5(r, progress, traceparent, more, automation) => {
+                (r, progress, traceparent, more, automation)
+            }
         };
         let [queued, running, computed, failed] = r.counts;
         Job {
@@ -84,6 +90,7 @@ impl JobRecord {
                 parent_id,
                 flags,
             }),
+            automation: automation.map(AutomationId::from_bytes),
         }
     }
 }
@@ -590,6 +597,67 @@ impl ClusterRecord {
     pub fn into_cluster(self, slug: String) -> Cluster {
         let ClusterRecord::V1 { name, description, created_ms } = self;
         Cluster { slug, name, description, created_ms }
+    }
+}
+
+/// An automation (its id is its key).
+#[derive(Serialize, Deserialize)]
+pub enum AutomationRecord {
+    V1(AutomationV1),
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct AutomationV1 {
+    name: String,
+    task_type: String,
+    input: String,
+    cluster: String,
+    max_retries: u32,
+    triggers: Vec<String>,
+    paused: bool,
+    created_ms: u64,
+    fired_until_ms: u64,
+    fired: u64,
+    last_fired_ms: Option<u64>,
+}
+
+impl From<&Automation> for AutomationRecord {
+    fn from(a: &Automation) -> Self {
+        AutomationRecord::V1(AutomationV1 {
+            name: a.name.clone(),
+            task_type: a.task_type.to_string(),
+            input: a.input.clone(),
+            cluster: a.cluster.clone(),
+            max_retries: a.max_retries,
+            triggers: a.triggers.clone(),
+            paused: a.paused,
+            created_ms: a.created_ms,
+            fired_until_ms: a.fired_until_ms,
+            fired: a.fired,
+            last_fired_ms: a.last_fired_ms,
+        })
+    }
+}
+
+impl AutomationRecord {
+    pub fn into_automation(self, id: AutomationId) -> Result<Automation, Error> {
+        let AutomationRecord::V1(r) = self;
+        let task_type = TaskType::parse(&r.task_type)
+            .map_err(|e| Error::Corrupt { what: "automation", reason: e.to_string() })?;
+        Ok(Automation {
+            id,
+            name: r.name,
+            task_type,
+            input: r.input,
+            cluster: r.cluster,
+            max_retries: r.max_retries,
+            triggers: r.triggers,
+            paused: r.paused,
+            created_ms: r.created_ms,
+            fired_until_ms: r.fired_until_ms,
+            fired: r.fired,
+            last_fired_ms: r.last_fired_ms,
+        })
     }
 }
 

@@ -17,14 +17,14 @@ use rustc_hash::FxHashMap as HashMap;
 use super::chunk::Chunk;
 use super::kv::Kv;
 use super::records::{
-    self, DefRecord, DependentsRecord, ErrorRecord, JobRecord, LogRecord, OutputRecord, SpanRecord,
-    TaskRecord,
+    self, AutomationRecord, DefRecord, DependentsRecord, ErrorRecord, JobRecord, LogRecord, OutputRecord,
+    SpanRecord, TaskRecord,
 };
 use super::wal::KvWrite;
 use super::{Error, keys};
 use crate::model::{
-    AttemptError, Job, JobId, LogEntry, MAX_KEPT_ERRORS, SpanEntry, StoredOutput, TaskDef, TaskId, TaskKey,
-    TaskStatus,
+    AttemptError, Automation, AutomationId, Job, JobId, LogEntry, MAX_KEPT_ERRORS, SpanEntry, StoredOutput,
+    TaskDef, TaskId, TaskKey, TaskStatus,
 };
 
 /// Where a live task stands, as recorded by [`Unit::mark`].
@@ -280,6 +280,9 @@ impl Unit {
         if let Some(k) = &job.idempotency_key {
             removed.push(keys::idempotency(k));
         }
+        if let Some(automation) = job.automation {
+            removed.push(keys::fired(automation, job.id));
+        }
         removed.push(keys::job(job.id));
         self.jobs.remove(&job.id);
         self.raw.extend(removed.into_iter().map(|k| (k, None)));
@@ -352,6 +355,33 @@ impl Unit {
     /// Removes the marker of `parent`'s staged subtasks: the unit commits them.
     pub fn unstage(&mut self, parent: TaskKey) {
         self.raw.push((keys::staged(parent), None));
+    }
+
+    /// Stores automation `a` (new or changed).
+    pub fn put_automation(&mut self, a: &Automation) {
+        self.raw.push((keys::automation(a.id), Some(records::encode(&AutomationRecord::from(a)))));
+    }
+
+    /// Deletes automation `id` (the jobs it fired stay findable by it).
+    pub fn delete_automation(&mut self, id: AutomationId) {
+        self.raw.push((keys::automation(id), None));
+    }
+
+    /// Records that `automation` fired `job`.
+    pub fn add_fired(&mut self, automation: AutomationId, job: JobId) {
+        self.raw.push((keys::fired(automation, job), Some(Vec::new())));
+    }
+
+    /// The jobs `automation` fired, oldest first (committed ones only).
+    pub fn fired_by(&self, automation: AutomationId) -> Result<Vec<JobId>, Error> {
+        let mut jobs = Vec::new();
+        for item in self.kv.scan_prefix(keys::fired_by(automation)) {
+            let (k, _) = item?;
+            let job: [u8; 16] =
+                k.get(17..33).and_then(|b| b.try_into().ok()).ok_or_else(|| malformed("fired"))?;
+            jobs.push(JobId::from_bytes(job));
+        }
+        Ok(jobs)
     }
 
     /// Maps an idempotency key to the job it created.

@@ -1,8 +1,10 @@
 //! Tests of the scheduler's transitions, run in-process on a temporary
 //! store (no host process, no sandbox): `sim.rs` drives the scheduler as a
 //! runner would, `shapes.rs` checks the graph shapes users run, `props.rs`
-//! random graphs built the way guests build them.
+//! random graphs built the way guests build them, `automations.rs`
+//! schedules on an injected clock.
 
+mod automations;
 mod optional;
 mod props;
 mod shapes;

@@ -12,7 +12,12 @@ use crate::model::{Backoff, JobId, JobState, SubtaskSpec, TaskState};
 use crate::scheduler::{Assignment, Settings};
 
 fn settings() -> Settings {
-    Settings { lease_ttl: Duration::from_secs(30), max_lost_attempts: 2, finished: None }
+    Settings {
+        lease_ttl: Duration::from_secs(30),
+        max_lost_attempts: 2,
+        finished: None,
+        ..Settings::default()
+    }
 }
 
 /// Submits a root and has it submit `subtasks`.

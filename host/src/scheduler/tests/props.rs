@@ -220,7 +220,12 @@ impl Run {
 }
 
 async fn run(program: Node, actions: Vec<u8>) {
-    let settings = Settings { lease_ttl: Duration::from_secs(3600), max_lost_attempts: 10, finished: None };
+    let settings = Settings {
+        lease_ttl: Duration::from_secs(3600),
+        max_lost_attempts: 10,
+        finished: None,
+        ..Settings::default()
+    };
     let sim = Sim::start(settings).await;
     let job = sim.submit(json!([]), program.max_retries).await;
     let mut run = Run {

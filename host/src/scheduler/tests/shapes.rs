@@ -11,7 +11,12 @@ use crate::model::{JobState, TaskState};
 use crate::scheduler::{Error, Settings};
 
 fn settings() -> Settings {
-    Settings { lease_ttl: Duration::from_secs(30), max_lost_attempts: 2, finished: None }
+    Settings {
+        lease_ttl: Duration::from_secs(30),
+        max_lost_attempts: 2,
+        finished: None,
+        ..Settings::default()
+    }
 }
 
 /// Submits a root and has it submit `subtasks`.

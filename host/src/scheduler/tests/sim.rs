@@ -43,6 +43,7 @@ impl Sim {
             traceparent: None,
             backoff: None,
             not_before_ms: None,
+            automation: None,
         };
         self.scheduler.submit(spec).await.unwrap().job.id
     }

@@ -273,10 +273,15 @@ async fn ensure_cluster(store: &Store, scheduler: &Scheduler, slug: &str) -> Res
         return Ok(());
     }
     let description = "Created by `serve --cluster`.".to_owned();
-    let cluster =
-        crate::model::Cluster { slug: slug.into(), name: slug.into(), description, created_ms: now_ms() };
+    let cluster = crate::model::Cluster {
+        slug: slug.into(),
+        name: slug.into(),
+        description,
+        created_ms: now_ms(),
+        limits: Vec::new(),
+    };
     store.put_cluster(&cluster).await?;
-    scheduler.add_cluster(slug);
+    scheduler.add_cluster(&cluster);
     tracing::info!(cluster = slug, "created the in-process runners' cluster");
     Ok(())
 }

@@ -7,6 +7,7 @@ mod automations;
 mod bad_input;
 mod cache;
 mod clone;
+mod concurrency;
 mod containment;
 mod contract;
 mod crash;

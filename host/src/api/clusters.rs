@@ -1,4 +1,5 @@
-//! Cluster routes: create, list, show, update (name, description), delete.
+//! Cluster routes: create, list, show, update (name, description,
+//! concurrency limits), delete.
 //! `default` always exists and cannot be deleted; a cluster with ready or
 //! running tasks cannot either. A slug never changes: jobs and tasks name
 //! their cluster by it.
@@ -10,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use super::error::ErrorBody;
 use super::extract::{Json, Path};
 use super::{ApiError, AppState};
-use crate::model::{Cluster, DEFAULT_CLUSTER, MAX_CLUSTER_TEXT, check_cluster, now_ms, slug_from};
+use crate::model::{
+    Cluster, ConcurrencyLimit, DEFAULT_CLUSTER, MAX_CLUSTER_TEXT, check_cluster, check_limits, now_ms,
+    slug_from,
+};
 
 /// The body of `POST /v1/clusters`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -27,6 +31,46 @@ pub struct CreateCluster {
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9-]{1,100}$")]
     pub slug: Option<String>,
+    /// Its concurrency limits (at most 32).
+    #[serde(default)]
+    #[schema(max_items = 32)]
+    pub concurrency: Vec<LimitBody>,
+}
+
+/// A concurrency limit: at most `max` running tasks of type `task` on the
+/// cluster, or, with `key`, per value of that field of their input.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitBody {
+    /// A task type's name (any version).
+    #[schema(min_length = 1, max_length = 256)]
+    pub task: String,
+    /// A JSON pointer into the input (`/host`): the limit holds per value found there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^/", max_length = 256)]
+    pub key: Option<String>,
+    /// Most running at once.
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub max: u32,
+}
+
+impl From<&LimitBody> for ConcurrencyLimit {
+    fn from(l: &LimitBody) -> Self {
+        ConcurrencyLimit { task: l.task.clone(), key: l.key.clone(), max: l.max }
+    }
+}
+
+impl From<&ConcurrencyLimit> for LimitBody {
+    fn from(l: &ConcurrencyLimit) -> Self {
+        LimitBody { task: l.task.clone(), key: l.key.clone(), max: l.max }
+    }
+}
+
+/// The limits of a request, checked.
+fn limits_of(bodies: &[LimitBody]) -> Result<Vec<ConcurrencyLimit>, ApiError> {
+    let limits: Vec<ConcurrencyLimit> = bodies.iter().map(ConcurrencyLimit::from).collect();
+    check_limits(&limits).map_err(|e| ApiError::unprocessable("invalid_concurrency", e))?;
+    Ok(limits)
 }
 
 /// The body of `PATCH /v1/clusters/{slug}`: what to change.
@@ -41,6 +85,10 @@ pub struct UpdateCluster {
     #[serde(default)]
     #[schema(max_length = 1000)]
     pub description: Option<String>,
+    /// New concurrency limits, replacing all of the old ones (`[]` removes them).
+    #[serde(default)]
+    #[schema(max_items = 32)]
+    pub concurrency: Option<Vec<LimitBody>>,
 }
 
 /// A cluster.
@@ -50,6 +98,8 @@ pub struct ClusterView {
     pub name: String,
     pub description: String,
     pub created_at: String,
+    /// Its concurrency limits.
+    pub concurrency: Vec<LimitBody>,
 }
 
 impl From<&Cluster> for ClusterView {
@@ -59,6 +109,7 @@ impl From<&Cluster> for ClusterView {
             name: c.name.clone(),
             description: c.description.clone(),
             created_at: super::views::timestamp(c.created_ms),
+            concurrency: c.limits.iter().map(LimitBody::from).collect(),
         }
     }
 }
@@ -76,15 +127,16 @@ pub async fn create(
     let invalid = |m: String| ApiError::unprocessable("invalid_cluster", m);
     let description = body.description.unwrap_or_default();
     check_text(&body.name, &description)?;
+    let limits = limits_of(&body.concurrency)?;
     let suffix = &uuid::Uuid::now_v7().simple().to_string()[26..];
     let slug = body.slug.unwrap_or_else(|| slug_from(&body.name, suffix));
     check_cluster(&slug).map_err(invalid)?;
     if state.scheduler.has_cluster(&slug) {
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", format!("cluster {slug} exists")));
     }
-    let cluster = Cluster { slug, name: body.name, description, created_ms: now_ms() };
+    let cluster = Cluster { slug, name: body.name, description, created_ms: now_ms(), limits };
     state.store.put_cluster(&cluster).await?;
-    state.scheduler.add_cluster(&cluster.slug);
+    state.scheduler.add_cluster(&cluster);
     Ok((StatusCode::CREATED, axum::Json(ClusterView::from(&cluster))))
 }
 
@@ -116,7 +168,11 @@ pub async fn update(
     cluster.name = body.name.unwrap_or(cluster.name);
     cluster.description = body.description.unwrap_or(cluster.description);
     check_text(&cluster.name, &cluster.description)?;
+    if let Some(bodies) = &body.concurrency {
+        cluster.limits = limits_of(bodies)?;
+    }
     state.store.put_cluster(&cluster).await?;
+    state.scheduler.add_cluster(&cluster);
     Ok(axum::Json(ClusterView::from(&cluster)))
 }
 
@@ -170,7 +226,7 @@ pub async fn delete(State(state): State<AppState>, Path(slug): Path<String>) -> 
     }
     state.scheduler.remove_cluster(&cluster.slug);
     if state.store.cluster_has_live_tasks(&cluster.slug)? {
-        state.scheduler.add_cluster(&cluster.slug);
+        state.scheduler.add_cluster(&cluster);
         return Err(conflict(format!("cluster {slug} has unfinished tasks (waiting, ready or running)")));
     }
     state.store.delete_cluster(&cluster.slug).await?;

@@ -91,24 +91,35 @@ fn print_log_line(line: &crate::api::LogView) {
     );
 }
 
+/// `SLUG  NAME  DESCRIPTION[  limits TASK[/POINTER]<=MAX, ...]`.
+fn print_cluster(c: &serde_json::Value) {
+    let field = |k: &str| c[k].as_str().unwrap_or("").to_owned();
+    let limits: Vec<String> = c["concurrency"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            format!("{}{}<={}", l["task"].as_str().unwrap_or(""), l["key"].as_str().unwrap_or(""), l["max"])
+        })
+        .collect();
+    let limits = if limits.is_empty() { String::new() } else { format!("  limits {}", limits.join(", ")) };
+    println!("{}  {}  {}{limits}", field("slug"), field("name"), field("description"));
+}
+
 async fn cluster(client: &Client, command: ClusterCommand) -> Result<ExitCode, Error> {
     match command {
-        ClusterCommand::Create { name, description, slug } => {
-            let body = serde_json::json!({"name": name, "description": description, "slug": slug});
+        ClusterCommand::Create { name, description, slug, concurrency } => {
+            let body = serde_json::json!({"name": name, "description": description, "slug": slug, "concurrency": concurrency});
             let created = client.create_cluster(&body).await?;
             println!("{}", created["slug"].as_str().unwrap_or(""));
         }
         ClusterCommand::List => {
-            for c in client.clusters().await? {
-                let field = |k: &str| c[k].as_str().unwrap_or("").to_owned();
-                println!("{}  {}  {}", field("slug"), field("name"), field("description"));
-            }
+            client.clusters().await?.iter().for_each(print_cluster);
         }
-        ClusterCommand::Update { slug, name, description } => {
-            let body = serde_json::json!({"name": name, "description": description});
-            let updated = client.update_cluster(&slug, &body).await?;
-            let field = |k: &str| updated[k].as_str().unwrap_or("").to_owned();
-            println!("{}  {}  {}", field("slug"), field("name"), field("description"));
+        ClusterCommand::Update { slug, name, description, concurrency, no_concurrency } => {
+            let limits = (no_concurrency || !concurrency.is_empty()).then_some(concurrency);
+            let body = serde_json::json!({"name": name, "description": description, "concurrency": limits});
+            print_cluster(&client.update_cluster(&slug, &body).await?);
         }
         ClusterCommand::Delete { slug } => {
             client.delete_cluster(&slug).await?;

@@ -238,10 +238,15 @@ pub enum ClusterCommand {
         /// Its slug (default: derived from the name, with a random suffix).
         #[arg(long)]
         slug: Option<String>,
+        /// A concurrency limit, `TASK=MAX` (at most MAX running tasks of
+        /// that type) or `TASK/POINTER=MAX` (per value of that field of
+        /// their input, e.g. `Download/host=2`); repeat for several.
+        #[arg(long, value_parser = parse_limit)]
+        concurrency: Vec<serde_json::Value>,
     },
     /// List the clusters.
     List,
-    /// Change a cluster's name or description (its slug stays).
+    /// Change a cluster's name, description or concurrency limits (its slug stays).
     Update {
         /// Its slug.
         slug: String,
@@ -251,6 +256,12 @@ pub enum ClusterCommand {
         /// A new description.
         #[arg(long)]
         description: Option<String>,
+        /// New concurrency limits (as for `create`), replacing the old ones.
+        #[arg(long, value_parser = parse_limit)]
+        concurrency: Vec<serde_json::Value>,
+        /// Remove every concurrency limit.
+        #[arg(long, conflicts_with = "concurrency")]
+        no_concurrency: bool,
     },
     /// Delete a cluster (not `default`, not one with unfinished tasks).
     Delete {
@@ -389,6 +400,17 @@ pub struct ListArgs {
     /// Most jobs to print.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+}
+
+/// A concurrency limit as `--concurrency` takes it (`TASK[/POINTER]=MAX`),
+/// as the API's JSON.
+fn parse_limit(text: &str) -> Result<serde_json::Value, String> {
+    let (group, max) = text.rsplit_once('=').ok_or("expected TASK=MAX or TASK/POINTER=MAX")?;
+    let max: u32 = max.trim().parse().map_err(|e| format!("max `{max}`: {e}"))?;
+    Ok(match group.split_once('/') {
+        Some((task, pointer)) => serde_json::json!({"task": task, "key": format!("/{pointer}"), "max": max}),
+        None => serde_json::json!({"task": group, "max": max}),
+    })
 }
 
 /// A backoff as `--backoff` takes it, as the API's JSON (without jitter).

@@ -20,6 +20,8 @@ pub struct Cluster {
     pub description: String,
     /// When it was created (Unix ms).
     pub created_ms: u64,
+    /// Its concurrency limits.
+    pub limits: Vec<super::ConcurrencyLimit>,
 }
 
 impl Cluster {
@@ -30,6 +32,7 @@ impl Cluster {
             name: "Default".into(),
             description: "Runs every task that names no cluster.".into(),
             created_ms: 0,
+            limits: Vec::new(),
         }
     }
 }

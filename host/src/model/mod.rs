@@ -6,6 +6,7 @@ mod backoff;
 mod cache;
 mod clock;
 mod cluster;
+mod concurrency;
 mod egress;
 mod ids;
 mod module;
@@ -29,6 +30,7 @@ pub use cache::{
 };
 pub use clock::Clock;
 pub use cluster::{Cluster, DEFAULT_CLUSTER, MAX_CLUSTER_TEXT, slug_from};
+pub use concurrency::{ConcurrencyLimit, MAX_CONCURRENCY, MAX_LIMITS, check_limits};
 pub use egress::{HostPattern, is_special_address, parse_allow_list};
 pub use ids::{AutomationId, JobId, ParseIdError, TaskId, TaskKey};
 pub use module::{Digest, ModuleInfo, TaskLimits};

@@ -11,6 +11,7 @@ mod automations;
 mod children;
 mod delays;
 mod fair;
+mod gates;
 mod graph;
 mod lease;
 mod observe;
@@ -21,7 +22,6 @@ mod retries;
 mod waiting;
 mod writer;
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -33,10 +33,13 @@ pub use observe::{FinishedAttempt, FinishedSender};
 pub use registry::Registry;
 
 use crate::model::{
-    Clock, DEFAULT_CLUSTER, Digest, JobId, LogEntry, ModuleInfo, Output, SpanEntry, SubtaskSpec, TaskId,
-    TaskKey, TaskLimits, TaskType, TraceParent,
+    Clock, ConcurrencyLimit, DEFAULT_CLUSTER, Digest, JobId, LogEntry, ModuleInfo, Output, SpanEntry,
+    SubtaskSpec, TaskId, TaskKey, TaskLimits, TaskType, TraceParent,
 };
 use crate::store::{self, Store};
+
+/// The existing clusters and their concurrency limits.
+pub(crate) type Clusters = std::collections::HashMap<String, Arc<Vec<ConcurrencyLimit>>>;
 
 /// Job-change notices kept for slow subscribers.
 const EVENT_BUFFER: usize = 4096;
@@ -294,7 +297,7 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 pub struct Scheduler {
     tx: mpsc::UnboundedSender<Command>,
     registry: Arc<RwLock<Registry>>,
-    clusters: Arc<RwLock<HashSet<String>>>,
+    clusters: Arc<RwLock<Clusters>>,
     events: tokio::sync::broadcast::Sender<JobId>,
     stats: Arc<Stats>,
     /// Counts changes to the registry and the clusters (what remote runners
@@ -324,15 +327,16 @@ impl Scheduler {
             registry.set_limits(module.digest, module.limits.clone());
         }
         let registry = Arc::new(RwLock::new(registry));
-        let mut clusters: HashSet<String> = store.clusters()?.into_iter().map(|c| c.slug).collect();
-        clusters.insert(DEFAULT_CLUSTER.to_owned());
+        let mut clusters: Clusters =
+            store.clusters()?.into_iter().map(|c| (c.slug, Arc::new(c.limits))).collect();
+        clusters.entry(DEFAULT_CLUSTER.to_owned()).or_default();
         let clusters = Arc::new(RwLock::new(clusters));
         let (tx, rx) = mpsc::unbounded_channel();
         let (events, _) = tokio::sync::broadcast::channel(EVENT_BUFFER);
         let stats = Arc::new(Stats::default());
         let clock = settings.clock.clone();
-        let writer =
-            writer::Writer::recover(store, registry.clone(), settings, events.clone(), stats.clone()).await?;
+        let shared = writer::Shared { registry: registry.clone(), clusters: clusters.clone() };
+        let writer = writer::Writer::recover(store, shared, settings, events.clone(), stats.clone()).await?;
         tokio::spawn(writer.run(rx, tx.downgrade()));
         let waiting = Arc::new(tokio::sync::Semaphore::new(MAX_WAITING));
         let config = Arc::new(AtomicU64::new(1));
@@ -385,7 +389,7 @@ impl Scheduler {
 
     /// Every existing cluster, sorted.
     pub fn cluster_slugs(&self) -> Vec<String> {
-        let mut slugs: Vec<String> = read(&self.clusters).iter().cloned().collect();
+        let mut slugs: Vec<String> = read(&self.clusters).keys().cloned().collect();
         slugs.sort();
         slugs
     }
@@ -396,12 +400,13 @@ impl Scheduler {
 
     /// Whether cluster `slug` exists.
     pub fn has_cluster(&self, slug: &str) -> bool {
-        read(&self.clusters).contains(slug)
+        read(&self.clusters).contains_key(slug)
     }
 
-    /// Records that cluster `slug` exists (after it was stored).
-    pub fn add_cluster(&self, slug: &str) {
-        write(&self.clusters).insert(slug.to_owned());
+    /// Records that `cluster` exists with its concurrency limits (after it
+    /// was stored, also when its limits changed).
+    pub fn add_cluster(&self, cluster: &crate::model::Cluster) {
+        write(&self.clusters).insert(cluster.slug.clone(), Arc::new(cluster.limits.clone()));
         self.changed();
     }
 

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use super::automations::Automations;
 use super::children::{Commit, Step};
 use super::delays::Delays;
+use super::gates::Gates;
 use super::graph::{self, Finished, Ready};
 use super::lease::Leases;
 use super::observe::{FinishedAttempt, Observer};
@@ -60,9 +61,20 @@ struct Committing {
     seen: Option<FinishedAttempt>,
 }
 
+/// What the writer shares with the scheduler's handles.
+pub struct Shared {
+    /// Which module implements which task type.
+    pub registry: Arc<RwLock<Registry>>,
+    /// The clusters and their concurrency limits.
+    pub clusters: Arc<RwLock<super::Clusters>>,
+}
+
 pub struct Writer {
     store: Store,
     registry: Arc<RwLock<Registry>>,
+    clusters: Arc<RwLock<super::Clusters>>,
+    /// Running attempts per limited group, and the tasks waiting for room.
+    gates: Gates,
     settings: Settings,
     queues: Queues,
     /// Running attempts and when their leases expire.
@@ -91,7 +103,7 @@ impl Writer {
     /// was running when the host stopped.
     pub async fn recover(
         store: Store,
-        registry: Arc<RwLock<Registry>>,
+        shared: Shared,
         settings: Settings,
         events: broadcast::Sender<JobId>,
         stats: Arc<Stats>,
@@ -110,7 +122,9 @@ impl Writer {
         let leases = Leases::new(settings.lease_ttl, store.epoch());
         Ok(Writer {
             store,
-            registry,
+            registry: shared.registry,
+            clusters: shared.clusters,
+            gates: Gates::default(),
             settings,
             queues,
             leases,
@@ -273,6 +287,7 @@ impl Writer {
         // A refused report leaves the attempt running; its lease still
         // expires if no acceptable report follows.
         self.leases.end(key, None);
+        self.attempt_ended(key);
         match finished {
             Finished::Done(ready) => {
                 if let (Some(observer), Some(seen)) = (&mut self.observer, seen) {
@@ -320,6 +335,7 @@ impl Writer {
         if !self.leases.end(key, Some(lease)) {
             return;
         }
+        self.attempt_ended(key);
         match graph::release(unit, key, lease) {
             Ok(Some((cluster, key))) => self.queues.push_front(&cluster, key),
             Ok(None) => {}
@@ -365,6 +381,7 @@ impl Writer {
             return;
         }
         for (key, lease) in self.leases.take_expired(now) {
+            self.attempt_ended(key);
             tracing::warn!(task = %key.task, lease = lease.token, "lease expired; the attempt is lost");
             let budget = self.settings.max_lost_attempts;
             match graph::requeue_lost(unit, &mut self.waiting, key, Some(lease.token), budget) {
@@ -383,6 +400,15 @@ impl Writer {
                     tracing::error!(error = %e, task = ?key, cluster, "could not end a retry's backoff")
                 }
             }
+        }
+    }
+
+    /// An attempt of `key` ended: tasks waiting for room in its
+    /// concurrency groups go back to the front of their queues.
+    fn attempt_ended(&mut self, key: TaskKey) {
+        let clusters = &self.clusters;
+        for (cluster, k) in self.gates.release(key, |c| super::read(clusters).get(c).cloned()) {
+            self.queues.push_front(&cluster, k);
         }
     }
 
@@ -451,6 +477,7 @@ impl Writer {
         if task.state != TaskState::Queued {
             return Ok(None);
         }
+        let cluster = task.cluster.clone();
         let def = unit.def(key)?.ok_or(Error::UnknownTask(key))?;
         let requested = &def.task_type;
         let resolved = {
@@ -463,10 +490,19 @@ impl Writer {
             self.enqueue(ready);
             return Ok(None);
         };
+        let gated = super::read(&self.clusters).get(&cluster).filter(|l| !l.is_empty()).cloned();
+        let groups = match gated.map(|l| self.gates.admit(&l, &cluster, &requested.name, &def.input)) {
+            None => Vec::new(),
+            Some(Ok(groups)) => groups,
+            Some(Err(full)) => {
+                self.gates.park(full, key);
+                return Ok(None);
+            }
+        };
         let lease = self.leases.token();
         let attempt = graph::start(unit, key, version, lease)?;
-        let cluster = unit.status(key)?.map(|s| s.cluster.clone()).unwrap_or_default();
         self.leases.grant(key, lease);
+        self.gates.hold(key, groups);
         Ok(Some(Assignment {
             key,
             task_type: TaskType { name: requested.name.clone(), version },
@@ -641,9 +677,9 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let (events, _) = broadcast::channel(16);
         let settings = Settings::default();
-        let registry = Arc::default();
+        let shared = Shared { registry: Arc::default(), clusters: Arc::default() };
         let mut writer =
-            Writer::recover(store.clone(), registry, settings.clone(), events, Arc::default()).await.unwrap();
+            Writer::recover(store.clone(), shared, settings.clone(), events, Arc::default()).await.unwrap();
         let key = TaskKey { job: JobId::new(), task: TaskId::new() };
         let token = writer.leases.token();
         writer.leases.grant(key, token);

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::Error;
 use crate::model::{
-    AttemptError, Automation, AutomationId, Backoff, Cluster, Digest, HostPattern, Job, JobId, LogEntry,
-    LogLevel, ModuleInfo, SpanEntry, StoredOutput, TaskCounts, TaskDef, TaskId, TaskLimits, TaskState,
-    TaskStatus, TaskType, TraceParent, Version,
+    AttemptError, Automation, AutomationId, Backoff, Cluster, ConcurrencyLimit, Digest, HostPattern, Job,
+    JobId, LogEntry, LogLevel, ModuleInfo, SpanEntry, StoredOutput, TaskCounts, TaskDef, TaskId, TaskLimits,
+    TaskState, TaskStatus, TaskType, TraceParent, Version,
 };
 
 pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
@@ -580,23 +580,43 @@ pub enum SecretRecord {
 
 #[derive(Serialize, Deserialize)]
 pub enum ClusterRecord {
-    V1 { name: String, description: String, created_ms: u64 },
+    V1 {
+        name: String,
+        description: String,
+        created_ms: u64,
+    },
+    /// V1 and its concurrency limits: (task, key, max).
+    V2 {
+        name: String,
+        description: String,
+        created_ms: u64,
+        limits: Vec<(String, Option<String>, u32)>,
+    },
 }
 
 impl From<&Cluster> for ClusterRecord {
     fn from(c: &Cluster) -> Self {
-        ClusterRecord::V1 {
+        ClusterRecord::V2 {
             name: c.name.clone(),
             description: c.description.clone(),
             created_ms: c.created_ms,
+            limits: c.limits.iter().map(|l| (l.task.clone(), l.key.clone(), l.max)).collect(),
         }
     }
 }
 
 impl ClusterRecord {
     pub fn into_cluster(self, slug: String) -> Cluster {
-        let ClusterRecord::V1 { name, description, created_ms } = self;
-        Cluster { slug, name, description, created_ms }
+        let (name, description, created_ms, limits) = match self {
+            ClusterRecord::V1 { name, description, created_ms } => {
+                (name, description, created_ms, Vec::new())
+            }
+            ClusterRecord::V2 { name, description, created_ms, limits } => {
+                (name, description, created_ms, limits)
+            }
+        };
+        let limits = limits.into_iter().map(|(task, key, max)| ConcurrencyLimit { task, key, max }).collect();
+        Cluster { slug, name, description, created_ms, limits }
     }
 }
 

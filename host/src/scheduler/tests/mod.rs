@@ -2,9 +2,10 @@
 //! store (no host process, no sandbox): `sim.rs` drives the scheduler as a
 //! runner would, `shapes.rs` checks the graph shapes users run, `props.rs`
 //! random graphs built the way guests build them, `automations.rs`
-//! schedules on an injected clock.
+//! schedules on an injected clock, `concurrency.rs` concurrency limits.
 
 mod automations;
+mod concurrency;
 mod optional;
 mod props;
 mod shapes;

@@ -1,0 +1,92 @@
+//! Concurrency limits of a cluster, end to end: with 8 runners and 12
+//! ready `Sleep` tasks, a limit of 2 is never exceeded (read back from the
+//! tasks' start and finish times), and removing it lets them all run.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Host, of_type, time};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn cli(host: &Host, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
+        .args(args)
+        .args(["--server", &host.base])
+        .output()?;
+    anyhow::ensure!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// Runs 12 `Sleep`s of 100 ms; answers the most that ran at once.
+async fn most_at_once(host: &Host) -> anyhow::Result<usize> {
+    let id = host.submit("SlowFanout", json!({"n": 12, "ms": 100, "children": 0})).await?;
+    let job = host.wait(&id, WAIT).await?;
+    anyhow::ensure!(job["state"] == "completed", "{job}");
+    let tasks = host.tasks(&id).await?;
+    // Ends sort before starts at the same time: a task that starts as
+    // another's report is applied does not overlap it.
+    let mut events: Vec<(std::time::SystemTime, i32)> = Vec::new();
+    for t in of_type(&tasks, "Sleep") {
+        events.push((time(&t["started_at"]), 1));
+        events.push((time(&t["finished_at"]), -1));
+    }
+    events.sort();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, change) in events {
+        now += change;
+        most = most.max(now);
+    }
+    Ok(most as usize)
+}
+
+#[tokio::test]
+async fn a_concurrency_limit_is_never_exceeded_while_many_tasks_of_its_type_are_ready() -> anyhow::Result<()>
+{
+    let host = Host::start(&["--runners", "8"]).await?;
+    host.upload("probe").await?;
+    let said = cli(&host, &["cluster", "update", "default", "--concurrency", "Sleep=2"])?;
+    assert!(said.contains("limits Sleep<=2"), "{said}");
+    assert_eq!(most_at_once(&host).await?, 2, "the limit is used and never exceeded");
+
+    let said = cli(&host, &["cluster", "update", "default", "--no-concurrency"])?;
+    assert!(!said.contains("limits"), "{said}");
+    assert!(most_at_once(&host).await? > 2, "without the limit more run at once");
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_concurrency_limits_are_refused_and_good_ones_kept_across_a_restart() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut host = Host::start_in(dir.path(), &[]).await?;
+    let patch = |limits: Value| {
+        let req = reqwest::Client::new().patch(format!("{}/v1/clusters/default", host.base));
+        host.send(req.json(&json!({ "concurrency": limits })))
+    };
+    let cases = [
+        (json!([{"task": "Download", "max": 0}]), "max must be 1 to 1000000, got 0"),
+        (json!([{"task": "Download", "key": "host", "max": 1}]), "is not a JSON pointer"),
+        (json!([{"task": "D", "max": 1}, {"task": "D", "max": 2}]), "a second limit for D"),
+        (json!(vec![json!({"task": "D", "max": 1}); 33]), "at most 32 concurrency limits"),
+    ];
+    for (limits, message) in cases {
+        let (status, body) = patch(limits.clone()).await?;
+        assert_eq!(
+            (status.as_u16(), body["error"]["code"].as_str()),
+            (422, Some("invalid_concurrency")),
+            "{body}"
+        );
+        assert!(body["error"]["message"].as_str().unwrap().contains(message), "{limits}: {body}");
+    }
+    let body = json!({"name": "downloads", "slug": "dl", "concurrency": [{"task": "Download", "key": "/host", "max": 2}]});
+    let (status, created) = host.post("/v1/clusters", &body).await?;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["concurrency"], json!([{"task": "Download", "key": "/host", "max": 2}]));
+    host.stop()?;
+    let host = Host::start_in(dir.path(), &[]).await?;
+    let (_, shown) = host.get("/v1/clusters/dl").await?;
+    assert_eq!(shown["concurrency"], created["concurrency"]);
+    Ok(())
+}

@@ -1,6 +1,7 @@
-//! Concurrency limits of a cluster, end to end: with 8 runners and 12
-//! ready `Sleep` tasks, a limit of 2 is never exceeded (read back from the
-//! tasks' start and finish times), and removing it lets them all run.
+//! Who runs when, end to end: a cluster's concurrency limits (with 8
+//! runners and 12 ready `Sleep` tasks, a limit of 2 is never exceeded, read
+//! back from the tasks' start and finish times, and removing it lets more
+//! run) and job priorities (a high-priority job overtakes a queued one).
 
 use std::process::Command;
 use std::time::Duration;
@@ -88,5 +89,45 @@ async fn bad_concurrency_limits_are_refused_and_good_ones_kept_across_a_restart(
     let host = Host::start_in(dir.path(), &[]).await?;
     let (_, shown) = host.get("/v1/clusters/dl").await?;
     assert_eq!(shown["concurrency"], created["concurrency"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_higher_priority_job_overtakes_the_queued_tasks_of_a_lower_one() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "1"]).await?;
+    host.upload("probe").await?;
+    let body = json!({"name": "bulk", "task": "SlowFanout", "input": {"n": 20, "ms": 50, "children": 0}, "priority": -1});
+    let (status, bulk) = host.post("/v1/jobs", &body).await?;
+    assert_eq!(status, 201, "{bulk}");
+    let bulk = bulk["id"].as_str().unwrap().to_owned();
+    crate::harness::until("the bulk job runs its subtasks", WAIT, async || {
+        Ok(host.get(&format!("/v1/jobs/{bulk}")).await?.1["task_counts"]["computed"].as_u64() >= Some(2))
+    })
+    .await?;
+    let urgent = cli(
+        &host,
+        &[
+            "job",
+            "submit",
+            "urgent",
+            "--task",
+            "SlowFanout",
+            "--input",
+            r#"{"n": 3, "ms": 10, "children": 0}"#,
+            "--priority",
+            "5",
+        ],
+    )?;
+    let urgent = urgent.trim().to_owned();
+    let done = host.wait(&urgent, WAIT).await?;
+    assert_eq!((done["state"].as_str(), done["priority"].as_i64()), (Some("completed"), Some(5)), "{done}");
+    let (_, behind) = host.get(&format!("/v1/jobs/{bulk}")).await?;
+    assert!(behind["task_counts"]["queued"].as_u64() > Some(5), "the bulk job waited: {behind}");
+    assert_eq!(behind["priority"], -1);
+    assert!(cli(&host, &["job", "show", &urgent])?.contains("priority 5"));
+
+    let (status, body) =
+        host.post("/v1/jobs", &json!({"name": "n", "task": "Noop", "input": {}, "priority": 11})).await?;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (422, Some("invalid_priority")), "{body}");
     Ok(())
 }

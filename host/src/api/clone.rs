@@ -31,6 +31,10 @@ pub struct CloneJob {
     /// Retries of the root task; the original's when absent.
     #[serde(default)]
     pub max_retries: Option<u32>,
+    /// Its priority, -10 to 10; the original's when absent.
+    #[serde(default)]
+    #[schema(minimum = -10, maximum = 10)]
+    pub priority: Option<i8>,
     /// A repeat with the same key returns the first job (1 to 256 characters).
     #[serde(default)]
     #[schema(min_length = 1, max_length = 256)]
@@ -72,6 +76,7 @@ pub async fn clone_job(
         input: overridden(original, body.input),
         cluster: Some(job.cluster),
         max_retries: body.max_retries.unwrap_or(root.status.max_retries),
+        priority: body.priority.unwrap_or(job.priority),
         backoff: root.status.backoff.map(Into::into),
         not_before: None,
         idempotency_key: body.idempotency_key,

@@ -11,8 +11,8 @@ use super::views::{JobView, LogView, TaskView};
 use super::{ApiError, AppState};
 use crate::diagram::Theme;
 use crate::model::{
-    Backoff, Job, JobId, LogEntry, LogLevel, ParseTraceParentError, TaskId, TaskKey, TaskType, TraceParent,
-    check_cluster,
+    Backoff, Job, JobId, LogEntry, LogLevel, MAX_PRIORITY, MIN_PRIORITY, ParseTraceParentError, TaskId,
+    TaskKey, TaskType, TraceParent, check_cluster,
 };
 use crate::protocol::BackoffBody;
 use crate::scheduler::JobSpec;
@@ -43,6 +43,11 @@ pub struct SubmitJob {
     /// Retries of the root task.
     #[serde(default)]
     pub max_retries: u32,
+    /// Its priority, -10 to 10 (default 0): the ready tasks of jobs with a
+    /// higher one start first.
+    #[serde(default)]
+    #[schema(minimum = -10, maximum = 10)]
+    pub priority: i8,
     /// The delay before each retry of the root task; none retries at once.
     #[serde(default)]
     pub backoff: Option<BackoffBody>,
@@ -143,7 +148,14 @@ fn validate(state: &AppState, body: SubmitJob, header: Option<TraceParent>) -> R
         b.check().map_err(|e| ApiError::unprocessable("invalid_backoff", e))?;
     }
     let not_before_ms = body.not_before.as_deref().map(not_before).transpose()?;
+    if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&body.priority) {
+        return Err(ApiError::unprocessable(
+            "invalid_priority",
+            format!("priority must be {MIN_PRIORITY} to {MAX_PRIORITY}, got {}", body.priority),
+        ));
+    }
     Ok(JobSpec {
+        priority: body.priority,
         traceparent,
         backoff,
         not_before_ms,

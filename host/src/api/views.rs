@@ -39,6 +39,9 @@ pub struct JobView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(format = Uuid)]
     pub automation: Option<String>,
+    /// Its priority (-10 to 10): the ready tasks of jobs with a higher one start first.
+    #[serde(default)]
+    pub priority: i8,
 }
 
 /// One progress counter.
@@ -94,6 +97,7 @@ impl From<&Job> for JobView {
             traceparent: j.trace().traceparent().to_string(),
             output: None,
             automation: j.automation.map(|a| a.to_string()),
+            priority: j.priority,
         }
     }
 }

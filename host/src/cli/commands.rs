@@ -278,6 +278,9 @@ async fn job(client: &Client, command: JobCommand) -> Result<ExitCode, Error> {
             let job = client.job(&job_id(&id)?).await?;
             let c = &job.task_counts;
             println!("{}  {}  {}", job.id, job.name, job.state);
+            let automation =
+                job.automation.as_deref().map(|a| format!("  automation {a}")).unwrap_or_default();
+            println!("priority {}{automation}", job.priority);
             println!(
                 "cluster {}  submitted {}  tasks {} (queued {}, running {}, computed {}, failed {}{})",
                 job.cluster,
@@ -395,6 +398,7 @@ async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode, Error> {
         "input": input,
         "cluster": args.cluster,
         "max_retries": args.max_retries,
+        "priority": args.priority,
         "backoff": args.backoff.map(|mut b| {
             b["jitter"] = args.jitter.into();
             b

@@ -448,6 +448,9 @@ pub struct SubmitArgs {
     /// Retries of the root task.
     #[arg(long, default_value_t = 0)]
     pub max_retries: u32,
+    /// The job's priority, -10 to 10: ready tasks of jobs with a higher one start first.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub priority: i8,
     /// Wait before each retry of the root task: `INITIAL[,FACTOR[,MAX]]`
     /// with durations such as `500ms` or `1m` (factor 2 and max one day
     /// when not given), for example `1s,2,5m`.

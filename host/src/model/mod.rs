@@ -42,8 +42,8 @@ pub use secret::{
 };
 pub use state::{JobState, TaskCounts, TaskState};
 pub use task::{
-    AttemptError, Job, MAX_DISPLAY_CHARS, MAX_JOB_PROGRESS_LABELS, MAX_KEPT_ERRORS, Progress, SubtaskSpec,
-    Task, TaskDef, TaskStatus, check_cluster, truncate_display,
+    AttemptError, Job, MAX_DISPLAY_CHARS, MAX_JOB_PROGRESS_LABELS, MAX_KEPT_ERRORS, MAX_PRIORITY,
+    MIN_PRIORITY, Progress, SubtaskSpec, Task, TaskDef, TaskStatus, check_cluster, truncate_display,
 };
 pub use task_type::{MAX_NAME_BYTES, TaskType, TaskTypeError, Version};
 pub use telemetry::{LogEntry, LogLevel, SpanEntry};

@@ -5,6 +5,11 @@ use super::{
     TraceParent, Version,
 };
 
+/// The lowest job priority.
+pub const MIN_PRIORITY: i8 = -10;
+/// The highest job priority.
+pub const MAX_PRIORITY: i8 = 10;
+
 /// Longest display name, in characters; longer ones are truncated.
 pub const MAX_DISPLAY_CHARS: usize = 1024;
 
@@ -59,6 +64,8 @@ pub struct Job {
     pub traceparent: Option<TraceParent>,
     /// The automation that submitted it, if one did.
     pub automation: Option<AutomationId>,
+    /// Its priority: the ready tasks of jobs with a higher one start first.
+    pub priority: i8,
 }
 
 impl Job {

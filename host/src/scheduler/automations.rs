@@ -169,6 +169,7 @@ fn job_spec(a: &Automation, at_ms: u64) -> JobSpec {
         backoff: None,
         not_before_ms: None,
         automation: Some(a.id),
+        priority: 0,
     }
 }
 

@@ -53,6 +53,7 @@ pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (Job, Ready, Option<u64>) {
         progress: Default::default(),
         traceparent: spec.traceparent,
         automation: spec.automation,
+        priority: spec.priority,
     };
     job.counts.queued = 1;
     if let Some(k) = &job.idempotency_key {

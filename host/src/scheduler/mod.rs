@@ -127,6 +127,8 @@ pub struct JobSpec {
     pub not_before_ms: Option<u64>,
     /// The automation submitting it, if one is.
     pub automation: Option<crate::model::AutomationId>,
+    /// Its priority ([`crate::model::MIN_PRIORITY`] to [`crate::model::MAX_PRIORITY`]).
+    pub priority: i8,
 }
 
 /// The answer to a submission.

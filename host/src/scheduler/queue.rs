@@ -1,5 +1,5 @@
-//! Ready tasks per cluster (served fairly among jobs, `fair.rs`), and the
-//! runners waiting for them.
+//! Ready tasks per cluster (served by job priority, then fairly among
+//! jobs, `fair.rs`), and the runners waiting for them.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -30,17 +30,18 @@ pub struct Queues {
 }
 
 impl Queues {
-    /// Adds a ready task at the back of its cluster's queue.
-    pub fn push(&mut self, cluster: &str, key: TaskKey) {
+    /// Adds a ready task (of a job of `priority`) at the back of its
+    /// cluster's queue.
+    pub fn push(&mut self, cluster: &str, key: TaskKey, priority: i8) {
         match self.ready.get_mut(cluster) {
-            Some(q) => q.push_back(key),
-            None => self.ready.entry(cluster.to_owned()).or_default().push_back(key),
+            Some(q) => q.push_back(key, priority),
+            None => self.ready.entry(cluster.to_owned()).or_default().push_back(key, priority),
         }
     }
 
     /// Puts tasks handed back unstarted at the front of their cluster's queue.
-    pub fn push_front(&mut self, cluster: &str, key: TaskKey) {
-        self.ready.entry(cluster.to_owned()).or_default().push_front(key);
+    pub fn push_front(&mut self, cluster: &str, key: TaskKey, priority: i8) {
+        self.ready.entry(cluster.to_owned()).or_default().push_front(key, priority);
     }
 
     /// Parks an idle runner.

@@ -113,10 +113,17 @@ impl Writer {
         let mut unit = store.unit();
         let mut found = Found { queues: &mut queues, waiting: &mut waiting, delays: &mut delays };
         let ready = rebuild(&store, &mut unit, &mut found, settings.max_lost_attempts)?;
+        let ready: Vec<(String, TaskKey, i8)> = ready
+            .into_iter()
+            .map(|(c, k)| {
+                let p = priority_of(&mut unit, k.job);
+                (c, k, p)
+            })
+            .collect();
         let automations = Automations::load(&store, &mut unit, settings.clock.now_ms(), settings.missed)?;
         store.commit(unit).await?;
-        for (cluster, key) in ready {
-            queues.push(&cluster, key);
+        for (cluster, key, priority) in ready {
+            queues.push(&cluster, key, priority);
         }
         let observer = settings.finished.clone().map(Observer::new);
         let leases = Leases::new(settings.lease_ttl, store.epoch());
@@ -184,7 +191,7 @@ impl Writer {
             self.expire_leases(&mut rx, &mut unit, &mut durable);
             self.end_delays(&mut unit);
             let fired = self.automations.fire_due(&mut unit, self.settings.clock.now_ms());
-            self.enqueue(fired);
+            self.enqueue(&mut unit, fired);
             self.dispatch(&mut unit, &mut early);
             handed_out = !early.is_empty();
             // Assignments go out before the group is encoded and logged: a
@@ -263,7 +270,7 @@ impl Writer {
             Command::Retry(job, tx) => {
                 let result = graph::retry(unit, &self.waiting, job).map(|(requeued, ready)| {
                     let retried = super::Retried { requeued, ready: ready.len() as u64 };
-                    self.enqueue(ready);
+                    self.enqueue(unit, ready);
                     retried
                 });
                 defer(tx, result)
@@ -287,13 +294,13 @@ impl Writer {
         // A refused report leaves the attempt running; its lease still
         // expires if no acceptable report follows.
         self.leases.end(key, None);
-        self.attempt_ended(key);
+        self.attempt_ended(unit, key);
         match finished {
             Finished::Done(ready) => {
                 if let (Some(observer), Some(seen)) = (&mut self.observer, seen) {
                     observer.accepted(seen);
                 }
-                self.enqueue(ready);
+                self.enqueue(unit, ready);
             }
             Finished::Committing(commit) => {
                 self.committing.insert(key);
@@ -315,7 +322,7 @@ impl Writer {
                 if let (Some(observer), Some(seen)) = (&mut self.observer, seen) {
                     observer.accepted(seen);
                 }
-                self.enqueue(ready);
+                self.enqueue(unit, ready);
                 durable.extend(waiting);
             }
             Err(e) => {
@@ -335,9 +342,12 @@ impl Writer {
         if !self.leases.end(key, Some(lease)) {
             return;
         }
-        self.attempt_ended(key);
+        self.attempt_ended(unit, key);
         match graph::release(unit, key, lease) {
-            Ok(Some((cluster, key))) => self.queues.push_front(&cluster, key),
+            Ok(Some((cluster, key))) => {
+                let priority = priority_of(unit, key.job);
+                self.queues.push_front(&cluster, key, priority)
+            }
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, task = ?key, "could not release an attempt"),
         }
@@ -354,7 +364,7 @@ impl Writer {
         let (job, (cluster, key), later) = graph::submit_job(unit, spec);
         match later {
             Some(due) => self.delays.add(due, cluster, key),
-            None => self.queues.push(&cluster, key),
+            None => self.queues.push(&cluster, key, job.priority),
         }
         Ok(super::Submitted { job, created: true })
     }
@@ -381,11 +391,11 @@ impl Writer {
             return;
         }
         for (key, lease) in self.leases.take_expired(now) {
-            self.attempt_ended(key);
+            self.attempt_ended(unit, key);
             tracing::warn!(task = %key.task, lease = lease.token, "lease expired; the attempt is lost");
             let budget = self.settings.max_lost_attempts;
             match graph::requeue_lost(unit, &mut self.waiting, key, Some(lease.token), budget) {
-                Ok(ready) => self.enqueue(ready),
+                Ok(ready) => self.enqueue(unit, ready),
                 Err(e) => tracing::error!(error = %e, task = ?key, "could not re-queue a lost attempt"),
             }
         }
@@ -395,7 +405,7 @@ impl Writer {
     fn end_delays(&mut self, unit: &mut Unit) {
         for (due, cluster, key) in self.delays.take_due(crate::model::now_ms()) {
             match super::retries::end_delay(unit, key, due) {
-                Ok(ready) => self.enqueue(ready.into_iter().collect()),
+                Ok(ready) => self.enqueue(unit, ready.into_iter().collect()),
                 Err(e) => {
                     tracing::error!(error = %e, task = ?key, cluster, "could not end a retry's backoff")
                 }
@@ -405,16 +415,16 @@ impl Writer {
 
     /// An attempt of `key` ended: tasks waiting for room in its
     /// concurrency groups go back to the front of their queues.
-    fn attempt_ended(&mut self, key: TaskKey) {
+    fn attempt_ended(&mut self, unit: &mut Unit, key: TaskKey) {
         let clusters = &self.clusters;
         for (cluster, k) in self.gates.release(key, |c| super::read(clusters).get(c).cloned()) {
-            self.queues.push_front(&cluster, k);
+            self.queues.push_front(&cluster, k, priority_of(unit, k.job));
         }
     }
 
-    fn enqueue(&mut self, ready: Vec<Ready>) {
+    fn enqueue(&mut self, unit: &mut Unit, ready: Vec<Ready>) {
         for (cluster, key) in ready {
-            self.queues.push(&cluster, key);
+            self.queues.push(&cluster, key, priority_of(unit, key.job));
         }
     }
 
@@ -487,7 +497,7 @@ impl Writer {
         let Some((version, module, limits)) = resolved else {
             let message = format!("no registered implementation can run {requested}");
             let ready = graph::fail_unrunnable(unit, &mut self.waiting, key, message)?;
-            self.enqueue(ready);
+            self.enqueue(unit, ready);
             return Ok(None);
         };
         let gated = super::read(&self.clusters).get(&cluster).filter(|l| !l.is_empty()).cloned();
@@ -539,7 +549,10 @@ fn rebuild(
     for (cluster, key, live) in store.live_tasks()? {
         match live {
             Live::Running => lost.push(key),
-            Live::Ready => found.queues.push(&cluster, key),
+            Live::Ready => {
+                let priority = priority_of(unit, key.job);
+                found.queues.push(&cluster, key, priority)
+            }
             // A task whose last dependency completed is marked ready in the
             // same group, so this finds none ready; still, one would be. A
             // task waiting out a backoff waits for no dependency.
@@ -568,6 +581,11 @@ fn rebuild(
         tracing::info!(tasks = found.delays.len(), "found tasks waiting out a retry's backoff");
     }
     Ok(ready)
+}
+
+/// The priority of `job` (0 when it is gone).
+fn priority_of(unit: &mut Unit, job: JobId) -> i8 {
+    unit.job(job).ok().flatten().map_or(0, |j| j.priority)
 }
 
 /// The earlier of two deadlines.

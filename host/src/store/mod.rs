@@ -531,6 +531,7 @@ mod tests {
             progress: Default::default(),
             traceparent: None,
             automation: None,
+            priority: 0,
         }
     }
 

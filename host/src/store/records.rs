@@ -28,8 +28,15 @@ pub enum JobRecord {
     V3(JobV1, Vec<(String, u64, u64)>, Option<([u8; 16], [u8; 8], u8)>),
     /// V3 and the counts of failed-optional and skipped tasks.
     V4(JobV1, Vec<(String, u64, u64)>, Option<([u8; 16], [u8; 8], u8)>, [u64; 2]),
-    /// V4 and the automation that submitted the job.
-    V5(JobV1, Vec<(String, u64, u64)>, Option<([u8; 16], [u8; 8], u8)>, [u64; 2], Option<[u8; 16]>),
+    /// V4 and what schema 5 added.
+    V5(JobV1, Vec<(String, u64, u64)>, Option<([u8; 16], [u8; 8], u8)>, [u64; 2], JobV5),
+}
+
+/// The automation that submitted a job, and its priority.
+#[derive(Serialize, Deserialize, Default)]
+pub struct JobV5 {
+    automation: Option<[u8; 16]>,
+    priority: i8,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -59,21 +66,21 @@ impl From<&Job> for JobRecord {
             progress,
             traceparent,
             [c.failed_optional, c.skipped],
-            j.automation.map(|a| *a.as_bytes()),
+            JobV5 { automation: j.automation.map(|a| *a.as_bytes()), priority: j.priority },
         )
     }
 }
 
 impl JobRecord {
     pub fn into_job(self, id: JobId) -> Job {
-        let (r, progress, traceparent, [failed_optional, skipped], automation) = match self {
-            JobRecord::V1(r) => (r, Vec::new(), None, [0, 0], None),
-            JobRecord::V2(r, progress) => (r, progress, None, [0, 0], None),
-            JobRecord::V3(r, progress, traceparent) => (r, progress, traceparent, [0, 0], None),
-            JobRecord::V4(r, progress, traceparent, more) => (r, progress, traceparent, more, None),
-            JobRecord::V5(r, progress, traceparent, more, automation) => {
-                (r, progress, traceparent, more, automation)
+        let (r, progress, traceparent, [failed_optional, skipped], v5) = match self {
+            JobRecord::V1(r) => (r, Vec::new(), None, [0, 0], JobV5::default()),
+            JobRecord::V2(r, progress) => (r, progress, None, [0, 0], JobV5::default()),
+            JobRecord::V3(r, progress, traceparent) => (r, progress, traceparent, [0, 0], JobV5::default()),
+            JobRecord::V4(r, progress, traceparent, more) => {
+                (r, progress, traceparent, more, JobV5::default())
             }
+            JobRecord::V5(r, progress, traceparent, more, v5) => (r, progress, traceparent, more, v5),
         };
         let [queued, running, computed, failed] = r.counts;
         Job {
@@ -90,7 +97,8 @@ impl JobRecord {
                 parent_id,
                 flags,
             }),
-            automation: automation.map(AutomationId::from_bytes),
+            automation: v5.automation.map(AutomationId::from_bytes),
+            priority: v5.priority,
         }
     }
 }

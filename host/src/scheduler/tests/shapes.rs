@@ -196,3 +196,23 @@ async fn a_job_submitted_behind_a_large_fan_out_starts_with_the_next_claim() {
     sim.succeed(small_root, vec![]).await.unwrap();
     assert_eq!(sim.job(small).state(), JobState::Completed);
 }
+
+#[tokio::test]
+async fn the_tasks_of_a_higher_priority_job_start_before_those_already_waiting() {
+    let sim = Sim::start(settings()).await;
+    let low = job_with(&sim, (0..500).map(|i| spec(json!({"leaf": i}), vec![])).collect()).await;
+    let urgent = sim.submit_with_priority(json!("urgent"), 0, 5).await;
+    let first = sim.claim(1).await.remove(0);
+    assert_eq!(first.key.job, urgent, "the urgent root goes before 500 waiting leaves");
+    sim.succeed(&first, (0..100).map(|i| spec(json!({"urgent": i}), vec![])).collect()).await.unwrap();
+    let next = sim.claim(64).await;
+    assert!(
+        next.iter().all(|a| a.key.job == urgent),
+        "every urgent subtask first: they inherit the job's priority"
+    );
+    for a in &next {
+        sim.succeed(a, vec![]).await.unwrap();
+    }
+    assert_eq!(sim.run_leaves().await, 100 - next.len() + 500);
+    assert_eq!((sim.job(urgent).state(), sim.job(low).state()), (JobState::Completed, JobState::Completed));
+}

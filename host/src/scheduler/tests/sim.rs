@@ -33,6 +33,11 @@ impl Sim {
     }
 
     pub async fn submit(&self, input: Value, max_retries: u32) -> JobId {
+        self.submit_with_priority(input, max_retries, 0).await
+    }
+
+    /// [`Sim::submit`] with a job priority.
+    pub async fn submit_with_priority(&self, input: Value, max_retries: u32, priority: i8) -> JobId {
         let spec = JobSpec {
             name: "sim".into(),
             task_type: TaskType::parse(TYPE).unwrap(),
@@ -44,6 +49,7 @@ impl Sim {
             backoff: None,
             not_before_ms: None,
             automation: None,
+            priority,
         };
         self.scheduler.submit(spec).await.unwrap().job.id
     }

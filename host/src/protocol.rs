@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::model::{
     Admit, Backoff, Bounds, Digest, JobId, LogEntry, LogLevel, Output, Record, SpanEntry, SubtaskRequest,
-    SubtaskSpec, TaskId, TaskKey, TaskType,
+    SubtaskSpec, TaskId, TaskKey, TaskType, Usage,
 };
 use crate::scheduler::{Assignment, Report};
 
@@ -481,6 +481,31 @@ pub struct ReportBody {
     /// What it returned, when it computed its task; none when absent.
     #[serde(default)]
     pub output: Option<OutputBody>,
+    /// What it used, as the runner's sandbox measured it.
+    #[serde(default)]
+    pub usage: Option<UsageBody>,
+}
+
+/// What an attempt used.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageBody {
+    /// CPU time of the guest and its host calls, in µs.
+    pub cpu_us: u64,
+    /// The most linear memory its instance held at once, in bytes.
+    pub peak_memory_bytes: u64,
+}
+
+impl From<Usage> for UsageBody {
+    fn from(u: Usage) -> Self {
+        UsageBody { cpu_us: u.cpu_us, peak_memory_bytes: u.peak_memory_bytes }
+    }
+}
+
+impl From<UsageBody> for Usage {
+    fn from(u: UsageBody) -> Self {
+        Usage { cpu_us: u.cpu_us, peak_memory_bytes: u.peak_memory_bytes }
+    }
 }
 
 /// Progress added to one counter.
@@ -520,6 +545,7 @@ impl From<Report> for ReportBody {
                 .map(|(label, total, done)| ProgressBody { label, total, done })
                 .collect(),
             output,
+            usage: r.usage.map(UsageBody::from),
         }
     }
 }
@@ -562,6 +588,7 @@ impl ReportBody {
             canceled: self.canceled,
             permanent: self.permanent && outcome_failed,
             progress: record.progress.into_iter().map(|(l, (t, d))| (l, t, d)).collect(),
+            usage: self.usage.map(Usage::from),
         })
     }
 }

@@ -34,3 +34,4 @@ mod restart;
 mod secrets;
 mod shapes;
 mod store_faults;
+mod usage;

@@ -11,7 +11,7 @@ use super::error::ErrorBody;
 use super::extract::{Path, Query};
 use super::views::timestamp;
 use super::{ApiError, AppState};
-use crate::model::{SpanEntry, Task, TaskId, TaskKey, guest_span_id, now_ms};
+use crate::model::{SpanEntry, Task, TaskId, TaskKey, Usage, guest_span_id, now_ms};
 
 /// Most spans in one answer.
 const MAX_SPANS: usize = 10_000;
@@ -123,10 +123,18 @@ pub async fn spans(
 /// spans): the latest from the task's start and finish times, earlier ones
 /// from the times kept with their errors.
 fn attempt_spans(task: &Task) -> Vec<SpanEntry> {
-    let span = |attempt: u32, (start_ms, end_ms): (u64, u64), state: &str, error: Option<&str>| {
+    let span = |attempt: u32,
+                (start_ms, end_ms): (u64, u64),
+                state: &str,
+                error: Option<&str>,
+                usage: Option<Usage>| {
         let mut attributes =
             vec![("task_type".into(), task.def.task_type.to_string()), ("state".into(), state.into())];
         attributes.extend(error.map(|e| ("error".into(), e.into())));
+        if let Some(u) = usage {
+            attributes.push(("cpu_us".into(), u.cpu_us.to_string()));
+            attributes.push(("peak_memory_bytes".into(), u.peak_memory_bytes.to_string()));
+        }
         SpanEntry {
             id: 0,
             parent: None,
@@ -141,14 +149,15 @@ fn attempt_spans(task: &Task) -> Vec<SpanEntry> {
         .errors
         .iter()
         .filter(|e| e.attempt < task.status.attempt)
-        .filter_map(|e| Some(span(e.attempt, e.ran?, "failed", Some(&e.message))))
+        .filter_map(|e| Some(span(e.attempt, e.ran?, "failed", Some(&e.message), e.usage)))
         .collect();
     if let Some(start_ms) = task.status.started_ms {
         let end_ms = task.status.finished_ms.filter(|f| *f >= start_ms).unwrap_or_else(now_ms);
         let error =
             task.errors.iter().rfind(|e| e.attempt == task.status.attempt).map(|e| e.message.as_str());
         let state = if error.is_some() { "failed" } else { task.status.state.as_str() };
-        spans.push(span(task.status.attempt, (start_ms, end_ms), state, error));
+        let usage = task.status.usage.filter(|_| task.status.finished_ms.is_some());
+        spans.push(span(task.status.attempt, (start_ms, end_ms), state, error, usage));
     }
     spans
 }

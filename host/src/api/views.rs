@@ -4,9 +4,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Job, LogEntry, LogLevel, ModuleInfo, Task, TaskCounts, TaskKey};
-use crate::protocol::BackoffBody;
+use crate::model::{Job, JobStats, LogEntry, LogLevel, ModuleInfo, Task, TaskCounts, TaskKey};
 pub use crate::protocol::TaskTypeView;
+use crate::protocol::{BackoffBody, UsageBody};
 
 /// RFC 3339 with milliseconds, UTC.
 pub fn timestamp(ms: u64) -> String {
@@ -42,6 +42,39 @@ pub struct JobView {
     /// Its priority (-10 to 10): the ready tasks of jobs with a higher one start first.
     #[serde(default)]
     pub priority: i8,
+    /// Its execution so far.
+    #[serde(default)]
+    pub stats: JobStatsView,
+}
+
+/// A job's execution: its first attempt's start, its last reported
+/// attempt's end, the time between them, and its reported attempts' wall
+/// and CPU time added up; parallelism is compute over elapsed time.
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobStatsView {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_start_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_stop_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u64>,
+    pub compute_ms: u64,
+    pub cpu_us: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<f64>,
+}
+
+impl From<&JobStats> for JobStatsView {
+    fn from(s: &JobStats) -> Self {
+        JobStatsView {
+            first_start_at: s.first_start_ms.map(timestamp),
+            last_stop_at: s.last_stop_ms.map(timestamp),
+            elapsed_ms: s.elapsed_ms(),
+            compute_ms: s.compute_ms,
+            cpu_us: s.cpu_us,
+            parallelism: s.parallelism().map(|p| (p * 100.0).round() / 100.0),
+        }
+    }
 }
 
 /// One progress counter.
@@ -98,6 +131,7 @@ impl From<&Job> for JobView {
             output: None,
             automation: j.automation.map(|a| a.to_string()),
             priority: j.priority,
+            stats: (&j.stats).into(),
         }
     }
 }
@@ -107,6 +141,9 @@ impl From<&Job> for JobView {
 pub struct AttemptErrorView {
     pub attempt: u32,
     pub message: String,
+    /// What the attempt used, when its runner reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageBody>,
 }
 
 /// A task of a job.
@@ -143,6 +180,10 @@ pub struct TaskView {
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// What its last reported attempt used (CPU time, peak memory), as the
+    /// sandbox measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageBody>,
 }
 
 impl From<&Task> for TaskView {
@@ -165,13 +206,18 @@ impl From<&Task> for TaskView {
             errors: t
                 .errors
                 .iter()
-                .map(|e| AttemptErrorView { attempt: e.attempt, message: e.message.clone() })
+                .map(|e| AttemptErrorView {
+                    attempt: e.attempt,
+                    message: e.message.clone(),
+                    usage: e.usage.map(Into::into),
+                })
                 .collect(),
             ran_version: t.status.ran_version.map(|v| v.to_string()),
             input: serde_json::from_str(&t.def.input).unwrap_or(serde_json::Value::Null),
             created_at: timestamp(t.status.created_ms),
             started_at: t.status.started_ms.map(timestamp),
             finished_at: t.status.finished_ms.map(timestamp),
+            usage: t.status.usage.map(Into::into),
         }
     }
 }

@@ -281,6 +281,17 @@ async fn job(client: &Client, command: JobCommand) -> Result<ExitCode, Error> {
             let automation =
                 job.automation.as_deref().map(|a| format!("  automation {a}")).unwrap_or_default();
             println!("priority {}{automation}", job.priority);
+            let s = &job.stats;
+            if let Some(first) = &s.first_start_at {
+                let parallel = s.parallelism.map(|p| format!(", parallelism {p}")).unwrap_or_default();
+                let last = s.last_stop_at.as_deref().unwrap_or("-");
+                println!(
+                    "ran {first} to {last}: elapsed {} ms, compute {} ms, cpu {}{parallel}",
+                    s.elapsed_ms.unwrap_or(0),
+                    s.compute_ms,
+                    tree::cpu(s.cpu_us)
+                );
+            }
             println!(
                 "cluster {}  submitted {}  tasks {} (queued {}, running {}, computed {}, failed {}{})",
                 job.cluster,

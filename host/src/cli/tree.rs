@@ -49,8 +49,21 @@ fn line(out: &mut String, t: &TaskView, names: &HashMap<&str, &str>, indent: &st
     if let Some(at) = &t.not_before {
         let _ = write!(out, "  waits until {at}");
     }
+    if let Some(u) = &t.usage {
+        let _ = write!(out, "  cpu {}  mem {}", cpu(u.cpu_us), mib(u.peak_memory_bytes));
+    }
     if let Some(e) = &t.error {
         let _ = write!(out, "  error: {}", e.lines().next().unwrap_or(""));
     }
     out.push('\n');
+}
+
+/// CPU µs as milliseconds, `1.25 ms`.
+pub fn cpu(us: u64) -> String {
+    format!("{:.2} ms", us as f64 / 1000.0)
+}
+
+/// Bytes as MiB, `2.0 MiB`.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }

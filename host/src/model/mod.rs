@@ -18,6 +18,7 @@ mod task;
 mod task_type;
 mod telemetry;
 mod trace;
+mod usage;
 
 pub use automation::{
     Automation, MAX_TRIGGER_BYTES, MAX_TRIGGERS, Schedule, TRIGGER_TIME_FIELD, Trigger,
@@ -48,6 +49,7 @@ pub use task::{
 pub use task_type::{MAX_NAME_BYTES, TaskType, TaskTypeError, Version};
 pub use telemetry::{LogEntry, LogLevel, SpanEntry};
 pub use trace::{JobTrace, ParseTraceParentError, TraceParent, attempt_span_id, guest_span_id};
+pub use usage::{JobStats, Usage};
 
 /// Milliseconds since the Unix epoch, the time unit of every timestamp.
 pub fn now_ms() -> u64 {

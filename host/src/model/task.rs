@@ -1,8 +1,8 @@
 //! Jobs and tasks as the scheduler sees them.
 
 use super::{
-    AutomationId, Backoff, JobId, JobState, JobTrace, TaskCounts, TaskId, TaskKey, TaskState, TaskType,
-    TraceParent, Version,
+    AutomationId, Backoff, JobId, JobState, JobStats, JobTrace, TaskCounts, TaskId, TaskKey, TaskState,
+    TaskType, TraceParent, Usage, Version,
 };
 
 /// The lowest job priority.
@@ -66,6 +66,8 @@ pub struct Job {
     pub automation: Option<AutomationId>,
     /// Its priority: the ready tasks of jobs with a higher one start first.
     pub priority: i8,
+    /// Its execution so far.
+    pub stats: JobStats,
 }
 
 impl Job {
@@ -108,6 +110,8 @@ pub struct AttemptError {
     pub message: String,
     /// When it ran (start, end; Unix ms), if it started.
     pub ran: Option<(u64, u64)>,
+    /// What it used, when its runner reported it.
+    pub usage: Option<Usage>,
 }
 
 /// What a task is: fixed when it is created, never rewritten.
@@ -177,6 +181,8 @@ pub struct TaskStatus {
     pub backoff: Option<Backoff>,
     /// While it waits out a backoff: when it may run again (Unix ms).
     pub not_before_ms: Option<u64>,
+    /// What its last reported attempt used.
+    pub usage: Option<Usage>,
 }
 
 /// Attempt errors kept per task; older ones are dropped.
@@ -206,6 +212,7 @@ impl TaskStatus {
             poisoned: false,
             backoff: None,
             not_before_ms: None,
+            usage: None,
         }
     }
 

@@ -81,6 +81,10 @@ pub fn attempt_span(trace: &JobTrace, a: &FinishedAttempt, parent: Option<[u8; 8
         attr("sandflow.task.id", a.key.task.to_string()),
         attr("sandflow.task.attempt", a.attempt.to_string()),
     ];
+    if let Some(u) = a.usage {
+        s.attributes.push(attr("sandflow.attempt.cpu_us", u.cpu_us.to_string()));
+        s.attributes.push(attr("sandflow.attempt.peak_memory_bytes", u.peak_memory_bytes.to_string()));
+    }
     s.status = status(a.error.as_deref());
     s
 }

@@ -139,6 +139,7 @@ async fn run_one<S: WorkSource>(
         canceled: result.canceled,
         permanent: result.permanent,
         progress: result.progress,
+        usage: Some(result.usage),
     })
 }
 
@@ -155,5 +156,6 @@ fn failure(a: &Assignment, message: String) -> Report {
         canceled: false,
         permanent: false,
         progress: Vec::new(),
+        usage: None,
     }
 }

@@ -4,6 +4,7 @@
 //! (`failure.rs`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtxBuilder;
@@ -16,10 +17,11 @@ use super::failure::{self, Captured};
 use super::host::HostState;
 use super::interrupts::Cancel;
 use super::secrets::{AttemptSecrets, SecretReader};
+use super::usage::Metered;
 use super::{Prepared, Sandbox};
 use crate::model::{
     JobId, LogEntry, LogLevel, Output, Record, SpanEntry, SubtaskSpec, TaskId, TaskKey, TaskLimits, TaskType,
-    now_ms, redact,
+    Usage, now_ms, redact,
 };
 
 /// Decides whether a subtask of this task type (and cluster, if given) may be
@@ -75,6 +77,8 @@ pub struct ExecutionResult {
     /// The sandbox had no room for it (the instance pool was full): it did
     /// not run, and is no failure of the task's.
     pub no_room: bool,
+    /// What it used.
+    pub usage: Usage,
 }
 
 /// How an attempt's call ended.
@@ -98,7 +102,9 @@ impl Sandbox {
         let cancel = self.interrupts.register(key);
         let mut store = self.store(&exec, &captured, cancel.clone());
         let limits = store.data().limits.clone();
-        let call = prepared.pre.execute(&mut store, &exec.task_type, &exec.input);
+        let cpu_ns = Arc::new(AtomicU64::new(0));
+        let call =
+            Metered::new(prepared.pre.execute(&mut store, &exec.task_type, &exec.input), cpu_ns.clone());
         let ended = tokio::select! {
             ended = tokio::time::timeout(limits.timeout, call) => ended.map_or(Ended::TimedOut, Ended::Returned),
             () = cancel.raised() => Ended::Canceled,
@@ -107,6 +113,10 @@ impl Sandbox {
         let empty = Record::new(limits.bounds.clone(), exec.attempt);
         let mut record = std::mem::replace(&mut store.data_mut().record, empty);
         let secrets = std::mem::take(&mut store.data_mut().secrets.read);
+        let usage = Usage {
+            cpu_us: cpu_ns.load(Ordering::Relaxed) / 1000,
+            peak_memory_bytes: store.data().peak_memory_bytes as u64,
+        };
         drop(store);
         self.interrupts.remove(key);
         record.close_open_spans(now_ms());
@@ -130,6 +140,7 @@ impl Sandbox {
             permanent,
             progress: record.progress.into_iter().map(|(l, (t, d))| (l, t, d)).collect(),
             no_room,
+            usage,
         }
     }
 

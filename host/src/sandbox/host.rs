@@ -39,6 +39,8 @@ pub struct HostState {
     /// Bytes of all linear memories of the instance, and elements of all its
     /// tables (the limits cover the attempt, not each memory or table).
     memory_bytes: usize,
+    /// The most `memory_bytes` ever was: the attempt's peak memory.
+    pub peak_memory_bytes: usize,
     table_elements: usize,
     /// Raised to interrupt the attempt (forced cancel).
     pub cancel: Arc<Cancel>,
@@ -73,6 +75,7 @@ impl HostState {
             execution,
             record,
             memory_bytes: 0,
+            peak_memory_bytes: 0,
             table_elements: 0,
             cancel,
             http: WasiHttpCtx::new(),
@@ -140,6 +143,7 @@ impl ResourceLimiter for HostState {
             ))));
         }
         self.memory_bytes = total;
+        self.peak_memory_bytes = self.peak_memory_bytes.max(total);
         Ok(true)
     }
 

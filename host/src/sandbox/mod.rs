@@ -26,6 +26,7 @@ mod listing;
 mod module;
 mod output;
 mod secrets;
+mod usage;
 mod world;
 
 use std::collections::HashMap;

@@ -61,7 +61,10 @@ impl Gates {
             if self.groups.get(&group).is_some_and(|g| g.running >= limit.max) {
                 return Err(group);
             }
-            groups.push(group);
+            // Two limits of one task and key make one group (the lower holds).
+            if !groups.contains(&group) {
+                groups.push(group);
+            }
         }
         Ok(groups)
     }
@@ -95,8 +98,8 @@ impl Gates {
             let Some(counted) = self.groups.get_mut(&group) else { continue };
             counted.running = counted.running.saturating_sub(1);
             let limits = limits_of(&group.cluster).unwrap_or_default();
-            let limit = limits.iter().find(|l| l.task == group.task && l.key == group.key);
-            let max = limit.map_or(u32::MAX, |l| l.max);
+            let matching = limits.iter().filter(|l| l.task == group.task && l.key == group.key);
+            let max = matching.map(|l| l.max).min().unwrap_or(u32::MAX);
             let room = max.saturating_sub(counted.running) as usize;
             let n = room.min(counted.parked.len());
             ready.extend(counted.parked.drain(..n).map(|k| (group.cluster.clone(), k)));

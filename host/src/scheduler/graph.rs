@@ -54,6 +54,7 @@ pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (Job, Ready, Option<u64>) {
         traceparent: spec.traceparent,
         automation: spec.automation,
         priority: spec.priority,
+        stats: Default::default(),
     };
     job.counts.queued = 1;
     if let Some(k) = &job.idempotency_key {
@@ -81,11 +82,13 @@ pub fn start(unit: &mut Unit, key: TaskKey, version: Version, lease: u64) -> Res
     task.state = TaskState::Running;
     task.attempt += 1;
     task.lease = lease;
-    task.started_ms = Some(now_ms());
+    let now = now_ms();
+    task.started_ms = Some(now);
     task.ran_version = Some(version);
     let (attempt, cluster) = (task.attempt, task.cluster.clone());
     unit.mark(&cluster, key, Live::Running);
     job_transition(unit, key.job, from, TaskState::Running)?;
+    job_mut(unit, key.job)?.stats.started(now);
     Ok(attempt)
 }
 
@@ -110,7 +113,10 @@ pub fn finish(
     if task.state != TaskState::Running || task.lease != report.lease {
         return Err(Error::StaleAttempt { key, lease: report.lease });
     }
-    let (cluster, guard) = (task.cluster.clone(), task.guard);
+    let (cluster, guard, started) = (task.cluster.clone(), task.guard, task.started_ms);
+    status_mut(unit, key)?.usage = report.usage;
+    let now = now_ms();
+    job_mut(unit, key.job)?.stats.ended(started.unwrap_or(now), now, report.usage);
     let recorded = Recorded {
         display: report.display,
         logs: report.logs,
@@ -173,6 +179,7 @@ pub(super) fn add_error(unit: &mut Unit, key: TaskKey, message: String, ran: boo
         attempt: task.attempt,
         message,
         ran: task.started_ms.filter(|_| ran).map(|s| (s, now)),
+        usage: task.usage.filter(|_| ran),
     };
     let seq = task.errors;
     task.errors += 1;
@@ -281,6 +288,8 @@ pub fn requeue_lost(
     }
     let task = status_mut(unit, key)?;
     task.lost += 1;
+    // Its runner never reported what it used.
+    task.usage = None;
     let (lost, attempt, cluster) = (task.lost, task.attempt, task.cluster.clone());
     if lost > budget {
         let message = format!(

@@ -202,6 +202,8 @@ pub struct Report {
     pub permanent: bool,
     /// Progress it reported: (label, added total, added done).
     pub progress: Vec<(String, u64, u64)>,
+    /// What it used, as its sandbox measured it (none when it never ran).
+    pub usage: Option<crate::model::Usage>,
 }
 
 /// Answers to the reports of one batch, in order.

@@ -29,6 +29,8 @@ pub struct FinishedAttempt {
     pub logs: Vec<LogEntry>,
     /// The spans it opened.
     pub spans: Vec<SpanEntry>,
+    /// What it used, as its sandbox measured it.
+    pub usage: Option<crate::model::Usage>,
 }
 
 /// Where finished attempts go, in batches (one per applied group).
@@ -61,6 +63,7 @@ impl Observer {
             error: report.outcome.as_ref().err().cloned(),
             logs: report.logs.clone(),
             spans: report.spans.clone(),
+            usage: report.usage,
         })
     }
 

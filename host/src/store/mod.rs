@@ -532,6 +532,7 @@ mod tests {
             traceparent: None,
             automation: None,
             priority: 0,
+            stats: Default::default(),
         }
     }
 

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use super::Error;
 use crate::model::{
     AttemptError, Automation, AutomationId, Backoff, Cluster, ConcurrencyLimit, Digest, HostPattern, Job,
-    JobId, LogEntry, LogLevel, ModuleInfo, SpanEntry, StoredOutput, TaskCounts, TaskDef, TaskId, TaskLimits,
-    TaskState, TaskStatus, TaskType, TraceParent, Version,
+    JobId, JobStats, LogEntry, LogLevel, ModuleInfo, SpanEntry, StoredOutput, TaskCounts, TaskDef, TaskId,
+    TaskLimits, TaskState, TaskStatus, TaskType, TraceParent, Usage, Version,
 };
 
 pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
@@ -32,11 +32,13 @@ pub enum JobRecord {
     V5(JobV1, Vec<(String, u64, u64)>, Option<([u8; 16], [u8; 8], u8)>, [u64; 2], JobV5),
 }
 
-/// The automation that submitted a job, and its priority.
+/// The automation that submitted a job, its priority, and its execution
+/// stats: first start, last stop, compute ms, CPU µs.
 #[derive(Serialize, Deserialize, Default)]
 pub struct JobV5 {
     automation: Option<[u8; 16]>,
     priority: i8,
+    stats: (Option<u64>, Option<u64>, u64, u64),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -66,7 +68,11 @@ impl From<&Job> for JobRecord {
             progress,
             traceparent,
             [c.failed_optional, c.skipped],
-            JobV5 { automation: j.automation.map(|a| *a.as_bytes()), priority: j.priority },
+            JobV5 {
+                automation: j.automation.map(|a| *a.as_bytes()),
+                priority: j.priority,
+                stats: (j.stats.first_start_ms, j.stats.last_stop_ms, j.stats.compute_ms, j.stats.cpu_us),
+            },
         )
     }
 }
@@ -99,6 +105,12 @@ impl JobRecord {
             }),
             automation: v5.automation.map(AutomationId::from_bytes),
             priority: v5.priority,
+            stats: JobStats {
+                first_start_ms: v5.stats.0,
+                last_stop_ms: v5.stats.1,
+                compute_ms: v5.stats.2,
+                cpu_us: v5.stats.3,
+            },
         }
     }
 }
@@ -117,6 +129,8 @@ pub enum TaskRecord {
     /// V3 and how failures are handled, when that is not the default (not
     /// optional, no guard, no backoff).
     V4(StatusV3, Option<PolicyV4>),
+    /// V4 and what the last reported attempt used: (CPU µs, peak memory bytes).
+    V5(StatusV3, Option<PolicyV4>, Option<(u64, u64)>),
 }
 
 /// Optional tasks and backoff (schema 4 of a status).
@@ -247,7 +261,7 @@ impl From<&TaskStatus> for TaskRecord {
             started_ms: t.started_ms,
             finished_ms: t.finished_ms,
         };
-        TaskRecord::V4(status, PolicyV4::of(t))
+        TaskRecord::V5(status, PolicyV4::of(t), t.usage.map(|u| (u.cpu_us, u.peak_memory_bytes)))
     }
 }
 
@@ -255,9 +269,10 @@ impl TaskRecord {
     /// The status; a record of an earlier schema is corrupt here (start-up
     /// migrates every one before anything reads them).
     pub fn into_status(self) -> Result<TaskStatus, Error> {
-        let (r, policy) = match self {
-            TaskRecord::V3(r) => (r, None),
-            TaskRecord::V4(r, policy) => (r, policy),
+        let (r, policy, usage) = match self {
+            TaskRecord::V3(r) => (r, None, None),
+            TaskRecord::V4(r, policy) => (r, policy, None),
+            TaskRecord::V5(r, policy, usage) => (r, policy, usage),
             TaskRecord::V1(_) | TaskRecord::V2(..) => {
                 return Err(Error::Corrupt { what: "task", reason: "a task record of schema 2".into() });
             }
@@ -283,6 +298,7 @@ impl TaskRecord {
             poisoned: false,
             backoff: None,
             not_before_ms: None,
+            usage: usage.map(|(cpu_us, peak_memory_bytes)| Usage { cpu_us, peak_memory_bytes }),
         };
         if let Some(policy) = policy {
             policy.apply(&mut status);
@@ -294,7 +310,7 @@ impl TaskRecord {
     pub fn cluster(&self) -> &str {
         match self {
             TaskRecord::V1(r) | TaskRecord::V2(r, _) => &r.cluster,
-            TaskRecord::V3(r) | TaskRecord::V4(r, _) => &r.cluster,
+            TaskRecord::V3(r) | TaskRecord::V4(r, _) | TaskRecord::V5(r, ..) => &r.cluster,
         }
     }
 }
@@ -322,7 +338,7 @@ impl TaskRecord {
         let (r, mut ran) = match self {
             TaskRecord::V1(r) => (r, Vec::new()),
             TaskRecord::V2(r, ran) => (r, ran),
-            current @ (TaskRecord::V3(_) | TaskRecord::V4(..)) => {
+            current @ (TaskRecord::V3(_) | TaskRecord::V4(..) | TaskRecord::V5(..)) => {
                 return Ok(Stored::Current(Box::new(current.into_status()?)));
             }
         };
@@ -331,7 +347,7 @@ impl TaskRecord {
             .errors
             .into_iter()
             .zip(ran)
-            .map(|((attempt, message), ran)| AttemptError { attempt, message, ran })
+            .map(|((attempt, message), ran)| AttemptError { attempt, message, ran, usage: None })
             .collect();
         let status = TaskStatus {
             parent: r.parent.map(TaskId::from_bytes),
@@ -356,6 +372,7 @@ impl TaskRecord {
             poisoned: false,
             backoff: None,
             not_before_ms: None,
+            usage: None,
         };
         let def = TaskDef {
             task_type: TaskType { name: r.type_name, version: version(r.version) },
@@ -459,19 +476,35 @@ impl OutputRecord {
 /// One failed attempt's error.
 #[derive(Serialize, Deserialize)]
 pub enum ErrorRecord {
-    V1 { attempt: u32, message: String, ran: Option<(u64, u64)> },
+    V1 {
+        attempt: u32,
+        message: String,
+        ran: Option<(u64, u64)>,
+    },
+    /// V1 and what the attempt used: (CPU µs, peak memory bytes).
+    V2 {
+        attempt: u32,
+        message: String,
+        ran: Option<(u64, u64)>,
+        usage: Option<(u64, u64)>,
+    },
 }
 
 impl From<&AttemptError> for ErrorRecord {
     fn from(e: &AttemptError) -> Self {
-        ErrorRecord::V1 { attempt: e.attempt, message: e.message.clone(), ran: e.ran }
+        let usage = e.usage.map(|u| (u.cpu_us, u.peak_memory_bytes));
+        ErrorRecord::V2 { attempt: e.attempt, message: e.message.clone(), ran: e.ran, usage }
     }
 }
 
 impl ErrorRecord {
     pub fn into_error(self) -> AttemptError {
-        let ErrorRecord::V1 { attempt, message, ran } = self;
-        AttemptError { attempt, message, ran }
+        let (attempt, message, ran, usage) = match self {
+            ErrorRecord::V1 { attempt, message, ran } => (attempt, message, ran, None),
+            ErrorRecord::V2 { attempt, message, ran, usage } => (attempt, message, ran, usage),
+        };
+        let usage = usage.map(|(cpu_us, peak_memory_bytes)| Usage { cpu_us, peak_memory_bytes });
+        AttemptError { attempt, message, ran, usage }
     }
 }
 
@@ -787,6 +820,9 @@ mod tests {
         (guarded.state, guarded.poisoned, guarded.not_before_ms) = (TaskState::FailedOptional, true, Some(7));
         let back = decode::<TaskRecord>("task", &encode(&TaskRecord::from(&guarded))).unwrap();
         assert_eq!(back.into_status().unwrap(), guarded);
+        guarded.usage = Some(Usage { cpu_us: 1_500, peak_memory_bytes: 3 << 20 });
+        let back = decode::<TaskRecord>("task", &encode(&TaskRecord::from(&guarded))).unwrap();
+        assert_eq!(back.into_status().unwrap(), guarded);
         let def = TaskDef {
             task_type: TaskType::parse("Leaf@v1.2").unwrap(),
             input: "{}".into(),
@@ -794,7 +830,8 @@ mod tests {
             handles: vec![0, 3],
         };
         assert_eq!(decode::<DefRecord>("def", &encode(&DefRecord::from(&def))).unwrap().into_def(), def);
-        let error = AttemptError { attempt: 1, message: "boom".into(), ran: Some((5, 9)) };
+        let usage = Some(Usage { cpu_us: 7, peak_memory_bytes: 1 << 20 });
+        let error = AttemptError { attempt: 1, message: "boom".into(), ran: Some((5, 9)), usage };
         let back = decode::<ErrorRecord>("error", &encode(&ErrorRecord::from(&error))).unwrap();
         assert_eq!(back.into_error(), error);
     }
@@ -802,8 +839,8 @@ mod tests {
     #[test]
     fn schema_3_statuses_read_with_the_default_failure_handling() {
         let status = TaskStatus::queued(None, "default".into(), 1);
-        let TaskRecord::V4(v3, None) = TaskRecord::from(&status) else {
-            panic!("a plain status has no policy")
+        let TaskRecord::V5(v3, None, None) = TaskRecord::from(&status) else {
+            panic!("a plain status has no policy and no usage")
         };
         let back = decode::<TaskRecord>("task", &encode(&TaskRecord::V3(v3))).unwrap();
         assert_eq!(back.into_status().unwrap(), status);

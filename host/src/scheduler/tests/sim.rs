@@ -111,6 +111,7 @@ pub fn report(a: &Assignment, outcome: Result<Vec<SubtaskSpec>, String>) -> Repo
         canceled: false,
         permanent: false,
         progress: Vec::new(),
+        usage: None,
     }
 }
 

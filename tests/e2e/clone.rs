@@ -61,3 +61,59 @@ async fn a_clone_runs_the_root_task_again_with_overridden_input_under_a_new_name
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (422, Some("invalid_request")), "{body}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_job_with_several_roots_runs_them_all_and_its_clone_copies_them() -> anyhow::Result<()> {
+    let host = Host::start(&[]).await?;
+    host.upload("probe").await?;
+    let body = json!({"name": "several", "task": "Echo", "input": {"n": 1},
+        "more_roots": [{"task": "Fanout", "input": {"n": 3}, "max_retries": 1}, {"task": "Echo", "input": {"n": 2}}]});
+    let (status, job) = host.post("/v1/jobs", &body).await?;
+    assert_eq!(status, 201, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let roots: Vec<String> =
+        job["root_tasks"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().into()).collect();
+    assert_eq!((roots.len(), roots[0].as_str()), (3, job["root_task"].as_str().unwrap()), "{job}");
+    let done = host.wait(&id, WAIT).await?;
+    assert_eq!(
+        (done["state"].as_str(), done["task_counts"]["total"].as_u64()),
+        (Some("completed"), Some(6)),
+        "{done}"
+    );
+    let tasks = host.tasks(&id).await?;
+    let parentless: Vec<&Value> = tasks.iter().filter(|t| t["parent"].is_null()).collect();
+    assert_eq!(parentless.len(), 3, "three roots");
+    assert_eq!(crate::harness::of_type(&tasks, "Noop").len(), 3, "the second root's subtasks");
+    assert_eq!(tasks.iter().find(|t| t["id"] == roots[1].as_str()).unwrap()["max_retries"], 1);
+
+    // A clone copies every root, the input override applied to each.
+    let (status, copy) = host.post(&format!("/v1/jobs/{id}/clone"), &json!({"input": {"n": 4}})).await?;
+    assert_eq!(status, 201, "{copy}");
+    let copy_id = copy["id"].as_str().unwrap().to_owned();
+    assert_eq!(host.wait(&copy_id, WAIT).await?["task_counts"]["total"], 7, "3 roots and 4 Noops");
+    let inputs: Vec<Value> = host
+        .tasks(&copy_id)
+        .await?
+        .iter()
+        .filter(|t| t["parent"].is_null())
+        .map(|t| t["input"].clone())
+        .collect();
+    assert_eq!(inputs, vec![json!({"n": 4}); 3]);
+
+    // The CLI, and what is refused.
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
+        .args(["job", "submit", "pair", "--task", "Echo", "--input", "{}", "--more-root", r#"Echo={"b": 1}"#])
+        .args(["--server", &host.base, "--wait"])
+        .output()?;
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let (_, page) = host.get("/v1/jobs?name=pair").await?;
+    assert_eq!(page["jobs"][0]["task_counts"]["total"], 2, "{page}");
+    let unknown =
+        json!({"name": "n", "task": "Echo", "input": {}, "more_roots": [{"task": "Nope", "input": {}}]});
+    let (status, body) = host.post("/v1/jobs", &unknown).await?;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (422, Some("unknown_task_type")), "{body}");
+    let many = json!({"name": "n", "task": "Echo", "input": {}, "more_roots": vec![json!({"task": "Echo", "input": {}}); 1000]});
+    let (status, body) = host.post("/v1/jobs", &many).await?;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (422, Some("too_many_roots")), "{body}");
+    Ok(())
+}

@@ -1,6 +1,6 @@
-//! `POST /v1/jobs/{id}/clone`: a new job with the root task of an existing
-//! one (its task type as submitted, its input with optional overrides, its
-//! cluster and retries), under a new name. It is submitted as any job is:
+//! `POST /v1/jobs/{id}/clone`: a new job with the root tasks of an
+//! existing one (each one's task type as submitted, its input with optional
+//! overrides, its cluster and retries), under a new name. It is submitted as any job is:
 //! the same checks, the same acknowledgement once it is on disk.
 
 use axum::extract::State;
@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::error::ErrorBody;
 use super::extract::{Json, Path};
 use super::jobs::{SubmitJob, find_job, submit_checked};
+use super::roots::RootBody;
 use super::views::JobView;
 use super::{ApiError, AppState};
 use crate::model::TaskKey;
@@ -22,13 +23,13 @@ pub struct CloneJob {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 256)]
     pub name: Option<String>,
-    /// Replaces fields of the root task's input: when both it and the
+    /// Replaces fields of each root task's input: when both it and the
     /// original input are JSON objects, its keys replace the original's and
     /// the other keys stay; otherwise it replaces the whole input.
     #[serde(default)]
     #[schema(value_type = Option<Value>)]
     pub input: Option<serde_json::Value>,
-    /// Retries of the root task; the original's when absent.
+    /// Retries of each root task; the originals' when absent.
     #[serde(default)]
     pub max_retries: Option<u32>,
     /// Its priority, -10 to 10; the original's when absent.
@@ -65,19 +66,31 @@ pub async fn clone_job(
     Json(body): Json<CloneJob>,
 ) -> Result<(StatusCode, axum::Json<JobView>), ApiError> {
     let job = find_job(&state, &id)?;
-    let root = state
-        .store
-        .task(TaskKey { job: job.id, task: job.root })?
-        .ok_or_else(|| ApiError::not_found(format!("job {} has no root task", job.id)))?;
-    let original = serde_json::from_str(&root.def.input).unwrap_or(serde_json::Value::Null);
+    let mut roots = Vec::with_capacity(1 + job.other_roots.len());
+    for task in std::iter::once(job.root).chain(job.other_roots.iter().copied()) {
+        let root = state
+            .store
+            .task(TaskKey { job: job.id, task })?
+            .ok_or_else(|| ApiError::not_found(format!("job {} has lost root task {task}", job.id)))?;
+        let original = serde_json::from_str(&root.def.input).unwrap_or(serde_json::Value::Null);
+        roots.push(RootBody {
+            task: root.def.task_type.to_string(),
+            input: overridden(original, body.input.clone()),
+            cluster: Some(root.status.cluster.clone()),
+            max_retries: body.max_retries.unwrap_or(root.status.max_retries),
+            backoff: root.status.backoff.map(Into::into),
+        });
+    }
+    let first = roots.remove(0);
     let submit = SubmitJob {
         name: body.name.unwrap_or(job.name),
-        task: root.def.task_type.to_string(),
-        input: overridden(original, body.input),
-        cluster: Some(job.cluster),
-        max_retries: body.max_retries.unwrap_or(root.status.max_retries),
+        task: first.task,
+        input: first.input,
+        cluster: first.cluster,
+        max_retries: first.max_retries,
         priority: body.priority.unwrap_or(job.priority),
-        backoff: root.status.backoff.map(Into::into),
+        backoff: first.backoff,
+        more_roots: roots,
         not_before: None,
         idempotency_key: body.idempotency_key,
         traceparent: None,

@@ -7,12 +7,13 @@ use serde::Deserialize;
 
 use super::error::ErrorBody;
 use super::extract::{Json, Path, Query};
+use super::roots::{RootBody, backoff_of, more_roots};
 use super::views::{JobView, LogView, TaskView};
 use super::{ApiError, AppState};
 use crate::diagram::Theme;
 use crate::model::{
-    Backoff, Job, JobId, LogEntry, LogLevel, MAX_PRIORITY, MIN_PRIORITY, ParseTraceParentError, TaskId,
-    TaskKey, TaskType, TraceParent, check_cluster,
+    Job, JobId, LogEntry, LogLevel, MAX_PRIORITY, MIN_PRIORITY, ParseTraceParentError, TaskId, TaskKey,
+    TaskType, TraceParent, check_cluster,
 };
 use crate::protocol::BackoffBody;
 use crate::scheduler::JobSpec;
@@ -51,6 +52,12 @@ pub struct SubmitJob {
     /// The delay before each retry of the root task; none retries at once.
     #[serde(default)]
     pub backoff: Option<BackoffBody>,
+    /// Further root tasks, started with the first (at most 999): the job
+    /// ends when all of them and their subtasks have. The job's output is
+    /// the first root's.
+    #[serde(default)]
+    #[schema(max_items = 999)]
+    pub more_roots: Vec<RootBody>,
     /// The job starts no earlier than this RFC 3339 time (at most a year
     /// ahead); at once when absent or past.
     #[serde(default)]
@@ -143,10 +150,8 @@ fn validate(state: &AppState, body: SubmitJob, header: Option<TraceParent>) -> R
         })?),
         None => header,
     };
-    let backoff = body.backoff.map(Backoff::from);
-    if let Some(b) = &backoff {
-        b.check().map_err(|e| ApiError::unprocessable("invalid_backoff", e))?;
-    }
+    let backoff = backoff_of(body.backoff)?;
+    let more_roots = more_roots(state, body.more_roots, &cluster)?;
     let not_before_ms = body.not_before.as_deref().map(not_before).transpose()?;
     if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&body.priority) {
         return Err(ApiError::unprocessable(
@@ -160,6 +165,7 @@ fn validate(state: &AppState, body: SubmitJob, header: Option<TraceParent>) -> R
         backoff,
         not_before_ms,
         automation: None,
+        more_roots,
         name: body.name,
         task_type,
         input,

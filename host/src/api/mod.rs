@@ -18,6 +18,7 @@ mod modules;
 mod openapi;
 mod outputs;
 mod query;
+mod roots;
 mod runners;
 mod secrets;
 mod serve;

@@ -21,7 +21,11 @@ pub struct JobView {
     /// `submitted|running|started|completed|failed|canceled`.
     pub state: String,
     pub cluster: String,
+    /// Its (first) root task.
     pub root_task: String,
+    /// All its root tasks, the first first.
+    #[serde(default)]
+    pub root_tasks: Vec<String>,
     pub submitted_at: String,
     pub task_counts: CountsView,
     /// Progress counters reported by its computed tasks, by label.
@@ -120,6 +124,7 @@ impl From<&Job> for JobView {
             state: j.state().as_str().to_owned(),
             cluster: j.cluster.clone(),
             root_task: j.root.to_string(),
+            root_tasks: std::iter::once(&j.root).chain(&j.other_roots).map(ToString::to_string).collect(),
             submitted_at: timestamp(j.id.created_ms()),
             task_counts: (&j.counts).into(),
             progress: j

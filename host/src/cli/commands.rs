@@ -410,6 +410,7 @@ async fn submit(client: &Client, args: SubmitArgs) -> Result<ExitCode, Error> {
         "cluster": args.cluster,
         "max_retries": args.max_retries,
         "priority": args.priority,
+        "more_roots": args.more_roots,
         "backoff": args.backoff.map(|mut b| {
             b["jitter"] = args.jitter.into();
             b

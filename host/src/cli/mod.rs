@@ -402,6 +402,14 @@ pub struct ListArgs {
     pub limit: usize,
 }
 
+/// A root task as `--more-root` takes it (`TASK=JSON`), as the API's JSON.
+fn parse_root(text: &str) -> Result<serde_json::Value, String> {
+    let (task, input) = text.split_once('=').ok_or("expected TASK=JSON")?;
+    let input: serde_json::Value =
+        serde_json::from_str(input).map_err(|e| format!("the input is not JSON: {e}"))?;
+    Ok(serde_json::json!({"task": task, "input": input}))
+}
+
 /// A concurrency limit as `--concurrency` takes it (`TASK[/POINTER]=MAX`),
 /// as the API's JSON.
 fn parse_limit(text: &str) -> Result<serde_json::Value, String> {
@@ -448,6 +456,10 @@ pub struct SubmitArgs {
     /// Retries of the root task.
     #[arg(long, default_value_t = 0)]
     pub max_retries: u32,
+    /// A further root task, `TASK=JSON` (e.g. `Report@v1.0={"day": 2}`),
+    /// started with the first; repeat for several.
+    #[arg(long = "more-root", value_parser = parse_root)]
+    pub more_roots: Vec<serde_json::Value>,
     /// The job's priority, -10 to 10: ready tasks of jobs with a higher one start first.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub priority: i8,

@@ -48,8 +48,10 @@ pub struct Job {
     pub id: JobId,
     /// The name given at submission.
     pub name: String,
-    /// The root task.
+    /// The root task (the first, when it has several).
     pub root: TaskId,
+    /// Its other root tasks, if it has several.
+    pub other_roots: Vec<TaskId>,
     /// The root task's cluster.
     pub cluster: String,
     /// Tasks per state.

@@ -110,12 +110,12 @@ impl Automations {
                 continue;
             };
             let at = a.due(&schedule, now_ms).unwrap_or(at);
-            let (job, root, _) = graph::submit_job(unit, job_spec(&a, at));
+            let (job, roots, _) = graph::submit_job(unit, job_spec(&a, at));
             tracing::info!(automation = %a.id, job = %job.id, at, "automation fired");
             unit.add_fired(a.id, job.id);
             a.fire(at);
             unit.put_automation(&a);
-            ready.push(root);
+            ready.extend(roots);
             self.insert(a, schedule);
         }
         ready
@@ -170,6 +170,7 @@ fn job_spec(a: &Automation, at_ms: u64) -> JobSpec {
         not_before_ms: None,
         automation: Some(a.id),
         priority: 0,
+        more_roots: Vec::new(),
     }
 }
 

@@ -16,7 +16,7 @@ use super::delays::Delays;
 use super::optional::{adds_are_skipped, fail_for_good, skip_below};
 use super::retries::{self, End};
 use super::waiting::Waiting;
-use super::{Error, JobSpec, Report};
+use super::{Error, JobSpec, Report, RootSpec};
 use crate::model::{
     AttemptError, Job, JobId, JobState, TaskDef, TaskId, TaskKey, TaskState, TaskStatus, Version, now_ms,
     truncate_display,
@@ -26,26 +26,26 @@ use crate::store::{Chunk, Live, Unit};
 /// A task that became eligible to run.
 pub type Ready = (String, TaskKey);
 
-/// Creates a job and its queued root task. Answers the job as created and
-/// its root task, with the time it may start (Unix ms) when that is later
-/// than now (`not_before`): until then it waits, like a backoff.
-pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (Job, Ready, Option<u64>) {
+/// Creates a job and its queued root tasks. Answers the job as created and
+/// its root tasks, with the time they may start (Unix ms) when that is
+/// later than now (`not_before`): until then they wait, like a backoff.
+pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (Job, Vec<Ready>, Option<u64>) {
     let id = JobId::new();
-    let key = TaskKey { job: id, task: TaskId::new() };
-    let def =
-        TaskDef { task_type: spec.task_type, input: spec.input, depends_on: Vec::new(), handles: Vec::new() };
-    let mut status = TaskStatus::queued(None, spec.cluster.clone(), spec.max_retries).with_policy(
-        key.task,
-        false,
-        None,
-        spec.backoff,
-    );
     let later = spec.not_before_ms.filter(|t| *t > now_ms());
-    status.not_before_ms = later;
+    let first = RootSpec {
+        task_type: spec.task_type,
+        input: spec.input,
+        cluster: spec.cluster.clone(),
+        max_retries: spec.max_retries,
+        backoff: spec.backoff,
+    };
+    let roots: Vec<Ready> =
+        std::iter::once(first).chain(spec.more_roots).map(|root| add_root(unit, id, root, later)).collect();
     let mut job = Job {
         id,
         name: spec.name,
-        root: key.task,
+        root: roots[0].1.task,
+        other_roots: roots[1..].iter().map(|(_, k)| k.task).collect(),
         cluster: spec.cluster.clone(),
         counts: Default::default(),
         canceled: false,
@@ -56,14 +56,29 @@ pub fn submit_job(unit: &mut Unit, spec: JobSpec) -> (Job, Ready, Option<u64>) {
         priority: spec.priority,
         stats: Default::default(),
     };
-    job.counts.queued = 1;
+    job.counts.queued = roots.len() as u64;
     if let Some(k) = &job.idempotency_key {
         unit.set_idempotency(k, id);
     }
     unit.insert_job(job.clone());
+    (job, roots, later)
+}
+
+/// Adds a queued root task of job `id`, waiting until `later` if given.
+fn add_root(unit: &mut Unit, id: JobId, root: RootSpec, later: Option<u64>) -> Ready {
+    let key = TaskKey { job: id, task: TaskId::new() };
+    let def =
+        TaskDef { task_type: root.task_type, input: root.input, depends_on: Vec::new(), handles: Vec::new() };
+    let mut status = TaskStatus::queued(None, root.cluster.clone(), root.max_retries).with_policy(
+        key.task,
+        false,
+        None,
+        root.backoff,
+    );
+    status.not_before_ms = later;
     unit.insert_task(key, def, status);
-    unit.mark(&spec.cluster, key, if later.is_some() { Live::Waiting } else { Live::Ready });
-    (job, (spec.cluster, key), later)
+    unit.mark(&root.cluster, key, if later.is_some() { Live::Waiting } else { Live::Ready });
+    (root.cluster, key)
 }
 
 pub(super) fn status_mut(unit: &mut Unit, key: TaskKey) -> Result<&mut TaskStatus, Error> {

@@ -129,6 +129,23 @@ pub struct JobSpec {
     pub automation: Option<crate::model::AutomationId>,
     /// Its priority ([`crate::model::MIN_PRIORITY`] to [`crate::model::MAX_PRIORITY`]).
     pub priority: i8,
+    /// Root tasks beside the first (the fields above), started with it.
+    pub more_roots: Vec<RootSpec>,
+}
+
+/// A root task of a job beyond its first.
+#[derive(Debug, Clone)]
+pub struct RootSpec {
+    /// Its type.
+    pub task_type: TaskType,
+    /// Its JSON input.
+    pub input: String,
+    /// Its cluster.
+    pub cluster: String,
+    /// Its retries.
+    pub max_retries: u32,
+    /// The delay before each retry, if any.
+    pub backoff: Option<crate::model::Backoff>,
 }
 
 /// The answer to a submission.

@@ -361,10 +361,12 @@ impl Writer {
         {
             return Ok(super::Submitted { job: job.clone(), created: false });
         }
-        let (job, (cluster, key), later) = graph::submit_job(unit, spec);
-        match later {
-            Some(due) => self.delays.add(due, cluster, key),
-            None => self.queues.push(&cluster, key, job.priority),
+        let (job, roots, later) = graph::submit_job(unit, spec);
+        for (cluster, key) in roots {
+            match later {
+                Some(due) => self.delays.add(due, cluster, key),
+                None => self.queues.push(&cluster, key, job.priority),
+            }
         }
         Ok(super::Submitted { job, created: true })
     }

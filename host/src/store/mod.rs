@@ -524,6 +524,7 @@ mod tests {
             id: JobId::new(),
             name: name.into(),
             root: TaskId::new(),
+            other_roots: Vec::new(),
             cluster: "default".into(),
             counts: TaskCounts { queued: 1, ..TaskCounts::default() },
             canceled: false,

@@ -39,6 +39,8 @@ pub struct JobV5 {
     automation: Option<[u8; 16]>,
     priority: i8,
     stats: (Option<u64>, Option<u64>, u64, u64),
+    #[serde(with = "serde_bytes")]
+    other_roots: Vec<u8>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -72,6 +74,7 @@ impl From<&Job> for JobRecord {
                 automation: j.automation.map(|a| *a.as_bytes()),
                 priority: j.priority,
                 stats: (j.stats.first_start_ms, j.stats.last_stop_ms, j.stats.compute_ms, j.stats.cpu_us),
+                other_roots: id_bytes(&j.other_roots),
             },
         )
     }
@@ -93,6 +96,7 @@ impl JobRecord {
             id,
             name: r.name,
             root: TaskId::from_bytes(r.root),
+            other_roots: ids_of(&v5.other_roots).collect(),
             cluster: r.cluster,
             counts: TaskCounts { queued, running, computed, failed, failed_optional, skipped },
             canceled: r.canceled,

@@ -50,6 +50,7 @@ impl Sim {
             not_before_ms: None,
             automation: None,
             priority,
+            more_roots: Vec::new(),
         };
         self.scheduler.submit(spec).await.unwrap().job.id
     }

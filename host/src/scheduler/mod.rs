@@ -17,6 +17,7 @@ mod lease;
 mod observe;
 mod optional;
 mod queue;
+mod rebuild;
 mod registry;
 mod retries;
 mod waiting;

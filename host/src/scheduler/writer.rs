@@ -19,15 +19,16 @@ use tokio::time::Instant;
 use super::automations::Automations;
 use super::children::{Commit, Step};
 use super::delays::Delays;
-use super::gates::Gates;
+use super::gates::{Gates, Group};
 use super::graph::{self, Finished, Ready};
 use super::lease::Leases;
 use super::observe::{FinishedAttempt, Observer};
 use super::queue::Queues;
+use super::rebuild::{Found, priority_of, rebuild};
 use super::waiting::Waiting;
 use super::{Assignment, Command, Error, Registry, Settings, Stats};
-use crate::model::{JobId, TaskKey, TaskState, TaskType};
-use crate::store::{Live, Store, Unit};
+use crate::model::{JobId, TaskDef, TaskKey, TaskState, TaskType};
+use crate::store::{Store, Unit};
 
 /// Most commands applied in one group commit.
 const MAX_GROUP: usize = 4096;
@@ -478,6 +479,23 @@ impl Writer {
         batch
     }
 
+    /// The concurrency groups `key` starts in; `None` when one of them is
+    /// full, and the task is parked until it has room.
+    fn admit(&mut self, key: TaskKey, cluster: &str, def: &TaskDef) -> Option<Vec<Group>> {
+        let clusters = super::read(&self.clusters);
+        let Some(limits) = clusters.get(cluster).filter(|l| !l.is_empty()).cloned() else {
+            return Some(Vec::new());
+        };
+        drop(clusters);
+        match self.gates.admit(&limits, cluster, &def.task_type.name, &def.input) {
+            Ok(groups) => Some(groups),
+            Err(full) => {
+                self.gates.park(full, key);
+                None
+            }
+        }
+    }
+
     /// Starts `key` if its job is not halted and an implementation exists.
     fn start(&mut self, unit: &mut Unit, key: TaskKey) -> Result<Option<Assignment>, Error> {
         // A task of a deleted job may still be in the queue: skip it.
@@ -502,15 +520,7 @@ impl Writer {
             self.enqueue(unit, ready);
             return Ok(None);
         };
-        let gated = super::read(&self.clusters).get(&cluster).filter(|l| !l.is_empty()).cloned();
-        let groups = match gated.map(|l| self.gates.admit(&l, &cluster, &requested.name, &def.input)) {
-            None => Vec::new(),
-            Some(Ok(groups)) => groups,
-            Some(Err(full)) => {
-                self.gates.park(full, key);
-                return Ok(None);
-            }
-        };
+        let Some(groups) = self.admit(key, &cluster, &def) else { return Ok(None) };
         let lease = self.leases.token();
         let attempt = graph::start(unit, key, version, lease)?;
         self.leases.grant(key, lease);
@@ -528,66 +538,6 @@ impl Writer {
             lease_ttl: self.settings.lease_ttl,
         }))
     }
-}
-
-/// What start-up finds in the store: ready tasks, waiting counts, delays.
-struct Found<'a> {
-    queues: &'a mut Queues,
-    waiting: &'a mut Waiting,
-    delays: &'a mut Delays,
-}
-
-/// Rebuilds the ready queues, the waiting counts and the backoff delays
-/// from the live keys, and re-queues (in `unit`) the attempts that were
-/// running when the host stopped; answers the tasks to queue once `unit` is
-/// committed.
-fn rebuild(
-    store: &Store,
-    unit: &mut Unit,
-    found: &mut Found<'_>,
-    lost_budget: u32,
-) -> Result<Vec<Ready>, Error> {
-    let (mut lost, mut ready) = (Vec::new(), Vec::new());
-    for (cluster, key, live) in store.live_tasks()? {
-        match live {
-            Live::Running => lost.push(key),
-            Live::Ready => {
-                let priority = priority_of(unit, key.job);
-                found.queues.push(&cluster, key, priority)
-            }
-            // A task whose last dependency completed is marked ready in the
-            // same group, so this finds none ready; still, one would be. A
-            // task waiting out a backoff waits for no dependency.
-            Live::Waiting if found.waiting.recount(unit, key)? == 0 => {
-                match unit.status(key)?.and_then(|s| s.not_before_ms) {
-                    Some(due) => found.delays.add(due, cluster, key),
-                    None => {
-                        unit.mark(&cluster, key, Live::Ready);
-                        ready.push((cluster, key));
-                    }
-                }
-            }
-            Live::Waiting | Live::Idle => {}
-        }
-    }
-    for key in &lost {
-        ready.extend(graph::requeue_lost(unit, found.waiting, *key, None, lost_budget)?);
-    }
-    if !lost.is_empty() {
-        tracing::info!(tasks = lost.len(), "re-queued tasks that were running when the host stopped");
-    }
-    if found.waiting.len() > 0 {
-        tracing::info!(tasks = found.waiting.len(), "recounted the dependencies of waiting tasks");
-    }
-    if found.delays.len() > 0 {
-        tracing::info!(tasks = found.delays.len(), "found tasks waiting out a retry's backoff");
-    }
-    Ok(ready)
-}
-
-/// The priority of `job` (0 when it is gone).
-fn priority_of(unit: &mut Unit, job: JobId) -> i8 {
-    unit.job(job).ok().flatten().map_or(0, |j| j.priority)
 }
 
 /// The earlier of two deadlines.

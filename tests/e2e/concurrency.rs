@@ -121,9 +121,22 @@ async fn a_higher_priority_job_overtakes_the_queued_tasks_of_a_lower_one() -> an
     let urgent = urgent.trim().to_owned();
     let done = host.wait(&urgent, WAIT).await?;
     assert_eq!((done["state"].as_str(), done["priority"].as_i64()), (Some("completed"), Some(5)), "{done}");
-    let (_, behind) = host.get(&format!("/v1/jobs/{bulk}")).await?;
-    assert!(behind["task_counts"]["queued"].as_u64() > Some(5), "the bulk job waited: {behind}");
-    assert_eq!(behind["priority"], -1);
+    let behind = host.wait(&bulk, WAIT).await?;
+    assert_eq!((behind["state"].as_str(), behind["priority"].as_i64()), (Some("completed"), Some(-1)));
+    // One runner: once the urgent root computed, its three subtasks are the
+    // next to start; no bulk task starts in between (fair turns alone
+    // would interleave them).
+    let urgent_tasks = host.tasks(&urgent).await?;
+    let root_done = time(&urgent_tasks[0]["finished_at"]);
+    let last_urgent = of_type(&urgent_tasks, "Sleep").iter().map(|t| time(&t["started_at"])).max().unwrap();
+    let bulk_tasks = host.tasks(&bulk).await?;
+    let cut_in: Vec<_> = of_type(&bulk_tasks, "Sleep")
+        .into_iter()
+        .filter(|t| {
+            (root_done..last_urgent).contains(&time(&t["started_at"])) && time(&t["started_at"]) > root_done
+        })
+        .collect();
+    assert!(cut_in.is_empty(), "bulk tasks started between the urgent ones: {cut_in:?}");
     assert!(cli(&host, &["job", "show", &urgent])?.contains("priority 5"));
 
     let (status, body) =

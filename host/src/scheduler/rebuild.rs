@@ -5,10 +5,10 @@
 
 use super::Error;
 use super::delays::Delays;
-use super::graph::{self, Ready};
+use super::graph;
 use super::queue::Queues;
 use super::waiting::Waiting;
-use crate::model::JobId;
+use crate::model::{JobId, TaskKey};
 use crate::store::{Live, Store, Unit};
 
 /// What start-up finds in the store: ready tasks, waiting counts, delays.
@@ -20,14 +20,14 @@ pub(super) struct Found<'a> {
 
 /// Rebuilds the ready queues, the waiting counts and the backoff delays
 /// from the live keys, and re-queues (in `unit`) the attempts that were
-/// running when the host stopped; answers the tasks to queue once `unit` is
-/// committed.
+/// running when the host stopped; answers the tasks to queue (with their
+/// job's priority) once `unit` is committed.
 pub(super) fn rebuild(
     store: &Store,
     unit: &mut Unit,
     found: &mut Found<'_>,
     lost_budget: u32,
-) -> Result<Vec<Ready>, Error> {
+) -> Result<Vec<(String, TaskKey, i8)>, Error> {
     let (mut lost, mut ready) = (Vec::new(), Vec::new());
     for (cluster, key, live) in store.live_tasks()? {
         match live {
@@ -63,7 +63,7 @@ pub(super) fn rebuild(
     if found.delays.len() > 0 {
         tracing::info!(tasks = found.delays.len(), "found tasks waiting out a retry's backoff");
     }
-    Ok(ready)
+    Ok(ready.into_iter().map(|(c, k)| (c, k, priority_of(unit, k.job))).collect())
 }
 
 /// The priority of `job` (0 when it is gone).

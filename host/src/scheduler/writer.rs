@@ -114,13 +114,6 @@ impl Writer {
         let mut unit = store.unit();
         let mut found = Found { queues: &mut queues, waiting: &mut waiting, delays: &mut delays };
         let ready = rebuild(&store, &mut unit, &mut found, settings.max_lost_attempts)?;
-        let ready: Vec<(String, TaskKey, i8)> = ready
-            .into_iter()
-            .map(|(c, k)| {
-                let p = priority_of(&mut unit, k.job);
-                (c, k, p)
-            })
-            .collect();
         let automations = Automations::load(&store, &mut unit, settings.clock.now_ms(), settings.missed)?;
         store.commit(unit).await?;
         for (cluster, key, priority) in ready {

@@ -2,7 +2,6 @@
 //! schedules' clock from a chosen time (`serve --clock-from`), a few
 //! seconds before a firing, so nothing waits for real minutes.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -29,15 +28,6 @@ async fn fired(host: &Host, id: &str, n: usize) -> anyhow::Result<Vec<Value>> {
     until(&format!("automation {id} fired {n} jobs"), WAIT, async || Ok(jobs_of(host, id).await?.len() >= n))
         .await?;
     jobs_of(host, id).await
-}
-
-fn cli(host: &Host, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
-        .args(args)
-        .args(["--server", &host.base])
-        .output()?;
-    anyhow::ensure!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(String::from_utf8(out.stdout)?)
 }
 
 fn http() -> reqwest::Client {
@@ -74,12 +64,12 @@ async fn an_automation_fires_on_its_schedule_and_its_jobs_carry_its_id() -> anyh
         (Some(1), Some("2026-01-01T12:00:00Z"))
     );
 
-    let listed = cli(&host, &["automation", "list"])?;
+    let listed = host.cli(&["automation", "list"])?;
     assert!(listed.contains(&format!("{id}  noon report  next 2026-01-02T00:00:00Z")), "{listed}");
-    let details = cli(&host, &["automation", "show", &id])?;
+    let details = host.cli(&["automation", "show", &id])?;
     assert!(details.contains("trigger CRON_TZ=Asia/Tokyo 0 9 * * *"), "{details}");
     assert!(details.contains("fired 1 jobs, last 2026-01-01T12:00:00Z"), "{details}");
-    let by_automation = cli(&host, &["job", "list", "--automation", &id])?;
+    let by_automation = host.cli(&["job", "list", "--automation", &id])?;
     assert!(by_automation.starts_with(&job_id), "{by_automation}");
     // Jobs submitted by hand are not among them.
     let other = host.submit("Echo", json!({})).await?;
@@ -140,8 +130,8 @@ async fn pause_resume_and_delete_with_or_without_its_jobs() -> anyhow::Result<()
     let (status, shown) = host.send(http().patch(url(&paused)).json(&json!({"paused": true}))).await?;
     assert_eq!(status, 200, "{shown}");
     assert_eq!((shown["paused"].as_bool(), shown.get("next_scheduled_at")), (Some(true), None), "{shown}");
-    assert!(cli(&host, &["automation", "list"])?.contains(&format!("{paused}  yearly  paused")));
-    let resumed = cli(&host, &["automation", "resume", &paused])?;
+    assert!(host.cli(&["automation", "list"])?.contains(&format!("{paused}  yearly  paused")));
+    let resumed = host.cli(&["automation", "resume", &paused])?;
     assert!(resumed.contains("next 2027-01-01T00:00:00Z"), "{resumed}");
 
     let (status, body) = host.send(http().delete(format!("{}/v1/clusters/nowhere", host.base))).await?;
@@ -150,7 +140,7 @@ async fn pause_resume_and_delete_with_or_without_its_jobs() -> anyhow::Result<()
 
     let (status, deleted) = host.send(http().delete(url(&keep))).await?;
     assert_eq!((status.as_u16(), deleted["canceled_jobs"].as_u64()), (200, Some(0)), "{deleted}");
-    let said = cli(&host, &["automation", "delete", &cancel, "--cancel-jobs"])?;
+    let said = host.cli(&["automation", "delete", &cancel, "--cancel-jobs"])?;
     assert!(said.contains("1 of its jobs canceled"), "{said}");
     assert_eq!(host.get(&format!("/v1/jobs/{kept_job}")).await?.1["state"], "submitted");
     assert_eq!(host.get(&format!("/v1/jobs/{canceled_job}")).await?.1["state"], "canceled");

@@ -3,7 +3,6 @@
 //! back from the tasks' start and finish times, and removing it lets more
 //! run) and job priorities (a high-priority job overtakes a queued one).
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -11,15 +10,6 @@ use serde_json::{Value, json};
 use crate::harness::{Host, of_type, time};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn cli(host: &Host, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
-        .args(args)
-        .args(["--server", &host.base])
-        .output()?;
-    anyhow::ensure!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(String::from_utf8(out.stdout)?)
-}
 
 /// Runs 12 `Sleep`s of 100 ms; answers the most that ran at once.
 async fn most_at_once(host: &Host) -> anyhow::Result<usize> {
@@ -48,11 +38,11 @@ async fn a_concurrency_limit_is_never_exceeded_while_many_tasks_of_its_type_are_
 {
     let host = Host::start(&["--runners", "8"]).await?;
     host.upload("probe").await?;
-    let said = cli(&host, &["cluster", "update", "default", "--concurrency", "Sleep=2"])?;
+    let said = host.cli(&["cluster", "update", "default", "--concurrency", "Sleep=2"])?;
     assert!(said.contains("limits Sleep<=2"), "{said}");
     assert_eq!(most_at_once(&host).await?, 2, "the limit is used and never exceeded");
 
-    let said = cli(&host, &["cluster", "update", "default", "--no-concurrency"])?;
+    let said = host.cli(&["cluster", "update", "default", "--no-concurrency"])?;
     assert!(!said.contains("limits"), "{said}");
     assert!(most_at_once(&host).await? > 2, "without the limit more run at once");
     Ok(())
@@ -104,20 +94,17 @@ async fn a_higher_priority_job_overtakes_the_queued_tasks_of_a_lower_one() -> an
         Ok(host.get(&format!("/v1/jobs/{bulk}")).await?.1["task_counts"]["computed"].as_u64() >= Some(2))
     })
     .await?;
-    let urgent = cli(
-        &host,
-        &[
-            "job",
-            "submit",
-            "urgent",
-            "--task",
-            "SlowFanout",
-            "--input",
-            r#"{"n": 3, "ms": 10, "children": 0}"#,
-            "--priority",
-            "5",
-        ],
-    )?;
+    let urgent = host.cli(&[
+        "job",
+        "submit",
+        "urgent",
+        "--task",
+        "SlowFanout",
+        "--input",
+        r#"{"n": 3, "ms": 10, "children": 0}"#,
+        "--priority",
+        "5",
+    ])?;
     let urgent = urgent.trim().to_owned();
     let done = host.wait(&urgent, WAIT).await?;
     assert_eq!((done["state"].as_str(), done["priority"].as_i64()), (Some("completed"), Some(5)), "{done}");
@@ -137,7 +124,7 @@ async fn a_higher_priority_job_overtakes_the_queued_tasks_of_a_lower_one() -> an
         })
         .collect();
     assert!(cut_in.is_empty(), "bulk tasks started between the urgent ones: {cut_in:?}");
-    assert!(cli(&host, &["job", "show", &urgent])?.contains("priority 5"));
+    assert!(host.cli(&["job", "show", &urgent])?.contains("priority 5"));
 
     let (status, body) =
         host.post("/v1/jobs", &json!({"name": "n", "task": "Noop", "input": {}, "priority": 11})).await?;

@@ -124,6 +124,17 @@ impl Host {
         Ok(())
     }
 
+    /// Runs the CLI against this host with `args`; its stdout, or an error
+    /// with its stderr when it fails.
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
+            .args(args)
+            .args(["--server", &self.base])
+            .output()?;
+        anyhow::ensure!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
     /// Sends a request; the status and the JSON body (Null when not JSON).
     pub async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<(StatusCode, Value)> {
         let req = match &self.token {

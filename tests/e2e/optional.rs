@@ -14,15 +14,6 @@ use crate::harness::{Host, of_type, time};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn sandflow(host: &Host, args: &[&str]) -> anyhow::Result<String> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
-        .args(args)
-        .args(["--server", &host.base])
-        .output()?;
-    anyhow::ensure!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(String::from_utf8(out.stdout)?)
-}
-
 /// When each logged attempt of the task whose log says `message` ran.
 async fn attempt_times(host: &Host, id: &str, message: &str) -> anyhow::Result<Vec<std::time::SystemTime>> {
     let logs = host.logs(id).await?;
@@ -67,11 +58,11 @@ async fn a_failed_optional_subtree_spares_the_job_and_shows_as_such() -> anyhow:
 
     let (status, page) = host.get("/v1/jobs?task_state=skipped").await?;
     assert_eq!((status, page["jobs"][0]["id"].as_str()), (StatusCode::OK, Some(id.as_str())), "{page}");
-    let tree = sandflow(&host, &["job", "tasks", &id])?;
+    let tree = host.cli(&["job", "tasks", &id])?;
     assert!(tree.contains("[failed_optional]  Flaky@"), "{tree}");
     assert!(tree.contains("[skipped]  Noop@"), "{tree}");
     assert!(tree.contains("[computed optional]  Doomed@"), "{tree}");
-    let shown = sandflow(&host, &["job", "show", &id])?;
+    let shown = host.cli(&["job", "show", &id])?;
     assert!(shown.contains("failed optional 1, skipped 1"), "{shown}");
     let svg = reqwest::get(format!("{}/v1/jobs/{id}/diagram.svg", host.base)).await?.text().await?;
     assert!(
@@ -118,7 +109,7 @@ async fn a_root_task_waits_out_its_backoff_across_a_host_restart() -> anyhow::Re
         "--backoff",
         "3s",
     ];
-    let id = sandflow(&host, &args)?.trim().to_owned();
+    let id = host.cli(&args)?.trim().to_owned();
     crate::harness::until("the first attempt failed", WAIT, async || {
         let tasks = host.tasks(&id).await?;
         Ok(tasks[0]["not_before"].is_string())
@@ -164,10 +155,17 @@ async fn a_delayed_job_starts_no_earlier_than_its_not_before() -> anyhow::Result
     let host = Host::start(&[]).await?;
     host.upload("probe").await?;
     let submitted = std::time::SystemTime::now();
-    let id = sandflow(
-        &host,
-        &["job", "submit", "later", "--task", "Traced", "--input", r#"{"title": "t"}"#, "--delay", "1500ms"],
-    )?;
+    let id = host.cli(&[
+        "job",
+        "submit",
+        "later",
+        "--task",
+        "Traced",
+        "--input",
+        r#"{"title": "t"}"#,
+        "--delay",
+        "1500ms",
+    ])?;
     let id = id.trim();
     let root = &host.tasks(id).await?[0];
     assert_eq!((root["state"].as_str(), root["not_before"].is_string()), (Some("queued"), true), "{root}");

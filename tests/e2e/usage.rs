@@ -2,7 +2,6 @@
 //! peak memory, a sleeping one's (no CPU to speak of), and a job's
 //! execution stats, through the API, the spans and the CLI.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
@@ -49,17 +48,9 @@ async fn attempts_report_their_cpu_time_and_peak_memory_and_jobs_their_stats() -
         spans["spans"].as_array().unwrap().iter().find(|s| s["name"] == "attempt 1").unwrap().clone();
     assert_eq!(attempt["attributes"]["cpu_us"], cpu.to_string(), "{attempt}");
 
-    let cli = |args: &[&str]| -> anyhow::Result<String> {
-        let out = Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
-            .args(args)
-            .args(["--server", &host.base])
-            .output()?;
-        anyhow::ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        Ok(String::from_utf8(out.stdout)?)
-    };
-    let shown = cli(&["job", "show", &busy])?;
+    let shown = host.cli(&["job", "show", &busy])?;
     assert!(shown.contains("compute ") && shown.contains(" cpu "), "{shown}");
-    let tree = cli(&["job", "tasks", &busy])?;
+    let tree = host.cli(&["job", "tasks", &busy])?;
     assert!(tree.contains("  cpu ") && tree.contains(" MiB"), "{tree}");
     assert!(!of_type(&host.tasks(&busy).await?, "Burn").is_empty());
     Ok(())

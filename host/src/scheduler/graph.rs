@@ -18,8 +18,8 @@ use super::retries::{self, End};
 use super::waiting::Waiting;
 use super::{Error, JobSpec, Report, RootSpec};
 use crate::model::{
-    AttemptError, Job, JobId, JobState, TaskDef, TaskId, TaskKey, TaskState, TaskStatus, Version, now_ms,
-    truncate_display,
+    AttemptError, Job, JobId, JobState, TaskDef, TaskId, TaskKey, TaskState, TaskStatus, Usage, Version,
+    now_ms, truncate_display,
 };
 use crate::store::{Chunk, Live, Unit};
 
@@ -129,9 +129,7 @@ pub fn finish(
         return Err(Error::StaleAttempt { key, lease: report.lease });
     }
     let (cluster, guard, started) = (task.cluster.clone(), task.guard, task.started_ms);
-    status_mut(unit, key)?.usage = report.usage;
-    let now = now_ms();
-    job_mut(unit, key.job)?.stats.ended(started.unwrap_or(now), now, report.usage);
+    let used = (started, report.usage);
     let recorded = Recorded {
         display: report.display,
         logs: report.logs,
@@ -142,12 +140,14 @@ pub fn finish(
     let subtasks = match report.outcome {
         Ok(subtasks) => subtasks,
         Err(message) => {
+            attempt_used(unit, key, used)?;
             record(unit, key, report.attempt, recorded, false)?;
             let end = End { canceled: report.canceled, permanent: report.permanent };
             return Ok(Finished::Done(retries::fail_attempt(unit, waiting, delays, key, message, end)?));
         }
     };
     let mut children = Children::plan(key, &cluster, guard, subtasks)?;
+    attempt_used(unit, key, used)?;
     let recorded = Recorded { output: children.resolve(report.output), ..recorded };
     if children.is_staged() {
         return Ok(Finished::Committing(Box::new(Commit::new(key, report.attempt, children, recorded))));
@@ -161,6 +161,19 @@ pub fn finish(
     let mut ready = children.into_ready();
     compute(unit, waiting, key, count, &mut ready)?;
     Ok(Finished::Done(ready))
+}
+
+/// Keeps what the reported attempt of `key` (started at `started`) used,
+/// on the task and in its job's stats; called once the report is accepted.
+fn attempt_used(
+    unit: &mut Unit,
+    key: TaskKey,
+    (started, usage): (Option<u64>, Option<Usage>),
+) -> Result<(), Error> {
+    status_mut(unit, key)?.usage = usage;
+    let now = now_ms();
+    job_mut(unit, key.job)?.stats.ended(started.unwrap_or(now), now, usage);
+    Ok(())
 }
 
 /// Writes what attempt `attempt` of `key` recorded: its display name, logs

@@ -54,6 +54,7 @@ fn main() {
         "examples",
         "tests/fixtures",
         "tests/fuzz/requirements.txt",
+        "tests/browser/package-lock.json",
         "tests/s3/requirements.txt",
         "tests/python.rs",
         "tests/javascript.rs",
@@ -97,6 +98,7 @@ fn main() {
         let file = javascript::sdk_build(&root, &sdk_js, name, module);
         println!("cargo:rustc-env=COMPONENT_{}={}", name.to_uppercase(), file.display());
     }
+    println!("cargo:rustc-env=AXE_JS={}", javascript::axe(&root).display());
     println!("cargo:rustc-env=FUZZ_TOOLS={}", python::fuzz_tools(&root).display());
     println!("cargo:rustc-env=S3_TOOLS={}", python::s3_tools(&root).display());
     // The movies example in both versions: v1.0 (with the bug) and v1.1.

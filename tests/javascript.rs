@@ -91,3 +91,28 @@ pub fn sdk_build(root: &Path, sdk: &Path, name: &str, module: &str) -> PathBuf {
     std::fs::rename(&partial, &out).expect("move the JavaScript component in place");
     out
 }
+
+/// The accessibility checker the dashboard's browser tests inject
+/// (`tests/browser`, axe-core at the version its lockfile pins), installed
+/// by `npm ci` once per lockfile; answers the path of its script.
+pub fn axe(root: &Path) -> PathBuf {
+    let source = root.join("tests/browser");
+    let lock = source.join("package-lock.json");
+    let dir =
+        root.join("target/guest-tools").join(format!("browser-{:016x}", hash(std::slice::from_ref(&lock))));
+    let done = dir.join("installed");
+    if !done.exists() {
+        std::fs::create_dir_all(&dir).expect("create the browser tools directory");
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(source.join(file), dir.join(file)).expect("copy the browser tests' package files");
+        }
+        run(
+            Command::new("npm")
+                .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&dir),
+            "install the browser tests' packages with npm ci (is Node.js installed?)",
+        );
+        std::fs::write(&done, b"").expect("mark the browser tools installed");
+    }
+    dir.join("node_modules/axe-core/axe.min.js")
+}

@@ -13,6 +13,8 @@ use crate::harness::Host;
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/v1/openapi.json"),
+    ("get", "/"),
+    ("get", "/ui/{file}"),
     ("get", "/v1/stats"),
     ("get", "/v1/task-types"),
     ("get", "/v1/modules"),
@@ -23,6 +25,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/jobs/{id}"),
     ("delete", "/v1/jobs/{id}"),
     ("get", "/v1/jobs/{id}/tasks"),
+    ("get", "/v1/jobs/{id}/tasks/{task}"),
     ("get", "/v1/jobs/{id}/tasks/{task}/output"),
     ("get", "/v1/jobs/{id}/output"),
     ("get", "/v1/runners/outputs/{job}/{task}"),
@@ -109,7 +112,7 @@ async fn with_tokens_the_document_names_each_routes_role() -> anyhow::Result<()>
         let role =
             doc["paths"][path][method]["security"][0].as_object().and_then(|s| s.keys().next().cloned());
         let expected = match *path {
-            "/healthz" | "/v1/openapi.json" => None,
+            "/healthz" | "/v1/openapi.json" | "/" | "/ui/{file}" => None,
             p if p.starts_with("/v1/runners/") && *p != *"/v1/runners" => Some("runner"),
             "/v1/modules/{digest}" => Some("runner"),
             _ => Some("admin"),

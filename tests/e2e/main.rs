@@ -5,12 +5,14 @@
 mod auth;
 mod automations;
 mod bad_input;
+mod browser;
 mod cache;
 mod clone;
 mod concurrency;
 mod containment;
 mod contract;
 mod crash;
+mod dashboard;
 mod diagram;
 mod egress;
 mod failures;

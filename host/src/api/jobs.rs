@@ -2,15 +2,13 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
 use serde::Deserialize;
 
 use super::error::ErrorBody;
 use super::extract::{Json, Path, Query};
 use super::roots::{RootBody, backoff_of, more_roots};
-use super::views::{JobView, LogView, TaskView};
+use super::views::{JobView, LogView};
 use super::{ApiError, AppState};
-use crate::diagram::Theme;
 use crate::model::{
     Job, JobId, LogEntry, LogLevel, MAX_PRIORITY, MIN_PRIORITY, ParseTraceParentError, TaskId, TaskKey,
     TaskType, TraceParent, check_cluster,
@@ -244,18 +242,6 @@ pub async fn show(
     Ok(axum::Json(view))
 }
 
-/// `GET /v1/jobs/{id}/tasks`: every task, in creation order.
-#[utoipa::path(get, path = "/v1/jobs/{id}/tasks", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job id")),
-    responses((status = 200, description = "every task of the job", body = Vec<TaskView>), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
-pub async fn tasks(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<axum::Json<Vec<TaskView>>, ApiError> {
-    let job = find_job(&state, &id)?;
-    let tasks = state.store.tasks_of(job.id)?;
-    Ok(axum::Json(tasks.iter().map(TaskView::from).collect()))
-}
-
 /// Filters of `GET /v1/jobs/{id}/logs`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -314,46 +300,6 @@ pub async fn logs(
         cursor: page.position.map(hex::encode),
         more: page.more,
     }))
-}
-
-/// The query of `GET /v1/jobs/{id}/diagram.svg`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct DiagramQuery {
-    /// `light` (default) or `dark`.
-    #[serde(default)]
-    #[param(schema_with = super::openapi::theme)]
-    pub theme: Option<String>,
-}
-
-/// `GET /v1/jobs/{id}/diagram.svg`: the job as an SVG graph; 422 for jobs
-/// over 200 tasks.
-#[utoipa::path(get, path = "/v1/jobs/{id}/diagram.svg", tag = "jobs",
-    params(("id" = String, Path, format = Uuid, description = "the job id"), DiagramQuery),
-    responses((status = 200, description = "the diagram", content_type = "image/svg+xml", body = String),
-        (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
-    security(("admin" = [])))]
-pub async fn diagram(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(query): Query<DiagramQuery>,
-) -> Result<axum::response::Response, ApiError> {
-    let theme = match query.theme.as_deref() {
-        None | Some("light") => Theme::Light,
-        Some("dark") => Theme::Dark,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("theme {other:?} is not `light` or `dark`"),
-            ));
-        }
-    };
-    let job = find_job(&state, &id)?;
-    let tasks = state.store.tasks_of(job.id)?;
-    let svg = crate::diagram::render(&job, &tasks, theme)
-        .map_err(|e| ApiError::unprocessable("too_many_tasks", e.to_string()))?;
-    Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
 /// The query of `POST /v1/jobs/{id}/cancel`.

@@ -8,11 +8,13 @@ mod cache;
 mod cancels;
 mod clone;
 mod clusters;
+mod dashboard;
 mod error;
 mod events;
 mod extract;
 mod fleet;
 mod framing;
+mod graph;
 mod jobs;
 mod modules;
 mod openapi;
@@ -124,13 +126,14 @@ pub fn router(mut handles: Handles) -> Router {
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
         .routes(routes!(clone::clone_job))
-        .routes(routes!(jobs::tasks))
+        .routes(routes!(graph::tasks))
+        .routes(routes!(graph::task))
         .routes(routes!(outputs::task_output))
         .routes(routes!(outputs::job_output))
         .routes(routes!(cache::list))
         .routes(routes!(cache::get))
         .routes(routes!(jobs::logs))
-        .routes(routes!(jobs::diagram))
+        .routes(routes!(graph::diagram))
         .routes(routes!(events::events))
         .routes(routes!(spans::spans))
         .routes(routes!(stats::stats))
@@ -167,6 +170,8 @@ pub fn router(mut handles: Handles) -> Router {
     let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(openapi_json))
+        .routes(routes!(dashboard::page))
+        .routes(routes!(dashboard::file))
         .merge(admin)
         .merge(runners)
         .split_for_parts();

@@ -28,6 +28,7 @@ use super::error::ErrorBody;
         (name = "clusters", description = "pools of runners"),
         (name = "automations", description = "schedules that submit jobs"),
         (name = "host", description = "liveness, counters and this document"),
+        (name = "dashboard", description = "the web dashboard's page and files (no token: they hold no data)"),
     )
 )]
 pub struct ApiDoc;

@@ -2,14 +2,16 @@
 //! its display name (and its error when failed), solid edges from parent to
 //! subtask, dashed edges from a task to what it depends on, filled by state,
 //! optional tasks with a dashed border, with a title and a legend, in a
-//! light or dark theme. The layered top-down
-//! layout is computed by the layout-rs crate; [`canvas`] keeps what it placed
-//! and this module writes the SVG. Pure: no I/O.
+//! light or dark theme. Jobs over [`MAX_TASKS`] tasks are drawn in groups
+//! ([`groups`]): a box per task type under one parent, counting its members
+//! by state. The layered top-down layout is computed by the layout-rs crate;
+//! [`canvas`] keeps what it placed and [`svg`] writes it. Pure: no I/O.
 
 mod canvas;
+mod groups;
+mod svg;
 
 use std::collections::HashMap;
-use std::fmt::Write;
 
 use layout::core::base::Orientation;
 use layout::core::color::Color;
@@ -18,85 +20,44 @@ use layout::std_shapes::render::get_shape_size;
 use layout::std_shapes::shapes::{Arrow, Element, LineEndKind, ShapeKind};
 use layout::topo::layout::VisualGraph;
 
+pub use svg::Theme;
+
 use crate::model::{Job, Task, TaskState};
 
-/// Jobs with more tasks are not drawn.
+/// Jobs with more tasks are drawn in groups; no diagram has more boxes.
 pub const MAX_TASKS: usize = 200;
 
 const FONT: usize = 14;
 const MAX_LINE_CHARS: usize = 40;
 const MAX_LINES: usize = 4;
-const MARGIN: f64 = 20.0;
-const HEADER: f64 = 40.0;
-const LEGEND_WIDTH: f64 = 170.0;
 
 /// Why a job is not drawn.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Too many tasks for a readable diagram.
+    /// Too many task types for a readable diagram, even in groups.
     #[error(
-        "job has {0} tasks; diagrams are drawn for at most {MAX_TASKS}: use GET /v1/jobs/{{id}}/tasks instead"
+        "job has {0} tasks of more than {MAX_TASKS} task types; diagrams draw at most {MAX_TASKS} boxes: use GET /v1/jobs/{{id}}/tasks instead"
     )]
     TooLarge(usize),
 }
 
-/// Colours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Theme {
-    Light,
-    Dark,
+/// One box: a task, or a group of tasks.
+struct Node {
+    /// The attributes that say what it is (`data-task="ID"`, or a group's).
+    attrs: String,
+    lines: Vec<String>,
+    state: TaskState,
+    optional: bool,
+    /// A group's members by state, in [`TaskState::ALL`] order.
+    counts: Option<[u64; 6]>,
 }
 
-struct Palette {
-    background: &'static str,
-    text: &'static str,
-    border: &'static str,
-    edge: &'static str,
-    dependency: &'static str,
-    fills: [(&'static str, &'static str); 6],
-}
-
-impl Theme {
-    fn palette(self) -> Palette {
-        match self {
-            Theme::Light => Palette {
-                background: "#FFFFFF",
-                text: "#1A1A1A",
-                border: "#555555",
-                edge: "#444444",
-                dependency: "#9B1A47",
-                fills: [
-                    ("queued", "#FFF0F5"),
-                    ("running", "#AFEEEE"),
-                    ("computed", "#F0FFF0"),
-                    ("failed", "#FA8072"),
-                    ("failed_optional", "#F5C6A5"),
-                    ("skipped", "#fcf3ae"),
-                ],
-            },
-            Theme::Dark => Palette {
-                background: "#1E1E1E",
-                text: "#E8E8E8",
-                border: "#9A9A9A",
-                edge: "#BBBBBB",
-                dependency: "#E0709A",
-                fills: [
-                    ("queued", "#4A3B44"),
-                    ("running", "#2F5F5F"),
-                    ("computed", "#2F4F2F"),
-                    ("failed", "#8B3A32"),
-                    ("failed_optional", "#7A5530"),
-                    ("skipped", "#5C5826"),
-                ],
-            },
-        }
-    }
-}
-
-impl Palette {
-    fn fill(&self, state: TaskState) -> &'static str {
-        self.fills.iter().find(|(s, _)| *s == state.as_str()).map_or("#FFFFFF", |(_, f)| f)
-    }
+/// An edge between two boxes (by index): parent to subtask, or dependent
+/// to dependency.
+struct Link {
+    from: usize,
+    to: usize,
+    dependency: bool,
 }
 
 /// The lines of a task's label: its display name (default: its type's
@@ -127,156 +88,79 @@ fn shorten(line: &str) -> String {
     line.chars().take(MAX_LINE_CHARS - 1).chain(['…']).collect()
 }
 
-/// Draws `job` with its `tasks`.
-pub fn render(job: &Job, tasks: &[Task], theme: Theme) -> Result<String, Error> {
-    if tasks.len() > MAX_TASKS {
-        return Err(Error::TooLarge(tasks.len()));
-    }
-    let palette = theme.palette();
-    let placed = place(tasks);
-    Ok(write_svg(job, tasks, &placed, &palette))
-}
-
-/// Lays the tasks out with layout-rs.
-fn place(tasks: &[Task]) -> canvas::Canvas {
-    let mut graph = VisualGraph::new(Orientation::TopToBottom);
-    let mut handles = HashMap::new();
-    for (i, task) in tasks.iter().enumerate() {
-        let shape = ShapeKind::new_box(&label_lines(task).join("\n"));
-        let look = StyleAttr::new(Color::fast("black"), 1, Some(Color::fast("white")), 4, FONT);
-        let size = get_shape_size(Orientation::TopToBottom, &shape, FONT, false);
-        let element =
-            Element::create_with_properties(shape, look, Orientation::TopToBottom, size, i.to_string());
-        handles.insert(task.key.task, graph.add_node(element));
-    }
-    let edge = |kind: &str, style, color: &str| {
-        let look = StyleAttr::new(Color::fast(color), 1, None, 0, FONT);
-        Arrow::with_properties(LineEndKind::None, LineEndKind::Arrow, style, "", &look, kind, &None, &None)
-    };
-    for task in tasks {
-        let Some(&to) = handles.get(&task.key.task) else { continue };
-        if let Some(&from) = task.status.parent.as_ref().and_then(|p| handles.get(p)) {
-            graph.add_edge(edge("subtask", LineStyleKind::Normal, "black"), from, to);
-        }
-        for dep in task.def.depends_on.iter().filter_map(|d| handles.get(d)) {
-            graph.add_edge(edge("dependency", LineStyleKind::Dashed, "black"), to, *dep);
-        }
-    }
-    let mut canvas = canvas::Canvas::default();
-    if !tasks.is_empty() {
-        graph.do_it(false, false, false, &mut canvas);
-    }
-    canvas
-}
-
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn write_svg(job: &Job, tasks: &[Task], placed: &canvas::Canvas, p: &Palette) -> String {
-    let (min_x, min_y) = if placed.nodes.is_empty() { (0.0, 0.0) } else { (placed.min.x, placed.min.y) };
-    let graph_w = (placed.max.x - min_x).max(0.0);
-    let graph_h = (placed.max.y - min_y).max(0.0);
-    let (dx, dy) = (MARGIN - min_x, MARGIN + HEADER - min_y);
-    let width = graph_w + 3.0 * MARGIN + LEGEND_WIDTH;
-    let height = (graph_h + 2.0 * MARGIN + HEADER).max(HEADER + 200.0);
-    let title = format!("{} ({})", job.name, job.state().as_str());
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="{FONT}"><title>{t}</title><defs><marker id="head" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="{edge}"/></marker><marker id="dep-head" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="{dep}"/></marker></defs><rect class="background" width="100%" height="100%" fill="{bg}"/><text class="title" x="{MARGIN}" y="{ty}" font-size="18" font-weight="bold" fill="{fg}">{t}</text>"#,
-        t = escape(&title),
-        edge = p.edge,
-        dep = p.dependency,
-        bg = p.background,
-        fg = p.text,
-        ty = MARGIN + 8.0,
-    );
-    svg.push_str(r#"<g class="edges">"#);
-    for e in &placed.edges {
-        let (color, dash, head) = if e.kind == "dependency" {
-            (p.dependency, r#" stroke-dasharray="6,4""#, "dep-head")
+/// Draws `job` with its `tasks`: a box per task, or per group of tasks
+/// when there are more than [`MAX_TASKS`].
+pub fn render(job: &Job, tasks: &[Task], theme: Theme) -> Result<String, Error> {
+    let mut title = format!("{} ({})", job.name, job.state().as_str());
+    let (nodes, links) = if tasks.len() <= MAX_TASKS {
+        each_task(tasks)
+    } else {
+        let (nodes, links) = groups::grouped(tasks, MAX_TASKS).ok_or(Error::TooLarge(tasks.len()))?;
+        title.push_str(&format!(": {} tasks in {} groups", tasks.len(), nodes.len()));
+        (nodes, links)
+    };
+    let placed = place(&nodes, &links);
+    Ok(svg::write(&title, &nodes, &placed, &theme.palette()))
+}
+
+/// A box per task, and its edges.
+fn each_task(tasks: &[Task]) -> (Vec<Node>, Vec<Link>) {
+    let index: HashMap<_, _> = tasks.iter().enumerate().map(|(i, t)| (t.key.task, i)).collect();
+    let nodes = tasks
+        .iter()
+        .map(|t| Node {
+            attrs: format!(r#"class="task" data-task="{}""#, t.key.task),
+            lines: label_lines(t),
+            state: t.status.state,
+            optional: t.status.optional,
+            counts: None,
+        })
+        .collect();
+    let mut links = Vec::new();
+    for (to, task) in tasks.iter().enumerate() {
+        if let Some(&from) = task.status.parent.as_ref().and_then(|p| index.get(p)) {
+            links.push(Link { from, to, dependency: false });
+        }
+        for &dep in task.def.depends_on.iter().filter_map(|d| index.get(d)) {
+            links.push(Link { from: to, to: dep, dependency: true });
+        }
+    }
+    (nodes, links)
+}
+
+/// Lays the boxes out with layout-rs.
+fn place(nodes: &[Node], links: &[Link]) -> canvas::Canvas {
+    let mut graph = VisualGraph::new(Orientation::TopToBottom);
+    let mut handles = Vec::with_capacity(nodes.len());
+    for (i, node) in nodes.iter().enumerate() {
+        // A group's box has room below its label for the bar of its members.
+        let room = if node.counts.is_some() { "\n" } else { "" };
+        let shape = ShapeKind::new_box(&(node.lines.join("\n") + room));
+        let look = StyleAttr::new(Color::fast("black"), 1, Some(Color::fast("white")), 4, FONT);
+        let size = get_shape_size(Orientation::TopToBottom, &shape, FONT, false);
+        let element =
+            Element::create_with_properties(shape, look, Orientation::TopToBottom, size, i.to_string());
+        handles.push(graph.add_node(element));
+    }
+    let edge = |kind: &str, style| {
+        let look = StyleAttr::new(Color::fast("black"), 1, None, 0, FONT);
+        Arrow::with_properties(LineEndKind::None, LineEndKind::Arrow, style, "", &look, kind, &None, &None)
+    };
+    for link in links {
+        let arrow = if link.dependency {
+            edge("dependency", LineStyleKind::Dashed)
         } else {
-            (p.edge, "", "head")
+            edge("subtask", LineStyleKind::Normal)
         };
-        let _ = write!(
-            svg,
-            r#"<path class="edge {kind}" transform="translate({dx:.1},{dy:.1})" d="{d}" fill="none" stroke="{color}" stroke-width="1.5"{dash} marker-end="url(#{head})"/>"#,
-            kind = escape(&e.kind),
-            d = e.path,
-        );
+        graph.add_edge(arrow, handles[link.from], handles[link.to]);
     }
-    svg.push_str(r#"</g><g class="tasks">"#);
-    for n in &placed.nodes {
-        let Some(task) = tasks.get(n.index) else { continue };
-        write_node(&mut svg, task, n, (dx, dy), p);
+    let mut canvas = canvas::Canvas::default();
+    if !nodes.is_empty() {
+        graph.do_it(false, false, false, &mut canvas);
     }
-    svg.push_str("</g>");
-    write_legend(&mut svg, graph_w + 2.0 * MARGIN, p);
-    svg.push_str("</svg>");
-    svg
-}
-
-fn write_node(svg: &mut String, task: &Task, n: &canvas::PlacedNode, (dx, dy): (f64, f64), p: &Palette) {
-    let (x, y) = (n.xy.x + dx, n.xy.y + dy);
-    let lines = label_lines(task);
-    let _ = write!(
-        svg,
-        r#"<g class="task" data-task="{id}" data-state="{state}" data-optional="{optional}"><rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="4" fill="{fill}" stroke="{border}"{dash}/><text x="{cx:.1}" y="{ty:.1}" text-anchor="middle" fill="{fg}">"#,
-        id = task.key.task,
-        state = task.status.state.as_str(),
-        optional = task.status.optional,
-        dash = if task.status.optional { r#" stroke-dasharray="5,3" stroke-width="2""# } else { "" },
-        w = n.size.x,
-        h = n.size.y,
-        fill = p.fill(task.status.state),
-        border = p.border,
-        cx = x + n.size.x / 2.0,
-        ty = y + n.size.y / 2.0 - (lines.len() as f64 - 1.0) * FONT as f64 * 0.6 + FONT as f64 * 0.35,
-        fg = p.text,
-    );
-    for (i, line) in lines.iter().enumerate() {
-        let dy = if i == 0 { 0.0 } else { 1.2 };
-        let class = if line.starts_with("error: ") && failed(task.status.state) { "error" } else { "label" };
-        let _ = write!(
-            svg,
-            r#"<tspan class="{class}" x="{cx:.1}" dy="{dy}em">{}</tspan>"#,
-            escape(line),
-            cx = x + n.size.x / 2.0
-        );
-    }
-    svg.push_str("</text></g>");
-}
-
-fn write_legend(svg: &mut String, x: f64, p: &Palette) {
-    let _ = write!(svg, r#"<g class="legend" transform="translate({x:.1},{y:.1})">"#, y = MARGIN + HEADER);
-    for (i, (state, fill)) in p.fills.iter().enumerate() {
-        let y = i as f64 * 24.0;
-        let _ = write!(
-            svg,
-            r#"<rect x="0" y="{y}" width="18" height="16" rx="3" fill="{fill}" stroke="{b}"/><text x="26" y="{ty}" fill="{fg}">{state}</text>"#,
-            b = p.border,
-            ty = y + 13.0,
-            fg = p.text,
-        );
-    }
-    let y = p.fills.len() as f64 * 24.0;
-    let _ = write!(
-        svg,
-        r#"<rect x="0" y="{y}" width="18" height="16" rx="3" fill="none" stroke="{b}" stroke-dasharray="5,3" stroke-width="2"/><text x="26" y="{ty}" fill="{fg}">optional</text>"#,
-        b = p.border,
-        ty = y + 13.0,
-        fg = p.text,
-    );
-    let y = y + 34.0;
-    let _ = write!(
-        svg,
-        r#"<line x1="0" y1="{y}" x2="30" y2="{y}" stroke="{e}" stroke-width="1.5"/><text x="38" y="{t1}" fill="{fg}">subtask</text><line x1="0" y1="{y2}" x2="30" y2="{y2}" stroke="{d}" stroke-width="1.5" stroke-dasharray="6,4"/><text x="38" y="{t2}" fill="{fg}">depends on</text></g>"#,
-        e = p.edge,
-        d = p.dependency,
-        fg = p.text,
-        t1 = y + 4.0,
-        y2 = y + 24.0,
-        t2 = y + 28.0,
-    );
+    canvas
 }

@@ -282,12 +282,22 @@ impl Store {
     /// Every task of `job`, in creation order (subtasks of a commit that is
     /// still being written left out).
     pub fn tasks_of(&self, job: JobId) -> Result<Vec<Task>, Error> {
+        self.tasks_page(job, 0, usize::MAX)
+    }
+
+    /// At most `limit` tasks of `job` after the first `offset`, in creation
+    /// order, as [`Store::tasks_of`] lists them; the tasks skipped are not
+    /// decoded.
+    pub fn tasks_page(&self, job: JobId, offset: usize, limit: usize) -> Result<Vec<Task>, Error> {
         let staged = staged::staged_of(&self.kv, job)?;
         let mut errors = self.errors_by_task(keys::errors_of(job))?.into_iter().peekable();
         let statuses = self.kv.scan_prefix(keys::tasks_of(job));
         let defs = self.kv.scan_prefix(keys::defs_of(job));
-        let mut out = Vec::new();
+        let (mut out, mut seen) = (Vec::new(), 0);
         for (status, def) in statuses.zip(defs) {
+            if out.len() >= limit {
+                break;
+            }
             let ((sk, sv), (dk, dv)) = (status?, def?);
             let key = keys::task_key_at(&sk, 1).ok_or_else(|| corrupt_key("task"))?;
             if keys::task_key_at(&dk, 1) != Some(key) {
@@ -296,11 +306,12 @@ impl Store {
                     reason: format!("no definition of task {}", key.task),
                 });
             }
-            let errors = match errors.next_if(|(k, _)| *k == key) {
-                Some((_, e)) => e,
-                None => Vec::new(),
-            };
-            if !staged.contains(&key.task) {
+            let errors = errors.next_if(|(k, _)| *k == key).map(|(_, e)| e).unwrap_or_default();
+            if staged.contains(&key.task) {
+                continue;
+            }
+            seen += 1;
+            if seen > offset {
                 out.push(assemble(key, &sv, &dv, errors)?);
             }
         }
@@ -638,6 +649,14 @@ mod tests {
         assert_eq!(store.tasks_of(j.id).unwrap().len(), keys.len());
         assert_eq!(store.live_tasks().unwrap().len(), keys.len());
         assert_eq!(store.kv.scan_prefix([keys::STAGED]).count(), 0, "the marker is removed");
+        // A page is the same slice of the list, whatever the offset.
+        let all: Vec<TaskKey> = store.tasks_of(j.id).unwrap().iter().map(|t| t.key).collect();
+        for (offset, limit) in [(0, 50), (1_000, 7), (2_480, 50), (2_500, 10)] {
+            let page: Vec<TaskKey> =
+                store.tasks_page(j.id, offset, limit).unwrap().iter().map(|t| t.key).collect();
+            let expected: Vec<TaskKey> = all.iter().skip(offset).take(limit).copied().collect();
+            assert_eq!(page, expected, "offset {offset}, limit {limit}");
+        }
     }
 
     #[tokio::test]

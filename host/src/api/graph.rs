@@ -1,0 +1,105 @@
+//! A job's tasks: `GET /v1/jobs/{id}/tasks` (all of them, or a page),
+//! `GET /v1/jobs/{id}/tasks/{task}` (one) and
+//! `GET /v1/jobs/{id}/diagram.svg` (a box per task, or per group of tasks
+//! for jobs over 200).
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+
+use super::error::ErrorBody;
+use super::extract::{Path, Query};
+use super::jobs::find_job;
+use super::views::TaskView;
+use super::{ApiError, AppState};
+use crate::diagram::Theme;
+use crate::model::{TaskId, TaskKey};
+
+/// Most tasks on one page of `GET /v1/jobs/{id}/tasks`.
+const MAX_PAGE: usize = 10_000;
+
+/// The query of `GET /v1/jobs/{id}/tasks`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TaskPage {
+    /// Skip this many tasks (in creation order) first.
+    #[serde(default)]
+    pub offset: u32,
+    /// At most this many tasks, 1 to 10000 (default: every task).
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/jobs/{id}/tasks[?offset=&limit=]`: the job's tasks in creation
+/// order: all of them, or `limit` after the first `offset`.
+#[utoipa::path(get, path = "/v1/jobs/{id}/tasks", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job id"), TaskPage),
+    responses((status = 200, description = "the job's tasks, or one page of them", body = Vec<TaskView>), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
+pub async fn tasks(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(page): Query<TaskPage>,
+) -> Result<axum::Json<Vec<TaskView>>, ApiError> {
+    if page.limit.is_some_and(|l| !(1..=MAX_PAGE).contains(&l)) {
+        return Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to {MAX_PAGE}")));
+    }
+    let job = find_job(&state, &id)?;
+    let tasks = state.store.tasks_page(job.id, page.offset as usize, page.limit.unwrap_or(usize::MAX))?;
+    Ok(axum::Json(tasks.iter().map(TaskView::from).collect()))
+}
+
+/// `GET /v1/jobs/{id}/tasks/{task}`: one task.
+#[utoipa::path(operation_id = "show_task", get, path = "/v1/jobs/{id}/tasks/{task}", tag = "jobs",
+    params(("id" = String, Path, format = Uuid, description = "the job id"), ("task" = String, Path, format = Uuid, description = "the task id")),
+    responses((status = 200, description = "the task", body = TaskView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
+pub async fn task(
+    State(state): State<AppState>,
+    Path((id, task)): Path<(String, String)>,
+) -> Result<axum::Json<TaskView>, ApiError> {
+    let job = find_job(&state, &id)?;
+    let task: TaskId = task.parse()?;
+    let found = state.store.task(TaskKey { job: job.id, task })?;
+    let task =
+        found.ok_or_else(|| ApiError::not_found(format!("task {task} not found in job {}", job.id)))?;
+    Ok(axum::Json(TaskView::from(&task)))
+}
+
+/// The query of `GET /v1/jobs/{id}/diagram.svg`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DiagramQuery {
+    /// `light` (default) or `dark`.
+    #[serde(default)]
+    #[param(schema_with = super::openapi::theme)]
+    pub theme: Option<String>,
+}
+
+/// `GET /v1/jobs/{id}/diagram.svg`: the job as an SVG graph, its tasks in
+/// groups when over 200; 422 when even the groups are over 200.
+#[utoipa::path(get, path = "/v1/jobs/{id}/diagram.svg", tag = "jobs",
+    params(("id" = String, Path, format = Uuid, description = "the job id"), DiagramQuery),
+    responses((status = 200, description = "the diagram", content_type = "image/svg+xml", body = String),
+        (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)),
+    security(("admin" = [])))]
+pub async fn diagram(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<DiagramQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let theme = match query.theme.as_deref() {
+        None | Some("light") => Theme::Light,
+        Some("dark") => Theme::Dark,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("theme {other:?} is not `light` or `dark`"),
+            ));
+        }
+    };
+    let job = find_job(&state, &id)?;
+    let tasks = state.store.tasks_of(job.id)?;
+    let svg = crate::diagram::render(&job, &tasks, theme)
+        .map_err(|e| ApiError::unprocessable("too_many_tasks", e.to_string()))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
+}

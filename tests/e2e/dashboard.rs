@@ -1,0 +1,221 @@
+//! The web dashboard in a real browser (headless Chromium): a user submits
+//! a fan-out from the form and watches its graph turn computed node by
+//! node, opens a failed task's error and logs, retries the job after a fix
+//! and sees it complete, force-cancels a running job, logs in with a token.
+//! Every page is checked with axe-core and for console errors, and a
+//! screenshot of it is written to `target/tmp/dashboard/`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::auth::{ADMIN, host_with_tokens};
+use crate::browser::Browser;
+use crate::harness::Host;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The badge of the job page's title is in `state`.
+fn job_in(state: &str) -> String {
+    format!("return document.querySelector('#job-header h1 .badge[data-state=\"{state}\"]') !== null")
+}
+
+/// Checks the page as it is: accessible, nothing on the console, then a screenshot.
+async fn looked_at(browser: &Browser, page: &str) -> anyhow::Result<()> {
+    browser.accessible(page).await?;
+    let errors = browser.console_errors().await?;
+    assert!(errors.is_empty(), "{page}: console errors: {errors:?}");
+    browser.screenshot(page).await
+}
+
+/// Records, in the page, the number of computed task nodes after every
+/// redraw of the graph.
+const RECORD_COMPUTED: &str = "
+    window.computedSeen = [];
+    const graph = document.getElementById('graph');
+    const count = () => graph.querySelectorAll('g.task[data-state=computed]').length;
+    window.computedSeen.push(count());
+    new MutationObserver(() => window.computedSeen.push(count())).observe(graph, { childList: true, subtree: true });
+    return true;";
+
+#[tokio::test]
+async fn a_user_submits_watches_inspects_and_retries() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "2"]).await?;
+    host.upload("probe").await?;
+    host.upload("movies-v1.0").await?;
+    let browser = Browser::start("story").await?;
+    browser.open(&host.base, "").await?;
+    browser.find("main h1").await?;
+    assert_eq!(browser.find("main h1").await?.text().await?, "Jobs");
+    looked_at(&browser, "jobs-empty").await?;
+
+    // The form refuses what is not JSON before sending it.
+    browser.click("a[data-nav=submit]").await?;
+    browser.click("#s-task option[value^='SlowFanout@']").await?;
+    let input = browser.find("#s-input").await?;
+    input.clear().await?;
+    input.send_keys(r#"{"n": 6,"#).await?;
+    browser.until("the input is refused", "return document.getElementById('s-submit').disabled").await?;
+    let hint = browser.find("#s-input-hint").await?.text().await?;
+    assert!(hint.starts_with("not JSON"), "{hint}");
+    looked_at(&browser, "submit-invalid").await?;
+    input.send_keys(r#" "ms": 300, "children": 0}"#).await?;
+    browser.until("the input is taken", "return !document.getElementById('s-submit').disabled").await?;
+    browser.click("#s-submit").await?;
+
+    // The job's page: its graph turns computed node by node.
+    browser.find("#graph svg").await?;
+    browser.client.execute(RECORD_COMPUTED, vec![]).await?;
+    browser.until("the fan-out completes", &job_in("completed")).await?;
+    browser
+        .until(
+            "every node is computed",
+            "return document.querySelectorAll('#graph g.task[data-state=computed]').length === 7",
+        )
+        .await?;
+    let seen: Vec<u64> =
+        serde_json::from_value(browser.client.execute("return window.computedSeen", vec![]).await?)?;
+    let mut steps = seen.clone();
+    steps.dedup();
+    assert!(steps.windows(2).all(|w| w[0] <= w[1]), "computed nodes never go back: {seen:?}");
+    assert!(
+        steps.iter().filter(|n| (1..7).contains(*n)).count() >= 2,
+        "the graph turned computed in steps: {seen:?}"
+    );
+    looked_at(&browser, "job-completed").await?;
+
+    // A failed task: its error and the job's logs.
+    let (_, job) = host
+        .post(
+            "/v1/jobs",
+            &json!({"name": "movies", "task": "MoviesStats@v1.0",
+        "input": {"titles": ["The Matrix", "Nope"]}}),
+        )
+        .await?;
+    let id = job["id"].as_str().unwrap().to_owned();
+    browser.open(&host.base, &format!("#/jobs/{id}")).await?;
+    browser.until("the movies job fails", &job_in("failed")).await?;
+    browser.until("the job's logs show", "return document.querySelectorAll('#logs li').length > 0").await?;
+    let logs = browser.find("#logs").await?.text().await?;
+    assert!(logs.contains("1999"), "The Matrix's release date is logged: {logs}");
+    looked_at(&browser, "job-failed").await?;
+    // From the keyboard: the failed task's box takes focus, Enter opens it.
+    let failed = browser.find("#graph g.task[data-state=failed]").await?;
+    failed.send_keys(&fantoccini::key::Key::Enter.to_string()).await?;
+    let error = browser.find("#task-error").await?.text().await?;
+    assert!(error.contains("KeyError('Title')"), "{error}");
+    looked_at(&browser, "task-failed").await?;
+
+    // The fix is uploaded; retry from the job's page runs the failed task again.
+    host.upload("movies-v1.1").await?;
+    browser.client.back().await?;
+    browser.until("the job page is back", &job_in("failed")).await?;
+    browser.confirm("#a-retry").await?;
+    browser.until("the retried job completes", &job_in("completed")).await?;
+    let done = host.wait(&id, WAIT).await?;
+    assert_eq!(done["state"], "completed");
+    looked_at(&browser, "job-retried").await?;
+
+    // A big job: its graph in groups, its tasks in pages.
+    let big = host.submit("Fanout", json!({"n": 300})).await?;
+    host.wait(&big, WAIT).await?;
+    browser.open(&host.base, &format!("#/jobs/{big}")).await?;
+    browser.find("#graph g.group[data-task-type=Noop][data-members='300']").await?;
+    browser
+        .until(
+            "the first page of tasks shows",
+            "return document.querySelector('#tasks caption')?.textContent === 'Tasks 1 to 50 of 301'",
+        )
+        .await?;
+    browser.click("#tasks .pager button:last-child").await?;
+    browser
+        .until(
+            "the second page shows",
+            "return document.querySelector('#tasks caption')?.textContent === 'Tasks 51 to 100 of 301'",
+        )
+        .await?;
+    assert_eq!(browser.client.find_all(fantoccini::Locator::Css("#tasks tbody tr")).await?.len(), 50);
+    looked_at(&browser, "job-big").await?;
+
+    // The other pages a user opens.
+    for (nav, page) in [
+        ("modules", "modules"),
+        ("clusters", "clusters"),
+        ("runners", "runners"),
+        ("automations", "automations"),
+    ] {
+        browser.click(&format!("a[data-nav={nav}]")).await?;
+        browser
+            .until(
+                page,
+                &format!("return document.querySelector('main h1')?.textContent.toLowerCase() === '{page}'"),
+            )
+            .await?;
+        looked_at(&browser, page).await?;
+    }
+    browser.close().await
+}
+
+#[tokio::test]
+async fn a_running_job_is_force_canceled_in_the_dark_on_a_phone() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "2"]).await?;
+    host.upload("probe").await?;
+    let browser = Browser::start("cancel").await?;
+    browser.client.set_window_size(390, 844).await?;
+    let id = host.submit("SlowFanout", json!({"n": 2, "ms": 600_000, "children": 0})).await?;
+    browser.open(&host.base, &format!("#/jobs/{id}")).await?;
+    browser
+        .until(
+            "both sleepers run",
+            "return document.querySelectorAll('#graph g.task[data-state=running]').length === 2",
+        )
+        .await?;
+    browser.click("#theme").await?;
+    browser
+        .until(
+            "the graph is redrawn dark",
+            "return document.querySelector('#graph svg rect.background')?.getAttribute('fill') === '#1E1E1E'",
+        )
+        .await?;
+    looked_at(&browser, "phone-dark-running").await?;
+    browser.confirm("#a-force").await?;
+    browser.until("the job is canceled", &job_in("canceled")).await?;
+    let job = host.wait_ended(&id, WAIT).await?;
+    assert_eq!(job["state"], "canceled");
+    assert_eq!(job["task_counts"]["running"], 0, "{job}");
+    looked_at(&browser, "phone-dark-canceled").await?;
+    browser.close().await
+}
+
+#[tokio::test]
+async fn with_tokens_the_dashboard_asks_for_one_and_keeps_it_out_of_urls() -> anyhow::Result<()> {
+    let (host, _dir) = host_with_tokens().await?;
+    let browser = Browser::start("login").await?;
+    browser.open(&host.base, "#/jobs").await?;
+    browser.find("#token").await?.send_keys(ADMIN).await?;
+    looked_at_without_the_refusal(&browser).await?;
+    browser.click("form.login button[type=submit]").await?;
+    browser
+        .until("the jobs list shows", "return document.querySelector('main h1')?.textContent === 'Jobs'")
+        .await?;
+    let url = browser.client.current_url().await?;
+    assert!(!url.as_str().contains(ADMIN), "{url}");
+    let stored: Value =
+        browser.client.execute("return document.cookie + JSON.stringify(localStorage)", vec![]).await?;
+    assert!(
+        !stored.to_string().contains(ADMIN),
+        "the token stays in this tab's session storage only: {stored}"
+    );
+    looked_at(&browser, "jobs-logged-in").await?;
+    browser.click("#logout").await?;
+    browser.find("#token").await?;
+    browser.close().await
+}
+
+/// The login page: its only console line is the host's 401 that asked for it.
+async fn looked_at_without_the_refusal(browser: &Browser) -> anyhow::Result<()> {
+    browser.accessible("login").await?;
+    let errors = browser.console_errors().await?;
+    assert!(errors.iter().all(|e| e.contains("401")), "console errors: {errors:?}");
+    browser.screenshot("login").await
+}

@@ -116,6 +116,16 @@ async fn a_user_submits_watches_inspects_and_retries() -> anyhow::Result<()> {
     assert_eq!(done["state"], "completed");
     looked_at(&browser, "job-retried").await?;
 
+    // The retried task: its failed first attempt, its logs and its spans.
+    browser.until("the table shows the retried task", "return [...document.querySelectorAll('#tasks a')].some((a) => a.textContent === 'NotFound: Nope')").await?;
+    browser.client.find(fantoccini::Locator::LinkText("NotFound: Nope")).await?.click().await?;
+    browser.until("its logs show", "return document.getElementById('task-logs')?.textContent.includes('Movie release date not found')").await?;
+    let attempts = browser.find("#task table").await?.text().await?;
+    assert!(attempts.contains("KeyError('Title')"), "the first attempt's error: {attempts}");
+    let spans = browser.find(".waterfall").await?.text().await?;
+    assert!(spans.contains("fetch-movie-stats"), "{spans}");
+    looked_at(&browser, "task-retried").await?;
+
     // A big job: its graph in groups, its tasks in pages.
     let big = host.submit("Fanout", json!({"n": 300})).await?;
     host.wait(&big, WAIT).await?;

@@ -34,6 +34,9 @@ async fn word_count_leaves_the_top_words_as_the_jobs_output() -> anyhow::Result<
     let (status, counts) = host.get(&format!("/v1/jobs/{id}/tasks/{mapper}/output")).await?;
     assert_eq!(status, StatusCode::OK);
     assert!(counts.as_object().is_some_and(|c| !c.is_empty()), "a mapper leaves its counts: {counts}");
+    let (_, task) = host.get(&format!("/v1/jobs/{id}/tasks/{mapper}")).await?;
+    assert_eq!(task["output"], counts, "one task's view shows its small output");
+    assert_eq!(task["output_bytes"], serde_json::to_vec(&counts)?.len(), "{task}");
     let cli = std::process::Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
         .args(["job", "output", &id, "--server", &host.base])
         .output()?;
@@ -81,6 +84,12 @@ async fn bad_outputs_and_reads_give_readable_answers() -> anyhow::Result<()> {
     let fits = host.submit("Big", json!({"bytes": 65_536})).await?;
     let job = host.wait(&fits, WAIT).await?;
     assert_eq!(job["output"].as_str().map(str::len), Some(65_534), "64 KiB are shown on the job");
+    let (_, root) =
+        host.get(&format!("/v1/jobs/{fits}/tasks/{}", job["root_task"].as_str().unwrap())).await?;
+    assert_eq!(
+        (root["output_bytes"].as_u64(), root["output"].as_str().map(str::len)),
+        (Some(65_536), Some(65_534))
+    );
 
     let id = host.submit("PeekRoot", json!({"handle": 1})).await?;
     host.wait(&id, WAIT).await?;
@@ -94,6 +103,8 @@ async fn bad_outputs_and_reads_give_readable_answers() -> anyhow::Result<()> {
     let id = host.submit("Nothing", json!({})).await?;
     let job = host.wait(&id, WAIT).await?;
     assert!(job.get("output").is_none(), "{job}");
+    let (_, root) = host.get(&format!("/v1/jobs/{id}/tasks/{id}")).await?;
+    assert!(root.get("output").is_none() && root.get("output_bytes").is_none(), "{root}");
     let (status, body) = output(&host, &id).await?;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("no_output")));
     let (status, body) = host.get(&format!("/v1/jobs/{id}/tasks/{id}/output")).await?;

@@ -2,8 +2,8 @@
 // its input and output, each failed attempt's error, timings and usage,
 // its logs (followed while it runs) and a waterfall of its spans.
 
-import { ApiError, get } from "./api.js";
-import { badge, between, bytes, duration, errorBox, h, json, link, table, when } from "./dom.js";
+import { get } from "./api.js";
+import { badge, between, bytes, duration, h, json, link, table, when } from "./dom.js";
 import { logTail } from "./job.js";
 
 const finished = (t) => ["computed", "failed", "failed_optional", "skipped"].includes(t.state);
@@ -36,15 +36,12 @@ function attempts(t) {
   return table("Failed attempts", ["Attempt", "Error", "CPU"], rows);
 }
 
-async function output(job, t, signal) {
+function output(job, t) {
   if (t.state !== "computed") return h("p", {}, "No output yet.");
-  try {
-    const value = await get(`/v1/jobs/${job}/tasks/${t.id}/output`, signal);
-    return typeof value === "string" ? h("pre", { class: "json" }, value.slice(0, 65536)) : json(value);
-  } catch (error) {
-    if (error instanceof ApiError && error.code === "no_output") return h("p", {}, "It left no output.");
-    return errorBox(error);
-  }
+  if (t.output_bytes === undefined) return h("p", {}, "It left no output.");
+  if (t.output !== undefined) return json(t.output);
+  return h("p", {}, `${bytes(t.output_bytes)}, not shown here (over 64 KiB, or not JSON): `,
+    h("code", {}, `sandflow job output ${job} --task ${t.id}`));
 }
 
 /** Spans as bars on one time axis, the earliest start at its left. */
@@ -80,7 +77,7 @@ export async function taskPage(ctx, job, id) {
       t.error ? h("div", { class: "error", role: "alert", id: "task-error" }, h("strong", {}, "Error: "), h("pre", { class: "error-text" }, t.error)) : null,
       facts(job, t),
       section("Input", "input-title", json(t.input)),
-      section("Output", "output-title", await output(job, t, ctx.signal)),
+      section("Output", "output-title", output(job, t)),
       section("Attempts", "attempts-title", attempts(t)),
       section("Depends on", "deps-title", deps),
       section("Spans", "spans-title", waterfall(trace)),

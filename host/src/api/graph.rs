@@ -13,7 +13,7 @@ use super::jobs::find_job;
 use super::views::TaskView;
 use super::{ApiError, AppState};
 use crate::diagram::Theme;
-use crate::model::{TaskId, TaskKey};
+use crate::model::{TaskId, TaskKey, TaskState};
 
 /// Most tasks on one page of `GET /v1/jobs/{id}/tasks`.
 const MAX_PAGE: usize = 10_000;
@@ -48,7 +48,8 @@ pub async fn tasks(
     Ok(axum::Json(tasks.iter().map(TaskView::from).collect()))
 }
 
-/// `GET /v1/jobs/{id}/tasks/{task}`: one task.
+/// `GET /v1/jobs/{id}/tasks/{task}`: one task, with its output's size (and
+/// the output, when small JSON) once computed.
 #[utoipa::path(operation_id = "show_task", get, path = "/v1/jobs/{id}/tasks/{task}", tag = "jobs",
     params(("id" = String, Path, format = Uuid, description = "the job id"), ("task" = String, Path, format = Uuid, description = "the task id")),
     responses((status = 200, description = "the task", body = TaskView), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
@@ -61,7 +62,11 @@ pub async fn task(
     let found = state.store.task(TaskKey { job: job.id, task })?;
     let task =
         found.ok_or_else(|| ApiError::not_found(format!("task {task} not found in job {}", job.id)))?;
-    Ok(axum::Json(TaskView::from(&task)))
+    let mut view = TaskView::from(&task);
+    if task.status.state == TaskState::Computed {
+        (view.output_bytes, view.output) = super::outputs::summary(&state, task.key)?;
+    }
+    Ok(axum::Json(view))
 }
 
 /// The query of `GET /v1/jobs/{id}/diagram.svg`.

@@ -64,6 +64,14 @@ pub fn inline(state: &AppState, job: &crate::model::Job) -> Option<serde_json::V
     serde_json::from_slice(&bytes).ok()
 }
 
+/// A computed task's output for its view: its size, and the output itself
+/// when it is JSON of at most [`INLINE_BYTES`]; nothing when it left none.
+pub fn summary(state: &AppState, key: TaskKey) -> Result<(Option<u64>, Option<serde_json::Value>), ApiError> {
+    let Ok(bytes) = state.store.read_output(key)? else { return Ok((None, None)) };
+    let json = (bytes.len() <= INLINE_BYTES).then(|| serde_json::from_slice(&bytes).ok()).flatten();
+    Ok((Some(bytes.len() as u64), json))
+}
+
 const REFUSED: &str = "refused: `{\"error\": {\"code\", \"message\"}}`";
 
 /// `GET /v1/jobs/{id}/tasks/{task}/output`: what the task left.

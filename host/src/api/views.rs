@@ -189,6 +189,14 @@ pub struct TaskView {
     /// sandbox measured it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageBody>,
+    /// On `GET /v1/jobs/{id}/tasks/{task}` of a computed task that left an
+    /// output: its size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_bytes: Option<u64>,
+    /// ... and the output itself when it is JSON of at most 64 KiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
+    pub output: Option<serde_json::Value>,
 }
 
 impl From<&Task> for TaskView {
@@ -223,6 +231,8 @@ impl From<&Task> for TaskView {
             started_at: t.status.started_ms.map(timestamp),
             finished_at: t.status.finished_ms.map(timestamp),
             usage: t.status.usage.map(Into::into),
+            output_bytes: None,
+            output: None,
         }
     }
 }

@@ -3,8 +3,8 @@
 // Only bundled into a component (the build's entry exports `exportTasks`
 // of the task module); nothing else in the SDK imports the WIT.
 
-import * as cache from "sandflow:task/cache@0.3.0";
-import * as host from "sandflow:task/host@0.3.0";
+import * as cache from "sandflow:task/cache@0.4.0";
+import * as host from "sandflow:task/host@0.4.0";
 
 import { SandflowError } from "./errors.js";
 import { execute } from "./runtime.js";
@@ -50,6 +50,7 @@ const hostCalls = {
   log: (level, message, pairs) => host.log(level, message, fields(pairs)),
   spanEnter: (name, pairs) => host.spanEnter(name, fields(pairs)),
   spanExit: (id) => host.spanExit(id),
+  spanSet: (id, pairs) => host.spanSet(id, fields(pairs)),
   progress: (label, addTotal, addDone) => host.progress(label, BigInt(addTotal), BigInt(addDone)),
   current: () => host.current(),
   dependencies: () => Array.from(host.dependencies()),

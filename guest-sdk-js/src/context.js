@@ -212,6 +212,18 @@ export class Span {
     }
   }
 
+  /** Gives the open span an attribute learned after it opened; a key it
+   * has gets the new value. Ignored once the span exited. */
+  setAttribute(key, value) {
+    return this.setAttributes({ [key]: value });
+  }
+
+  /** `setAttribute` for several at once. */
+  setAttributes(attributes) {
+    if (this.#id !== null) this.#host.spanSet(this.#id, pairs(attributes));
+    return this;
+  }
+
   [Symbol.dispose ?? Symbol.for("Symbol.dispose")]() {
     this.exit();
   }

@@ -35,6 +35,9 @@ function recorder(record, outputs, secrets, attempt) {
       return BigInt(record.spans.length);
     },
     spanExit() {},
+    spanSet(id, pairs) {
+      Object.assign(record.spans[Number(id) - 1].attributes, Object.fromEntries(pairs));
+    },
     progress(label, addTotal, addDone) {
       const counts = (record.progress[label] ??= { total: 0, done: 0 });
       counts.total += addTotal;

@@ -33,7 +33,10 @@ class Root extends Task {
     ctx.setDisplay(`${this.titles.length} titles`);
     const leaves = this.titles.map((title) => ctx.submitSubtask(new Leaf({ title, tags: [], where: { city: "Oslo" } })));
     const progress = ctx.progress("titles").add(this.titles.length);
-    ctx.tracer.span("plan", { count: this.titles.length }, () => progress.done(1));
+    ctx.tracer.span("plan", { count: this.titles.length }, (span) => {
+      progress.done(1);
+      span.setAttributes({ done: 1, count: 2 });
+    });
     const last = ctx.submitSubtask(new Leaf({ title: "last", tags: ["x"], where: { city: "Rome" } }), {
       dependsOn: leaves,
       maxRetries: 3,
@@ -115,7 +118,7 @@ test("run records subtasks, display, logs, spans, progress and the output", () =
     optional: false,
     backoff: null,
   });
-  assert.deepEqual(result.spans, [{ name: "plan", attributes: { count: "2" } }]);
+  assert.deepEqual(result.spans, [{ name: "plan", attributes: { count: "2", done: "1" } }]);
   assert.deepEqual(result.progress, { titles: { total: 2, done: 1 } });
   assert.equal(result.outputOfSubtask, 2);
   const leaf = run(new Leaf({ title: "A", year: 1999, tags: [], where: { city: "Oslo" } }));

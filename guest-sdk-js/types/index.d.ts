@@ -91,6 +91,9 @@ export class Tracer {
 
 export class Span {
   exit(): void;
+  /** Gives the open span an attribute learned after it opened; a key it has gets the new value. */
+  setAttribute(key: string, value: unknown): this;
+  setAttributes(attributes: Record<string, unknown>): this;
 }
 
 export class Progress {

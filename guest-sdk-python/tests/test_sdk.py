@@ -24,6 +24,8 @@ class Square(Task):
 
     def execute(self, ctx: Context):
         ctx.progress("squares").add(1).done(1)
+        with ctx.tracer.span("square", n=self.n) as span:
+            span.set_attribute("square", self.n * self.n).set_attributes({"n": "again"})
         return self.n * self.n
 
 
@@ -100,6 +102,7 @@ class SdkTest(unittest.TestCase):
         self.assertEqual(fan.output_of_subtask, 3)
         self.assertEqual(run(Sum([Handle(0), Handle(1)]), outputs={0: 4, 1: 9}).output, 13)
         self.assertEqual(run(Square(5)).progress, {"squares": [1, 1]})
+        self.assertEqual(run(Square(5)).spans, [("square", {"n": "again", "square": "25"})])
         self.assertEqual(run(Point(2, 0.5, ["t"])).output, {"sum": 2.5, "tags": ["t"]})
 
     def test_an_uncaught_exception_names_its_type_message_and_frames(self):

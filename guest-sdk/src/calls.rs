@@ -9,7 +9,7 @@ pub(crate) use crate::bindings::sandflow::task::cache::{Reader, Writer, contains
 #[cfg(target_arch = "wasm32")]
 pub(crate) use crate::bindings::sandflow::task::host::{
     current, dependencies, log, mark_permanent, output_of, progress, secret, set_display, span_enter,
-    span_exit, submit_subtask,
+    span_exit, span_set, submit_subtask,
 };
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -298,6 +298,15 @@ pub struct SpanGuard {
     id: u64,
 }
 
+impl SpanGuard {
+    /// Gives the open span an attribute learned after it opened (a result's
+    /// size, a cache hit); a key it has gets the new value.
+    pub fn set(&self, key: impl Into<String>, value: impl Display) -> &Self {
+        calls::span_set(self.id, &[types::Field { key: key.into(), value: value.to_string() }]);
+        self
+    }
+}
+
 impl Drop for SpanGuard {
     fn drop(&mut self) {
         calls::span_exit(self.id);

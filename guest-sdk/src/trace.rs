@@ -3,7 +3,8 @@
 //! `tracing::info_span!("fetch", url = %u).entered()`; events become the
 //! task's log lines (fields included) and spans its trace spans, exactly as
 //! through [`Context`](crate::Context). The subscriber is installed before
-//! the first task runs.
+//! the first task runs. Fields recorded into an entered span later
+//! (`span.record("hits", n)`) are given to its open host span (`span-set`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -93,6 +94,10 @@ impl Subscriber for HostSubscriber {
         values.record(&mut fields);
         SPANS.with(|s| {
             if let Some(known) = s.borrow_mut().get_mut(&span.into_u64()) {
+                // Recorded while entered: the host's open span gets them too.
+                if let Some(&open) = known.entered.last() {
+                    host::span_set(open, &fields.fields);
+                }
                 known.fields.extend(fields.fields);
             }
         });

@@ -24,6 +24,7 @@ pub fn component(name: &str) -> PathBuf {
         "cache" => env!("COMPONENT_CACHE"),
         "fanout-v0.1.0" => concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/v0.1.0/fanout.wasm"),
         "outputs-v0.2.0" => concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/v0.2.0/outputs.wasm"),
+        "outputs-v0.3.0" => concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/v0.3.0/outputs.wasm"),
         "hostile-py" => env!("COMPONENT_HOSTILE_PY"),
         "sdk-py" => env!("COMPONENT_SDK_PY"),
         "python-movies-v1.0" => env!("COMPONENT_PYTHON_MOVIES_V1_0"),

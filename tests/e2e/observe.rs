@@ -235,6 +235,10 @@ async fn the_tracing_macros_of_a_guest_become_its_logs_and_spans() -> anyhow::Re
     let span =
         trace["spans"].as_array().unwrap().iter().find(|s| s["name"] == "fetch").cloned().expect("the span");
     assert_eq!((span["attributes"]["title"].as_str(), span["parent"].as_u64()), (Some("Dune"), Some(0)));
+    assert_eq!(span["attributes"]["pages"], "3", "recorded after the span opened: {span}");
+    let parse =
+        trace["spans"].as_array().unwrap().iter().find(|s| s["name"] == "parse").cloned().expect("the span");
+    assert_eq!(parse["attributes"], json!({"format": "ndjson", "records": "12"}), "set after opening");
     Ok(())
 }
 

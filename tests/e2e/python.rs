@@ -134,6 +134,8 @@ pub async fn fan_of_squares(host: &Host, fan: &str) -> anyhow::Result<()> {
     let (_, trace) = host.get(&format!("/v1/jobs/{id}/spans")).await?;
     let spans = trace["spans"].as_array().unwrap();
     assert_eq!(spans.iter().filter(|s| s["name"] == "square").count(), 5, "{spans:?}");
+    let four = json!({"square.of": "4", "square": "16"});
+    assert!(spans.iter().any(|s| s["attributes"] == four), "an attribute set after opening: {spans:?}");
     let value = reqwest::get(format!("{}/v1/jobs/{id}/cache/value?key=sums%2Ftotal", host.base)).await?;
     assert_eq!(value.text().await?, "30");
     Ok(())

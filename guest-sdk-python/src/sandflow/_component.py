@@ -57,6 +57,9 @@ class ComponentHost:
     def span_exit(self, span):
         host.span_exit(span)
 
+    def span_set(self, span, attributes):
+        host.span_set(span, _fields(attributes))
+
     def progress(self, label, add_total, add_done):
         host.progress(label, add_total, add_done)
 

@@ -30,6 +30,7 @@ class HostCalls(Protocol):
     def log(self, level: str, message: str, fields: list[tuple[str, str]]) -> None: ...
     def span_enter(self, name: str, attributes: list[tuple[str, str]]) -> int: ...
     def span_exit(self, span: int) -> None: ...
+    def span_set(self, span: int, attributes: list[tuple[str, str]]) -> None: ...
     def progress(self, label: str, add_total: int, add_done: int) -> None: ...
     def current(self) -> tuple[str, str, int]: ...
     def dependencies(self) -> list[int]: ...
@@ -195,8 +196,9 @@ class Logger:
 
 class Tracer:
     """Trace spans: `with ctx.tracer.span("fetch", attributes={"movie.title":
-    t}):`. Spans nest; attributes are given when the span opens (keyword
-    arguments are attributes too)."""
+    t}) as span:`. Spans nest; attributes are given when the span opens
+    (keyword arguments are attributes too), or later while it is open with
+    `span.set_attribute(key, value)`."""
 
     def __init__(self, host: HostCalls):
         self._host = host
@@ -220,6 +222,17 @@ class Span:
         if self._id is not None:
             self._host.span_exit(self._id)
             self._id = None
+
+    def set_attribute(self, key: str, value: Any) -> Span:
+        """Gives the open span an attribute learned after it opened; a key
+        it has gets the new value. Ignored once the span closed."""
+        return self.set_attributes({key: value})
+
+    def set_attributes(self, attributes: dict[str, Any]) -> Span:
+        """`set_attribute` for several at once."""
+        if self._id is not None:
+            self._host.span_set(self._id, _pairs(attributes))
+        return self
 
 
 class Progress:

@@ -79,6 +79,9 @@ class _Recorder:
     def span_exit(self, span):
         pass
 
+    def span_set(self, span, attributes):
+        self.record.spans[span - 1][1].update(dict(attributes))
+
     def progress(self, label, add_total, add_done):
         counts = self.record.progress.setdefault(label, [0, 0])
         counts[0] += add_total

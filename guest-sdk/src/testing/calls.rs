@@ -98,6 +98,21 @@ pub(crate) fn span_enter(name: &str, attributes: &[Field]) -> u64 {
 
 pub(crate) fn span_exit(_id: u64) {}
 
+/// Ids are positions in `spans` plus one, as `span_enter` answers them.
+pub(crate) fn span_set(id: u64, attributes: &[Field]) {
+    with(|r| {
+        let Some((_, kept)) = (id as usize).checked_sub(1).and_then(|i| r.record.spans.get_mut(i)) else {
+            return;
+        };
+        for (key, value) in pairs(attributes) {
+            match kept.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = value,
+                None => kept.push((key, value)),
+            }
+        }
+    });
+}
+
 pub(crate) fn progress(label: &str, add_total: u64, add_done: u64) {
     with(|r| {
         let counts = r.record.progress.entry(label.to_owned()).or_default();

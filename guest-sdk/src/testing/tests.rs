@@ -20,7 +20,8 @@ impl Task for Sum {
         let key = ctx.secret("KEY")?;
         ctx.cache().put_json("sums/total", &parts.iter().sum::<u64>())?;
         ctx.progress("parts").add(parts.len() as u64).done(parts.len() as u64);
-        let _span = ctx.span("sum").attr("key.len", key.len()).enter();
+        let span = ctx.span("sum").attr("key.len", key.len()).enter();
+        span.set("parts", parts.len()).set("key.len", 0);
         ctx.warn("summed").field("parts", parts.len());
         Ok(parts.iter().sum())
     }
@@ -85,7 +86,8 @@ fn outputs_secrets_cache_progress_spans_and_logs_are_recorded() {
     assert_eq!(done.output, Some(serde_json::json!(42)));
     assert_eq!(done.cache["sums/total"], b"42");
     assert_eq!(done.progress["parts"], (2, 2));
-    assert_eq!(done.spans, [("sum".to_owned(), vec![("key.len".to_owned(), "3".to_owned())])]);
+    let attributes = vec![("key.len".to_owned(), "0".to_owned()), ("parts".to_owned(), "2".to_owned())];
+    assert_eq!(done.spans, [("sum".to_owned(), attributes)], "set after opening: one added, one replaced");
     assert_eq!((done.logs[0].level, done.logs[0].message.as_str()), ("warn", "summed"));
 }
 

@@ -423,6 +423,32 @@ impl Record {
         }
     }
 
+    /// Gives attributes to an open span (what was learned after it opened),
+    /// bounded as [`Record::span_enter`] bounds those given at opening: a
+    /// key it has gets the new value, at most `fields` keys in all, every
+    /// byte charged to the attempt. Unknown or closed ids are ignored.
+    pub fn span_set(
+        &mut self,
+        id: u64,
+        attributes: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), OverBound> {
+        let Some(&index) = self.open_spans.iter().find(|&&i| self.spans[i].id == id) else {
+            return Ok(());
+        };
+        let added = self.fields(attributes);
+        self.charge(added.iter().map(|(k, v)| k.len() + v.len()).sum())?;
+        let max = self.bounds.fields;
+        let span = &mut self.spans[index];
+        for (key, value) in added {
+            if let Some(slot) = span.attributes.iter_mut().find(|(k, _)| *k == key) {
+                slot.1 = value;
+            } else if span.attributes.len() < max {
+                span.attributes.push((key, value));
+            }
+        }
+        Ok(())
+    }
+
     /// Records a finished span (a remote runner's report), bounded as
     /// [`Record::span_enter`] bounds a new one.
     pub fn push_span(&mut self, mut span: SpanEntry) -> Result<(), OverBound> {
@@ -572,5 +598,25 @@ mod tests {
         let b = Bounds { error_bytes: 5, ..Bounds::default() };
         assert_eq!(b.error("short"), "short");
         assert_eq!(b.error("longer text"), "longe … (11 bytes in all)");
+    }
+
+    #[test]
+    fn attributes_set_after_opening_replace_a_key_and_stay_within_the_bounds() {
+        let mut r = record(Bounds { fields: 2, attempt_bytes: 64, ..Bounds::default() });
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let id = r.span_enter("fetch", [pair("a", "1")]).unwrap();
+        r.span_set(id, [pair("a", "2"), pair("b", "3"), pair("c", "4")]).unwrap();
+        assert_eq!(
+            r.spans[0].attributes,
+            [pair("a", "2"), pair("b", "3")],
+            "a replaced, c over the 2 fields"
+        );
+        r.span_set(99, [pair("d", "5")]).unwrap();
+        r.span_exit(id);
+        r.span_set(id, [pair("a", "closed")]).unwrap();
+        assert_eq!(r.spans[0].attributes[0], pair("a", "2"), "a closed span keeps what it had");
+        let id = r.span_enter("more", []).unwrap();
+        let refused = r.span_set(id, [pair("k", &"x".repeat(100))]).unwrap_err();
+        assert!(refused.0.contains("more than 64 bytes"), "{refused:?}");
     }
 }

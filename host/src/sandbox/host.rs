@@ -111,7 +111,7 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut v1 = linker.instance("sandflow:task/host@0.1.0")?;
     super::imports::add(&mut v1)?;
     super::imports::add_submit_v1(&mut v1)?;
-    for version in ["0.2.0", "0.3.0"] {
+    for version in ["0.2.0", "0.3.0", "0.4.0"] {
         linker.instance(&format!("sandflow:task/types@{version}"))?;
         let mut host = linker.instance(&format!("sandflow:task/host@{version}"))?;
         super::imports::add(&mut host)?;
@@ -121,6 +121,9 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
             super::imports::add_submit_v1(&mut host)?;
         } else {
             super::imports::add_failure_handling(&mut host)?;
+        }
+        if version == "0.4.0" {
+            super::imports::add_span_set(&mut host)?;
         }
         super::cache_imports::add(&mut linker.instance(&format!("sandflow:task/cache@{version}"))?)?;
     }

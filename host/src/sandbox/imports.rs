@@ -216,6 +216,14 @@ pub fn add_failure_handling(inst: &mut LinkerInstance<'_, HostState>) -> Result<
     })
 }
 
+/// Adds what 0.4.0 added: `span-set`, attributes given to an open span.
+pub fn add_span_set(inst: &mut LinkerInstance<'_, HostState>) -> Result<()> {
+    inst.func_wrap("span-set", |mut store: Store<'_>, (id, list): (u64, WasmList<RawField>)| {
+        let kept = fields(&mut store, &list)?;
+        store.data_mut().record.span_set(id, kept).map_err(trap)
+    })
+}
+
 /// Adds the host functions every WIT version has, but `submit-subtask`, to
 /// `inst` (the instance of one version).
 pub fn add(inst: &mut LinkerInstance<'_, HostState>) -> Result<()> {

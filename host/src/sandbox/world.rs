@@ -1,8 +1,8 @@
 //! The WIT version a component was built against, and calling its `execute`
-//! accordingly: 0.3.0 and 0.2.0 answer an output (their `execute` has one
-//! type; 0.3.0 changed only host functions), 0.1.0 none. A component
-//! exporting the 0.3.0 or 0.2.0 task interface is run as that version, any
-//! other as 0.1.0 (which refuses it, with wasmtime's reason, if it fits
+//! accordingly: 0.4.0, 0.3.0 and 0.2.0 answer an output (their `execute`
+//! has one type; 0.3.0 and 0.4.0 changed only host functions), 0.1.0 none. A
+//! component exporting the 0.4.0, 0.3.0 or 0.2.0 task interface is run as
+//! that version, any other as 0.1.0 (which refuses it, with wasmtime's reason, if it fits
 //! none).
 //!
 //! An output's bytes are checked against [`MAX_TASK_OUTPUT_BYTES`]
@@ -20,12 +20,13 @@ use super::host::HostState;
 use crate::model::{MAX_TASK_OUTPUT_BYTES, Output, TaskType};
 
 /// The task interfaces whose `execute` answers an output, newest first.
-const TASK_WITH_OUTPUT: [&str; 2] = ["sandflow:task/task@0.3.0", "sandflow:task/task@0.2.0"];
+const TASK_WITH_OUTPUT: [&str; 3] =
+    ["sandflow:task/task@0.4.0", "sandflow:task/task@0.3.0", "sandflow:task/task@0.2.0"];
 const TASK_V1: &str = "sandflow:task/task@0.1.0";
 
 /// A module ready to instantiate, in its version.
 pub enum Pre {
-    /// Built against 0.3.0 or 0.2.0 (`interface`): `execute`'s export,
+    /// Built against 0.4.0, 0.3.0 or 0.2.0 (`interface`): `execute`'s export,
     /// looked up once.
     V2 { pre: InstancePre<HostState>, execute: ComponentExportIndex, interface: &'static str },
     /// Built against 0.1.0.

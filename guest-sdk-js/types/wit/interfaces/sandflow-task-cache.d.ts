@@ -1,4 +1,4 @@
-declare module 'sandflow:task/cache@0.3.0' {
+declare module 'sandflow:task/cache@0.4.0' {
   /**
    * Starts writing the value of `key`.
    */

@@ -1,5 +1,5 @@
 /// <reference path="./sandflow-task-types.d.ts" />
-declare module 'sandflow:task/host@0.3.0' {
+declare module 'sandflow:task/host@0.4.0' {
   /**
    * Submits a subtask. Fails with a readable message when the subtask is
    * invalid: unknown task type, malformed input, a dependency on a handle not
@@ -23,6 +23,13 @@ declare module 'sandflow:task/host@0.3.0' {
    * Closes a span opened by `span-enter`. Unknown ids are ignored.
    */
   export function spanExit(id: SpanId): void;
+  /**
+   * Gives attributes to a span opened by `span-enter` and not yet closed:
+   * a key it has already gets the new value. Bounded as the attributes
+   * given at opening (fields per span, bytes per key and value, bytes
+   * per attempt); unknown or closed ids are ignored.
+   */
+  export function spanSet(id: SpanId, attributes: Array<Field>): void;
   /**
    * Adds to the progress counter `label` of the job: `add-total` items
    * expected and `add-done` items done. A task's additions count once
@@ -62,10 +69,10 @@ declare module 'sandflow:task/host@0.3.0' {
    * what the task sends elsewhere (HTTP, the job cache) is its own.
    */
   export function secret(name: string): string;
-  export type TaskType = import('sandflow:task/types@0.3.0').TaskType;
-  export type Field = import('sandflow:task/types@0.3.0').Field;
-  export type SubtaskHandle = import('sandflow:task/types@0.3.0').SubtaskHandle;
-  export type Backoff = import('sandflow:task/types@0.3.0').Backoff;
+  export type TaskType = import('sandflow:task/types@0.4.0').TaskType;
+  export type Field = import('sandflow:task/types@0.4.0').Field;
+  export type SubtaskHandle = import('sandflow:task/types@0.4.0').SubtaskHandle;
+  export type Backoff = import('sandflow:task/types@0.4.0').Backoff;
   /**
    * A subtask to run once the current task has finished successfully.
    */

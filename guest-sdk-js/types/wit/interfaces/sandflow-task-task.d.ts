@@ -1,5 +1,5 @@
 /// <reference path="./sandflow-task-types.d.ts" />
-declare module 'sandflow:task/task@0.3.0' {
+declare module 'sandflow:task/task@0.4.0' {
   /**
    * The task types this component implements.
    */
@@ -9,6 +9,6 @@ declare module 'sandflow:task/task@0.3.0' {
    * An error fails the attempt with the given message; a trap fails it too.
    */
   export function execute(taskType: TaskType, input: string): Output;
-  export type TaskType = import('sandflow:task/types@0.3.0').TaskType;
-  export type Output = import('sandflow:task/types@0.3.0').Output;
+  export type TaskType = import('sandflow:task/types@0.4.0').TaskType;
+  export type Output = import('sandflow:task/types@0.4.0').Output;
 }

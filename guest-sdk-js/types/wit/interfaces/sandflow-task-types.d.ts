@@ -1,4 +1,4 @@
-declare module 'sandflow:task/types@0.3.0' {
+declare module 'sandflow:task/types@0.4.0' {
   /**
    * Identifies a task type: a name and a version.
    */

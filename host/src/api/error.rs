@@ -119,6 +119,9 @@ impl From<scheduler::Error> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "stale_attempt", e.to_string())
             }
             scheduler::Error::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            scheduler::Error::TooManyAutomations(_) => {
+                ApiError::new(StatusCode::CONFLICT, "too_many_automations", e.to_string())
+            }
             scheduler::Error::BadDependency(_) => ApiError::unprocessable("bad_dependency", e.to_string()),
             scheduler::Error::Closed => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the host is shutting down")

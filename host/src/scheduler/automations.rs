@@ -8,6 +8,11 @@
 //! latest of them ([`Missed::Once`], the default), or not at all
 //! ([`Missed::Skip`]). A paused automation does not fire; resuming it
 //! drops the firings the pause covered.
+//!
+//! Bounds: a host keeps at most [`MAX_AUTOMATIONS`], and one group fires at
+//! most [`MAX_FIRINGS_PER_GROUP`]; the others due then fire in the groups
+//! that follow at once (each with its own due time), so many schedules on
+//! one minute never hold the writer for long.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -19,6 +24,11 @@ use super::graph::{self, Ready};
 use super::{Command, Error, JobSpec, Scheduler};
 use crate::model::{Automation, AutomationId, Clock, Schedule};
 use crate::store::{Store, Unit};
+
+/// The most automations a host keeps; one more is refused.
+pub const MAX_AUTOMATIONS: usize = 10_000;
+/// The most firings one group commits.
+pub const MAX_FIRINGS_PER_GROUP: usize = 256;
 
 /// What happens to firings missed while the host was down.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -98,13 +108,17 @@ impl Automations {
         Some(Instant::now() + Duration::from_millis(at.saturating_sub(clock.now_ms())))
     }
 
-    /// Fires every automation due at `now_ms`: submits its job and records
+    /// Fires the automations due at `now_ms`, the earliest first and at
+    /// most [`MAX_FIRINGS_PER_GROUP`]: submits each one's job and records
     /// the firing, both in `unit`. Answers the root tasks to queue.
     pub fn fire_due(&mut self, unit: &mut Unit, now_ms: u64) -> Vec<Ready> {
         let mut ready = Vec::new();
+        let mut fired = 0;
         while let Some(&(at, id)) = self.next.first()
             && at <= now_ms
+            && fired < MAX_FIRINGS_PER_GROUP
         {
+            fired += 1;
             let Some((mut a, schedule)) = self.remove(id) else {
                 self.next.remove(&(at, id));
                 continue;
@@ -125,6 +139,9 @@ impl Automations {
     pub fn apply(&mut self, unit: &mut Unit, op: Op, now_ms: u64) -> Result<Changed, Error> {
         let (automation, canceled_jobs) = match op {
             Op::Create(mut a) => {
+                if self.by_id.len() >= MAX_AUTOMATIONS {
+                    return Err(Error::TooManyAutomations(MAX_AUTOMATIONS));
+                }
                 (a.created_ms, a.fired_until_ms, a.fired, a.last_fired_ms) = (now_ms, now_ms, 0, None);
                 self.store(unit, a.clone());
                 (a, 0)

@@ -74,6 +74,9 @@ pub enum Error {
     /// No such automation.
     #[error("automation {0} not found")]
     UnknownAutomation(crate::model::AutomationId),
+    /// The host keeps this many automations already.
+    #[error("this host keeps {0} automations, the most it may; delete one first")]
+    TooManyAutomations(usize),
     /// No such task.
     #[error("task {} of job {} not found", .0.task, .0.job)]
     UnknownTask(TaskKey),

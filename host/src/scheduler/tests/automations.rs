@@ -95,3 +95,43 @@ async fn deleting_with_its_jobs_cancels_only_those_not_ended() {
     let again = sim.scheduler.automation(AutomationOp::Delete(a.id, false)).await;
     assert!(matches!(again, Err(crate::scheduler::Error::UnknownAutomation(id)) if id == a.id));
 }
+
+#[tokio::test]
+async fn many_firings_due_at_once_are_spread_over_groups_and_each_fires_once() {
+    use crate::scheduler::automations::MAX_FIRINGS_PER_GROUP;
+    let (sim, clock) = sim_at(ELEVEN).await;
+    let n = 2 * MAX_FIRINGS_PER_GROUP + 88;
+    let creates = (0..n).map(|_| sim.scheduler.automation(AutomationOp::Create(noon_daily())));
+    let created: Vec<Automation> =
+        futures_util::future::join_all(creates).await.into_iter().map(|c| c.unwrap().automation).collect();
+    clock.advance(HOUR);
+    // The claim wakes the writer; its group fires no more than the bound.
+    let mut roots = sim.claim(1000).await;
+    assert!((1..=MAX_FIRINGS_PER_GROUP).contains(&roots.len()), "{} fired in the first group", roots.len());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while roots.len() < n {
+        assert!(std::time::Instant::now() < deadline, "{} of {n} firings within a minute", roots.len());
+        roots.extend(sim.claim(1000).await);
+    }
+    assert!(sim.claim(1000).await.is_empty(), "none fired twice");
+    let jobs: std::collections::HashSet<_> = roots.iter().map(|r| r.key.job).collect();
+    assert_eq!(jobs.len(), n);
+    for a in created {
+        assert_eq!(sim.store.automation(a.id).unwrap().unwrap().fired, 1, "{}", a.id);
+    }
+}
+
+#[tokio::test]
+async fn a_host_keeps_at_most_its_bound_of_automations() {
+    use crate::scheduler::automations::{Automations, MAX_AUTOMATIONS, Op};
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::store::Store::open(dir.path()).unwrap();
+    let mut unit = store.unit();
+    let mut all = Automations::default();
+    for _ in 0..MAX_AUTOMATIONS {
+        all.apply(&mut unit, Op::Create(noon_daily()), ELEVEN).unwrap();
+    }
+    let refused = all.apply(&mut unit, Op::Create(noon_daily()), ELEVEN).unwrap_err();
+    assert!(matches!(refused, crate::scheduler::Error::TooManyAutomations(MAX_AUTOMATIONS)), "{refused}");
+    assert!(refused.to_string().contains("keeps 10000 automations"), "{refused}");
+}

@@ -146,6 +146,15 @@ async fn a_user_submits_watches_inspects_and_retries() -> anyhow::Result<()> {
         .await?;
     assert_eq!(browser.client.find_all(fantoccini::Locator::Css("#tasks tbody tr")).await?.len(), 50);
     looked_at(&browser, "job-big").await?;
+    // A group's box shows its tasks; a state narrows them.
+    browser.click("#graph g.group[data-task-type=Noop]").await?;
+    let caption = "return document.querySelector('#tasks caption')?.textContent";
+    browser.until("the group's tasks show", &format!("{caption} === 'Tasks 1 to 50 of Noop × 300'")).await?;
+    browser.click("#task-state option[value=failed]").await?;
+    browser.until("none of them failed", &format!("{caption} === 'No tasks of Noop × 300, failed'")).await?;
+    browser.click("#task-state option[value='']").await?;
+    browser.click("#task-group-clear").await?;
+    browser.until("every task shows again", &format!("{caption} === 'Tasks 1 to 50 of 301'")).await?;
 
     // The other pages a user opens.
     for (nav, page) in [

@@ -134,5 +134,20 @@ async fn a_failed_task_shows_its_error_and_big_jobs_are_drawn_in_groups() -> any
     assert_eq!((bar.attribute("data-state"), bar.attribute("data-count")), (Some("computed"), Some("200")));
     let title = doc.descendants().find(|n| n.attribute("class") == Some("title")).unwrap();
     assert_eq!(title.text(), Some("Fanout (completed): 201 tasks in 2 groups"));
+    let root = groups[1].attribute("data-parent").unwrap();
+
+    // A group's tasks, by the filters of the task list.
+    let (host, big) = (&host, &big);
+    let page = |query: String| async move { host.get(&format!("/v1/jobs/{big}/tasks?{query}")).await };
+    let (_, noops) = page(format!("task_type=Noop&parent={root}&offset=190&limit=50")).await?;
+    let noops = noops.as_array().unwrap();
+    assert_eq!(noops.len(), 10, "200 no-ops, 190 skipped");
+    assert!(noops.iter().all(|t| t["task_type"]["name"] == "Noop" && t["parent"] == root));
+    let (_, none) = page("state=failed,skipped".into()).await?;
+    assert_eq!(none, serde_json::json!([]));
+    let (_, roots) = page("state=computed&task_type=Fanout".into()).await?;
+    assert_eq!(roots.as_array().map(Vec::len), Some(1));
+    let (status, refused) = page("state=done".into()).await?;
+    assert_eq!((status.as_u16(), refused["error"]["code"].as_str()), (400, Some("invalid_task_state")));
     Ok(())
 }

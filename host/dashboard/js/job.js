@@ -4,7 +4,7 @@
 // groups), the task table (paged) and the logs that follow.
 
 import { follow, get, post, query, remove } from "./api.js";
-import { badge, between, confirm, countsBar, duration, errorBox, errorText, h, link, notice, table, theme, when } from "./dom.js";
+import { STATES, badge, between, confirm, countsBar, duration, errorBox, errorText, h, link, notice, table, theme, when } from "./dom.js";
 
 const PAGE = 50;
 const MAX_LOG_LINES = 2000;
@@ -98,8 +98,8 @@ export async function jobPage(ctx, id) {
       notice(errorText(error), true);
     }
   };
-  const draw = coalesce(graphDrawer(ctx, id, graph), 250);
   const table = taskTable(ctx, id, tasks);
+  const draw = coalesce(graphDrawer(ctx, id, graph, table.group), 250);
   const tail = logTail(ctx, id, logs);
   const show = (view) => {
     job = view;
@@ -121,7 +121,7 @@ export async function jobPage(ctx, id) {
 }
 
 /** Draws the host's diagram into `box` when it changed, keeping the focused node focused. */
-function graphDrawer(ctx, id, box) {
+function graphDrawer(ctx, id, box, onGroup) {
   let last = "";
   return async () => {
     let svg;
@@ -134,16 +134,19 @@ function graphDrawer(ctx, id, box) {
     }
     if (svg === last) return;
     last = svg;
-    const focused = box.contains(document.activeElement) ? document.activeElement.dataset.task : null;
+    const active = box.contains(document.activeElement) ? document.activeElement.dataset : {};
+    const focused = active.task ? `g.task[data-task="${active.task}"]` : active.group ? `g.group[data-group="${active.group}"]` : null;
     box.innerHTML = svg;
-    for (const node of box.querySelectorAll("g.task[data-task]")) linkNode(id, node);
-    if (focused) box.querySelector(`g.task[data-task="${focused}"]`)?.focus();
+    for (const node of box.querySelectorAll("g.task[data-task]")) linkNode(node, () => (location.hash = `#/jobs/${id}/tasks/${node.dataset.task}`));
+    for (const node of box.querySelectorAll("g.group")) {
+      linkNode(node, () => onGroup(node.dataset.taskType, node.dataset.parent, node.querySelector("tspan").textContent));
+    }
+    if (focused) box.querySelector(focused)?.focus();
   };
 }
 
-/** Makes a task's box a link to its page, for the mouse and the keyboard. */
-function linkNode(id, node) {
-  const open = () => (location.hash = `#/jobs/${id}/tasks/${node.dataset.task}`);
+/** Makes a box of the diagram a link (to a task's page, or to a group's tasks), for the mouse and the keyboard. */
+function linkNode(node, open) {
   node.setAttribute("tabindex", "0");
   node.setAttribute("role", "link");
   node.setAttribute("aria-label", `${node.textContent.trim()} (${node.dataset.state.replace("_", " ")})`);
@@ -151,13 +154,16 @@ function linkNode(id, node) {
   node.addEventListener("keydown", (e) => (e.key === "Enter" ? open() : null));
 }
 
-/** The task table: one page of tasks, read again as the job changes. */
+/** The task table: one page of tasks (of a state, of a group), read again as the job changes. */
 function taskTable(ctx, id, box) {
   let offset = 0;
   let total = 0;
+  const filter = { state: "", task_type: "", parent: "", label: "" };
   const load = coalesce(async () => {
-    const page = await get(`/v1/jobs/${id}/tasks${query({ offset, limit: PAGE })}`, ctx.signal);
-    const rows = page.map((t) => [
+    const asked = { offset, limit: PAGE + 1, state: filter.state, task_type: filter.task_type, parent: filter.parent };
+    const page = await get(`/v1/jobs/${id}/tasks${query(asked)}`, ctx.signal);
+    const more = page.length > PAGE;
+    const rows = page.slice(0, PAGE).map((t) => [
       link(`#/jobs/${id}/tasks/${t.id}`, t.display),
       `${t.task_type.name} ${t.task_type.version}`,
       badge(t.state),
@@ -165,15 +171,34 @@ function taskTable(ctx, id, box) {
       when(t.started_at),
       between(t.started_at, t.finished_at),
     ]);
-    const last = Math.min(offset + PAGE, total);
-    const caption = total > PAGE ? `Tasks ${offset + 1} to ${last} of ${total}` : `${total} tasks`;
+    const shown = Math.min(page.length, PAGE);
+    const filtered = filter.state || filter.task_type;
+    const range = shown ? `Tasks ${offset + 1} to ${offset + shown}` : "No tasks";
+    const caption = filtered ? `${range} of ${[filter.label, filter.state.replace("_", " ")].filter(Boolean).join(", ")}`
+      : total > PAGE ? `${range} of ${total}` : `${total} tasks`;
     const move = (by) => () => ((offset = Math.max(0, offset + by)), load());
-    box.replaceChildren(table(caption, ["Task", "Type", "State", "Attempts", "Started", "Took"], rows),
-      total > PAGE ? h("nav", { class: "pager", "aria-label": "Pages of tasks" },
+    box.replaceChildren(filters(), table(caption, ["Task", "Type", "State", "Attempts", "Started", "Took"], rows),
+      offset > 0 || more ? h("nav", { class: "pager", "aria-label": "Pages of tasks" },
         h("button", { type: "button", disabled: offset === 0, onclick: move(-PAGE) }, "Previous"),
-        h("button", { type: "button", disabled: offset + PAGE >= total, onclick: move(PAGE) }, "Next")) : null);
+        h("button", { type: "button", disabled: !more, onclick: move(PAGE) }, "Next")) : null);
   }, 500);
-  return { refresh: (count) => ((total = count), load()) };
+  const filters = () => {
+    const select = h("select", { id: "task-state", onchange: (e) => ((filter.state = e.target.value), (offset = 0), load()) },
+      h("option", { value: "" }, "every state"), STATES.map((s) => h("option", { value: s, selected: filter.state === s }, s.replace("_", " "))));
+    const clear = () => (Object.assign(filter, { task_type: "", parent: "", label: "" }), (offset = 0), load());
+    return h("div", { class: "table-filters" }, h("label", { for: "task-state" }, "Show "), select,
+      filter.task_type ? h("button", { type: "button", id: "task-group-clear", onclick: clear }, `${filter.label}: show every task`) : null);
+  };
+  return {
+    refresh: (count) => ((total = count), load()),
+    /** Shows the tasks of one group of the diagram. */
+    group(taskType, parent, label) {
+      Object.assign(filter, { task_type: taskType, parent: parent || "", label });
+      offset = 0;
+      load();
+      box.scrollIntoView({ block: "start" });
+    },
+  };
 }
 
 /** The log lines after the last read, appended; `cursor` follows the job. */

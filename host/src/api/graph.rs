@@ -13,7 +13,7 @@ use super::jobs::find_job;
 use super::views::TaskView;
 use super::{ApiError, AppState};
 use crate::diagram::Theme;
-use crate::model::{TaskId, TaskKey, TaskState};
+use crate::model::{Task, TaskId, TaskKey, TaskState};
 
 /// Most tasks on one page of `GET /v1/jobs/{id}/tasks`.
 const MAX_PAGE: usize = 10_000;
@@ -23,16 +23,49 @@ const MAX_PAGE: usize = 10_000;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TaskPage {
-    /// Skip this many tasks (in creation order) first.
+    /// Skip this many tasks (in creation order; of those the filters keep) first.
     #[serde(default)]
     pub offset: u32,
     /// At most this many tasks, 1 to 10000 (default: every task).
     #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
+    /// Only tasks in one of these states, comma-separated: queued, running, computed, failed, failed_optional, skipped.
+    #[param(
+        pattern = "^(queued|running|computed|failed|failed_optional|skipped)(,(queued|running|computed|failed|failed_optional|skipped))*$"
+    )]
+    pub state: Option<String>,
+    /// Only tasks of this task type (any version).
+    pub task_type: Option<String>,
+    /// Only subtasks of this task.
+    #[param(format = Uuid)]
+    pub parent: Option<String>,
 }
 
-/// `GET /v1/jobs/{id}/tasks[?offset=&limit=]`: the job's tasks in creation
-/// order: all of them, or `limit` after the first `offset`.
+impl TaskPage {
+    /// What the filters keep; `None` when there is none.
+    fn filter(&self) -> Result<Option<impl Fn(&Task) -> bool + use<>>, ApiError> {
+        let states = super::query::names(
+            self.state.as_deref(),
+            &TaskState::ALL,
+            TaskState::as_str,
+            ("state", "invalid_task_state"),
+        )?;
+        let parent = self.parent.as_deref().map(str::parse::<TaskId>).transpose()?;
+        let task_type = self.task_type.clone();
+        if states.is_empty() && parent.is_none() && task_type.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(move |t: &Task| {
+            (states.is_empty() || states.contains(&t.status.state))
+                && parent.is_none_or(|p| t.status.parent == Some(p))
+                && task_type.as_ref().is_none_or(|name| &t.def.task_type.name == name)
+        }))
+    }
+}
+
+/// `GET /v1/jobs/{id}/tasks[?offset=&limit=&state=&task_type=&parent=]`:
+/// the job's tasks in creation order (those the filters keep): all of them,
+/// or `limit` after the first `offset`.
 #[utoipa::path(get, path = "/v1/jobs/{id}/tasks", tag = "jobs", params(("id" = String, Path, format = Uuid, description = "the job id"), TaskPage),
     responses((status = 200, description = "the job's tasks, or one page of them", body = Vec<TaskView>), (status = "4XX", description = "refused: `{\"error\": {\"code\", \"message\"}}`", body = ErrorBody)), security(("admin" = [])))]
 pub async fn tasks(
@@ -43,8 +76,11 @@ pub async fn tasks(
     if page.limit.is_some_and(|l| !(1..=MAX_PAGE).contains(&l)) {
         return Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to {MAX_PAGE}")));
     }
+    let keep = page.filter()?;
+    let keep = keep.as_ref().map(|k| k as &dyn Fn(&Task) -> bool);
     let job = find_job(&state, &id)?;
-    let tasks = state.store.tasks_page(job.id, page.offset as usize, page.limit.unwrap_or(usize::MAX))?;
+    let (offset, limit) = (page.offset as usize, page.limit.unwrap_or(usize::MAX));
+    let tasks = state.store.tasks_page(job.id, offset, limit, keep)?;
     Ok(axum::Json(tasks.iter().map(TaskView::from).collect()))
 }
 

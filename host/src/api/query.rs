@@ -189,7 +189,7 @@ impl Filter {
 }
 
 /// The states a comma-separated list names; a name not among `all` is refused.
-fn names<S: Copy>(
+pub(super) fn names<S: Copy>(
     raw: Option<&str>,
     all: &[S],
     name: fn(S) -> &'static str,

@@ -82,9 +82,10 @@ fn node(index: usize, g: &Group, tasks: &[Task], by_id: &HashMap<TaskId, usize>)
         .map(|(s, n)| format!("{n} {}", s.as_str()))
         .collect();
     lines.push(shorten(&counted.join(" · ")));
+    let parent = g.parent.map(|p| format!(r#" data-parent="{p}""#)).unwrap_or_default();
     Node {
         attrs: format!(
-            r#"class="group" data-group="{index}" data-task-type="{}" data-members="{members}""#,
+            r#"class="group" data-group="{index}" data-task-type="{}"{parent} data-members="{members}""#,
             super::escape(&g.task_type)
         ),
         lines,

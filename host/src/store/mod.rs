@@ -282,13 +282,20 @@ impl Store {
     /// Every task of `job`, in creation order (subtasks of a commit that is
     /// still being written left out).
     pub fn tasks_of(&self, job: JobId) -> Result<Vec<Task>, Error> {
-        self.tasks_page(job, 0, usize::MAX)
+        self.tasks_page(job, 0, usize::MAX, None)
     }
 
-    /// At most `limit` tasks of `job` after the first `offset`, in creation
-    /// order, as [`Store::tasks_of`] lists them; the tasks skipped are not
-    /// decoded.
-    pub fn tasks_page(&self, job: JobId, offset: usize, limit: usize) -> Result<Vec<Task>, Error> {
+    /// At most `limit` of the tasks of `job` that `keep` accepts (all
+    /// without it) after the first `offset` of those, in creation order, as
+    /// [`Store::tasks_of`] lists them; without `keep` the tasks skipped are
+    /// not decoded.
+    pub fn tasks_page(
+        &self,
+        job: JobId,
+        offset: usize,
+        limit: usize,
+        keep: Option<&dyn Fn(&Task) -> bool>,
+    ) -> Result<Vec<Task>, Error> {
         let staged = staged::staged_of(&self.kv, job)?;
         let mut errors = self.errors_by_task(keys::errors_of(job))?.into_iter().peekable();
         let statuses = self.kv.scan_prefix(keys::tasks_of(job));
@@ -310,9 +317,17 @@ impl Store {
             if staged.contains(&key.task) {
                 continue;
             }
+            if keep.is_none() && seen < offset {
+                seen += 1;
+                continue;
+            }
+            let task = assemble(key, &sv, &dv, errors)?;
+            if keep.is_some_and(|keep| !keep(&task)) {
+                continue;
+            }
             seen += 1;
             if seen > offset {
-                out.push(assemble(key, &sv, &dv, errors)?);
+                out.push(task);
             }
         }
         Ok(out)
@@ -653,10 +668,16 @@ mod tests {
         let all: Vec<TaskKey> = store.tasks_of(j.id).unwrap().iter().map(|t| t.key).collect();
         for (offset, limit) in [(0, 50), (1_000, 7), (2_480, 50), (2_500, 10)] {
             let page: Vec<TaskKey> =
-                store.tasks_page(j.id, offset, limit).unwrap().iter().map(|t| t.key).collect();
+                store.tasks_page(j.id, offset, limit, None).unwrap().iter().map(|t| t.key).collect();
             let expected: Vec<TaskKey> = all.iter().skip(offset).take(limit).copied().collect();
             assert_eq!(page, expected, "offset {offset}, limit {limit}");
         }
+        // With a filter, offset and limit count the tasks it keeps.
+        let every_third = |t: &Task| all.iter().position(|k| *k == t.key).is_some_and(|i| i % 3 == 0);
+        let page: Vec<TaskKey> =
+            store.tasks_page(j.id, 10, 5, Some(&every_third)).unwrap().iter().map(|t| t.key).collect();
+        let expected: Vec<TaskKey> = all.iter().step_by(3).skip(10).take(5).copied().collect();
+        assert_eq!(page, expected);
     }
 
     #[tokio::test]

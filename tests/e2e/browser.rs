@@ -74,7 +74,7 @@ impl Browser {
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1280,900", "--no-first-run", "--user-data-dir=/tmp/sandflow-chromium-".to_owned() + &port.to_string()],
+                         "--window-size=1280,900", "--no-first-run"],
             },
             "goog:loggingPrefs": {"browser": "ALL"},
         });

@@ -44,8 +44,10 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// Starts chromedriver and waits for the line that says it listens.
 async fn driver(port: u16) -> anyhow::Result<Child> {
+    // Its own process group: the browser it starts goes with it (see `Drop`).
     let mut child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -190,6 +192,16 @@ impl Browser {
 
     /// Ends the session (the driver is killed when dropped).
     pub async fn close(self) -> anyhow::Result<()> {
-        self.client.close().await.context("close the browser")
+        self.client.clone().close().await.context("close the browser")
+    }
+}
+
+impl Drop for Browser {
+    /// Kills chromedriver and the browser it started, also when a test
+    /// failed before closing the session.
+    fn drop(&mut self) {
+        if let Some(pid) = self._driver.id().and_then(|id| rustix::process::Pid::from_raw(id as i32)) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
     }
 }

@@ -66,7 +66,7 @@ async function route() {
   }
 }
 
-/** The login form: the token is kept for this tab only, then the page reloads. */
+/** The login form: the token is kept for this tab only, and the page asked for is drawn again. */
 function login(main, error) {
   const input = h("input", { id: "token", type: "password", autocomplete: "current-password", required: true });
   const form = h(

@@ -22,22 +22,7 @@ const SDK_DIRS: &[&str] = &["src", "bin", "test", "types", "types/wit", "types/w
 /// source tree each time the build script runs.
 pub fn sdk(root: &Path) -> PathBuf {
     let source = root.join("guest-sdk-js");
-    let lock = source.join("package-lock.json");
-    let dir = root.join("target/guest-tools").join(format!("js-{:016x}", hash(std::slice::from_ref(&lock))));
-    let done = dir.join("installed");
-    if !done.exists() {
-        std::fs::create_dir_all(&dir).expect("create the JavaScript tools directory");
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(source.join(file), dir.join(file)).expect("copy the SDK's package files");
-        }
-        run(
-            Command::new("npm")
-                .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"])
-                .current_dir(&dir),
-            "install the JavaScript SDK's packages with npm ci (is Node.js installed?)",
-        );
-        std::fs::write(&done, b"").expect("mark the JavaScript tools installed");
-    }
+    let dir = npm_ci(root, &source, "js");
     let copy = dir.join("sdk");
     let _ = std::fs::remove_dir_all(&copy);
     for sub in SDK_DIRS {
@@ -96,23 +81,29 @@ pub fn sdk_build(root: &Path, sdk: &Path, name: &str, module: &str) -> PathBuf {
 /// (`tests/browser`, axe-core at the version its lockfile pins), installed
 /// by `npm ci` once per lockfile; answers the path of its script.
 pub fn axe(root: &Path) -> PathBuf {
-    let source = root.join("tests/browser");
+    npm_ci(root, &root.join("tests/browser"), "browser").join("node_modules/axe-core/axe.min.js")
+}
+
+/// The packages `source/package-lock.json` pins, installed by `npm ci` once
+/// per lockfile into `target/guest-tools/<name>-<hash>/`; answers that
+/// directory.
+fn npm_ci(root: &Path, source: &Path, name: &str) -> PathBuf {
     let lock = source.join("package-lock.json");
     let dir =
-        root.join("target/guest-tools").join(format!("browser-{:016x}", hash(std::slice::from_ref(&lock))));
+        root.join("target/guest-tools").join(format!("{name}-{:016x}", hash(std::slice::from_ref(&lock))));
     let done = dir.join("installed");
     if !done.exists() {
-        std::fs::create_dir_all(&dir).expect("create the browser tools directory");
+        std::fs::create_dir_all(&dir).expect("create the JavaScript tools directory");
         for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(source.join(file), dir.join(file)).expect("copy the browser tests' package files");
+            std::fs::copy(source.join(file), dir.join(file)).expect("copy the package files");
         }
         run(
             Command::new("npm")
                 .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"])
                 .current_dir(&dir),
-            "install the browser tests' packages with npm ci (is Node.js installed?)",
+            &format!("install the packages of {} with npm ci (is Node.js installed?)", source.display()),
         );
-        std::fs::write(&done, b"").expect("mark the browser tools installed");
+        std::fs::write(&done, b"").expect("mark the packages installed");
     }
-    dir.join("node_modules/axe-core/axe.min.js")
+    dir
 }

@@ -91,6 +91,15 @@ pub struct Options {
     /// The key that seals secrets (created when missing); `secret.key`
     /// under the data dir when `None`.
     pub secret_key_file: Option<PathBuf>,
+    /// Where the durable state lives; `db/` under the data dir when `None`.
+    pub store: Option<store::Location>,
+}
+
+impl Options {
+    /// Where the durable state lives.
+    fn store_location(&self) -> store::Location {
+        self.store.clone().unwrap_or_else(|| store::Location::Dir(self.data_dir.join("db")))
+    }
 }
 
 /// Starts the host and serves until SIGINT or SIGTERM. `on_listening` is
@@ -103,7 +112,7 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     check_exposure(&options)?;
     // The TLS of the cache's bucket clients.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let store = Store::open_with(&options.data_dir.join("db"), options.recover_log)?;
+    let store = Store::open_at(&options.store_location(), options.recover_log)?;
     let cache = JobCache::open(options.cache.as_deref(), &options.data_dir.join("cache"))?;
     let key_file = options.secret_key_file.clone().unwrap_or_else(|| options.data_dir.join("secret.key"));
     let secrets = Secrets::open(store.clone(), &key_file)?;

@@ -39,6 +39,34 @@ pub fn component(name: &str) -> PathBuf {
     })
 }
 
+/// The store the tests run against: `SANDFLOW_TEST_STORE=postgres` puts
+/// every host's state in a database of its own on a private PostgreSQL
+/// server (`sandflow-test-postgres`); anything else (the default) keeps it
+/// in the data directory.
+pub fn postgres_store() -> bool {
+    std::env::var("SANDFLOW_TEST_STORE").is_ok_and(|s| s == "postgres")
+}
+
+/// The `--store` of a host on `data_dir`: with [`postgres_store`], the
+/// database made for that directory when a host first started on it (so a
+/// restarted host finds its state), unless `args` choose a store.
+fn store_args(data_dir: &Path, args: &[&str]) -> anyhow::Result<Vec<String>> {
+    if !postgres_store() || args.contains(&"--store") {
+        return Ok(Vec::new());
+    }
+    let marker = data_dir.join("test-database-url");
+    let url = match std::fs::read_to_string(&marker) {
+        Ok(url) => url,
+        Err(_) => {
+            let url = sandflow_test_postgres::shared().database().map_err(anyhow::Error::msg)?;
+            std::fs::create_dir_all(data_dir)?;
+            std::fs::write(&marker, &url)?;
+            url
+        }
+    };
+    Ok(vec!["--store".into(), url])
+}
+
 /// A running host process with its own data directory.
 pub struct Host {
     child: Child,
@@ -70,9 +98,26 @@ impl Host {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> anyhow::Result<Host> {
+        let store = store_args(data_dir, args)?;
+        Host::spawn(data_dir, &store, args, env).await
+    }
+
+    /// A host whose store is in `data_dir` whatever store the tests run
+    /// against: for tests of the local store's own log and files.
+    pub async fn start_local(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Host> {
+        Host::spawn(data_dir, &[], args, env).await
+    }
+
+    async fn spawn(
+        data_dir: &Path,
+        store: &[String],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Host> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(store)
             .args(args)
             .envs(env.iter().copied())
             .env("SANDFLOW_LOG", "warn,sandflow_host::server=error")

@@ -29,6 +29,7 @@ mod observe;
 mod optional;
 mod otlp;
 mod outputs;
+mod postgres;
 mod python;
 mod query;
 mod remote;

@@ -1,7 +1,7 @@
 //! A data directory written by the previous store layout (schema 2, see
 //! `tests/fixtures/layout-v2/README.md`) opens, reads back as it was (its
 //! module's bytes moved from the database into a file), and its unfinished
-//! jobs complete.
+//! jobs complete. A local store's layout, so always on the local store.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -39,7 +39,7 @@ async fn job(host: &Host, id: &str) -> anyhow::Result<Value> {
 #[tokio::test]
 async fn a_schema_2_data_dir_is_migrated_and_its_jobs_finish() -> anyhow::Result<()> {
     let (dir, ids) = schema_2_copy()?;
-    let mut host = Host::start_in(dir.path(), &["--runners", "0"]).await?;
+    let mut host = Host::start_local(dir.path(), &["--runners", "0"], &[]).await?;
     let counts = |queued: u64, computed: u64, failed: u64| json!({"queued": queued, "running": 0, "computed": computed, "failed": failed, "failed_optional": 0, "skipped": 0, "total": queued + computed + failed});
     let expected = [
         ("gate", "completed", counts(0, 15, 0)),
@@ -71,13 +71,13 @@ async fn a_schema_2_data_dir_is_migrated_and_its_jobs_finish() -> anyhow::Result
 
     // The subtasks of the unfinished jobs run on `later`; they complete
     // only if every migrated counter is right.
-    host = Host::start_in(dir.path(), &["--runners", "2", "--cluster", "later"]).await?;
+    host = Host::start_local(dir.path(), &["--runners", "2", "--cluster", "later"], &[]).await?;
     for name in ["mapreduce", "fanin"] {
         assert_eq!(host.wait(&ids[name], WAIT).await?["state"], "completed", "{name}");
     }
     host.stop()?;
 
-    host = Host::start_in(dir.path(), &["--runners", "2"]).await?;
+    host = Host::start_local(dir.path(), &["--runners", "2"], &[]).await?;
     let (status, retried) = host.post(&format!("/v1/jobs/{}/retry", ids["flaky"]), &json!({})).await?;
     assert_eq!((status.as_u16(), &retried["requeued"]), (200, &json!(1)), "{retried}");
     assert_eq!(host.wait(&ids["flaky"], WAIT).await?["state"], "completed");

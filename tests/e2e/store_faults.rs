@@ -3,6 +3,10 @@
 //! host stops acknowledging at once (503 `store_unavailable`), says so on
 //! `/healthz`, exits non-zero, and after space is freed a restart completes
 //! every acknowledged job and has none of the refused ones.
+//!
+//! These are faults of the local store's log and files, so their hosts keep
+//! the store in the data directory whatever store the suite runs against
+//! ([`Host::start_local`]); `postgres.rs` has the database's faults.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -62,7 +66,7 @@ async fn a_full_disk_stops_acknowledgements_and_a_restart_completes_what_was_ack
     let disk = Tmpfs::mount(64)?;
     let data = disk.path().join("data");
     let args = ["--runners", "2", "--shutdown-grace", "2s"];
-    let mut host = Host::start_in(&data, &args).await?;
+    let mut host = Host::start_local(&data, &args, &[]).await?;
     host.upload("fanout").await?;
     let first = host.submit("Root", json!({"num_subtasks": 100})).await?;
     assert_eq!(host.wait(&first, WAIT).await?["state"], "completed");
@@ -93,7 +97,7 @@ async fn a_full_disk_stops_acknowledgements_and_a_restart_completes_what_was_ack
     assert!(!exit.success(), "a host whose store failed exits non-zero: {exit}");
 
     std::fs::remove_file(filler)?;
-    let host = Host::start_in(&data, &args).await?;
+    let host = Host::start_local(&data, &args, &[]).await?;
     for id in &acknowledged {
         assert_eq!(host.wait(id, WAIT).await?["state"], "completed", "acknowledged job {id}");
     }
@@ -123,7 +127,7 @@ fn record_offsets(path: &Path) -> anyhow::Result<Vec<usize>> {
 async fn a_corrupt_log_record_stops_start_up_until_recovery_is_asked_for() -> anyhow::Result<()> {
     let temp = tempfile::tempdir()?;
     let data = temp.path().join("data");
-    let mut host = Host::start_in(&data, &["--runners", "0"]).await?;
+    let mut host = Host::start_local(&data, &["--runners", "0"], &[]).await?;
     host.upload("probe").await?;
     for i in 0..20 {
         let (status, body) =
@@ -159,7 +163,7 @@ async fn a_corrupt_log_record_stops_start_up_until_recovery_is_asked_for() -> an
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(stderr.contains("start with `serve --recover-log`"), "{stderr}");
 
-    let host = Host::start_in(&data, &["--runners", "0", "--recover-log"]).await?;
+    let host = Host::start_local(&data, &["--runners", "0", "--recover-log"], &[]).await?;
     let (status, jobs) = host.get("/v1/jobs?limit=100").await?;
     assert_eq!(status, StatusCode::OK);
     let kept = jobs["jobs"].as_array().map(Vec::len).unwrap_or(0);
@@ -173,7 +177,7 @@ async fn a_corrupt_log_record_stops_start_up_until_recovery_is_asked_for() -> an
 async fn the_largest_groups_the_writer_builds_replay_after_kill_9() -> anyhow::Result<()> {
     let temp = tempfile::tempdir()?;
     let data = temp.path().join("data");
-    let mut host = Host::start_in(&data, &["--runners", "0"]).await?;
+    let mut host = Host::start_local(&data, &["--runners", "0"], &[]).await?;
     host.upload("fanout").await?;
     // Two bursts of 80 submissions of 1 MB inputs: 80 MB arriving together
     // is more than one group takes (64 MiB, far below the 4,096-command
@@ -191,7 +195,7 @@ async fn the_largest_groups_the_writer_builds_replay_after_kill_9() -> anyhow::R
         }
     }
     host.kill();
-    let host = Host::start_in(&data, &["--runners", "0"]).await?;
+    let host = Host::start_local(&data, &["--runners", "0"], &[]).await?;
     for id in &ids {
         let (status, job) = host.get(&format!("/v1/jobs/{id}")).await?;
         assert_eq!(status, StatusCode::OK, "acknowledged job {id} after the restart: {job}");
@@ -206,7 +210,7 @@ async fn a_failed_sync_is_neither_acknowledged_nor_replayed() -> anyhow::Result<
     // The 40th sync of the log fails without syncing (a test-build hook):
     // its bytes are in the page cache and would reach the disk anyway.
     let fault = [("SANDFLOW_FAULT_SYNC_AFTER", "40")];
-    let mut host = Host::start_with_env(&data, &["--runners", "0", "--shutdown-grace", "1s"], &fault).await?;
+    let mut host = Host::start_local(&data, &["--runners", "0", "--shutdown-grace", "1s"], &fault).await?;
     host.upload("probe").await?;
     let mut acknowledged = Vec::new();
     let refusal = loop {
@@ -223,7 +227,7 @@ async fn a_failed_sync_is_neither_acknowledged_nor_replayed() -> anyhow::Result<
         (StatusCode::SERVICE_UNAVAILABLE, &json!("store_unavailable"))
     );
     assert!(!host.wait_exit(Duration::from_secs(30)).await?.success());
-    let host = Host::start_in(&data, &["--runners", "0"]).await?;
+    let host = Host::start_local(&data, &["--runners", "0"], &[]).await?;
     let (_, jobs) = host.get("/v1/jobs?limit=1000").await?;
     let listed: Vec<&str> =
         jobs["jobs"].as_array().into_iter().flatten().filter_map(|j| j["id"].as_str()).collect();

@@ -70,7 +70,30 @@ fn test() -> Result<()> {
     // nothing is rebuilt for it.
     let bench = ["bench", "--workspace", "--bench", "suite", "--profile", "dev", "--", "--small"];
     run(cargo().args(bench))?;
-    run(cargo().args(["test", "--workspace"]))
+    run(cargo().args(["test", "--workspace"]))?;
+    // The end-to-end suite again with every host's state in a PostgreSQL
+    // database, but for the tests in which the store plays no part (the
+    // sandbox's, the SDKs', the dashboard's, the fuzzers') and those that
+    // run on the local store whatever the suite's store is.
+    let skip = [
+        "fuzz::",
+        "dashboard::",
+        "python::",
+        "javascript::",
+        "containment::",
+        "hostile::",
+        "egress::",
+        "netns::",
+        "limits::",
+        "store_faults::",
+        "migrate::",
+    ];
+    let mut e2e = cargo();
+    e2e.args(["test", "-p", "sandflow-tests", "--test", "e2e", "--"]).env("SANDFLOW_TEST_STORE", "postgres");
+    for test in skip {
+        e2e.args(["--skip", test]);
+    }
+    run(&mut e2e)
 }
 
 fn demo() -> Result<()> {

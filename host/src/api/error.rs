@@ -104,6 +104,11 @@ impl From<store::Error> for ApiError {
             store::Error::Unavailable(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())
             }
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "a request found the store unavailable");
+                let message = "the store's database is unavailable; try again shortly";
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", message)
+            }
             e => ApiError::internal(e),
         }
     }

@@ -44,6 +44,14 @@ pub enum Error {
     /// The runner's sandbox could not be set up.
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::Error),
+    /// A store opened by a `store` command failed.
+    #[error("{location}: {source}")]
+    Store {
+        /// Where the store is (without a password).
+        location: String,
+        /// The cause.
+        source: crate::store::Error,
+    },
 }
 
 /// Talks to one host.

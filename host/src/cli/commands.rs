@@ -23,6 +23,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Cluster(command) => cluster(&client, command).await,
         Command::Automation(command) => super::automations::run(&client, command).await,
         Command::Runner(args) => super::remote::runner(args, &cli.server, cli.token).await,
+        Command::Store(super::StoreCommand::Copy { from, to }) => super::store::copy(from, to).await,
         Command::Module(ModuleCommand::Upload { files, secrets }) => upload(&client, files, secrets).await,
         Command::Secret(command) => super::secrets::run(&client, command).await,
         Command::Module(ModuleCommand::List) => {
@@ -187,6 +188,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
         recover_log: args.recover_log,
         cache: args.cache,
         secret_key_file: args.secret_key_file,
+        store: args.store,
     };
     server::run(options, |addr| {
         println!("sandflow listening on http://{addr}");

@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod remote;
 mod secrets;
+mod store;
 mod tree;
 
 use std::net::SocketAddr;
@@ -56,6 +57,27 @@ pub enum Command {
     /// Run tasks of one cluster for a host elsewhere (`--server`, with a
     /// runner `--token`).
     Runner(RunnerArgs),
+    /// Work on a store directly (no host may have it open).
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+/// `sandflow store` commands.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy a whole store (jobs, modules, clusters, automations, secrets
+    /// as sealed) into a new, empty one: between a data directory's `db/`
+    /// and a PostgreSQL database, either way.
+    Copy {
+        /// The store to read: a `postgres://` URL, or a directory (a data
+        /// dir's `db/`).
+        #[arg(long, value_parser = parse_store)]
+        from: crate::store::Location,
+        /// The store to create: a `postgres://` URL of an empty database,
+        /// or a new directory.
+        #[arg(long, value_parser = parse_store)]
+        to: crate::store::Location,
+    },
 }
 
 /// Options of `sandflow runner`.
@@ -178,6 +200,12 @@ pub struct ServeArgs {
     /// from the data dir so a copy of the data alone reveals no secret.
     #[arg(long, env = "SANDFLOW_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
+    /// Where jobs, modules and clusters live: `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`
+    /// keeps them in a PostgreSQL database (one host writes it at a time;
+    /// the schema is created and migrated at start). Default: `db/` under
+    /// the data dir (which also holds the artifact cache either way).
+    #[arg(long, env = "SANDFLOW_STORE", value_parser = parse_store)]
+    pub store: Option<crate::store::Location>,
     /// Firings of automations missed while the host was down: `once` fires
     /// each automation once at start, as the latest missed time; `skip`
     /// drops them.
@@ -515,4 +543,12 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A `--store` value: a `postgres://` URL or a directory.
+fn parse_store(text: &str) -> Result<crate::store::Location, String> {
+    if text.is_empty() {
+        return Err("empty; give a postgres:// URL or a directory".into());
+    }
+    Ok(crate::store::Location::parse(text))
 }

@@ -102,7 +102,7 @@ pub enum Error {
 impl From<store::Error> for Error {
     fn from(e: store::Error) -> Self {
         match e {
-            store::Error::Unavailable(_) => Error::StoreUnavailable(e.to_string()),
+            e if e.is_unavailable() => Error::StoreUnavailable(e.to_string()),
             e => Error::Store(e.to_string()),
         }
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use sled::IVec;
 
 use super::Error;
-use super::kv::{Inner, MEM_HARD_LIMIT, MEM_LIMIT, WAL_LIMIT, read};
+use super::local::{Inner, MEM_HARD_LIMIT, MEM_LIMIT, WAL_LIMIT, read};
 use super::table::FrozenPart;
 use super::wal;
 use crate::model::now_ms;

@@ -5,9 +5,9 @@
 //! behind the marker of the set it belongs to (see `staged.rs`).
 
 use super::keys;
+use super::kv::KvWrite;
 use super::records::{self, DefRecord, DependentsRecord, TaskRecord};
 use super::unit::Live;
-use super::wal::KvWrite;
 use crate::model::{TaskDef, TaskId, TaskKey, TaskStatus};
 
 /// New tasks and what belongs to them.

@@ -12,9 +12,9 @@
 use std::collections::HashMap;
 
 use super::kv::Kv;
+use super::kv::KvWrite;
 use super::records::{self, DefRecord, DependentsRecord, ErrorRecord, LegacyTask, Stored, TaskRecord};
 use super::unit::Live;
-use super::wal::KvWrite;
 use super::{Error, keys};
 use crate::model::{JobId, TaskKey, TaskState};
 

@@ -1,20 +1,25 @@
-//! The store: the only code that touches sled.
+//! The store: the only code that touches sled or the database.
 //!
-//! One sled tree holds everything under fixed one-byte key prefixes (see
-//! [`keys`]), written through the write-ahead log and in-memory table of
-//! [`kv`]; a [`Unit`] of many records commits as one log record made
-//! durable with one sync. Records are versioned ([`records`]) and convert to
+//! Everything is ordered keys and values under fixed one-byte key prefixes
+//! (see [`keys`]), read and written through the interface of [`kv`], which
+//! two backends implement: [`local`] (a sled tree behind a write-ahead log
+//! and an in-memory table, in a data directory; the default) and
+//! [`postgres`] (a PostgreSQL database, [`Location::Postgres`]). A [`Unit`]
+//! of many records commits as one group made durable with one sync. Records are versioned ([`records`]) and convert to
 //! and from the domain model; no domain struct is serialized directly.
 
 mod automations;
 mod checkpoint;
 mod chunk;
+mod copy;
 mod fault;
 mod keys;
 mod kv;
+mod local;
 mod migrate;
 mod modules;
 mod outputs;
+mod postgres;
 mod records;
 mod secrets;
 mod segment;
@@ -28,6 +33,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use chunk::Chunk;
+pub use copy::Copied;
 pub use secrets::SealedSecret;
 pub use unit::{Live, Unit};
 
@@ -81,12 +87,49 @@ pub enum Error {
     /// The store stopped taking writes after a fault (`fault.rs`).
     #[error("the store stopped taking writes: {0}")]
     Unavailable(std::sync::Arc<str>),
+    /// The database failed, could not be reached, or did not answer.
+    #[error("database: {0}")]
+    Postgres(String),
+    /// Another host holds the database's store lock.
+    #[error(
+        "another host holds this store: it is locked by the PostgreSQL session of the host that opened it \
+         (stop that host, or wait for its connection to end)"
+    )]
+    Held,
+    /// Another host took the store over since this one opened it.
+    #[error("another host took over this store (lease epoch {now}, this host held {held})")]
+    Fenced {
+        /// The lease's epoch now.
+        now: i64,
+        /// The epoch this host held.
+        held: i64,
+    },
+    /// The database's schema was migrated by a newer build.
+    #[error("the database has schema version {found}, this build knows up to {reads}")]
+    DatabaseSchema {
+        /// The version found in the database.
+        found: i32,
+        /// The latest version this build knows.
+        reads: i32,
+    },
+    /// The destination of a copy already holds data.
+    #[error("the destination store is not empty: a copy goes into a new store only")]
+    NotEmpty,
     /// The data directory was written by an incompatible version.
     #[error("data directory has schema version {found}, this build reads {SCHEMA_VERSION}")]
     Schema {
         /// The version found on disk.
         found: u32,
     },
+}
+
+impl Error {
+    /// Whether the store cannot take or answer requests for now (its fault
+    /// is raised, or its database failed or is held by another host), as
+    /// opposed to a bad record: what clients see as 503.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Unavailable(_) | Error::Postgres(_) | Error::Fenced { .. } | Error::Held)
+    }
 }
 
 /// One page of a job's log lines.
@@ -100,48 +143,73 @@ pub struct LogPage {
     pub more: bool,
 }
 
+/// Where a store keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A data directory on this machine (sled, a write-ahead log, files).
+    Dir(std::path::PathBuf),
+    /// A PostgreSQL database, by its connection URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// A `postgres://` or `postgresql://` URL names a database; anything
+    /// else is a directory.
+    pub fn parse(text: &str) -> Location {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Location::Postgres(text.to_owned())
+        } else {
+            Location::Dir(text.into())
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    /// The directory, or the database URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Dir(dir) => write!(f, "{}", dir.display()),
+            Location::Postgres(url) => f.write_str(&postgres::redact(url)),
+        }
+    }
+}
+
 /// The durable state of the host.
 #[derive(Clone)]
 pub struct Store {
     kv: kv::Kv,
-    /// Module bytes, as files by digest.
-    modules: Arc<modules::ModuleFiles>,
     log_seq: Arc<unit::Sequence>,
     epoch: u32,
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`, migrating an older layout.
-    /// A corrupt log record stops it ([`Error::CorruptLog`]).
+    /// Opens (or creates) the local store in `dir`, migrating an older
+    /// layout. A corrupt log record stops it ([`Error::CorruptLog`]).
     pub fn open(dir: &Path) -> Result<Self, Error> {
-        Store::open_with(dir, false)
+        Store::open_at(&Location::Dir(dir.to_path_buf()), false)
     }
 
-    /// [`Store::open`]; with `recover_log`, a corrupt log record ends the
-    /// log there instead (what follows it is dropped).
-    pub fn open_with(dir: &Path, recover_log: bool) -> Result<Self, Error> {
-        let db = sled::Config::new().path(dir).cache_capacity(256 << 20).open()?;
-        let tree = db.open_tree("sandflow")?;
-        let schema = check_schema(&tree)?;
-        let kv = kv::Kv::open(db.clone(), tree.clone(), &dir.join("wal"), recover_log)?;
+    /// Opens (or creates) the store at `location`, migrating an older
+    /// layout; with `recover_log`, a corrupt record of a local store's log
+    /// ends the log there instead (what follows it is dropped).
+    pub fn open_at(location: &Location, recover_log: bool) -> Result<Self, Error> {
+        let kv = match location {
+            Location::Dir(dir) => local::open(dir, recover_log)?,
+            Location::Postgres(url) => postgres::open(url)?,
+        };
+        let schema = check_schema(&kv)?;
         let discarded = staged::discard_uncommitted(&kv)?;
         if discarded > 0 {
             tracing::info!(subtasks = discarded, "deleted subtasks whose parent's report never committed");
         }
         if schema != SCHEMA_VERSION {
             migrate::to_schema_3(&kv)?;
-            // sled holds every converted record before the schema says so.
+            // Every converted record is in place before the schema says so.
             kv.checkpoint()?;
         }
-        set_schema(&db, &tree)?;
-        let modules = Arc::new(modules::ModuleFiles::open(&dir.join("modules"))?);
-        let moved = modules.adopt_from(&kv)?;
-        if moved > 0 {
-            kv.checkpoint()?;
-            tracing::info!(modules = moved, "moved module bytes out of the database into files");
-        }
+        set_schema(&kv)?;
         let epoch = next_epoch(&kv)?;
-        Ok(Store { kv, modules, log_seq: Arc::default(), epoch })
+        Ok(Store { kv, log_seq: Arc::default(), epoch })
     }
 
     /// The number of this start of the store (1 for the first): every start
@@ -150,9 +218,10 @@ impl Store {
         self.epoch
     }
 
-    /// Bytes appended to the write-ahead log since the host started.
+    /// Bytes written to durable storage since the host started (appended
+    /// to the write-ahead log, or sent to the database).
     pub fn log_bytes(&self) -> u64 {
-        self.kv.log_bytes()
+        self.kv.written_bytes()
     }
 
     /// Lets background checkpoints start: call once start-up has read what it
@@ -167,8 +236,8 @@ impl Store {
         self.kv.room().await;
     }
 
-    /// Writes everything held in memory to sled (at shutdown, so the next
-    /// start has no log to replay).
+    /// Writes everything held in memory to its final place (at shutdown, so
+    /// the next start of a local store has no log to replay).
     pub fn checkpoint(&self) -> Result<(), Error> {
         self.kv.checkpoint()
     }
@@ -190,10 +259,10 @@ fn next_epoch(kv: &kv::Kv) -> Result<u32, Error> {
     Ok(epoch)
 }
 
-/// The layout of the data directory: this code's, or one it migrates (a
-/// new directory has this code's).
-fn check_schema(tree: &sled::Tree) -> Result<u32, Error> {
-    let Some(v) = tree.get(keys::meta("schema"))? else { return Ok(SCHEMA_VERSION) };
+/// The layout of the stored records: this code's, or one it migrates (a
+/// new store has this code's).
+fn check_schema(kv: &kv::Kv) -> Result<u32, Error> {
+    let Some(v) = kv.get(keys::meta("schema"))? else { return Ok(SCHEMA_VERSION) };
     let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
     if !(MIGRATES_FROM..=SCHEMA_VERSION).contains(&found) {
         return Err(Error::Schema { found });
@@ -201,11 +270,11 @@ fn check_schema(tree: &sled::Tree) -> Result<u32, Error> {
     Ok(found)
 }
 
-fn set_schema(db: &sled::Db, tree: &sled::Tree) -> Result<(), Error> {
+fn set_schema(kv: &kv::Kv) -> Result<(), Error> {
     let key = keys::meta("schema");
-    if tree.get(&key)?.as_deref() != Some(&SCHEMA_VERSION.to_be_bytes()[..]) {
-        tree.insert(key, &SCHEMA_VERSION.to_be_bytes())?;
-        db.flush()?;
+    if kv.get(&key)?.as_deref() != Some(&SCHEMA_VERSION.to_be_bytes()[..]) {
+        kv.apply(vec![vec![(key, Some(SCHEMA_VERSION.to_be_bytes().to_vec()))]])?;
+        kv.sync_blocking()?;
     }
     Ok(())
 }
@@ -241,7 +310,7 @@ impl Store {
     }
 
     /// Applies `writes` as one group and makes them durable.
-    async fn write(&self, writes: Vec<wal::KvWrite>) -> Result<(), Error> {
+    async fn write(&self, writes: Vec<kv::KvWrite>) -> Result<(), Error> {
         self.kv.apply(vec![writes])?;
         self.kv.sync().await
     }
@@ -474,8 +543,8 @@ impl Store {
     /// Stores a module, its bytes (a file, durable before the record) and
     /// its task types in the registry, durably.
     pub async fn put_module(&self, info: &ModuleInfo, bytes: &[u8]) -> Result<(), Error> {
-        let (files, digest, owned) = (self.modules.clone(), info.digest, bytes.to_vec());
-        tokio::task::spawn_blocking(move || files.write(&digest, &owned))
+        let (kv, digest, owned) = (self.kv.clone(), info.digest, bytes.to_vec());
+        tokio::task::spawn_blocking(move || kv.write_module(&digest, &owned))
             .await
             .map_err(|e| Error::Io(std::io::Error::other(e)))??;
         let mut writes = vec![(keys::module(&info.digest), Some(records::encode(&ModuleRecord::from(info))))];
@@ -504,7 +573,7 @@ impl Store {
 
     /// The bytes of module `digest`.
     pub fn module_bytes(&self, digest: &Digest) -> Result<Option<Vec<u8>>, Error> {
-        self.modules.read(digest)
+        self.kv.read_module(digest)
     }
 
     /// Every registered task type and the module implementing it.

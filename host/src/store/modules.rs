@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::kv::Kv;
-use super::wal::KvWrite;
+use super::kv::KvWrite;
 use super::{Error, keys};
 use crate::model::Digest;
 

@@ -13,8 +13,8 @@
 use std::collections::HashSet;
 
 use super::kv::Kv;
+use super::kv::KvWrite;
 use super::records::{self, TaskRecord};
-use super::wal::KvWrite;
 use super::{Error, keys};
 use crate::model::{JobId, TaskId, TaskKey};
 

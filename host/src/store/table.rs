@@ -1,8 +1,9 @@
-//! The in-memory table of recent writes, in two parts. The active part takes
-//! every applied group. A checkpoint freezes it (a swap with an empty map,
-//! under the lock for an instant), writes the frozen part to sled without
-//! holding any lock, and then drops it. Reads look at the active part, then
-//! the frozen one, then sled (see `kv.rs`).
+//! The in-memory table of recent writes, in two parts, which both backends
+//! keep. The active part takes every applied group. A checkpoint (`local.rs`)
+//! or a commit (`postgres/`) freezes it (a swap with an empty map, under the
+//! lock for an instant), writes the frozen part to sled or the database
+//! without holding any lock, and then drops it. Reads look at the active
+//! part, then the frozen one, then the durable store.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -11,6 +12,8 @@ use std::sync::Arc;
 
 use itertools::{EitherOrBoth, Itertools};
 use sled::IVec;
+
+use super::Error;
 
 /// A key and its latest value (`None`: deleted).
 pub(super) type Pending = (IVec, Option<IVec>);
@@ -125,6 +128,29 @@ impl Table {
     pub(super) fn release(&mut self) {
         self.frozen = None;
     }
+}
+
+/// The table's entries of a range (in scan order, from [`Table::range`])
+/// merged with the durable ones of the same range and order, the table
+/// winning on equal keys; deleted keys are skipped, the durable side's
+/// errors passed on.
+pub(super) fn merged<E>(
+    mem: Vec<Pending>,
+    durable: impl Iterator<Item = Result<(IVec, IVec), E>>,
+    rev: bool,
+) -> impl Iterator<Item = Result<(IVec, IVec), Error>>
+where
+    Error: From<E>,
+{
+    let order = move |(m, _): &Pending, d: &Result<(IVec, IVec), E>| match d {
+        Err(_) => std::cmp::Ordering::Greater,
+        Ok((d, _)) if rev => d.cmp(m),
+        Ok((d, _)) => m.cmp(d),
+    };
+    mem.into_iter().merge_join_by(durable, order).filter_map(|entry| match entry {
+        EitherOrBoth::Left((k, v)) | EitherOrBoth::Both((k, v), _) => v.map(|v| Ok((k, v))),
+        EitherOrBoth::Right(d) => Some(d.map_err(Error::from)),
+    })
 }
 
 #[cfg(test)]

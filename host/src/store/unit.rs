@@ -16,11 +16,11 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::chunk::Chunk;
 use super::kv::Kv;
+use super::kv::KvWrite;
 use super::records::{
     self, AutomationRecord, DefRecord, DependentsRecord, ErrorRecord, JobRecord, LogRecord, OutputRecord,
     SpanRecord, TaskRecord,
 };
-use super::wal::KvWrite;
 use super::{Error, keys};
 use crate::model::{
     AttemptError, Automation, AutomationId, Job, JobId, LogEntry, MAX_KEPT_ERRORS, SpanEntry, StoredOutput,

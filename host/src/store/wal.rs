@@ -22,8 +22,7 @@ use std::sync::Arc;
 use super::Error;
 use super::segment::{self, Segment, Spares};
 
-/// One write: a key and its new value, or `None` to delete it.
-pub type KvWrite = (Vec<u8>, Option<Vec<u8>>);
+use super::kv::KvWrite;
 
 /// Longest record accepted when reading (a larger length is a torn tail).
 const MAX_RECORD: usize = 1 << 30;

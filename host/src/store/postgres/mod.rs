@@ -1,0 +1,387 @@
+//! The PostgreSQL backend of the store (`kv.rs`): keys and values in one
+//! table, module bytes in another, and the in-memory table of `table.rs`
+//! in front of them. A sync commits every group applied since the last one
+//! in one transaction (group commit); reads look at the in-memory table,
+//! then the database.
+//!
+//! The backend runs its own small tokio runtime for the database client:
+//! the store's reads are synchronous, so a read sends its query there and
+//! waits for the answer (bounded by [`QUERY_TIMEOUT`]), which never waits
+//! on a thread of the caller's runtime.
+//!
+//! One host at a time writes a database: opening takes a session advisory
+//! lock ([`schema::LOCK_KEY`]) on a connection kept for the backend's life,
+//! and raises the lease row's epoch. Every commit checks that epoch in its
+//! transaction, so a host that lost its lock can never commit after
+//! another took over; losing the lock's connection raises the fault at
+//! once (`fault.rs`: no more acknowledgements).
+//!
+//! Architecture invariant: a key is in the in-memory table or committed in
+//! the database from the moment it is applied; the table drops a frozen part
+//! only after the transaction holding it committed.
+
+mod scan;
+mod schema;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use deadpool_postgres::{Pool, Runtime};
+use sled::IVec;
+use tokio_postgres::NoTls;
+
+use super::Error;
+use super::fault::Fault;
+use super::kv::{Backend, Entries, KeyRange, Kv, KvWrite};
+use super::table::{Map, Table, merged};
+use crate::model::Digest;
+
+/// Longest a query or a commit may take before it counts as failed.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a start waits for the store's lock: a host killed a moment ago
+/// holds it until the database notices its connection closed.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// Connections in the pool (reads and commits).
+const POOL_SIZE: usize = 8;
+/// Rows per statement of a commit.
+const ROWS_PER_STATEMENT: usize = 4_096;
+/// Bytes per statement of a commit (keys and values).
+const BYTES_PER_STATEMENT: usize = 16 << 20;
+
+/// Opens the store in the database at `url`: takes the store's lock
+/// (waiting up to [`LOCK_WAIT`] for a host that is stopping to let it go),
+/// migrates the schema, raises the lease's epoch.
+pub(super) fn open(url: &str) -> Result<Kv, Error> {
+    open_waiting(url, LOCK_WAIT)
+}
+
+/// [`open`], waiting up to `wait` for the lock.
+fn open_waiting(url: &str, wait: Duration) -> Result<Kv, Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sandflow-postgres")
+        .enable_all()
+        .build()
+        .map_err(Error::Io)?;
+    let handle = runtime.handle().clone();
+    match connect(url, &handle, wait) {
+        Ok((shared, lock)) => {
+            tracing::info!(database = %redact(url), epoch = shared.epoch, "opened the store in PostgreSQL");
+            Ok(Kv::new(Arc::new(Postgres { runtime: Some(runtime), handle, shared, _lock: lock })))
+        }
+        Err(e) => {
+            // Not dropped where it stands: this may be a runtime's thread.
+            runtime.shutdown_background();
+            Err(e)
+        }
+    }
+}
+
+/// Takes the store's lock and opens the pool, on the backend's runtime.
+fn connect(
+    url: &str,
+    handle: &tokio::runtime::Handle,
+    wait: Duration,
+) -> Result<(Arc<Shared>, tokio_postgres::Client), Error> {
+    let fault = Arc::new(Fault::new());
+    let (lock, epoch) = block(handle, schema::take(url.to_owned(), fault.clone(), wait))?;
+    let shared = Arc::new(Shared {
+        pool: pool(url, handle)?,
+        mem: RwLock::new(Table::default()),
+        commit: tokio::sync::Mutex::new(()),
+        epoch,
+        fault,
+        applied: tokio::sync::watch::Sender::new(0),
+        written: AtomicU64::new(0),
+    });
+    Ok((shared, lock))
+}
+
+/// The pool of connections to `url`, created on the backend's runtime.
+fn pool(url: &str, handle: &tokio::runtime::Handle) -> Result<Pool, Error> {
+    let mut config = deadpool_postgres::Config::new();
+    config.url = Some(url.to_owned());
+    let mut limits = deadpool_postgres::PoolConfig::new(POOL_SIZE);
+    limits.timeouts.wait = Some(QUERY_TIMEOUT);
+    limits.timeouts.create = Some(QUERY_TIMEOUT);
+    limits.timeouts.recycle = Some(QUERY_TIMEOUT);
+    config.pool = Some(limits);
+    let _entered = handle.enter();
+    config.create_pool(Some(Runtime::Tokio1), NoTls).map_err(|e| Error::Postgres(e.to_string()))
+}
+
+/// `url` with its password replaced by `***`, for logs and errors.
+pub(super) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_owned() };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// What the backend's methods and the tasks on its runtime share.
+struct Shared {
+    pool: Pool,
+    mem: RwLock<Table>,
+    /// One commit at a time.
+    commit: tokio::sync::Mutex<()>,
+    /// The lease's epoch this host holds.
+    epoch: i64,
+    fault: Arc<Fault>,
+    applied: tokio::sync::watch::Sender<u64>,
+    /// Bytes of keys and values committed since open.
+    written: AtomicU64,
+}
+
+/// The backend: its runtime, what it shares with it, the lock's connection.
+struct Postgres {
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    shared: Arc<Shared>,
+    /// The connection that holds the store's lock (for its life).
+    _lock: tokio_postgres::Client,
+}
+
+impl Drop for Postgres {
+    /// Stops the runtime without waiting (the store may be dropped on
+    /// another runtime's thread); its tasks, the lock's watcher among them,
+    /// are dropped, and the lock is released with its connection.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Runs `fut` on the backend's runtime and waits for it on this thread,
+/// for at most [`QUERY_TIMEOUT`].
+fn block<T: Send + 'static>(
+    handle: &tokio::runtime::Handle,
+    fut: impl Future<Output = Result<T, Error>> + Send + 'static,
+) -> Result<T, Error> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    handle.spawn(async move {
+        let _ = tx.send(bounded(fut).await);
+    });
+    rx.recv().unwrap_or_else(|_| Err(Error::Postgres("the database client has stopped".into())))
+}
+
+/// `fut`, failed when it takes longer than [`QUERY_TIMEOUT`].
+async fn bounded<T>(fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    tokio::time::timeout(QUERY_TIMEOUT, fut).await.unwrap_or_else(|_| {
+        Err(Error::Postgres(format!("the database did not answer within {} s", QUERY_TIMEOUT.as_secs())))
+    })
+}
+
+fn read(mem: &RwLock<Table>) -> std::sync::RwLockReadGuard<'_, Table> {
+    mem.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write(mem: &RwLock<Table>) -> std::sync::RwLockWriteGuard<'_, Table> {
+    mem.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Commits the table's active part in one transaction, then drops it
+    /// from memory; a failure raises the fault (the part stays readable).
+    async fn sync(self: Arc<Self>) -> Result<(), Error> {
+        let _one = self.commit.lock().await;
+        self.fault.check()?;
+        let frozen = {
+            let mut mem = write(&self.mem);
+            if mem.active_bytes() == 0 {
+                return Ok(());
+            }
+            mem.freeze(Vec::new()).0
+        };
+        match bounded(commit(&self.pool, self.epoch, &frozen)).await {
+            Ok(bytes) => {
+                write(&self.mem).release();
+                self.written.fetch_add(bytes, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => Err(self.fault.raise(e)),
+        }
+    }
+}
+
+/// Writes `map` in one transaction, if this host still holds the lease at
+/// `epoch`; answers the bytes sent.
+async fn commit(pool: &Pool, epoch: i64, map: &Map) -> Result<u64, Error> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let tx = client.transaction().await?;
+    schema::check_epoch(&tx, epoch).await?;
+    let (mut puts, mut deletes) = (Batch::default(), Vec::new());
+    let mut bytes = 0;
+    for (key, value) in map {
+        bytes += (key.len() + value.as_ref().map_or(0, |v| v.len())) as u64;
+        match value {
+            Some(value) => {
+                puts.push(key, value);
+                if puts.full() {
+                    puts.flush(&tx).await?;
+                }
+            }
+            None => deletes.push(key.as_ref()),
+        }
+    }
+    puts.flush(&tx).await?;
+    for chunk in deletes.chunks(ROWS_PER_STATEMENT) {
+        tx.execute("DELETE FROM sandflow_kv WHERE k = ANY($1)", &[&chunk]).await?;
+    }
+    tx.commit().await?;
+    Ok(bytes)
+}
+
+/// Rows of one upsert statement.
+#[derive(Default)]
+struct Batch<'a> {
+    keys: Vec<&'a [u8]>,
+    values: Vec<&'a [u8]>,
+    bytes: usize,
+}
+
+impl<'a> Batch<'a> {
+    fn push(&mut self, key: &'a [u8], value: &'a [u8]) {
+        self.bytes += key.len() + value.len();
+        self.keys.push(key);
+        self.values.push(value);
+    }
+
+    fn full(&self) -> bool {
+        self.keys.len() >= ROWS_PER_STATEMENT || self.bytes >= BYTES_PER_STATEMENT
+    }
+
+    async fn flush(&mut self, tx: &tokio_postgres::Transaction<'_>) -> Result<(), Error> {
+        if self.keys.is_empty() {
+            return Ok(());
+        }
+        tx.execute(
+            "INSERT INTO sandflow_kv (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+             ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+            &[&self.keys, &self.values],
+        )
+        .await?;
+        *self = Batch::default();
+        Ok(())
+    }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    /// The database's own message when it sent one, else the client's
+    /// error and its cause.
+    fn from(e: tokio_postgres::Error) -> Self {
+        if let Some(db) = e.as_db_error() {
+            return Error::Postgres(format!("{} ({})", db.message(), db.code().code()));
+        }
+        match std::error::Error::source(&e) {
+            Some(cause) => Error::Postgres(format!("{e}: {cause}")),
+            None => Error::Postgres(e.to_string()),
+        }
+    }
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> Error {
+    Error::Postgres(format!("no connection to the database: {e}"))
+}
+
+#[async_trait::async_trait]
+impl Backend for Postgres {
+    fn get(&self, key: &[u8]) -> Result<Option<IVec>, Error> {
+        if let Some(value) = read(&self.shared.mem).get(key) {
+            return Ok(value);
+        }
+        let (pool, key) = (self.shared.pool.clone(), key.to_vec());
+        block(&self.handle, async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let query = client.prepare_cached("SELECT v FROM sandflow_kv WHERE k = $1").await?;
+            let row = client.query_opt(&query, &[&key]).await?;
+            Ok(row.map(|r| IVec::from(r.get::<_, &[u8]>(0))))
+        })
+    }
+
+    fn range(&self, range: KeyRange, rev: bool) -> Entries {
+        let bounds = (range.0.as_ref().map(Vec::as_slice), range.1.as_ref().map(Vec::as_slice));
+        let mem = read(&self.shared.mem).range(bounds, rev);
+        let durable = scan::Scan::new(self.handle.clone(), self.shared.pool.clone(), range, rev);
+        Box::new(merged(mem, durable, rev))
+    }
+
+    fn apply(&self, groups: Vec<Vec<KvWrite>>) -> Result<(), Error> {
+        self.shared.fault.check()?;
+        let mut mem = write(&self.shared.mem);
+        for group in groups.into_iter().filter(|g| !g.is_empty()) {
+            mem.put_group(group.into_iter().map(|(k, v)| (IVec::from(k), v.map(IVec::from))));
+        }
+        drop(mem);
+        self.shared.applied.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    async fn sync(&self) -> Result<(), Error> {
+        let done = self.handle.spawn(self.shared.clone().sync()).await;
+        done.unwrap_or_else(|e| Err(Error::Postgres(format!("the commit did not finish: {e}"))))
+    }
+
+    fn sync_blocking(&self) -> Result<(), Error> {
+        block(&self.handle, self.shared.clone().sync())
+    }
+
+    fn watch_applied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.applied.subscribe()
+    }
+
+    fn fault(&self) -> tokio::sync::watch::Receiver<Option<Arc<str>>> {
+        self.shared.fault.watch()
+    }
+
+    fn written_bytes(&self) -> u64 {
+        self.shared.written.load(Ordering::Relaxed)
+    }
+
+    /// Nothing runs in the background.
+    fn resume(&self) {}
+
+    /// Every sync drains the table, so writes never wait for more room.
+    async fn room(&self) {}
+
+    /// Commits what the table holds.
+    fn checkpoint(&self) -> Result<(), Error> {
+        self.sync_blocking()
+    }
+
+    /// Commits on its own, before the module's record is applied.
+    fn write_module(&self, digest: &Digest, bytes: &[u8]) -> Result<(), Error> {
+        let (pool, digest, bytes) = (self.shared.pool.clone(), digest.0.to_vec(), bytes.to_vec());
+        block(&self.handle, async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let insert =
+                "INSERT INTO sandflow_modules (digest, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+            client.execute(insert, &[&digest, &bytes]).await?;
+            Ok(())
+        })
+    }
+
+    fn read_module(&self, digest: &Digest) -> Result<Option<Vec<u8>>, Error> {
+        let (pool, key) = (self.shared.pool.clone(), digest.0.to_vec());
+        let bytes = block(&self.handle, async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let row =
+                client.query_opt("SELECT bytes FROM sandflow_modules WHERE digest = $1", &[&key]).await?;
+            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+        })?;
+        Ok(bytes.filter(|b| {
+            let intact = Digest::of(b) == *digest;
+            if !intact {
+                tracing::error!(%digest, "stored module bytes do not match their digest; ignoring them");
+            }
+            intact
+        }))
+    }
+}

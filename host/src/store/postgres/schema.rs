@@ -1,0 +1,103 @@
+//! The database's schema, its versioned migrations, and the store's lock
+//! and lease: which host writes the database, and since which epoch.
+//!
+//! Architecture invariant: only the host holding the advisory lock
+//! [`LOCK_KEY`] migrates the schema or raises the lease's epoch, and a
+//! commit succeeds only while the lease still holds the epoch its host
+//! raised it to ([`check_epoch`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls, Transaction};
+
+use crate::store::Error;
+use crate::store::fault::Fault;
+
+/// The session advisory lock of a Sandflow store (the bytes of "sandflow").
+pub(super) const LOCK_KEY: i64 = i64::from_be_bytes(*b"sandflow");
+
+/// Each migration: its version, what it does, its statements. Applied in
+/// order, each in its own transaction, recorded in `sandflow_migrations`.
+const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "keys and values, module bytes, the lease",
+    "CREATE TABLE sandflow_kv (k bytea PRIMARY KEY, v bytea NOT NULL);
+     CREATE TABLE sandflow_modules (digest bytea PRIMARY KEY, bytes bytea NOT NULL);
+     CREATE TABLE sandflow_lease (id integer PRIMARY KEY CHECK (id = 1), epoch bigint NOT NULL);",
+)];
+
+/// Connects to `url`, takes the store's lock, migrates, and raises the
+/// lease's epoch; answers the connection (the lock lasts as long as it)
+/// and the epoch. Losing that connection later raises `fault`.
+pub(super) async fn take(url: String, fault: Arc<Fault>, wait: Duration) -> Result<(Client, i64), Error> {
+    let (mut client, connection) = tokio_postgres::connect(&url, NoTls).await?;
+    tokio::spawn(async move {
+        let why = match connection.await {
+            Ok(()) => "the database closed the connection".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        fault.raise(Error::Postgres(format!("lost the connection that holds the store's lock: {why}")));
+    });
+    lock(&client, wait).await?;
+    migrate(&mut client).await?;
+    let raise = "INSERT INTO sandflow_lease (id, epoch) VALUES (1, 1) \
+                 ON CONFLICT (id) DO UPDATE SET epoch = sandflow_lease.epoch + 1 RETURNING epoch";
+    let epoch: i64 = client.query_one(raise, &[]).await?.get(0);
+    Ok((client, epoch))
+}
+
+/// Takes the store's lock on `client`'s session, waiting up to `wait`.
+async fn lock(client: &Client, wait: Duration) -> Result<(), Error> {
+    if wait.is_zero() {
+        let locked: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY]).await?.get(0);
+        return if locked { Ok(()) } else { Err(Error::Held) };
+    }
+    client.batch_execute(&format!("SET lock_timeout = {}", wait.as_millis())).await?;
+    match client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await {
+        Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => return Err(Error::Held),
+        other => other?,
+    };
+    client.batch_execute("RESET lock_timeout").await?;
+    Ok(())
+}
+
+/// Applies the migrations the database lacks; refuses a database migrated
+/// by a newer build.
+async fn migrate(client: &mut Client) -> Result<(), Error> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS sandflow_migrations (version integer PRIMARY KEY, \
+             name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await?;
+    let applied: Option<i32> =
+        client.query_one("SELECT max(version) FROM sandflow_migrations", &[]).await?.get(0);
+    let applied = applied.unwrap_or(0);
+    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+    if applied > latest {
+        return Err(Error::DatabaseSchema { found: applied, reads: latest });
+    }
+    for (version, name, statements) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
+        let tx = client.transaction().await?;
+        tx.batch_execute(statements).await?;
+        tx.execute("INSERT INTO sandflow_migrations (version, name) VALUES ($1, $2)", &[version, name])
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, name, "migrated the database");
+    }
+    Ok(())
+}
+
+/// Fails with [`Error::Fenced`] unless the lease still holds `epoch`; the
+/// row stays share-locked until `tx` ends, so a host taking over waits for
+/// this commit before it raises the epoch.
+pub(super) async fn check_epoch(tx: &Transaction<'_>, epoch: i64) -> Result<(), Error> {
+    let row = tx.query_one("SELECT epoch FROM sandflow_lease WHERE id = 1 FOR SHARE", &[]).await?;
+    let now: i64 = row.get(0);
+    if now != epoch {
+        return Err(Error::Fenced { now, held: epoch });
+    }
+    Ok(())
+}

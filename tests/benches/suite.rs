@@ -5,7 +5,9 @@
 //!
 //! Run: `cargo bench -p sandflow-tests --bench suite` (add `-- --small`, or
 //! `-- --only sandbox|handoff|fanout|fairness|shapes|cache|python|javascript|remote|submit|storage` for one
-//! figure).
+//! figure). With `SANDFLOW_TEST_STORE=postgres` every host keeps its state
+//! in a private PostgreSQL server (`SANDFLOW_TEST_POSTGRES_DURABLE=1`: with
+//! `fsync`, as a production database runs).
 
 mod cache;
 mod fairness;
@@ -427,8 +429,9 @@ async fn main() -> anyhow::Result<()> {
     let commit = std::process::Command::new("git").args(["rev-parse", "--short", "HEAD"]).output();
     let commit = commit.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let store = if harness::postgres_store() { "PostgreSQL (SANDFLOW_TEST_STORE=postgres)" } else { "local" };
     println!(
-        "sandflow benchmark suite ({}), commit {commit}, {cores} cores",
+        "sandflow benchmark suite ({}), commit {commit}, {cores} cores, {store} store",
         if small { "small" } else { "full" }
     );
     let only = std::env::args().skip_while(|a| a != "--only").nth(1);

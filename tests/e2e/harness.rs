@@ -67,6 +67,12 @@ fn store_args(data_dir: &Path, args: &[&str]) -> anyhow::Result<Vec<String>> {
     Ok(vec!["--store".into(), url])
 }
 
+/// The hosts' log filter: `SANDFLOW_TEST_LOG`, else warnings (but the
+/// server's own, which the tests cause on purpose).
+fn host_log_filter() -> String {
+    std::env::var("SANDFLOW_TEST_LOG").unwrap_or_else(|_| "warn,sandflow_host::server=error".into())
+}
+
 /// A running host process with its own data directory.
 pub struct Host {
     child: Child,
@@ -120,7 +126,7 @@ impl Host {
             .args(store)
             .args(args)
             .envs(env.iter().copied())
-            .env("SANDFLOW_LOG", "warn,sandflow_host::server=error")
+            .env("SANDFLOW_LOG", host_log_filter())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -33,6 +33,7 @@ mod postgres;
 mod python;
 mod query;
 mod remote;
+mod replicas;
 mod restart;
 mod secrets;
 mod shapes;

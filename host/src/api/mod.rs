@@ -20,6 +20,7 @@ mod modules;
 mod openapi;
 mod outputs;
 mod query;
+mod replica;
 mod roots;
 mod runners;
 mod secrets;
@@ -44,6 +45,9 @@ pub use error::ApiError;
 pub use fleet::{Fleet, RunnerView};
 pub use jobs::{LogPageView, Retried};
 pub use query::JobPage;
+pub use replica::{Front, Standby, front};
+/// A host's routes, as [`router`] builds them (for the server to hold).
+pub type Routes = Router;
 pub use serve::{ServeLimits, serve};
 pub use uploads::{UploadError, UploadState, UploadView};
 pub use views::{CountsView, JobView, LogView, ModuleView, TaskTypeView, TaskView};

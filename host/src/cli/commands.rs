@@ -189,6 +189,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Error> {
         cache: args.cache,
         secret_key_file: args.secret_key_file,
         store: args.store,
+        advertise: args.advertise,
     };
     server::run(options, |addr| {
         println!("sandflow listening on http://{addr}");

@@ -206,6 +206,10 @@ pub struct ServeArgs {
     /// the data dir (which also holds the artifact cache either way).
     #[arg(long, env = "SANDFLOW_STORE", value_parser = parse_store)]
     pub store: Option<crate::store::Location>,
+    /// The URL other hosts of the same database pass API requests to while
+    /// this host leads it (default: `http://` and the bound address).
+    #[arg(long, env = "SANDFLOW_ADVERTISE")]
+    pub advertise: Option<String>,
     /// Firings of automations missed while the host was down: `once` fires
     /// each automation once at start, as the latest missed time; `skip`
     /// drops them.

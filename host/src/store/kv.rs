@@ -62,6 +62,11 @@ pub(super) trait Backend: Send + Sync {
     fn write_module(&self, digest: &Digest, bytes: &[u8]) -> Result<(), Error>;
     /// The bytes of module `digest`, if stored and intact; blocking.
     fn read_module(&self, digest: &Digest) -> Result<Option<Vec<u8>>, Error>;
+    /// Tells other hosts sharing the store where this one, which writes
+    /// it, serves its API; blocking. Nothing to tell where none can share it.
+    fn announce(&self, _address: &str) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// The backend the store runs on; cheap to clone.
@@ -143,6 +148,11 @@ impl Kv {
     /// The bytes of module `digest` (blocking).
     pub fn read_module(&self, digest: &Digest) -> Result<Option<Vec<u8>>, Error> {
         self.0.read_module(digest)
+    }
+
+    /// Tells other hosts where this one serves its API (blocking).
+    pub fn announce(&self, address: &str) -> Result<(), Error> {
+        self.0.announce(address)
     }
 }
 

@@ -197,6 +197,35 @@ impl Store {
             Location::Dir(dir) => local::open(dir, recover_log)?,
             Location::Postgres(url) => postgres::open(url)?,
         };
+        Store::open_kv(kv)
+    }
+
+    /// Opens the store at `location` once no other host holds it: at once
+    /// for a local store (whose directory lock refuses a second host), after
+    /// the host that leads a database stops (however long that takes).
+    pub fn open_when_free(location: &Location) -> Result<Self, Error> {
+        match location {
+            Location::Dir(_) => Store::open_at(location, false),
+            Location::Postgres(url) => Store::open_kv(postgres::open_waiting(url, None)?),
+        }
+    }
+
+    /// Follows the API address of the host that leads the store at
+    /// `location`, if hosts can share it (a database).
+    pub fn follow_leader(location: &Location) -> Option<tokio::sync::watch::Receiver<Option<String>>> {
+        match location {
+            Location::Dir(_) => None,
+            Location::Postgres(url) => Some(postgres::follow_leader(url)),
+        }
+    }
+
+    /// Tells the hosts sharing this store that this one leads it and serves
+    /// its API at `address` (blocking; nothing for a local store).
+    pub fn announce(&self, address: &str) -> Result<(), Error> {
+        self.kv.announce(address)
+    }
+
+    fn open_kv(kv: kv::Kv) -> Result<Self, Error> {
         let schema = check_schema(&kv)?;
         let discarded = staged::discard_uncommitted(&kv)?;
         if discarded > 0 {

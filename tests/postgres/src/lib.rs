@@ -30,16 +30,22 @@ pub struct Server {
     _watchdog: Child,
 }
 
-/// The server shared by every test of this process, started on first use.
+/// The server shared by every test of this process, started on first use;
+/// durable (see [`Server::start`]) when `SANDFLOW_TEST_POSTGRES_DURABLE=1`,
+/// as benchmarks want.
 pub fn shared() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| Server::start(false).unwrap_or_else(|e| panic!("could not start PostgreSQL: {e}")))
+    SERVER.get_or_init(|| {
+        let durable = std::env::var("SANDFLOW_TEST_POSTGRES_DURABLE").is_ok_and(|v| v == "1");
+        Server::start(durable).unwrap_or_else(|e| panic!("could not start PostgreSQL: {e}"))
+    })
 }
 
 impl Server {
-    /// Starts a server; `durable`: with `fsync` and synchronous commits
-    /// (for benchmarks), else without (tests kill processes, never the
-    /// machine, so what the server acknowledged stays).
+    /// Starts a server; `durable`: with `fsync` (for benchmarks), else
+    /// without (tests kill processes, the server's too, never the machine:
+    /// a commit is written to the kernel before it is acknowledged either
+    /// way, so an acknowledged commit survives a killed server).
     pub fn start(durable: bool) -> Result<Server, String> {
         let bin = binaries()?;
         let root =
@@ -97,7 +103,7 @@ impl Server {
     pub fn start_again(&self) -> Result<(), String> {
         let sync = if self.durable { "on" } else { "off" };
         let options = format!(
-            "-h 127.0.0.1 -p {} -k {} -c fsync={sync} -c synchronous_commit={sync} -c full_page_writes={sync} \
+            "-h 127.0.0.1 -p {} -k {} -c fsync={sync} -c full_page_writes={sync} -c synchronous_commit=on \
              -c max_connections=200",
             self.port,
             self.root.display()

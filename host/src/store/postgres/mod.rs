@@ -45,6 +45,8 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a start waits for the store's lock: a host killed a moment ago
 /// holds it until the database notices its connection closed.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// How often a host that does not lead reads the leader's address.
+const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// Connections in the pool (reads and commits).
 const POOL_SIZE: usize = 8;
 /// Rows per statement of a commit.
@@ -56,11 +58,12 @@ const BYTES_PER_STATEMENT: usize = 16 << 20;
 /// (waiting up to [`LOCK_WAIT`] for a host that is stopping to let it go),
 /// migrates the schema, raises the lease's epoch.
 pub(super) fn open(url: &str) -> Result<Kv, Error> {
-    open_waiting(url, LOCK_WAIT)
+    open_waiting(url, Some(LOCK_WAIT))
 }
 
-/// [`open`], waiting up to `wait` for the lock.
-fn open_waiting(url: &str, wait: Duration) -> Result<Kv, Error> {
+/// [`open`], waiting up to `wait` for the lock (`None`: until another host
+/// lets it go, however long that takes).
+pub(super) fn open_waiting(url: &str, wait: Option<Duration>) -> Result<Kv, Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("sandflow-postgres")
@@ -71,7 +74,7 @@ fn open_waiting(url: &str, wait: Duration) -> Result<Kv, Error> {
     match connect(url, &handle, wait) {
         Ok((shared, lock)) => {
             tracing::info!(database = %redact(url), epoch = shared.epoch, "opened the store in PostgreSQL");
-            Ok(Kv::new(Arc::new(Postgres { runtime: Some(runtime), handle, shared, _lock: lock })))
+            Ok(Kv::new(Arc::new(Postgres { runtime: Some(runtime), handle, shared, lock: Arc::new(lock) })))
         }
         Err(e) => {
             // Not dropped where it stands: this may be a runtime's thread.
@@ -85,10 +88,11 @@ fn open_waiting(url: &str, wait: Duration) -> Result<Kv, Error> {
 fn connect(
     url: &str,
     handle: &tokio::runtime::Handle,
-    wait: Duration,
+    wait: Option<Duration>,
 ) -> Result<(Arc<Shared>, tokio_postgres::Client), Error> {
     let fault = Arc::new(Fault::new());
-    let (lock, epoch) = block(handle, schema::take(url.to_owned(), fault.clone(), wait))?;
+    let take = schema::take(url.to_owned(), fault.clone(), wait);
+    let (lock, epoch) = block_for(handle, take, wait.map(|w| w + QUERY_TIMEOUT))?;
     let shared = Arc::new(Shared {
         pool: pool(url, handle)?,
         mem: RwLock::new(Table::default()),
@@ -99,6 +103,41 @@ fn connect(
         written: AtomicU64::new(0),
     });
     Ok((shared, lock))
+}
+
+/// Follows the API address of the host leading the store at `url`: a task
+/// on the caller's runtime reads the lease every [`FOLLOW_EVERY`] (and
+/// reconnects as needed) until every receiver is gone.
+pub(super) fn follow_leader(url: &str) -> tokio::sync::watch::Receiver<Option<String>> {
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    let url = url.to_owned();
+    tokio::spawn(async move {
+        while !tx.is_closed() {
+            if let Err(e) = follow(&url, &tx).await {
+                tracing::debug!(error = %e, "could not read the leading host's address; trying again");
+            }
+            tokio::time::sleep(FOLLOW_EVERY).await;
+        }
+    });
+    rx
+}
+
+/// Reads the lease's address into `tx` until the connection fails.
+async fn follow(url: &str, tx: &tokio::sync::watch::Sender<Option<String>>) -> Result<(), Error> {
+    let (client, connection) =
+        within(QUERY_TIMEOUT, async { Ok(tokio_postgres::connect(url, NoTls).await?) }).await?;
+    let connection = tokio::spawn(connection);
+    let read = async {
+        while !tx.is_closed() {
+            let address = bounded(schema::leader(&client)).await?;
+            tx.send_if_modified(|now| (*now != address).then(|| *now = address).is_some());
+            tokio::time::sleep(FOLLOW_EVERY).await;
+        }
+        Ok(())
+    };
+    let done = read.await;
+    connection.abort();
+    done
 }
 
 /// The pool of connections to `url`, created on the backend's runtime.
@@ -145,7 +184,7 @@ struct Postgres {
     handle: tokio::runtime::Handle,
     shared: Arc<Shared>,
     /// The connection that holds the store's lock (for its life).
-    _lock: tokio_postgres::Client,
+    lock: Arc<tokio_postgres::Client>,
 }
 
 impl Drop for Postgres {
@@ -165,17 +204,35 @@ fn block<T: Send + 'static>(
     handle: &tokio::runtime::Handle,
     fut: impl Future<Output = Result<T, Error>> + Send + 'static,
 ) -> Result<T, Error> {
+    block_for(handle, fut, Some(QUERY_TIMEOUT))
+}
+
+/// [`block`] for at most `limit` (`None`: as long as it takes).
+fn block_for<T: Send + 'static>(
+    handle: &tokio::runtime::Handle,
+    fut: impl Future<Output = Result<T, Error>> + Send + 'static,
+    limit: Option<Duration>,
+) -> Result<T, Error> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     handle.spawn(async move {
-        let _ = tx.send(bounded(fut).await);
+        let done = match limit {
+            Some(limit) => within(limit, fut).await,
+            None => fut.await,
+        };
+        let _ = tx.send(done);
     });
     rx.recv().unwrap_or_else(|_| Err(Error::Postgres("the database client has stopped".into())))
 }
 
 /// `fut`, failed when it takes longer than [`QUERY_TIMEOUT`].
 async fn bounded<T>(fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-    tokio::time::timeout(QUERY_TIMEOUT, fut).await.unwrap_or_else(|_| {
-        Err(Error::Postgres(format!("the database did not answer within {} s", QUERY_TIMEOUT.as_secs())))
+    within(QUERY_TIMEOUT, fut).await
+}
+
+/// `fut`, failed when it takes longer than `limit`.
+async fn within<T>(limit: Duration, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
+        Err(Error::Postgres(format!("the database did not answer within {} s", limit.as_secs())))
     })
 }
 
@@ -293,7 +350,10 @@ fn pool_error(e: deadpool_postgres::PoolError) -> Error {
 
 #[async_trait::async_trait]
 impl Backend for Postgres {
+    /// Refused once the fault is raised: a host that lost the store's lock
+    /// answers nothing from it (another may be writing it by now).
     fn get(&self, key: &[u8]) -> Result<Option<IVec>, Error> {
+        self.shared.fault.check()?;
         if let Some(value) = read(&self.shared.mem).get(key) {
             return Ok(value);
         }
@@ -307,6 +367,9 @@ impl Backend for Postgres {
     }
 
     fn range(&self, range: KeyRange, rev: bool) -> Entries {
+        if let Err(e) = self.shared.fault.check() {
+            return Box::new(std::iter::once(Err(e)));
+        }
         let bounds = (range.0.as_ref().map(Vec::as_slice), range.1.as_ref().map(Vec::as_slice));
         let mem = read(&self.shared.mem).range(bounds, rev);
         let durable = scan::Scan::new(self.handle.clone(), self.shared.pool.clone(), range, rev);
@@ -354,6 +417,13 @@ impl Backend for Postgres {
     /// Commits what the table holds.
     fn checkpoint(&self) -> Result<(), Error> {
         self.sync_blocking()
+    }
+
+    /// Writes the address into the lease this host holds (on the lock's
+    /// connection).
+    fn announce(&self, address: &str) -> Result<(), Error> {
+        let (lock, epoch, address) = (self.lock.clone(), self.shared.epoch, address.to_owned());
+        block(&self.handle, async move { schema::announce(&lock, epoch, &address).await })
     }
 
     /// Commits on its own, before the module's record is applied.

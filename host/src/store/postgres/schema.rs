@@ -20,18 +20,25 @@ pub(super) const LOCK_KEY: i64 = i64::from_be_bytes(*b"sandflow");
 
 /// Each migration: its version, what it does, its statements. Applied in
 /// order, each in its own transaction, recorded in `sandflow_migrations`.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "keys and values, module bytes, the lease",
-    "CREATE TABLE sandflow_kv (k bytea PRIMARY KEY, v bytea NOT NULL);
-     CREATE TABLE sandflow_modules (digest bytea PRIMARY KEY, bytes bytea NOT NULL);
-     CREATE TABLE sandflow_lease (id integer PRIMARY KEY CHECK (id = 1), epoch bigint NOT NULL);",
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "keys and values, module bytes, the lease",
+        "CREATE TABLE sandflow_kv (k bytea PRIMARY KEY, v bytea NOT NULL);
+         CREATE TABLE sandflow_modules (digest bytea PRIMARY KEY, bytes bytea NOT NULL);
+         CREATE TABLE sandflow_lease (id integer PRIMARY KEY CHECK (id = 1), epoch bigint NOT NULL);",
+    ),
+    (2, "the leading host's API address", "ALTER TABLE sandflow_lease ADD COLUMN address text;"),
+];
 
 /// Connects to `url`, takes the store's lock, migrates, and raises the
 /// lease's epoch; answers the connection (the lock lasts as long as it)
 /// and the epoch. Losing that connection later raises `fault`.
-pub(super) async fn take(url: String, fault: Arc<Fault>, wait: Duration) -> Result<(Client, i64), Error> {
+pub(super) async fn take(
+    url: String,
+    fault: Arc<Fault>,
+    wait: Option<Duration>,
+) -> Result<(Client, i64), Error> {
     let (mut client, connection) = tokio_postgres::connect(&url, NoTls).await?;
     tokio::spawn(async move {
         let why = match connection.await {
@@ -42,14 +49,20 @@ pub(super) async fn take(url: String, fault: Arc<Fault>, wait: Duration) -> Resu
     });
     lock(&client, wait).await?;
     migrate(&mut client).await?;
+    // The address is the new leader's to announce once it serves.
     let raise = "INSERT INTO sandflow_lease (id, epoch) VALUES (1, 1) \
-                 ON CONFLICT (id) DO UPDATE SET epoch = sandflow_lease.epoch + 1 RETURNING epoch";
+                 ON CONFLICT (id) DO UPDATE SET epoch = sandflow_lease.epoch + 1, address = NULL RETURNING epoch";
     let epoch: i64 = client.query_one(raise, &[]).await?.get(0);
     Ok((client, epoch))
 }
 
-/// Takes the store's lock on `client`'s session, waiting up to `wait`.
-async fn lock(client: &Client, wait: Duration) -> Result<(), Error> {
+/// Takes the store's lock on `client`'s session, waiting up to `wait`
+/// (`None`: as long as it takes).
+async fn lock(client: &Client, wait: Option<Duration>) -> Result<(), Error> {
+    let Some(wait) = wait else {
+        client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await?;
+        return Ok(());
+    };
     if wait.is_zero() {
         let locked: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY]).await?.get(0);
         return if locked { Ok(()) } else { Err(Error::Held) };
@@ -100,4 +113,29 @@ pub(super) async fn check_epoch(tx: &Transaction<'_>, epoch: i64) -> Result<(), 
         return Err(Error::Fenced { now, held: epoch });
     }
     Ok(())
+}
+
+/// Records `address` as the API address of the host holding `epoch`.
+pub(super) async fn announce(client: &Client, epoch: i64, address: &str) -> Result<(), Error> {
+    let set = "UPDATE sandflow_lease SET address = $1 WHERE id = 1 AND epoch = $2";
+    match client.execute(set, &[&address, &epoch]).await? {
+        1 => Ok(()),
+        _ => Err(Error::Fenced { now: -1, held: epoch }),
+    }
+}
+
+/// The API address the leading host announced, if any.
+pub(super) async fn leader(client: &Client) -> Result<Option<String>, Error> {
+    let row = client.query_opt("SELECT address FROM sandflow_lease WHERE id = 1", &[]).await;
+    match row {
+        Ok(row) => Ok(row.and_then(|r| r.get(0))),
+        // A database no host has opened yet.
+        Err(e)
+            if e.code() == Some(&SqlState::UNDEFINED_TABLE)
+                || e.code() == Some(&SqlState::UNDEFINED_COLUMN) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -60,9 +60,9 @@ async fn commits_read_back_in_pages_both_ways_and_survive_reopen() {
 async fn one_host_writes_at_a_time_and_a_fenced_one_commits_nothing() {
     let url = database();
     let first = open(&url).unwrap();
-    assert!(matches!(open_waiting(&url, Duration::ZERO).err(), Some(Error::Held)), "the lock is held");
+    assert!(matches!(open_waiting(&url, Some(Duration::ZERO)).err(), Some(Error::Held)), "the lock is held");
     let started = std::time::Instant::now();
-    assert!(matches!(open_waiting(&url, Duration::from_millis(300)).err(), Some(Error::Held)));
+    assert!(matches!(open_waiting(&url, Some(Duration::from_millis(300))).err(), Some(Error::Held)));
     assert!(started.elapsed() >= Duration::from_millis(300), "waited for the lock");
     // Another host took over while this one kept its connection (a lease
     // raised behind its back): its next commit is refused and faults it.
@@ -149,4 +149,25 @@ async fn a_copy_moves_everything_either_way_and_only_into_an_empty_store() {
     assert_eq!(back.module_bytes(&info.digest).unwrap(), Some(bytes));
     let keys = |s: &Store| s.kv.scan_prefix("Zcopy").map(|e| e.unwrap()).collect::<Vec<_>>();
     assert_eq!(keys(&back), keys(&local));
+}
+
+#[tokio::test]
+async fn a_waiting_host_opens_the_store_once_its_holder_goes_and_sees_who_leads() {
+    let url = database();
+    let mut leader = follow_leader(&url);
+    let first = open(&url).unwrap();
+    first.announce("http://127.0.0.1:1").unwrap();
+    let announced = leader.wait_for(|a| a.as_deref() == Some("http://127.0.0.1:1"));
+    tokio::time::timeout(Duration::from_secs(10), announced).await.unwrap().unwrap();
+    let waiting = {
+        let url = url.clone();
+        std::thread::spawn(move || open_waiting(&url, None))
+    };
+    drop(first);
+    let second = tokio::task::spawn_blocking(move || waiting.join().unwrap()).await.unwrap().unwrap();
+    let cleared = leader.wait_for(Option::is_none);
+    tokio::time::timeout(Duration::from_secs(10), cleared).await.unwrap().unwrap();
+    second.announce("http://127.0.0.1:2").unwrap();
+    let moved = leader.wait_for(|a| a.as_deref() == Some("http://127.0.0.1:2"));
+    tokio::time::timeout(Duration::from_secs(10), moved).await.unwrap().unwrap();
 }

@@ -1,18 +1,20 @@
 //! Wires the layers into a running host: store, scheduler, sandbox, the
-//! in-process runners, and the HTTP API.
+//! in-process runners, and the HTTP API (`leader.rs`: all of them, built
+//! on an open store), and a standby's takeover of a shared store.
+
+mod leader;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use crate::api::{self, Handles, Tokens};
-use crate::cache::{self, JobCache};
-use crate::model::{HostPattern, now_ms};
+use leader::Leader;
+
+use crate::api::{self, Tokens};
+use crate::cache;
+use crate::model::HostPattern;
 use crate::otlp;
-use crate::runner::{self, LocalSource};
-use crate::sandbox::{self, Limits, Sandbox, Settings};
-use crate::scheduler::{self, Scheduler};
-use crate::secrets::Secrets;
+use crate::sandbox::{self, Limits};
+use crate::scheduler;
 use crate::store::{self, Store};
 
 /// Most in-process runners; the sandbox pool is sized from it.
@@ -93,6 +95,9 @@ pub struct Options {
     pub secret_key_file: Option<PathBuf>,
     /// Where the durable state lives; `db/` under the data dir when `None`.
     pub store: Option<store::Location>,
+    /// The API address other hosts of a shared store pass requests to while
+    /// this one leads it; `http://` and the bound address when `None`.
+    pub advertise: Option<String>,
 }
 
 impl Options {
@@ -104,112 +109,160 @@ impl Options {
 
 /// Starts the host and serves until SIGINT or SIGTERM. `on_listening` is
 /// called with the bound address once the API accepts connections.
+///
+/// A host whose store another host holds (a shared database) starts as a
+/// standby: it serves at once, passing every request to the leader
+/// (`api::Standby`), and takes the lead when the store's lock comes free,
+/// rebuilding everything from the store as a restart would.
 pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Result<(), Error> {
     if options.runners > MAX_RUNNERS {
         return Err(Error::Config(format!("--runners must be at most {MAX_RUNNERS}")));
     }
     crate::model::check_cluster(&options.cluster).map_err(Error::Config)?;
     check_exposure(&options)?;
+    if let Some(url) = &options.advertise
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(Error::Config(format!("--advertise must be an http:// or https:// URL, not {url:?}")));
+    }
     // The TLS of the cache's bucket clients.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let store = Store::open_at(&options.store_location(), options.recover_log)?;
-    let cache = JobCache::open(options.cache.as_deref(), &options.data_dir.join("cache"))?;
-    let key_file = options.secret_key_file.clone().unwrap_or_else(|| options.data_dir.join("secret.key"));
-    let secrets = Secrets::open(store.clone(), &key_file)?;
-    let settings = Settings {
-        cache_dir: options.data_dir.join("artifacts"),
-        limits: options.limits.clone(),
-        max_instances: (options.runners + 16) as u32,
-        allow_http: Arc::new(options.allow_http.clone()),
-        max_task_types: options.max_task_types,
-        compile_with: std::env::current_exe().ok(),
+    let location = options.store_location();
+    let store = match Store::open_at(&location, options.recover_log) {
+        Ok(store) => Some(store),
+        Err(store::Error::Held) => None,
+        Err(e) => return Err(e.into()),
     };
-    let sandbox = Sandbox::new(settings)?;
-    let collector = options.otlp_endpoint.as_deref().map(otlp::Collector::new).transpose()?;
-    let mut scheduling = options.scheduling.clone();
-    let (finished_tx, finished_rx) = tokio::sync::mpsc::channel(otlp::QUEUE);
-    scheduling.finished = collector.is_some().then_some(finished_tx);
-    let scheduler = Scheduler::start(store.clone(), scheduling).await?;
-    store.resume_checkpoints();
-    let exporter =
-        collector.map(|c| otlp::Exporter::start(c, store.clone(), scheduler.subscribe(), finished_rx));
-    ensure_cluster(&store, &scheduler, &options.cluster).await?;
-    for i in 0..options.runners {
-        let source = Arc::new(LocalSource::new(
-            scheduler.clone(),
-            store.clone(),
-            options.cluster.clone(),
-            cache.clone(),
-            secrets.clone(),
-        ));
-        runner::spawn_thread(format!("sandflow-runner-{i}"), source, sandbox.clone())
-            .map_err(|e| Error::Config(format!("could not start runner {i}: {e}")))?;
-    }
-    tokio::spawn(sweep_cache(store.clone(), cache.clone()));
-    let tokens = Arc::new(options.tokens.clone());
-    let fleet = Arc::new(api::Fleet::default());
-    if options.runners > 0 {
-        fleet.add_local(&options.cluster, options.runners as u32);
-    }
     let (stopping_tx, stopping) = tokio::sync::watch::channel(None);
-    let app = api::router(Handles {
-        scheduler,
-        store: store.clone(),
-        cache,
-        secrets,
-        sandbox,
-        tokens,
-        openapi: Default::default(),
-        fleet,
-        cancels: Default::default(),
-        stopping: stopping.clone(),
-        followers: Arc::new(tokio::sync::Semaphore::new(api::MAX_FOLLOWERS)),
-        poll_limit: options.serve.poll_limit,
-        uploads: Default::default(),
-    });
-    let mut serve = options.serve;
-    serve.max_connections = fit_descriptors(serve.max_connections);
+    let leader = match store {
+        Some(store) => Some(Leader::start(store, &options, stopping.clone()).await?),
+        None => None,
+    };
     let io = |source| Error::Io { addr: options.listen, source };
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(io)?;
     let addr = listener.local_addr().map_err(io)?;
+    let advertise = options.advertise.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let (front_tx, front) = tokio::sync::watch::channel(match &leader {
+        Some(leader) => api::Front::Leader(leader.router.clone()),
+        None => api::Front::Standby(api::Standby::new(standby_view(&location))),
+    });
+    let (led_tx, led) = tokio::sync::watch::channel(leader);
+    if led.borrow().is_some() {
+        announce(&led, &advertise).await?;
+    } else {
+        tracing::info!(%addr, store = %location, "another host leads the store: serving as its standby");
+        let takeover = TakeOver { location, options: options.clone(), stopping: stopping.clone(), advertise };
+        tokio::spawn(takeover.run(front_tx, led_tx));
+    }
     tracing::info!(%addr, runners = options.runners, cluster = %options.cluster, "serving");
     on_listening(addr);
     let grace = options.shutdown_grace;
-    let mut fault = store.fault();
-    let signal = async move {
-        tokio::select! {
-            () = shutdown_signal() => {}
-            _ = fault.wait_for(Option::is_some) => {
-                // Stay up a while refusing writes and failing health
-                // checks, so clients and supervisors see why; then exit.
-                tracing::error!(exit_in = ?grace, "the store failed; the host exits so a restart recovers from the log");
-                tokio::time::sleep(grace).await;
-            }
-        }
-        let _ = stopping_tx.send(Some(tokio::time::Instant::now() + grace));
-    };
-    let server = api::serve(listener, app, serve, signal);
+    let signal = stop_signal(led.clone(), grace, stopping_tx);
+    let mut serve = options.serve;
+    serve.max_connections = fit_descriptors(serve.max_connections);
+    let server = api::serve(listener, api::front(front), serve, signal);
     within_grace(server, stopping.clone()).await.unwrap_or_else(|| {
         tracing::warn!("requests still open at the end of the shutdown grace are dropped");
     });
-    if let Some(exporter) = exporter {
-        within_grace(exporter.stop(), stopping.clone()).await;
+    let leader = led.borrow().clone();
+    match leader {
+        Some(leader) => leader.finish(stopping).await,
+        None => Ok(()),
     }
-    if let Some(reason) = store.fault().borrow().clone() {
-        // No checkpoint: the table may hold groups that were never durable.
-        return Err(Error::StoreFault(reason.to_string()));
+}
+
+/// The leader's address as a standby sees it.
+fn standby_view(location: &store::Location) -> tokio::sync::watch::Receiver<Option<String>> {
+    Store::follow_leader(location).unwrap_or_else(|| tokio::sync::watch::channel(None).1)
+}
+
+/// Tells the hosts sharing the store that the one leading in `led` serves
+/// at `address`.
+async fn announce(led: &tokio::sync::watch::Receiver<Option<Leader>>, address: &str) -> Result<(), Error> {
+    let Some(store) = led.borrow().as_ref().map(|l| l.store.clone()) else { return Ok(()) };
+    let address = address.to_owned();
+    let done = tokio::task::spawn_blocking(move || store.announce(&address)).await;
+    done.map_err(|e| Error::Config(format!("announcing the host failed: {e}")))?.map_err(Error::from)
+}
+
+/// Resolves at SIGINT or SIGTERM, or `grace` after the leading store's
+/// fault (staying up a while refusing writes and failing health checks, so
+/// clients and supervisors see why); then sets the stop's deadline.
+async fn stop_signal(
+    mut led: tokio::sync::watch::Receiver<Option<Leader>>,
+    grace: std::time::Duration,
+    stopping: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
+) {
+    let faulted = async {
+        let fault = match led.wait_for(Option::is_some).await {
+            Ok(leader) => leader.as_ref().map(|l| l.store.fault()),
+            Err(_) => None,
+        };
+        let Some(mut fault) = fault else { return std::future::pending().await };
+        let _ = fault.wait_for(Option::is_some).await;
+        tracing::error!(exit_in = ?grace, "the store failed; the host exits so a restart recovers from the store");
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        () = shutdown_signal() => {}
+        () = faulted => {}
     }
-    // Write what is held in memory to sled, so the next start replays no
-    // log; past the grace the log is replayed instead (a checkpoint cut
-    // short loses nothing: the log is only retired after sled's flush).
-    match within_grace(tokio::task::spawn_blocking(move || store.checkpoint()), stopping).await {
-        Some(Ok(Err(e))) => {
-            tracing::warn!(error = %e, "the final checkpoint failed; the next start replays the log")
+    let _ = stopping.send(Some(tokio::time::Instant::now() + grace));
+}
+
+/// A standby's wait for the store's lock, and its start as the leader.
+struct TakeOver {
+    location: store::Location,
+    options: Options,
+    stopping: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
+    advertise: String,
+}
+
+impl TakeOver {
+    /// Waits for the store (on a thread: the wait may last as long as the
+    /// leader), starts the leader's stack, announces it, and answers with it
+    /// from then on. A failed start stops the host.
+    async fn run(
+        self,
+        front: tokio::sync::watch::Sender<api::Front>,
+        led: tokio::sync::watch::Sender<Option<Leader>>,
+    ) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let location = self.location.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(wait_for_store(&location));
+        });
+        let Ok(store) = rx.await else { return };
+        let started = std::time::Instant::now();
+        match Leader::start(store, &self.options, self.stopping.clone()).await {
+            Ok(leader) => {
+                front.send_replace(api::Front::Leader(leader.router.clone()));
+                led.send_replace(Some(leader));
+                match announce(&led.subscribe(), &self.advertise).await {
+                    Ok(()) => tracing::info!(took = ?started.elapsed(), "took the lead of the store"),
+                    Err(e) => tracing::error!(error = %e, "took the lead but could not announce it"),
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not take the lead of the store; stopping");
+                rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::TERM).ok();
+            }
         }
-        None => tracing::warn!("no time left for the final checkpoint; the next start replays the log"),
-        _ => {}
     }
-    Ok(())
+}
+
+/// Opens the store once the leader lets it go, trying again (every
+/// second) while the database cannot be reached.
+fn wait_for_store(location: &store::Location) -> Store {
+    loop {
+        match Store::open_when_free(location) {
+            Ok(store) => return store,
+            Err(e) => {
+                tracing::warn!(error = %e, "waiting for the store; trying again");
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        }
+    }
 }
 
 /// Descriptors kept for everything but API connections: the store's files,
@@ -257,42 +310,6 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
-}
-
-/// Deletes the caches of jobs that no longer exist: a job's cache is
-/// deleted after the job, so a stop in between leaves it behind.
-async fn sweep_cache(store: Store, cache: JobCache) {
-    let jobs = match cache.jobs().await {
-        Ok(jobs) => jobs,
-        Err(e) => return tracing::warn!(error = %e, "could not list the job caches"),
-    };
-    for job in jobs {
-        if matches!(store.job(job), Ok(None)) {
-            match cache.delete_job(job).await {
-                Ok(n) => tracing::info!(%job, values = n, "deleted the cache of a deleted job"),
-                Err(e) => tracing::warn!(%job, error = %e, "could not delete the cache of a deleted job"),
-            }
-        }
-    }
-}
-
-/// Creates the in-process runners' cluster if it does not exist yet.
-async fn ensure_cluster(store: &Store, scheduler: &Scheduler, slug: &str) -> Result<(), Error> {
-    if scheduler.has_cluster(slug) {
-        return Ok(());
-    }
-    let description = "Created by `serve --cluster`.".to_owned();
-    let cluster = crate::model::Cluster {
-        slug: slug.into(),
-        name: slug.into(),
-        description,
-        created_ms: now_ms(),
-        limits: Vec::new(),
-    };
-    store.put_cluster(&cluster).await?;
-    scheduler.add_cluster(&cluster);
-    tracing::info!(cluster = slug, "created the in-process runners' cluster");
-    Ok(())
 }
 
 /// Refuses to serve an open API (no tokens) on anything but loopback.

@@ -1,0 +1,160 @@
+//! What a host's API answers with, which changes when it takes the lead of
+//! a shared store: the leader's own routes, or, on a standby host (one that
+//! waits for the leader's store lock), every request passed on to the
+//! leader's address as the store announces it, and the answer streamed
+//! back. Clients and runners may so talk to any host of a database.
+//!
+//! A request that cannot reach the leader (none announced yet, or its
+//! address refuses connections, as during a takeover; for a GET or HEAD,
+//! any failure to get an answer) waits for the next leader up to
+//! [`TAKEOVER_WAIT`] and is sent again if its body is small enough to have
+//! been kept; then it is answered 503 `no_leader`.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::watch;
+use tower::ServiceExt as _;
+
+use super::ApiError;
+
+/// Longest a request waits on a standby for a leader to reach.
+pub const TAKEOVER_WAIT: Duration = Duration::from_secs(10);
+/// Bodies up to this size are kept so a request can be sent again; larger
+/// ones (module uploads) stream through once.
+const KEPT_BODY: usize = 4 << 20;
+
+/// What the host answers with now.
+#[derive(Clone)]
+pub enum Front {
+    /// This host leads its store: its own routes.
+    Leader(Router),
+    /// Another host leads: pass requests on to it.
+    Standby(Standby),
+}
+
+/// A standby host's view of the leader.
+#[derive(Clone)]
+pub struct Standby {
+    leader: watch::Receiver<Option<String>>,
+    http: reqwest::Client,
+}
+
+impl Standby {
+    /// Passes requests to the address `leader` follows.
+    pub fn new(leader: watch::Receiver<Option<String>>) -> Self {
+        let http =
+            reqwest::Client::builder().connect_timeout(Duration::from_secs(2)).build().unwrap_or_default();
+        Standby { leader, http }
+    }
+}
+
+/// The router that answers as `front` says, at every request.
+pub fn front(front: watch::Receiver<Front>) -> Router {
+    Router::new().fallback(dispatch).with_state(front)
+}
+
+async fn dispatch(State(front): State<watch::Receiver<Front>>, request: Request) -> Response {
+    let now = front.borrow().clone();
+    match now {
+        Front::Leader(router) => router.oneshot(request).await.into_response(),
+        Front::Standby(standby) => standby.forward(request).await,
+    }
+}
+
+impl Standby {
+    /// Sends `request` to the leader; again, while the leader cannot be
+    /// reached and the body was kept, until [`TAKEOVER_WAIT`] has passed.
+    async fn forward(mut self, request: Request) -> Response {
+        let deadline = tokio::time::Instant::now() + TAKEOVER_WAIT;
+        let (parts, body) = request.into_parts();
+        let small =
+            parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        let mut body = match small.filter(|n| *n <= KEPT_BODY) {
+            Some(_) => Kept::Bytes(axum::body::to_bytes(body, KEPT_BODY).await.unwrap_or_default()),
+            None => Kept::Stream(Some(body)),
+        };
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        // A request that changes nothing is sent again whatever became of
+        // the last try; one that may have changed something only when it
+        // never reached the leader (its connection was refused).
+        let safe = parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD;
+        loop {
+            let Some(base) = self.leader.borrow_and_update().clone() else {
+                if self.wait_for_leader(deadline).await {
+                    continue;
+                }
+                return no_leader();
+            };
+            let Some(payload) = body.next() else { return no_leader() };
+            let mut out = self.http.request(parts.method.clone(), format!("{base}{path}"));
+            out = out.headers(forwarded(&parts.headers)).body(payload);
+            match out.send().await {
+                Ok(answer) => return streamed(answer),
+                Err(e) if (e.is_connect() || safe) && self.wait_for_leader(deadline).await => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, leader = %base, "could not pass a request to the leading host");
+                    return no_leader();
+                }
+            }
+        }
+    }
+
+    /// Waits until the leader's address changes or `deadline`; answers
+    /// whether there is time left.
+    async fn wait_for_leader(&mut self, deadline: tokio::time::Instant) -> bool {
+        let changed = tokio::time::timeout_at(deadline, self.leader.changed()).await;
+        matches!(changed, Ok(Ok(())))
+    }
+}
+
+/// A request body, kept to be sent again or streamed once.
+enum Kept {
+    Bytes(bytes::Bytes),
+    Stream(Option<Body>),
+}
+
+impl Kept {
+    /// The body for the next try; `None` when a streamed one is gone.
+    fn next(&mut self) -> Option<reqwest::Body> {
+        match self {
+            Kept::Bytes(bytes) => Some(reqwest::Body::from(bytes.clone())),
+            Kept::Stream(body) => body.take().map(|b| reqwest::Body::wrap_stream(b.into_data_stream())),
+        }
+    }
+}
+
+/// Headers that belong to one connection, not to the request.
+fn hop_by_hop(name: &HeaderName) -> bool {
+    name == header::HOST
+        || name == header::CONNECTION
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name.as_str() == "keep-alive"
+        || name == header::TE
+        || name == header::TRAILER
+        || name == header::PROXY_AUTHORIZATION
+}
+
+fn forwarded(headers: &HeaderMap) -> HeaderMap {
+    headers.iter().filter(|(name, _)| !hop_by_hop(name)).map(|(n, v)| (n.clone(), v.clone())).collect()
+}
+
+/// The leader's answer, its body streamed as it comes.
+fn streamed(answer: reqwest::Response) -> Response {
+    let status = answer.status();
+    let headers = forwarded(answer.headers());
+    let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+fn no_leader() -> Response {
+    let message = "no host leads this store now (a takeover may be under way); try again shortly";
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_leader", message).into_response()
+}

@@ -288,6 +288,9 @@ fn release_dependents(
     key: TaskKey,
     ready: &mut Vec<Ready>,
 ) -> Result<(), Error> {
+    if !waiting.waits_in(key.job) {
+        return Ok(());
+    }
     for id in unit.dependents(key)? {
         let dep = TaskKey { job: key.job, task: id };
         if waiting.release(dep) {

@@ -5,6 +5,9 @@
 //! becomes ready, which is the only write. So releasing an edge costs a
 //! map update and nothing on disk, whatever the shape of the job.
 //!
+//! Each job's number of waiting tasks lets a completion in a job where
+//! nothing waits skip reading its dependents lists.
+//!
 //! The counts are derived state: at start-up they are recounted from the
 //! waiting live keys, the definitions (what each task depends on) and the
 //! statuses (which dependencies' subtrees are complete).
@@ -12,46 +15,63 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use super::Error;
-use crate::model::TaskKey;
+use crate::model::{JobId, TaskKey};
 use crate::store::Unit;
 
-/// Unmet dependencies of every waiting task.
+/// Unmet dependencies of every waiting task, and how many tasks of each
+/// job wait.
 #[derive(Default)]
-pub struct Waiting(HashMap<TaskKey, u32>);
+pub struct Waiting {
+    unmet: HashMap<TaskKey, u32>,
+    per_job: HashMap<JobId, u32>,
+}
 
 impl Waiting {
     /// Records that `key` waits for `unmet` dependencies.
     pub fn add(&mut self, key: TaskKey, unmet: u32) {
-        if unmet > 0 {
-            self.0.insert(key, unmet);
+        if unmet > 0 && self.unmet.insert(key, unmet).is_none() {
+            *self.per_job.entry(key.job).or_default() += 1;
         }
     }
 
     /// Whether `key` waits for a dependency.
     pub fn contains(&self, key: &TaskKey) -> bool {
-        self.0.contains_key(key)
+        self.unmet.contains_key(key)
+    }
+
+    /// Whether any task of `job` waits: when none does, a completion has no
+    /// dependent to release, and its dependents need not be read.
+    pub fn waits_in(&self, job: JobId) -> bool {
+        self.per_job.contains_key(&job)
     }
 
     /// Counts down one dependency of `key`; answers whether that was its
     /// last (it may run now).
     pub fn release(&mut self, key: TaskKey) -> bool {
-        let Some(n) = self.0.get_mut(&key) else { return false };
+        let Some(n) = self.unmet.get_mut(&key) else { return false };
         *n = n.saturating_sub(1);
         if *n > 0 {
             return false;
         }
-        self.0.remove(&key);
+        self.remove(&key);
         true
     }
 
     /// Forgets `key` (skipped: it will never run).
     pub fn remove(&mut self, key: &TaskKey) {
-        self.0.remove(key);
+        if self.unmet.remove(key).is_some()
+            && let Some(n) = self.per_job.get_mut(&key.job)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.per_job.remove(&key.job);
+            }
+        }
     }
 
     /// How many tasks wait.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.unmet.len()
     }
 
     /// Recounts the unmet dependencies of `key` (found waiting at start-up):
@@ -67,5 +87,28 @@ impl Waiting {
         }
         self.add(key, unmet);
         Ok(unmet)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TaskId;
+
+    #[test]
+    fn a_job_waits_while_any_of_its_tasks_does() {
+        let (job, other) = (JobId::new(), JobId::new());
+        let (a, b) = (TaskKey { job, task: TaskId::new() }, TaskKey { job, task: TaskId::new() });
+        let mut waiting = Waiting::default();
+        waiting.add(a, 2);
+        waiting.add(a, 2);
+        waiting.add(b, 1);
+        waiting.add(TaskKey { job: other, task: TaskId::new() }, 0);
+        assert!(waiting.waits_in(job) && !waiting.waits_in(other), "no unmet dependency: not waiting");
+        assert!(!waiting.release(a) && waiting.release(a));
+        assert!(waiting.waits_in(job), "b still waits");
+        waiting.remove(&b);
+        waiting.remove(&b);
+        assert!(!waiting.waits_in(job) && waiting.len() == 0);
     }
 }

@@ -20,12 +20,18 @@
 //! the database from the moment it is applied; the table drops a frozen part
 //! only after the transaction holding it committed.
 
+mod cache;
+mod commit;
+mod follow;
 mod scan;
 mod schema;
 #[cfg(test)]
 mod tests;
 
+pub(super) use follow::follow_leader;
+
 use std::future::Future;
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -36,8 +42,8 @@ use tokio_postgres::NoTls;
 
 use super::Error;
 use super::fault::Fault;
-use super::kv::{Backend, Entries, KeyRange, Kv, KvWrite};
-use super::table::{Map, Table, merged};
+use super::kv::{Backend, Entries, KeyRange, Kv, KvWrite, prefix_end};
+use super::table::{Table, merged};
 use crate::model::Digest;
 
 /// Longest a query or a commit may take before it counts as failed.
@@ -45,14 +51,8 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a start waits for the store's lock: a host killed a moment ago
 /// holds it until the database notices its connection closed.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
-/// How often a host that does not lead reads the leader's address.
-const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// Connections in the pool (reads and commits).
 const POOL_SIZE: usize = 8;
-/// Rows per statement of a commit.
-const ROWS_PER_STATEMENT: usize = 4_096;
-/// Bytes per statement of a commit (keys and values).
-const BYTES_PER_STATEMENT: usize = 16 << 20;
 
 /// Opens the store in the database at `url`: takes the store's lock
 /// (waiting up to [`LOCK_WAIT`] for a host that is stopping to let it go),
@@ -96,6 +96,7 @@ fn connect(
     let shared = Arc::new(Shared {
         pool: pool(url, handle)?,
         mem: RwLock::new(Table::default()),
+        cache: cache::ReadCache::new(),
         commit: tokio::sync::Mutex::new(()),
         epoch,
         fault,
@@ -103,41 +104,6 @@ fn connect(
         written: AtomicU64::new(0),
     });
     Ok((shared, lock))
-}
-
-/// Follows the API address of the host leading the store at `url`: a task
-/// on the caller's runtime reads the lease every [`FOLLOW_EVERY`] (and
-/// reconnects as needed) until every receiver is gone.
-pub(super) fn follow_leader(url: &str) -> tokio::sync::watch::Receiver<Option<String>> {
-    let (tx, rx) = tokio::sync::watch::channel(None);
-    let url = url.to_owned();
-    tokio::spawn(async move {
-        while !tx.is_closed() {
-            if let Err(e) = follow(&url, &tx).await {
-                tracing::debug!(error = %e, "could not read the leading host's address; trying again");
-            }
-            tokio::time::sleep(FOLLOW_EVERY).await;
-        }
-    });
-    rx
-}
-
-/// Reads the lease's address into `tx` until the connection fails.
-async fn follow(url: &str, tx: &tokio::sync::watch::Sender<Option<String>>) -> Result<(), Error> {
-    let (client, connection) =
-        within(QUERY_TIMEOUT, async { Ok(tokio_postgres::connect(url, NoTls).await?) }).await?;
-    let connection = tokio::spawn(connection);
-    let read = async {
-        while !tx.is_closed() {
-            let address = bounded(schema::leader(&client)).await?;
-            tx.send_if_modified(|now| (*now != address).then(|| *now = address).is_some());
-            tokio::time::sleep(FOLLOW_EVERY).await;
-        }
-        Ok(())
-    };
-    let done = read.await;
-    connection.abort();
-    done
 }
 
 /// The pool of connections to `url`, created on the backend's runtime.
@@ -168,6 +134,8 @@ pub(super) fn redact(url: &str) -> String {
 struct Shared {
     pool: Pool,
     mem: RwLock<Table>,
+    /// What was committed or read, for point reads.
+    cache: cache::ReadCache,
     /// One commit at a time.
     commit: tokio::sync::Mutex<()>,
     /// The lease's epoch this host holds.
@@ -257,76 +225,17 @@ impl Shared {
             }
             mem.freeze(Vec::new()).0
         };
-        match bounded(commit(&self.pool, self.epoch, &frozen)).await {
+        match bounded(commit::commit(&self.pool, self.epoch, &frozen)).await {
             Ok(bytes) => {
+                // Into the cache before out of the table: a read never
+                // finds the key in neither.
+                self.cache.committed(&frozen);
                 write(&self.mem).release();
                 self.written.fetch_add(bytes, Ordering::Relaxed);
                 Ok(())
             }
             Err(e) => Err(self.fault.raise(e)),
         }
-    }
-}
-
-/// Writes `map` in one transaction, if this host still holds the lease at
-/// `epoch`; answers the bytes sent.
-async fn commit(pool: &Pool, epoch: i64, map: &Map) -> Result<u64, Error> {
-    let mut client = pool.get().await.map_err(pool_error)?;
-    let tx = client.transaction().await?;
-    schema::check_epoch(&tx, epoch).await?;
-    let (mut puts, mut deletes) = (Batch::default(), Vec::new());
-    let mut bytes = 0;
-    for (key, value) in map {
-        bytes += (key.len() + value.as_ref().map_or(0, |v| v.len())) as u64;
-        match value {
-            Some(value) => {
-                puts.push(key, value);
-                if puts.full() {
-                    puts.flush(&tx).await?;
-                }
-            }
-            None => deletes.push(key.as_ref()),
-        }
-    }
-    puts.flush(&tx).await?;
-    for chunk in deletes.chunks(ROWS_PER_STATEMENT) {
-        tx.execute("DELETE FROM sandflow_kv WHERE k = ANY($1)", &[&chunk]).await?;
-    }
-    tx.commit().await?;
-    Ok(bytes)
-}
-
-/// Rows of one upsert statement.
-#[derive(Default)]
-struct Batch<'a> {
-    keys: Vec<&'a [u8]>,
-    values: Vec<&'a [u8]>,
-    bytes: usize,
-}
-
-impl<'a> Batch<'a> {
-    fn push(&mut self, key: &'a [u8], value: &'a [u8]) {
-        self.bytes += key.len() + value.len();
-        self.keys.push(key);
-        self.values.push(value);
-    }
-
-    fn full(&self) -> bool {
-        self.keys.len() >= ROWS_PER_STATEMENT || self.bytes >= BYTES_PER_STATEMENT
-    }
-
-    async fn flush(&mut self, tx: &tokio_postgres::Transaction<'_>) -> Result<(), Error> {
-        if self.keys.is_empty() {
-            return Ok(());
-        }
-        tx.execute(
-            "INSERT INTO sandflow_kv (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-             ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
-            &[&self.keys, &self.values],
-        )
-        .await?;
-        *self = Batch::default();
-        Ok(())
     }
 }
 
@@ -354,26 +263,53 @@ impl Backend for Postgres {
     /// answers nothing from it (another may be writing it by now).
     fn get(&self, key: &[u8]) -> Result<Option<IVec>, Error> {
         self.shared.fault.check()?;
+        let seen = self.shared.cache.generation();
         if let Some(value) = read(&self.shared.mem).get(key) {
             return Ok(value);
         }
-        let (pool, key) = (self.shared.pool.clone(), key.to_vec());
-        block(&self.handle, async move {
+        if let Some(value) = self.shared.cache.get(key) {
+            return Ok(value);
+        }
+        let (pool, owned) = (self.shared.pool.clone(), key.to_vec());
+        let value = block(&self.handle, async move {
             let client = pool.get().await.map_err(pool_error)?;
             let query = client.prepare_cached("SELECT v FROM sandflow_kv WHERE k = $1").await?;
-            let row = client.query_opt(&query, &[&key]).await?;
+            let row = client.query_opt(&query, &[&owned]).await?;
             Ok(row.map(|r| IVec::from(r.get::<_, &[u8]>(0))))
-        })
+        })?;
+        self.shared.cache.fill(key, value.clone(), seen);
+        Ok(value)
     }
 
+    /// A prefix scan of at most [`cache::SCAN_ROWS`] rows is kept (and
+    /// answered from memory until a commit writes under its prefix).
     fn range(&self, range: KeyRange, rev: bool) -> Entries {
         if let Err(e) = self.shared.fault.check() {
             return Box::new(std::iter::once(Err(e)));
         }
+        let seen = self.shared.cache.generation();
         let bounds = (range.0.as_ref().map(Vec::as_slice), range.1.as_ref().map(Vec::as_slice));
         let mem = read(&self.shared.mem).range(bounds, rev);
-        let durable = scan::Scan::new(self.handle.clone(), self.shared.pool.clone(), range, rev);
-        Box::new(merged(mem, durable, rev))
+        let prefix = match &range.0 {
+            Bound::Included(p) if !rev && range.1 == prefix_end(p) => Some(p.clone()),
+            _ => None,
+        };
+        let Some(prefix) = prefix else {
+            let durable = scan::Scan::new(self.handle.clone(), self.shared.pool.clone(), range, rev);
+            return Box::new(merged(mem, durable, rev));
+        };
+        if let Some(rows) = self.shared.cache.scan(&prefix) {
+            let kept = (0..rows.len()).map(move |i| Ok::<_, Error>(rows[i].clone()));
+            return Box::new(merged(mem, kept, rev));
+        }
+        let mut durable = scan::Scan::new(self.handle.clone(), self.shared.pool.clone(), range, rev);
+        let first: Vec<_> = durable.by_ref().take(cache::SCAN_ROWS + 1).collect();
+        if first.len() <= cache::SCAN_ROWS
+            && let Some(rows) = first.iter().map(|r| r.as_ref().ok().cloned()).collect::<Option<Vec<_>>>()
+        {
+            self.shared.cache.fill_scan(&prefix, Arc::new(rows), seen);
+        }
+        Box::new(merged(mem, first.into_iter().chain(durable), rev))
     }
 
     fn apply(&self, groups: Vec<Vec<KvWrite>>) -> Result<(), Error> {

@@ -103,11 +103,18 @@ async fn migrate(client: &mut Client) -> Result<(), Error> {
     Ok(())
 }
 
+/// The lease's epoch, share-locked ([`check_epoch`]).
+pub(super) const LEASE_CHECK: &str = "SELECT epoch FROM sandflow_lease WHERE id = 1 FOR SHARE";
+
 /// Fails with [`Error::Fenced`] unless the lease still holds `epoch`; the
 /// row stays share-locked until `tx` ends, so a host taking over waits for
 /// this commit before it raises the epoch.
-pub(super) async fn check_epoch(tx: &Transaction<'_>, epoch: i64) -> Result<(), Error> {
-    let row = tx.query_one("SELECT epoch FROM sandflow_lease WHERE id = 1 FOR SHARE", &[]).await?;
+pub(super) async fn check_epoch(
+    tx: &Transaction<'_>,
+    statement: &tokio_postgres::Statement,
+    epoch: i64,
+) -> Result<(), Error> {
+    let row = tx.query_one(statement, &[]).await?;
     let now: i64 = row.get(0);
     if now != epoch {
         return Err(Error::Fenced { now, held: epoch });

@@ -75,7 +75,13 @@ impl Standby {
         let small =
             parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
         let mut body = match small.filter(|n| *n <= KEPT_BODY) {
-            Some(_) => Kept::Bytes(axum::body::to_bytes(body, KEPT_BODY).await.unwrap_or_default()),
+            Some(_) => match axum::body::to_bytes(body, KEPT_BODY).await {
+                Ok(bytes) => Kept::Bytes(bytes),
+                Err(_) => {
+                    let message = "the request's body could not be read to its announced length";
+                    return ApiError::bad_request("bad_body", message).into_response();
+                }
+            },
             None => Kept::Stream(Some(body)),
         };
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();

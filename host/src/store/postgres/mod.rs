@@ -46,8 +46,10 @@ use super::kv::{Backend, Entries, KeyRange, Kv, KvWrite, prefix_end};
 use super::table::{Table, merged};
 use crate::model::Digest;
 
-/// Longest a query or a commit may take before it counts as failed.
+/// Longest a query may take before it counts as failed.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a commit may take (a group holds up to 64 MiB of writes).
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest a start waits for the store's lock: a host killed a moment ago
 /// holds it until the database notices its connection closed.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -225,7 +227,7 @@ impl Shared {
             }
             mem.freeze(Vec::new()).0
         };
-        match bounded(commit::commit(&self.pool, self.epoch, &frozen)).await {
+        match within(COMMIT_TIMEOUT, commit::commit(&self.pool, self.epoch, &frozen)).await {
             Ok(bytes) => {
                 // Into the cache before out of the table: a read never
                 // finds the key in neither.
@@ -329,7 +331,7 @@ impl Backend for Postgres {
     }
 
     fn sync_blocking(&self) -> Result<(), Error> {
-        block(&self.handle, self.shared.clone().sync())
+        block_for(&self.handle, self.shared.clone().sync(), None)
     }
 
     fn watch_applied(&self) -> tokio::sync::watch::Receiver<u64> {

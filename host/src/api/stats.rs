@@ -12,7 +12,9 @@ use super::error::ErrorBody;
 pub struct StatsView {
     /// The scheduler's single writer.
     pub writer: WriterStats,
-    /// Bytes appended to the write-ahead log.
+    /// Bytes written to durable storage since the host started: appended
+    /// to the write-ahead log, or (a PostgreSQL store) keys and values
+    /// committed.
     pub log_bytes: u64,
     /// Modules compiled (at upload, or when no precompiled artifact was
     /// found); a module loaded from its artifact does not count.

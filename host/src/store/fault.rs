@@ -1,10 +1,11 @@
-//! The store's fault: the first failure that leaves the log unable to take
-//! or keep writes (a failed write or sync, no space for a segment, a
-//! checkpoint that cannot make room). Once raised, every later write and
-//! sync is refused at once, so no group is acknowledged after it, and a
-//! group whose sync failed can never be made durable by a later sync; the
-//! host stops acknowledging and exits so a restart recovers from the log
-//! (`server.rs`).
+//! The store's fault: the first failure that leaves the backend unable to
+//! take or keep writes (locally: a failed write or sync of the log, no
+//! space for a segment, a checkpoint that cannot make room; PostgreSQL: a
+//! failed commit, a fenced one, the lock's connection lost). Once raised,
+//! every later write and sync is refused at once, so no group is
+//! acknowledged after it, and a group whose sync failed can never be made
+//! durable by a later sync; the host stops acknowledging and exits so a
+//! restart recovers from the log or the database (`server/mod.rs`).
 
 use std::sync::Arc;
 

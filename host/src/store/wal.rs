@@ -1,7 +1,7 @@
 //! The write-ahead log: every applied group of writes is appended as one
 //! record (`length`, `crc32`, postcard payload) and made durable with
 //! `fdatasync`. sled is written later, coalesced, by a checkpoint (see
-//! `kv.rs`); at open the records left are replayed.
+//! `local.rs`); at open the records left are replayed.
 //!
 //! Files are numbered in the order they were started and begin with a
 //! header naming their number; a record's checksum covers that number, so

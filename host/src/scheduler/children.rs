@@ -6,12 +6,12 @@
 //! staged marker), so that no group holds the writer for long whatever one
 //! attempt submitted.
 //!
-//! Each subtask's definition lists what it depends on; each dependency gets
-//! the list of its dependents from every chunk that named it. Both are
-//! written once and never rewritten, so a completion later costs the same
-//! whatever the number of edges.
+//! Each subtask's definition lists what it depends on, written once and
+//! never rewritten; the reverse edges live in the writer's memory only
+//! ([`Waiting`]), so a completion later costs the same whatever the number
+//! of edges, and reads nothing.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use super::Error;
 use super::graph::{self, Ready};
@@ -21,10 +21,15 @@ use crate::model::{
 };
 use crate::store::{Chunk, Live, Unit};
 
-/// Work one chunk may do: a task counts 4 (its records and live key), a
-/// dependents list 1, and every 16 edges 1. About 5-10 ms of the writer's
-/// time in a release build.
+/// Work one chunk may do: a task counts 4 (its records and live key), and
+/// every 16 of its dependencies 1 more. About 5-10 ms of the writer's time
+/// in a release build.
 pub const CHUNK_WORK: usize = 8192;
+
+/// The work of writing `spec` (see [`CHUNK_WORK`]).
+fn work_of(spec: &SubtaskSpec) -> usize {
+    4 + spec.depends_on.len() / 16
+}
 
 /// A computed attempt's subtasks, checked, with their ids.
 pub struct Children {
@@ -35,13 +40,8 @@ pub struct Children {
     guard: Option<TaskId>,
     specs: Vec<SubtaskSpec>,
     ids: Vec<TaskId>,
-    /// The next subtask to write, whether its records are written, and how
-    /// many of its dependencies have had it added to their dependents lists.
+    /// The next subtask to write.
     next: usize,
-    written: bool,
-    next_dep: usize,
-    /// The next chunk's number.
-    seq: u32,
     /// Subtasks with no dependencies, ready once the parent is computed.
     ready: Vec<Ready>,
     staged: bool,
@@ -65,13 +65,12 @@ impl Children {
             }
             let mut seen = HashSet::with_capacity(spec.depends_on.len());
             spec.depends_on.retain(|d| seen.insert(*d));
-            work += 4 + spec.depends_on.len() + spec.depends_on.len() / 16;
+            work += work_of(spec);
         }
         let ids = (0..specs.len()).map(|_| TaskId::new()).collect();
         let staged = work > CHUNK_WORK;
-        let (next, written, next_dep, seq, ready) = (0, false, 0, 0, Vec::new());
         let cluster = cluster.to_owned();
-        Ok(Children { parent, cluster, guard, specs, ids, next, written, next_dep, seq, ready, staged })
+        Ok(Children { parent, cluster, guard, specs, ids, next: 0, ready: Vec::new(), staged })
     }
 
     /// How many subtasks there are.
@@ -88,37 +87,15 @@ impl Children {
     /// Writes the next chunk into `chunk` (the first of a staged set also
     /// writes its marker); answers whether every subtask is written.
     pub fn write_chunk(&mut self, chunk: &mut Chunk, waiting: &mut Waiting) -> bool {
-        if self.staged && self.seq == 0 {
+        if self.staged && self.next == 0 {
             chunk.stage(self.parent, &self.ids);
         }
-        let mut lists: BTreeMap<u32, Vec<TaskId>> = BTreeMap::new();
-        let (mut work, mut edges) = (0, 0usize);
+        let mut work = 0;
         while self.next < self.specs.len() && work < CHUNK_WORK {
-            if !self.written {
-                self.write_task(chunk, waiting);
-                self.written = true;
-                work += 4;
-            }
-            let (i, deps) = (self.next, &self.specs[self.next].depends_on);
-            while self.next_dep < deps.len() && work < CHUNK_WORK {
-                let list = lists.entry(deps[self.next_dep]).or_insert_with(|| {
-                    work += 1;
-                    Vec::new()
-                });
-                list.push(self.ids[i]);
-                edges += 1;
-                work += usize::from(edges.is_multiple_of(16));
-                self.next_dep += 1;
-            }
-            if self.next_dep == deps.len() {
-                (self.next, self.written, self.next_dep) = (i + 1, false, 0);
-            }
+            work += work_of(&self.specs[self.next]);
+            self.write_task(chunk, waiting);
+            self.next += 1;
         }
-        for (dep, list) in lists {
-            let key = TaskKey { job: self.parent.job, task: self.ids[dep as usize] };
-            chunk.add_dependents(key, self.seq, list);
-        }
-        self.seq += 1;
         self.next == self.specs.len()
     }
 
@@ -136,7 +113,7 @@ impl Children {
             self.ready.push((cluster, key));
         } else {
             chunk.mark(cluster, key, Live::Waiting);
-            waiting.add(key, depends_on.len() as u32);
+            waiting.add(key, &depends_on);
         }
         let def = TaskDef {
             task_type: spec.task_type.clone(),
@@ -251,9 +228,10 @@ mod tests {
 
     proptest! {
         /// However a set is cut into chunks, every subtask is written once
-        /// with its own input and dependencies, the dependents lists are
-        /// exactly the reverse edges, and no chunk does much more work than
-        /// its bound (one subtask's records may straddle it).
+        /// with its own input and dependencies, no chunk does much more work
+        /// than its bound (one subtask's records may straddle it), and the
+        /// reverse edges kept in memory free each subtask exactly when its
+        /// last dependency completes.
         #[test]
         fn chunks_write_every_subtask_and_edge_once(
             raw in prop::collection::vec(prop::collection::vec(any::<u32>(), 0..60), 1..400),
@@ -263,27 +241,24 @@ mod tests {
             let parent = TaskKey { job: JobId::new(), task: TaskId::new() };
             let mut children = Children::plan(parent, "default", None, specs(&deps)).unwrap();
             let mut waiting = Waiting::default();
-            let (mut written, mut dependents): (HashMap<TaskId, TaskDef>, HashMap<TaskId, Vec<TaskId>>) = Default::default();
+            let mut written: HashMap<TaskId, TaskDef> = HashMap::new();
             let mut chunks = 0;
             loop {
                 let mut chunk = Chunk::default();
                 let done = children.write_chunk(&mut chunk, &mut waiting);
                 chunks += 1;
-                let edges: usize = chunk.dependents().iter().map(|(_, _, l)| l.len()).sum();
-                let work = 4 * chunk.tasks().len() + chunk.dependents().len() + edges / 16;
-                prop_assert!(work <= CHUNK_WORK + 4 + 1, "a chunk did {work}");
+                let edges: usize = chunk.tasks().iter().map(|(_, d, _)| d.depends_on.len() / 16).sum();
+                let work = 4 * chunk.tasks().len() + edges;
+                prop_assert!(work <= CHUNK_WORK + 4 + 100_000 / 16, "a chunk did {work}");
                 for (key, def, _) in chunk.tasks() {
                     prop_assert!(written.insert(key.task, def.clone()).is_none(), "written twice");
-                }
-                for (key, _, list) in chunk.dependents() {
-                    dependents.entry(key.task).or_default().extend(list.iter().copied());
                 }
                 if done { break; }
                 prop_assert!(chunks < 10_000);
             }
             let ids: Vec<TaskId> = children.ids.clone();
             prop_assert_eq!(written.len(), deps.len());
-            let mut reverse: HashMap<TaskId, Vec<TaskId>> = HashMap::new();
+            let mut last_dep: HashMap<TaskId, usize> = HashMap::new();
             for (i, d) in deps.iter().enumerate() {
                 let def = &written[&ids[i]];
                 prop_assert_eq!(&def.input, &format!("{i}"));
@@ -292,14 +267,19 @@ mod tests {
                 unique.retain(|x| seen.insert(*x));
                 let want: Vec<TaskId> = unique.iter().map(|&x| ids[x as usize]).collect();
                 prop_assert_eq!(&def.depends_on, &want);
-                for dep in &want {
-                    reverse.entry(*dep).or_default().push(ids[i]);
+                if let Some(&last) = unique.iter().max() {
+                    last_dep.insert(ids[i], last as usize);
                 }
                 prop_assert_eq!(waiting.contains(&TaskKey { job: parent.job, task: ids[i] }), !want.is_empty());
             }
-            for list in dependents.values_mut() { list.sort(); }
-            for list in reverse.values_mut() { list.sort(); }
-            prop_assert_eq!(dependents, reverse);
+            let mut freed_by: HashMap<TaskId, usize> = HashMap::new();
+            for (j, id) in ids.iter().enumerate() {
+                for key in waiting.release(TaskKey { job: parent.job, task: *id }) {
+                    prop_assert!(freed_by.insert(key.task, j).is_none(), "freed twice");
+                }
+            }
+            prop_assert_eq!(freed_by, last_dep);
+            prop_assert_eq!(waiting.len(), 0);
         }
     }
 }

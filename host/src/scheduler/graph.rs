@@ -279,25 +279,19 @@ fn subtree_complete(
     Ok(())
 }
 
-/// Counts `key` off the unmet dependencies of its dependents; those it
-/// was the last for become ready (a waiting task is always queued: it has
-/// never run).
+/// Counts `key` off the unmet dependencies of its dependents (from the
+/// writer's memory: nothing is read); those it was the last for become
+/// ready (a waiting task is always queued: it has never run).
 fn release_dependents(
     unit: &mut Unit,
     waiting: &mut Waiting,
     key: TaskKey,
     ready: &mut Vec<Ready>,
 ) -> Result<(), Error> {
-    if !waiting.waits_in(key.job) {
-        return Ok(());
-    }
-    for id in unit.dependents(key)? {
-        let dep = TaskKey { job: key.job, task: id };
-        if waiting.release(dep) {
-            let cluster = unit.status(dep)?.ok_or(Error::UnknownTask(dep))?.cluster.clone();
-            unit.mark(&cluster, dep, Live::Ready);
-            ready.push((cluster, dep));
-        }
+    for dep in waiting.release(key) {
+        let cluster = unit.status(dep)?.ok_or(Error::UnknownTask(dep))?.cluster.clone();
+        unit.mark(&cluster, dep, Live::Ready);
+        ready.push((cluster, dep));
     }
     Ok(())
 }

@@ -260,7 +260,13 @@ impl Writer {
                 defer(tx, renewed)
             }
             Command::Cancel(job, tx) => defer(tx, graph::cancel(unit, job)),
-            Command::Delete(job, tx) => defer(tx, graph::delete(unit, job)),
+            Command::Delete(job, tx) => {
+                let deleted = graph::delete(unit, job);
+                if deleted.is_ok() {
+                    self.waiting.forget_job(job);
+                }
+                defer(tx, deleted)
+            }
             Command::Retry(job, tx) => {
                 let result = graph::retry(unit, &self.waiting, job).map(|(requeued, ready)| {
                     let retried = super::Retried { requeued, ready: ready.len() as u64 };

@@ -1,12 +1,12 @@
-//! A chunk of new subtasks: their statuses, definitions, live keys and
-//! dependents lists, built by the scheduler and either committed with a
+//! A chunk of new subtasks: their statuses, definitions and live keys,
+//! built by the scheduler and either committed with a
 //! unit's own batch ([`Unit::absorb`](super::Unit::absorb)) or logged ahead
 //! of it as a group of its own ([`Unit::write_ahead`](super::Unit::write_ahead)),
 //! behind the marker of the set it belongs to (see `staged.rs`).
 
 use super::keys;
 use super::kv::KvWrite;
-use super::records::{self, DefRecord, DependentsRecord, TaskRecord};
+use super::records::{self, DefRecord, TaskRecord};
 use super::unit::Live;
 use crate::model::{TaskDef, TaskId, TaskKey, TaskStatus};
 
@@ -15,7 +15,6 @@ use crate::model::{TaskDef, TaskId, TaskKey, TaskStatus};
 pub struct Chunk {
     pub(super) tasks: Vec<(TaskKey, TaskDef, TaskStatus)>,
     pub(super) live: Vec<(String, TaskKey, Live)>,
-    pub(super) dependents: Vec<(TaskKey, u32, Vec<TaskId>)>,
     pub(super) raw: Vec<KvWrite>,
 }
 
@@ -30,12 +29,6 @@ impl Chunk {
         self.live.push((cluster, key, live));
     }
 
-    /// Records that `list` depend on `task`; `seq` numbers the lists of one
-    /// task (one per chunk that named it).
-    pub fn add_dependents(&mut self, task: TaskKey, seq: u32, list: Vec<TaskId>) {
-        self.dependents.push((task, seq, list));
-    }
-
     /// Writes the marker of a staged set: `children` of `parent` are being
     /// written ahead of the commit that completes `parent`.
     pub fn stage(&mut self, parent: TaskKey, children: &[TaskId]) {
@@ -48,11 +41,6 @@ impl Chunk {
         &self.tasks
     }
 
-    /// The dependents lists: (task, list number, dependents).
-    pub fn dependents(&self) -> &[(TaskKey, u32, Vec<TaskId>)] {
-        &self.dependents
-    }
-
     /// The chunk as raw writes.
     pub(super) fn writes(&self) -> Vec<KvWrite> {
         let mut out = self.raw.clone();
@@ -62,9 +50,6 @@ impl Chunk {
         }
         for (cluster, key, live) in &self.live {
             out.push((keys::live(cluster, *key), live.value()));
-        }
-        for (key, seq, list) in &self.dependents {
-            out.push((keys::dependents(*key, *seq), Some(records::encode(&DependentsRecord::new(list)))));
         }
         out
     }

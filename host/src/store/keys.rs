@@ -8,7 +8,7 @@
 //! | `t`    | `t` + job + task                      | task status (what changes as it runs) |
 //! | `d`    | `d` + job + task                      | task definition (type, input, dependencies; never rewritten) |
 //! | `e`    | `e` + job + task + seq                | an attempt's error (the last 20 are kept) |
-//! | `r`    | `r` + job + task + chunk              | dependents of the task, from one chunk of its siblings' creation |
+//! | `r`    | `r` + job + task + chunk              | dependents of the task: written by earlier builds, no longer read (the reverse edges are the scheduler's memory), deleted with their job |
 //! | `q`    | `q` + cluster + `0x00` + job + task   | live task: empty = ready, `R` = running, `W` = waiting for dependencies |
 //! | `i`    | `i` + idempotency key                 | job id             |
 //! | `m`    | `m` + sha256                          | module record      |
@@ -95,10 +95,6 @@ pub fn errors_of_task(k: TaskKey) -> Vec<u8> {
 
 pub fn errors_of(job: JobId) -> Vec<u8> {
     key(ERROR, &[job.as_bytes()])
-}
-
-pub fn dependents(k: TaskKey, chunk: u32) -> Vec<u8> {
-    key(DEPENDENTS, &[k.job.as_bytes(), k.task.as_bytes(), &chunk.to_be_bytes()])
 }
 
 pub fn dependents_of_task(k: TaskKey) -> Vec<u8> {

@@ -2,8 +2,10 @@
 //! its definition, both edge lists, its errors and an `incomplete` count of
 //! the tasks of its subtree not computed yet, so every completion rewrote
 //! the records of everything above and after it. Schema 3 splits that into
-//! a status, a definition, error records and dependents lists (see
-//! `unit.rs`), and counts `open` subtrees per task instead of tasks.
+//! a status, a definition and error records (see `unit.rs`), and counts
+//! `open` subtrees per task instead of tasks. The old dependents list is
+//! dropped: the scheduler rebuilds the reverse edges of waiting tasks from
+//! their definitions (`scheduler/waiting.rs`).
 //!
 //! The conversion is per task and idempotent: a task's `open` count only
 //! asks whether each child's subtree is complete, which a child of either
@@ -13,7 +15,7 @@ use std::collections::HashMap;
 
 use super::kv::Kv;
 use super::kv::KvWrite;
-use super::records::{self, DefRecord, DependentsRecord, ErrorRecord, LegacyTask, Stored, TaskRecord};
+use super::records::{self, DefRecord, ErrorRecord, LegacyTask, Stored, TaskRecord};
 use super::unit::Live;
 use super::{Error, keys};
 use crate::model::{JobId, TaskKey, TaskState};
@@ -98,10 +100,6 @@ fn convert(key: TaskKey, old: LegacyTask, open_children: u64, writes: &mut Vec<K
     writes.push((keys::def(key), Some(records::encode(&DefRecord::from(&old.def)))));
     for (seq, error) in old.errors.iter().enumerate() {
         writes.push((keys::error(key, seq as u32), Some(records::encode(&ErrorRecord::from(error)))));
-    }
-    if !old.dependents.is_empty() {
-        let list = records::encode(&DependentsRecord::new(&old.dependents));
-        writes.push((keys::dependents(key, 0), Some(list)));
     }
 }
 

@@ -46,8 +46,9 @@ use records::{
 
 /// The layout version written by this code.
 /// Version 2: log lines keyed by job and write order (version 1 keyed them
-/// by task). Version 3: a task is a status, a definition, error records and
-/// dependents lists (version 2 kept one record per task); version 2 data
+/// by task). Version 3: a task is a status, a definition and error records
+/// (version 2 kept one record per task; earlier builds of version 3 also
+/// wrote dependents lists, which are no longer read); version 2 data
 /// directories are migrated at open (`migrate.rs`), version 1 ones refused.
 const SCHEMA_VERSION: u32 = 3;
 /// The oldest layout this code migrates.

@@ -127,8 +127,7 @@ pub enum TaskRecord {
     /// V1 and when each kept error's attempt ran (start, end), in the order
     /// of `errors`.
     V2(TaskV1, Vec<Option<(u64, u64)>>),
-    /// The status alone: definition, errors and dependents have keys of
-    /// their own.
+    /// The status alone: the definition and errors have keys of their own.
     V3(StatusV3),
     /// V3 and how failures are handled, when that is not the default (not
     /// optional, no guard, no backoff).
@@ -324,7 +323,6 @@ impl TaskRecord {
 pub struct LegacyTask {
     pub def: TaskDef,
     pub status: TaskStatus,
-    pub dependents: Vec<TaskId>,
     pub errors: Vec<AttemptError>,
     pub incomplete: u64,
     pub unmet_deps: u32,
@@ -384,9 +382,8 @@ impl TaskRecord {
             depends_on: r.depends_on.into_iter().map(TaskId::from_bytes).collect(),
             handles: Vec::new(),
         };
-        let dependents = r.dependents.into_iter().map(TaskId::from_bytes).collect();
         let (incomplete, unmet_deps) = (r.incomplete, r.unmet_deps);
-        Ok(Stored::Legacy(Box::new(LegacyTask { def, status, dependents, errors, incomplete, unmet_deps })))
+        Ok(Stored::Legacy(Box::new(LegacyTask { def, status, errors, incomplete, unmet_deps })))
     }
 }
 
@@ -512,20 +509,20 @@ impl ErrorRecord {
     }
 }
 
-/// A list of task ids: the siblings that depend on a task (those created
-/// in one chunk), or a task's subtasks.
+/// A list of task ids: a task's subtasks (and, in data written by earlier
+/// builds, the siblings that depend on a task, no longer read).
 #[derive(Serialize, Deserialize)]
-pub enum DependentsRecord {
+pub enum IdsRecord {
     V1(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
-impl DependentsRecord {
+impl IdsRecord {
     pub fn new(list: &[TaskId]) -> Self {
-        DependentsRecord::V1(id_bytes(list))
+        IdsRecord::V1(id_bytes(list))
     }
 
     pub fn into_ids(self) -> Vec<TaskId> {
-        let DependentsRecord::V1(list) = self;
+        let IdsRecord::V1(list) = self;
         ids_of(&list).collect()
     }
 }
@@ -877,7 +874,7 @@ mod tests {
         let record = decode::<TaskRecord>("task", &encode(&TaskRecord::V2(r, vec![Some((2, 3))]))).unwrap();
         assert_eq!(record.cluster(), "west");
         let Stored::Legacy(legacy) = record.into_stored().unwrap() else { panic!("not read as schema 2") };
-        assert_eq!((legacy.incomplete, legacy.dependents.len(), legacy.status.errors), (4, 2, 1));
+        assert_eq!((legacy.incomplete, legacy.status.errors), (4, 1));
         assert_eq!(legacy.errors[0].ran, Some((2, 3)));
         assert_eq!(legacy.def.depends_on, vec![TaskId::from_bytes([1; 16])]);
         let status = TaskStatus::queued(None, "default".into(), 0);

@@ -18,7 +18,7 @@ use super::chunk::Chunk;
 use super::kv::Kv;
 use super::kv::KvWrite;
 use super::records::{
-    self, AutomationRecord, DefRecord, DependentsRecord, ErrorRecord, JobRecord, LogRecord, OutputRecord,
+    self, AutomationRecord, DefRecord, IdsRecord, ErrorRecord, JobRecord, LogRecord, OutputRecord,
     SpanRecord, TaskRecord,
 };
 use super::{Error, keys};
@@ -74,9 +74,6 @@ pub struct Unit {
     jobs: HashMap<JobId, Cached<Job>>,
     statuses: HashMap<TaskKey, Cached<TaskStatus>>,
     defs: HashMap<TaskKey, Arc<TaskDef>>,
-    /// Dependents lists this unit writes, by task (read back by
-    /// [`Unit::dependents`] before they are applied).
-    dependents: HashMap<TaskKey, Vec<TaskId>>,
     /// Subtask lists this unit writes (read back by [`Unit::children`]).
     children: HashMap<TaskKey, Vec<TaskId>>,
     raw: Vec<KvWrite>,
@@ -115,7 +112,6 @@ impl Unit {
             jobs: HashMap::default(),
             statuses: HashMap::default(),
             defs: HashMap::default(),
-            dependents: HashMap::default(),
             children: HashMap::default(),
             raw: Vec::new(),
             ahead: Vec::new(),
@@ -204,23 +200,13 @@ impl Unit {
         Ok(Some(def))
     }
 
-    /// The siblings that depend on task `key`.
-    pub fn dependents(&self, key: TaskKey) -> Result<Vec<TaskId>, Error> {
-        let mut out = self.dependents.get(&key).cloned().unwrap_or_default();
-        for item in self.kv.scan_prefix(keys::dependents_of_task(key)) {
-            let (_, v) = item?;
-            out.extend(records::decode::<DependentsRecord>("dependents", &v)?.into_ids());
-        }
-        Ok(out)
-    }
-
     /// The subtasks of `key`, if their list was kept ([`Unit::put_children`]).
     pub fn children(&self, key: TaskKey) -> Result<Vec<TaskId>, Error> {
         if let Some(list) = self.children.get(&key) {
             return Ok(list.clone());
         }
         match self.kv.get(keys::children(key))? {
-            Some(v) => Ok(records::decode::<DependentsRecord>("children", &v)?.into_ids()),
+            Some(v) => Ok(records::decode::<IdsRecord>("children", &v)?.into_ids()),
             None => Ok(Vec::new()),
         }
     }
@@ -228,7 +214,7 @@ impl Unit {
     /// Keeps the list of `key`'s subtasks (written once, when it is
     /// computed; only inside optional subtrees, which may need skipping).
     pub fn put_children(&mut self, key: TaskKey, list: Vec<TaskId>) {
-        self.raw.push((keys::children(key), Some(records::encode(&DependentsRecord::new(&list)))));
+        self.raw.push((keys::children(key), Some(records::encode(&IdsRecord::new(&list)))));
         self.children.insert(key, list);
     }
 
@@ -249,8 +235,8 @@ impl Unit {
     }
 
     /// Deletes job `job` with everything it holds: its record, its tasks
-    /// (statuses, definitions, errors, dependents, subtask lists, live
-    /// keys, outputs),
+    /// (statuses, definitions, errors, subtask lists, live keys, outputs,
+    /// and the dependents lists earlier builds wrote),
     /// logs, spans, and its idempotency key.
     pub fn delete_job(&mut self, job: &Job) -> Result<(), Error> {
         let mut removed = Vec::new();
@@ -301,7 +287,7 @@ impl Unit {
         self.statuses.insert(key, Cached { value: status, dirty: true });
     }
 
-    /// Adds the tasks, live keys and dependents lists of `chunk` to the
+    /// Adds the tasks and live keys of `chunk` to the
     /// unit's own batch (a subtask set small enough to commit at once).
     pub fn absorb(&mut self, chunk: Chunk) {
         for (key, def, status) in chunk.tasks {
@@ -309,10 +295,6 @@ impl Unit {
         }
         for (cluster, key, live) in chunk.live {
             self.mark(&cluster, key, live);
-        }
-        for (key, seq, list) in chunk.dependents {
-            self.raw.push((keys::dependents(key, seq), Some(records::encode(&DependentsRecord::new(&list)))));
-            self.dependents.entry(key).or_default().extend(list);
         }
         self.raw.extend(chunk.raw);
     }
@@ -326,9 +308,6 @@ impl Unit {
         for (key, def, status) in chunk.tasks {
             self.defs.insert(key, Arc::new(def));
             self.statuses.insert(key, Cached { value: status, dirty: false });
-        }
-        for (key, _, list) in chunk.dependents {
-            self.dependents.entry(key).or_default().extend(list);
         }
     }
 

@@ -83,6 +83,60 @@ async fn dense_dependencies_run_in_order_through_a_failure_and_a_retry() {
 }
 
 #[tokio::test]
+async fn a_restart_in_the_middle_of_a_fan_in_rebuilds_what_the_reducer_waits_for() {
+    let mut sim = Sim::start(settings()).await;
+    let id = job_with(&sim, fan_in(500)).await;
+    let mut done = 0;
+    while done < 300 {
+        for a in sim.claim(64).await {
+            sim.succeed(&a, vec![]).await.unwrap();
+            done += 1;
+        }
+    }
+    let lost = sim.claim(10).await;
+    sim.restart(settings()).await;
+    let late = sim.succeed(&lost[0], vec![]).await;
+    assert!(matches!(late, Err(Error::StaleAttempt { .. })), "a lost attempt's report: {late:?}");
+    let mut leaves = 0;
+    loop {
+        let batch = sim.claim(64).await;
+        let Some(reducer) = batch.iter().position(|a| a.input == "\"reducer\"") else {
+            assert!(!batch.is_empty(), "nothing ready after {leaves} more leaves");
+            for a in &batch {
+                sim.succeed(a, vec![]).await.unwrap();
+            }
+            leaves += batch.len();
+            continue;
+        };
+        assert_eq!((batch.len(), leaves), (1, 500 - done), "the reducer comes alone, after every leaf");
+        sim.succeed(&batch[reducer], vec![]).await.unwrap();
+        break;
+    }
+    assert_eq!(sim.job(id).state(), JobState::Completed);
+    assert_eq!(sim.count(id, TaskState::Computed), 502);
+}
+
+#[tokio::test]
+async fn dense_dependencies_keep_their_order_across_restarts() {
+    let mut sim = Sim::start(settings()).await;
+    let id = job_with(&sim, dense(200, 30)).await;
+    for i in 0..200 {
+        if i % 50 == 25 {
+            // Once with the next task started (and lost), once without.
+            if i == 75 {
+                assert_eq!(sim.claim(64).await.len(), 1);
+            }
+            sim.restart(settings()).await;
+        }
+        let ready = sim.claim(64).await;
+        assert_eq!(ready.len(), 1, "step {i}: exactly the next task is ready");
+        assert_eq!(ready[0].input, json!({"dense": i}).to_string());
+        sim.succeed(&ready[0], vec![]).await.unwrap();
+    }
+    assert_eq!(sim.job(id).state(), JobState::Completed);
+}
+
+#[tokio::test]
 async fn deep_nesting_completes_the_whole_chain_of_ancestors() {
     let sim = Sim::start(settings()).await;
     let id = sim.submit(json!(0), 0).await;

@@ -21,15 +21,17 @@ impl Sim {
     pub async fn start(settings: Settings) -> Sim {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
-        let scheduler = Scheduler::start(store.clone(), settings).await.unwrap();
-        scheduler.register(&ModuleInfo {
-            digest: Digest([7; 32]),
-            size: 0,
-            task_types: vec![TaskType::parse(TYPE).unwrap()],
-            uploaded_ms: 0,
-            limits: Default::default(),
-        });
+        let scheduler = scheduler_on(&store, settings).await;
         Sim { scheduler, store, _dir: dir }
+    }
+
+    /// Replaces the scheduler with a new one on the same store, as a host
+    /// restart does: the new one rebuilds its queues and waiting tasks from
+    /// the store, and attempts started by the old one are lost.
+    pub async fn restart(&mut self, settings: Settings) {
+        // Every command sent so far has been answered (each call awaits its
+        // answer), so the old writer is idle and ends when its channel closes.
+        drop(std::mem::replace(&mut self.scheduler, scheduler_on(&self.store, settings).await));
     }
 
     pub async fn submit(&self, input: Value, max_retries: u32) -> JobId {
@@ -97,6 +99,19 @@ impl Sim {
     pub fn count(&self, id: JobId, state: TaskState) -> usize {
         self.tasks(id).iter().filter(|t| t.status.state == state).count()
     }
+}
+
+/// A scheduler on `store` that knows task type [`TYPE`].
+async fn scheduler_on(store: &Store, settings: Settings) -> Scheduler {
+    let scheduler = Scheduler::start(store.clone(), settings).await.unwrap();
+    scheduler.register(&ModuleInfo {
+        digest: Digest([7; 32]),
+        size: 0,
+        task_types: vec![TaskType::parse(TYPE).unwrap()],
+        uploaded_ms: 0,
+        limits: Default::default(),
+    });
+    scheduler
 }
 
 pub fn report(a: &Assignment, outcome: Result<Vec<SubtaskSpec>, String>) -> Report {

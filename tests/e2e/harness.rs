@@ -149,6 +149,11 @@ impl Host {
         self.child.id()
     }
 
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> anyhow::Result<bool> {
+        Ok(self.child.try_wait()?.is_none())
+    }
+
     /// Waits up to `timeout` for the process to exit on its own.
     pub async fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;

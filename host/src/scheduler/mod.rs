@@ -240,6 +240,8 @@ pub(crate) enum Command {
     Delete(JobId, oneshot::Sender<Result<(), Error>>),
     Retry(JobId, oneshot::Sender<Result<Retried, Error>>),
     Automation(AutomationOp, oneshot::Sender<Result<AutomationChanged, Error>>),
+    /// Ends the writer after its group ([`Scheduler::close`]).
+    Close,
 }
 
 /// Scheduler settings.
@@ -548,6 +550,13 @@ impl Scheduler {
     /// Retries a failed or canceled job.
     pub async fn retry(&self, job: JobId) -> Result<Retried, Error> {
         self.call(|tx| Command::Retry(job, tx)).await
+    }
+
+    /// Ends the writer once the commands sent before are applied (a host
+    /// that lets its store go): every later call, and every claim still
+    /// waiting, answers [`Error::Closed`], so the runners end.
+    pub fn close(&self) {
+        let _ = self.tx.send(Command::Close);
     }
 }
 

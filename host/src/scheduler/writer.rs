@@ -97,6 +97,8 @@ pub struct Writer {
     /// Where accepted attempts go for trace export, if anywhere.
     observer: Option<Observer>,
     stats: Arc<Stats>,
+    /// Asked to end after the current group.
+    closed: bool,
 }
 
 impl Writer {
@@ -138,10 +140,12 @@ impl Writer {
             events,
             observer,
             stats,
+            closed: false,
         })
     }
 
-    /// Applies commands in groups until every handle is dropped. Each group is
+    /// Applies commands in groups until every handle is dropped or the
+    /// scheduler is closed. Each group is
     /// one atomic batch. Assignments are handed out as soon as their group is
     /// applied (a lost start is recovered like any lost attempt); every other
     /// answer waits for the flusher, which makes all groups applied so far
@@ -203,6 +207,9 @@ impl Writer {
                     for answer in durable {
                         answer(Err(&e));
                     }
+                    if self.closed {
+                        return;
+                    }
                     continue;
                 }
             };
@@ -217,6 +224,9 @@ impl Writer {
             if wrote || !durable.is_empty() {
                 let _ = flush_tx.send(durable);
             }
+            if self.closed {
+                return;
+            }
         }
     }
 
@@ -228,6 +238,10 @@ impl Writer {
             }
             Command::Claim(waiter) => {
                 self.queues.wait(waiter);
+                return None;
+            }
+            Command::Close => {
+                self.closed = true;
                 return None;
             }
             Command::Report(reports, tx) => {
@@ -472,6 +486,14 @@ impl Writer {
             match self.start(unit, key) {
                 Ok(Some(assignment)) => batch.push(assignment),
                 Ok(None) => {}
+                // The store cannot be read now: the task stays first in its
+                // queue, and nothing more starts in this group.
+                Err(e @ Error::StoreUnavailable(_)) => {
+                    tracing::warn!(error = %e, task = ?key, "could not start a ready task; it stays queued");
+                    let priority = super::rebuild::priority_of(unit, key.job);
+                    self.queues.push_front(cluster, key, priority);
+                    break;
+                }
                 Err(e) => tracing::error!(error = %e, task = ?key, "could not start a ready task"),
             }
         }

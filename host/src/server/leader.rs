@@ -21,6 +21,7 @@ pub(super) struct Leader {
     /// Its API's routes.
     pub(super) router: api::Routes,
     pub(super) store: Store,
+    scheduler: Scheduler,
     exporter: Arc<Mutex<Option<otlp::Exporter>>>,
 }
 
@@ -70,7 +71,7 @@ impl Leader {
             fleet.add_local(&options.cluster, options.runners as u32);
         }
         let router = api::router(Handles {
-            scheduler,
+            scheduler: scheduler.clone(),
             store: store.clone(),
             cache,
             secrets,
@@ -84,7 +85,19 @@ impl Leader {
             poll_limit: options.serve.poll_limit,
             uploads: Default::default(),
         });
-        Ok(Leader { router, store, exporter: Arc::new(Mutex::new(exporter)) })
+        Ok(Leader { router, store, scheduler, exporter: Arc::new(Mutex::new(exporter)) })
+    }
+
+    /// Ends a stack whose store failed and was let go: the scheduler
+    /// closes (the runners end with their current attempts), the exporter
+    /// sends what it can within `grace`. What the API's requests still
+    /// hold goes with them.
+    pub(super) async fn step_down(self, grace: std::time::Duration) {
+        self.scheduler.close();
+        let exporter = self.exporter.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(exporter) = exporter {
+            let _ = tokio::time::timeout(grace, exporter.stop()).await;
+        }
     }
 
     /// After the API stopped: the exporter's last batch, then the final

@@ -1,13 +1,17 @@
 //! Wires the layers into a running host: store, scheduler, sandbox, the
 //! in-process runners, and the HTTP API (`leader.rs`: all of them, built
-//! on an open store), and a standby's takeover of a shared store.
+//! on an open store), and who of the hosts sharing a store writes it
+//! (`seat.rs`: a standby's takeover, a failed leader's step-down).
 
 mod leader;
+mod seat;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use leader::Leader;
+use seat::Seat;
 
 use crate::api::{self, Tokens};
 use crate::cache;
@@ -53,7 +57,7 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
     /// The store stopped taking writes while serving.
-    #[error("the store stopped taking writes ({0}); a restart recovers from the write-ahead log")]
+    #[error("the store stopped taking writes ({0}); a restart recovers what was acknowledged")]
     StoreFault(String),
 }
 
@@ -113,22 +117,13 @@ impl Options {
 /// A host whose store another host holds (a shared database) starts as a
 /// standby: it serves at once, passing every request to the leader
 /// (`api::Standby`), and takes the lead when the store's lock comes free,
-/// rebuilding everything from the store as a restart would.
+/// rebuilding everything from the store as a restart would (`seat.rs`).
 pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Result<(), Error> {
-    if options.runners > MAX_RUNNERS {
-        return Err(Error::Config(format!("--runners must be at most {MAX_RUNNERS}")));
-    }
-    crate::model::check_cluster(&options.cluster).map_err(Error::Config)?;
-    check_exposure(&options)?;
-    if let Some(url) = &options.advertise
-        && !(url.starts_with("http://") || url.starts_with("https://"))
-    {
-        return Err(Error::Config(format!("--advertise must be an http:// or https:// URL, not {url:?}")));
-    }
+    check_options(&options)?;
     // The TLS of the cache's bucket clients.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let location = options.store_location();
-    let store = match Store::open_at(&location, options.recover_log) {
+    let store = match Store::open_unless_held(&location, options.recover_log) {
         Ok(store) => Some(store),
         Err(store::Error::Held) => None,
         Err(e) => return Err(e.into()),
@@ -144,20 +139,27 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     let advertise = options.advertise.clone().unwrap_or_else(|| format!("http://{addr}"));
     let (front_tx, front) = tokio::sync::watch::channel(match &leader {
         Some(leader) => api::Front::Leader(leader.router.clone()),
-        None => api::Front::Standby(api::Standby::new(standby_view(&location))),
+        None => seat::standby(&location, &advertise),
     });
-    let (led_tx, led) = tokio::sync::watch::channel(leader);
+    let quit = Arc::new(tokio::sync::Notify::new());
+    let (led, stopping_seat) = (tokio::sync::watch::Sender::new(leader), stopping.clone());
+    let seat = Seat {
+        location,
+        options: options.clone(),
+        stopping: stopping_seat,
+        advertise,
+        front: front_tx,
+        led,
+        quit: quit.clone(),
+    };
+    let led = seat.led.subscribe();
     if led.borrow().is_some() {
-        announce(&led, &advertise).await?;
-    } else {
-        tracing::info!(%addr, store = %location, "another host leads the store: serving as its standby");
-        let takeover = TakeOver { location, options: options.clone(), stopping: stopping.clone(), advertise };
-        tokio::spawn(takeover.run(front_tx, led_tx));
+        seat.announce().await?;
     }
+    tokio::spawn(seat.run());
     tracing::info!(%addr, runners = options.runners, cluster = %options.cluster, "serving");
     on_listening(addr);
-    let grace = options.shutdown_grace;
-    let signal = stop_signal(led.clone(), grace, stopping_tx);
+    let signal = stop_signal(quit, options.shutdown_grace, stopping_tx);
     let mut serve = options.serve;
     serve.max_connections = fit_descriptors(serve.max_connections);
     let server = api::serve(listener, api::front(front), serve, signal);
@@ -171,98 +173,34 @@ pub async fn run(options: Options, on_listening: impl FnOnce(SocketAddr)) -> Res
     }
 }
 
-/// The leader's address as a standby sees it.
-fn standby_view(location: &store::Location) -> tokio::sync::watch::Receiver<Option<String>> {
-    Store::follow_leader(location).unwrap_or_else(|| tokio::sync::watch::channel(None).1)
+/// Refuses options the host cannot run with.
+fn check_options(options: &Options) -> Result<(), Error> {
+    if options.runners > MAX_RUNNERS {
+        return Err(Error::Config(format!("--runners must be at most {MAX_RUNNERS}")));
+    }
+    crate::model::check_cluster(&options.cluster).map_err(Error::Config)?;
+    check_exposure(options)?;
+    if let Some(url) = &options.advertise
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(Error::Config(format!("--advertise must be an http:// or https:// URL, not {url:?}")));
+    }
+    Ok(())
 }
 
-/// Tells the hosts sharing the store that the one leading in `led` serves
-/// at `address`.
-async fn announce(led: &tokio::sync::watch::Receiver<Option<Leader>>, address: &str) -> Result<(), Error> {
-    let Some(store) = led.borrow().as_ref().map(|l| l.store.clone()) else { return Ok(()) };
-    let address = address.to_owned();
-    let done = tokio::task::spawn_blocking(move || store.announce(&address)).await;
-    done.map_err(|e| Error::Config(format!("announcing the host failed: {e}")))?.map_err(Error::from)
-}
-
-/// Resolves at SIGINT or SIGTERM, or `grace` after the leading store's
-/// fault (staying up a while refusing writes and failing health checks, so
-/// clients and supervisors see why); then sets the stop's deadline.
+/// Resolves at SIGINT or SIGTERM, or when the host must stop (`quit`: a
+/// local store failed and its grace passed, or a takeover could not
+/// start); then sets the stop's deadline.
 async fn stop_signal(
-    mut led: tokio::sync::watch::Receiver<Option<Leader>>,
+    quit: Arc<tokio::sync::Notify>,
     grace: std::time::Duration,
     stopping: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
 ) {
-    let faulted = async {
-        let fault = match led.wait_for(Option::is_some).await {
-            Ok(leader) => leader.as_ref().map(|l| l.store.fault()),
-            Err(_) => None,
-        };
-        let Some(mut fault) = fault else { return std::future::pending().await };
-        let _ = fault.wait_for(Option::is_some).await;
-        tracing::error!(exit_in = ?grace, "the store failed; the host exits so a restart recovers from the store");
-        tokio::time::sleep(grace).await;
-    };
     tokio::select! {
         () = shutdown_signal() => {}
-        () = faulted => {}
+        () = quit.notified() => {}
     }
     let _ = stopping.send(Some(tokio::time::Instant::now() + grace));
-}
-
-/// A standby's wait for the store's lock, and its start as the leader.
-struct TakeOver {
-    location: store::Location,
-    options: Options,
-    stopping: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
-    advertise: String,
-}
-
-impl TakeOver {
-    /// Waits for the store (on a thread: the wait may last as long as the
-    /// leader), starts the leader's stack, announces it, and answers with it
-    /// from then on. A failed start stops the host.
-    async fn run(
-        self,
-        front: tokio::sync::watch::Sender<api::Front>,
-        led: tokio::sync::watch::Sender<Option<Leader>>,
-    ) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let location = self.location.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(wait_for_store(&location));
-        });
-        let Ok(store) = rx.await else { return };
-        let started = std::time::Instant::now();
-        match Leader::start(store, &self.options, self.stopping.clone()).await {
-            Ok(leader) => {
-                front.send_replace(api::Front::Leader(leader.router.clone()));
-                led.send_replace(Some(leader));
-                match announce(&led.subscribe(), &self.advertise).await {
-                    Ok(()) => tracing::info!(took = ?started.elapsed(), "took the lead of the store"),
-                    Err(e) => tracing::error!(error = %e, "took the lead but could not announce it"),
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "could not take the lead of the store; stopping");
-                rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::TERM).ok();
-            }
-        }
-    }
-}
-
-/// Opens the store once the leader lets it go, trying again (every
-/// second) while the database cannot be reached.
-fn wait_for_store(location: &store::Location) -> Store {
-    loop {
-        match Store::open_when_free(location) {
-            Ok(store) => return store,
-            Err(e) => {
-                tracing::warn!(error = %e, "waiting for the store; trying again");
-                std::thread::sleep(std::time::Duration::from_secs(1));
-            }
-        }
-    }
 }
 
 /// Descriptors kept for everything but API connections: the store's files,

@@ -67,6 +67,10 @@ pub(super) trait Backend: Send + Sync {
     fn announce(&self, _address: &str) -> Result<(), Error> {
         Ok(())
     }
+    /// Lets the store go at once, for another host (or a later open of
+    /// this one) to take: raises the fault, so nothing is written after
+    /// it, and gives up the store's lock. Nothing where none can share it.
+    fn release(&self) {}
 }
 
 /// The backend the store runs on; cheap to clone.
@@ -153,6 +157,11 @@ impl Kv {
     /// Tells other hosts where this one serves its API (blocking).
     pub fn announce(&self, address: &str) -> Result<(), Error> {
         self.0.announce(address)
+    }
+
+    /// Lets the store go at once (see [`Backend::release`]).
+    pub fn release(&self) {
+        self.0.release();
     }
 }
 

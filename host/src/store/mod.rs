@@ -31,6 +31,7 @@ mod wal;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use chunk::Chunk;
 pub use copy::Copied;
@@ -163,6 +164,11 @@ impl Location {
             Location::Dir(text.into())
         }
     }
+
+    /// Whether several hosts may share the store (one writes it at a time).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Location::Postgres(_))
+    }
 }
 
 impl std::fmt::Display for Location {
@@ -201,13 +207,30 @@ impl Store {
         Store::open_kv(kv)
     }
 
+    /// [`Store::open_at`], refused at once ([`Error::Held`]) when another
+    /// host holds a shared store: a host that serves then starts as its
+    /// standby rather than wait.
+    pub fn open_unless_held(location: &Location, recover_log: bool) -> Result<Self, Error> {
+        match location {
+            Location::Dir(_) => Store::open_at(location, recover_log),
+            Location::Postgres(url) => Store::open_kv(postgres::open_waiting(url, Some(Duration::ZERO))?),
+        }
+    }
+
     /// Opens the store at `location` once no other host holds it: at once
     /// for a local store (whose directory lock refuses a second host), after
-    /// the host that leads a database stops (however long that takes).
+    /// the host that leads a database lets it go (however long that takes).
+    /// The wait is a series of bounded ones, each on a new connection, so a
+    /// connection the database lost meanwhile never stalls it.
     pub fn open_when_free(location: &Location) -> Result<Self, Error> {
         match location {
             Location::Dir(_) => Store::open_at(location, false),
-            Location::Postgres(url) => Store::open_kv(postgres::open_waiting(url, None)?),
+            Location::Postgres(url) => loop {
+                match postgres::open(url) {
+                    Err(Error::Held) => continue,
+                    opened => return Store::open_kv(opened?),
+                }
+            },
         }
     }
 
@@ -224,6 +247,13 @@ impl Store {
     /// its API at `address` (blocking; nothing for a local store).
     pub fn announce(&self, address: &str) -> Result<(), Error> {
         self.kv.announce(address)
+    }
+
+    /// Lets a shared store go at once: nothing is written through this
+    /// handle after it, and its lock is free for the next leader (nothing
+    /// for a local store, whose lock goes with the process).
+    pub fn release(&self) {
+        self.kv.release();
     }
 
     fn open_kv(kv: kv::Kv) -> Result<Self, Error> {

@@ -18,7 +18,7 @@ use super::chunk::Chunk;
 use super::kv::Kv;
 use super::kv::KvWrite;
 use super::records::{
-    self, AutomationRecord, DefRecord, IdsRecord, ErrorRecord, JobRecord, LogRecord, OutputRecord,
+    self, AutomationRecord, DefRecord, ErrorRecord, IdsRecord, JobRecord, LogRecord, OutputRecord,
     SpanRecord, TaskRecord,
 };
 use super::{Error, keys};

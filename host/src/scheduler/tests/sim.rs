@@ -174,3 +174,18 @@ async fn commands_past_the_waiting_bound_are_refused_as_busy() {
     let served = sim.scheduler.cancel(JobId::new()).await.unwrap_err();
     assert!(matches!(served, Error::UnknownJob(_)), "{served}");
 }
+
+/// A closed scheduler ends its writer: a claim waiting for work and every
+/// later call answer `Closed` (the runners of a host that let its store go
+/// end on it).
+#[tokio::test]
+async fn a_closed_scheduler_answers_closed_to_waiting_claims_and_later_calls() {
+    let sim = Sim::start(Settings::default()).await;
+    let scheduler = sim.scheduler.clone();
+    let waiting = tokio::spawn(async move { scheduler.claim("default").await });
+    sim.scheduler.close();
+    let claimed = waiting.await.unwrap();
+    assert!(matches!(claimed, Err(Error::Closed)), "{claimed:?}");
+    let later = sim.scheduler.cancel(JobId::new()).await;
+    assert!(matches!(later, Err(Error::Closed)), "{later:?}");
+}

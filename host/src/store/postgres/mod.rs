@@ -91,7 +91,7 @@ fn connect(
     url: &str,
     handle: &tokio::runtime::Handle,
     wait: Option<Duration>,
-) -> Result<(Arc<Shared>, tokio_postgres::Client), Error> {
+) -> Result<(Arc<Shared>, schema::Lock), Error> {
     let fault = Arc::new(Fault::new());
     let take = schema::take(url.to_owned(), fault.clone(), wait);
     let (lock, epoch) = block_for(handle, take, wait.map(|w| w + QUERY_TIMEOUT))?;
@@ -154,7 +154,7 @@ struct Postgres {
     handle: tokio::runtime::Handle,
     shared: Arc<Shared>,
     /// The connection that holds the store's lock (for its life).
-    lock: Arc<tokio_postgres::Client>,
+    lock: Arc<schema::Lock>,
 }
 
 impl Drop for Postgres {
@@ -361,7 +361,14 @@ impl Backend for Postgres {
     /// connection).
     fn announce(&self, address: &str) -> Result<(), Error> {
         let (lock, epoch, address) = (self.lock.clone(), self.shared.epoch, address.to_owned());
-        block(&self.handle, async move { schema::announce(&lock, epoch, &address).await })
+        block(&self.handle, async move { schema::announce(&lock.client, epoch, &address).await })
+    }
+
+    /// Raises the fault, then closes the lock's connection: the database
+    /// ends its session and frees the lock.
+    fn release(&self) {
+        self.shared.fault.raise(Error::Postgres("this host let the store go".into()));
+        self.lock.watcher.abort();
     }
 
     /// Commits on its own, before the module's record is applied.

@@ -31,29 +31,49 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (2, "the leading host's API address", "ALTER TABLE sandflow_lease ADD COLUMN address text;"),
 ];
 
+/// The connection that holds the store's lock: the lock lasts as long as
+/// it does, and aborting `watcher` (which drives it) closes it.
+pub(super) struct Lock {
+    pub client: Client,
+    pub watcher: tokio::task::AbortHandle,
+}
+
 /// Connects to `url`, takes the store's lock, migrates, and raises the
-/// lease's epoch; answers the connection (the lock lasts as long as it)
-/// and the epoch. Losing that connection later raises `fault`.
+/// lease's epoch; answers the lock's connection and the epoch. Losing that
+/// connection later raises `fault`.
 pub(super) async fn take(
     url: String,
     fault: Arc<Fault>,
     wait: Option<Duration>,
-) -> Result<(Client, i64), Error> {
-    let (mut client, connection) = tokio_postgres::connect(&url, NoTls).await?;
-    tokio::spawn(async move {
+) -> Result<(Lock, i64), Error> {
+    let connect = async { Ok(tokio_postgres::connect(&url, NoTls).await?) };
+    let (mut client, connection) = super::within(super::QUERY_TIMEOUT, connect).await?;
+    let watcher = tokio::spawn(async move {
         let why = match connection.await {
             Ok(()) => "the database closed the connection".to_owned(),
             Err(e) => e.to_string(),
         };
         fault.raise(Error::Postgres(format!("lost the connection that holds the store's lock: {why}")));
     });
-    lock(&client, wait).await?;
-    migrate(&mut client).await?;
+    match hold(&mut client, wait).await {
+        Ok(epoch) => Ok((Lock { client, watcher: watcher.abort_handle() }, epoch)),
+        Err(e) => {
+            // No store was opened: its connection's end is no fault.
+            watcher.abort();
+            Err(e)
+        }
+    }
+}
+
+/// Takes the lock on `client`'s session, migrates, and raises the lease's
+/// epoch; answers the epoch.
+async fn hold(client: &mut Client, wait: Option<Duration>) -> Result<i64, Error> {
+    lock(client, wait).await?;
+    migrate(client).await?;
     // The address is the new leader's to announce once it serves.
     let raise = "INSERT INTO sandflow_lease (id, epoch) VALUES (1, 1) \
                  ON CONFLICT (id) DO UPDATE SET epoch = sandflow_lease.epoch + 1, address = NULL RETURNING epoch";
-    let epoch: i64 = client.query_one(raise, &[]).await?.get(0);
-    Ok((client, epoch))
+    Ok(client.query_one(raise, &[]).await?.get(0))
 }
 
 /// Takes the store's lock on `client`'s session, waiting up to `wait`

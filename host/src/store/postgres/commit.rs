@@ -1,8 +1,11 @@
 //! A commit: the frozen part of the in-memory table written in one
 //! transaction, upserts and deletes in statements of bounded size, after
-//! the lease's epoch is checked in the same transaction.
+//! the lease's epoch is checked in the same transaction, all of it sent in
+//! one round trip.
 
 use deadpool_postgres::Pool;
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
 
 use super::{pool_error, schema};
 use crate::store::Error;
@@ -18,28 +21,68 @@ const UPSERT: &str = "INSERT INTO sandflow_kv (k, v) SELECT * FROM unnest($1::by
 const DELETE: &str = "DELETE FROM sandflow_kv WHERE k = ANY($1)";
 
 /// Writes `map` in one transaction, if this host still holds the lease at
-/// `epoch`; answers the bytes sent. The statements are prepared once per
-/// connection, and sent together (the client pipelines them), so a commit
-/// costs three round trips (begin, the statements, commit) whatever its
-/// size.
+/// `epoch`; answers the bytes sent. Every statement is prepared once per
+/// connection, and the whole transaction (begin, the lease's check, the
+/// writes, commit) is sent at once and answered in one round trip: the
+/// client pipelines statements in the order they are first polled, and
+/// the database runs them in that order. When any fails (the lease moved,
+/// above all) the transaction is aborted there, and the commit that
+/// follows it rolls back.
 pub(super) async fn commit(pool: &Pool, epoch: i64, map: &Map) -> Result<u64, Error> {
-    let mut client = pool.get().await.map_err(pool_error)?;
+    let client = pool.get().await.map_err(pool_error)?;
     let (upsert, delete) = (client.prepare_cached(UPSERT).await?, client.prepare_cached(DELETE).await?);
-    let lease = client.prepare_cached(schema::LEASE_CHECK).await?;
+    let (begin, commit) = (client.prepare_cached("BEGIN").await?, client.prepare_cached("COMMIT").await?);
+    let hold = client.prepare_cached(schema::HOLD_LEASE).await?;
     let (puts, deletes, bytes) = split(map);
-    let tx = client.transaction().await?;
-    let (on, upsert, delete) = (&tx, &upsert, &delete);
-    let puts = puts.iter().map(|b| async move { on.execute(upsert, &[&b.keys, &b.values]).await });
-    let chunks: Vec<&[&[u8]]> = deletes.chunks(ROWS_PER_STATEMENT).collect();
-    let deletes = chunks.into_iter().map(|chunk| async move { on.execute(delete, &[&chunk]).await });
-    let puts: Vec<_> = puts.map(futures_util::future::FutureExt::boxed).collect();
-    let deletes = deletes.map(futures_util::future::FutureExt::boxed);
-    let writes = futures_util::future::try_join_all(puts.into_iter().chain(deletes));
-    let check = schema::check_epoch(&tx, &lease, epoch);
-    futures_util::future::try_join(check, async { writes.await.map_err(Error::from) }).await?;
-    tx.commit().await?;
-    Ok(bytes)
+    let on: &tokio_postgres::Client = &client;
+    let (begin, hold, commit, upsert, delete) = (&begin, &hold, &commit, &upsert, &delete);
+    let mut steps: Vec<Step<'_>> = vec![
+        async move { on.execute(begin, &[]).await }.boxed(),
+        async move { on.execute(hold, &[&epoch]).await }.boxed(),
+    ];
+    for batch in &puts {
+        steps.push(async move { on.execute(upsert, &[&batch.keys, &batch.values]).await }.boxed());
+    }
+    for chunk in deletes.chunks(ROWS_PER_STATEMENT) {
+        steps.push(async move { on.execute(delete, &[&chunk]).await }.boxed());
+    }
+    steps.push(async move { on.execute(commit, &[]).await }.boxed());
+    match in_order(steps).await {
+        Ok(()) => Ok(bytes),
+        Err(e) => {
+            // The connection's transaction state is not known to be clean:
+            // it leaves the pool.
+            drop(deadpool_postgres::Object::take(client));
+            Err(schema::fenced_or(e, epoch))
+        }
+    }
 }
+
+/// Runs `steps`, each polled for the first time in order (which sends its
+/// statement, so the database receives them in that order), and waits for
+/// every answer; answers the first error.
+async fn in_order(mut steps: Vec<Step<'_>>) -> Result<(), tokio_postgres::Error> {
+    let mut answers: Vec<Option<Result<u64, tokio_postgres::Error>>> = steps.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (step, answer) in steps.iter_mut().zip(answers.iter_mut()) {
+            if answer.is_none()
+                && let std::task::Poll::Ready(done) = step.poll_unpin(cx)
+            {
+                *answer = Some(done);
+            }
+        }
+        if answers.iter().all(Option::is_some) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    answers.into_iter().flatten().find_map(Result::err).map_or(Ok(()), Err)
+}
+
+/// One statement of a commit, on its way.
+type Step<'a> = BoxFuture<'a, Result<u64, tokio_postgres::Error>>;
 
 /// `map` as upsert batches, the keys to delete, and its bytes.
 fn split(map: &Map) -> (Vec<Batch<'_>>, Vec<&[u8]>, u64) {

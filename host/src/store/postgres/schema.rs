@@ -4,13 +4,13 @@
 //! Architecture invariant: only the host holding the advisory lock
 //! [`LOCK_KEY`] migrates the schema or raises the lease's epoch, and a
 //! commit succeeds only while the lease still holds the epoch its host
-//! raised it to ([`check_epoch`]).
+//! raised it to ([`HOLD_LEASE`], inside the commit's transaction).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls, Transaction};
+use tokio_postgres::{Client, NoTls};
 
 use crate::store::Error;
 use crate::store::fault::Fault;
@@ -29,7 +29,25 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
          CREATE TABLE sandflow_lease (id integer PRIMARY KEY CHECK (id = 1), epoch bigint NOT NULL);",
     ),
     (2, "the leading host's API address", "ALTER TABLE sandflow_lease ADD COLUMN address text;"),
+    (
+        3,
+        "the lease checked inside a commit",
+        "CREATE FUNCTION sandflow_hold_lease(held bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+         DECLARE now bigint;
+         BEGIN
+             SELECT epoch INTO now FROM sandflow_lease WHERE id = 1 FOR SHARE;
+             IF now IS DISTINCT FROM held THEN
+                 RAISE EXCEPTION USING ERRCODE = 'SFL01', MESSAGE = 'the lease moved to another host',
+                     DETAIL = coalesce(now, -1)::text;
+             END IF;
+             RETURN now;
+         END $$;",
+    ),
 ];
+
+/// What `sandflow_hold_lease` raises when the lease holds another epoch
+/// (its detail is that epoch).
+const FENCED: &str = "SFL01";
 
 /// The connection that holds the store's lock: the lock lasts as long as
 /// it does, and aborting `watcher` (which drives it) closes it.
@@ -123,23 +141,20 @@ async fn migrate(client: &mut Client) -> Result<(), Error> {
     Ok(())
 }
 
-/// The lease's epoch, share-locked ([`check_epoch`]).
-pub(super) const LEASE_CHECK: &str = "SELECT epoch FROM sandflow_lease WHERE id = 1 FOR SHARE";
+/// Fails, aborting the transaction it runs in, unless the lease still
+/// holds epoch `$1`; the lease's row stays share-locked until the
+/// transaction ends, so a host taking over waits for this commit before it
+/// raises the epoch. The check runs in the database, so a commit can send
+/// it with its writes without waiting for its answer.
+pub(super) const HOLD_LEASE: &str = "SELECT sandflow_hold_lease($1)";
 
-/// Fails with [`Error::Fenced`] unless the lease still holds `epoch`; the
-/// row stays share-locked until `tx` ends, so a host taking over waits for
-/// this commit before it raises the epoch.
-pub(super) async fn check_epoch(
-    tx: &Transaction<'_>,
-    statement: &tokio_postgres::Statement,
-    epoch: i64,
-) -> Result<(), Error> {
-    let row = tx.query_one(statement, &[]).await?;
-    let now: i64 = row.get(0);
-    if now != epoch {
-        return Err(Error::Fenced { now, held: epoch });
+/// `e` as the store's error: [`Error::Fenced`] when it is
+/// [`HOLD_LEASE`]'s refusal of epoch `held`.
+pub(super) fn fenced_or(e: tokio_postgres::Error, held: i64) -> Error {
+    match e.as_db_error().filter(|db| db.code().code() == FENCED) {
+        Some(db) => Error::Fenced { now: db.detail().and_then(|d| d.parse().ok()).unwrap_or(-1), held },
+        None => e.into(),
     }
-    Ok(())
 }
 
 /// Records `address` as the API address of the host holding `epoch`.

@@ -63,8 +63,11 @@ impl Children {
             if let Some(&bad) = spec.depends_on.iter().find(|&&d| d as usize >= i) {
                 return Err(Error::BadDependency(bad));
             }
-            let mut seen = HashSet::with_capacity(spec.depends_on.len());
-            spec.depends_on.retain(|d| seen.insert(*d));
+            // Handles in increasing order (as SDKs pass them) repeat none.
+            if !spec.depends_on.is_sorted_by(|a, b| a < b) {
+                let mut seen = HashSet::with_capacity(spec.depends_on.len());
+                spec.depends_on.retain(|d| seen.insert(*d));
+            }
             work += work_of(spec);
         }
         let ids = (0..specs.len()).map(|_| TaskId::new()).collect();

@@ -72,8 +72,12 @@ impl ReadCache {
         self.values.get(key)
     }
 
-    /// Taken before looking anywhere else for a value about to be read from
-    /// the database.
+    /// Taken after memory and this cache missed and before the database is
+    /// read: a commit whose values were kept before it has reached the
+    /// database too, so what the read finds is at least as new; one kept
+    /// after it changes the generation, and the read is not kept
+    /// ([`ReadCache::fill`]). It waits while a commit's values are being
+    /// kept, so only reads that go to the database take it.
     pub(super) fn generation(&self) -> u64 {
         *self.generation.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }

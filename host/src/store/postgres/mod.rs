@@ -265,13 +265,15 @@ impl Backend for Postgres {
     /// answers nothing from it (another may be writing it by now).
     fn get(&self, key: &[u8]) -> Result<Option<IVec>, Error> {
         self.shared.fault.check()?;
-        let seen = self.shared.cache.generation();
         if let Some(value) = read(&self.shared.mem).get(key) {
             return Ok(value);
         }
         if let Some(value) = self.shared.cache.get(key) {
             return Ok(value);
         }
+        // Taken only now, so reads that memory answers never wait for a
+        // commit being kept (see `ReadCache::generation`).
+        let seen = self.shared.cache.generation();
         let (pool, owned) = (self.shared.pool.clone(), key.to_vec());
         let value = block(&self.handle, async move {
             let client = pool.get().await.map_err(pool_error)?;
@@ -289,7 +291,6 @@ impl Backend for Postgres {
         if let Err(e) = self.shared.fault.check() {
             return Box::new(std::iter::once(Err(e)));
         }
-        let seen = self.shared.cache.generation();
         let bounds = (range.0.as_ref().map(Vec::as_slice), range.1.as_ref().map(Vec::as_slice));
         let mem = read(&self.shared.mem).range(bounds, rev);
         let prefix = match &range.0 {
@@ -304,6 +305,7 @@ impl Backend for Postgres {
             let kept = (0..rows.len()).map(move |i| Ok::<_, Error>(rows[i].clone()));
             return Box::new(merged(mem, kept, rev));
         }
+        let seen = self.shared.cache.generation();
         let mut durable = scan::Scan::new(self.handle.clone(), self.shared.pool.clone(), range, rev);
         let first: Vec<_> = durable.by_ref().take(cache::SCAN_ROWS + 1).collect();
         if first.len() <= cache::SCAN_ROWS

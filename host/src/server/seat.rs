@@ -41,11 +41,10 @@ impl Seat {
     /// another does, until the host stops.
     pub async fn run(self) {
         loop {
-            if self.led.borrow().is_none() {
-                if let Err(e) = self.take_over().await {
-                    tracing::error!(error = %e, "could not take the lead of the store; stopping");
-                    return self.quit.notify_one();
-                }
+            let leading = self.led.borrow().is_some();
+            if !leading && let Err(e) = self.take_over().await {
+                tracing::error!(error = %e, "could not take the lead of the store; stopping");
+                return self.quit.notify_one();
             }
             let Some(mut fault) = self.led.borrow().as_ref().map(|l| l.store.fault()) else { return };
             if fault.wait_for(Option::is_some).await.is_err() || self.stopping.borrow().is_some() {

@@ -161,3 +161,30 @@ async fn a_remote_runner_reads_secrets_through_the_api_which_checks_the_attempt(
     let _: Value = body;
     Ok(())
 }
+
+/// A host whose key file does not open the secrets its store holds
+/// (another host's key, or a replaced file) refuses to start, naming the
+/// file and what to do, instead of running with secrets it cannot read.
+#[tokio::test]
+async fn a_host_with_another_key_file_refuses_a_store_with_secrets() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut host = Host::start_local(dir.path(), &["--runners", "0"], &[]).await?;
+    sandflow(&host, &["secret", "set", "API_KEY"], VALUE.as_bytes())?;
+    host.stop()?;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sandflow-under-test"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--runners", "0", "--data-dir"])
+        .arg(dir.path())
+        .arg("--secret-key-file")
+        .arg(dir.path().join("another.key"))
+        .output()?;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not open the secrets this store holds (API_KEY among them)"), "{stderr}");
+    let host = Host::start_local(dir.path(), &["--runners", "0"], &[]).await?;
+    let listed = sandflow(&host, &["secret", "list"], b"")?;
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("API_KEY"),
+        "the right key still opens the store"
+    );
+    Ok(())
+}

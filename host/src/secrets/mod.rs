@@ -33,6 +33,13 @@ pub enum Error {
     /// The sealed value does not open with this host's key.
     #[error("secret {0} cannot be opened with this host's key (was the key file replaced?)")]
     Unsealable(String),
+    /// The key does not open the secrets the store already holds: another
+    /// host sealed them with a key of its own, or the file was replaced.
+    #[error(
+        "secret key file {path} does not open the secrets this store holds ({name} among them): \
+         every host of a store must use the same key file (copy it from the host that sealed them)"
+    )]
+    KeyMismatch { path: PathBuf, name: String },
     #[error(transparent)]
     Store(#[from] store::Error),
 }
@@ -52,13 +59,21 @@ impl std::fmt::Debug for Secrets {
 
 impl Secrets {
     /// The secrets in `store`, sealed with the key in `key_file` (created
-    /// when missing).
+    /// when missing). A key that does not open a secret the store already
+    /// holds is refused, so a host (a replica taking over, above all) never
+    /// runs with secrets it cannot read.
     pub fn open(store: Store, key_file: &Path) -> Result<Secrets, Error> {
         let key = load_or_create(key_file)
             .map_err(|reason| Error::KeyFile { path: key_file.to_owned(), reason })?;
         let cipher = XChaCha20Poly1305::new_from_slice(&key)
             .map_err(|e| Error::KeyFile { path: key_file.to_owned(), reason: e.to_string() })?;
-        Ok(Secrets { store, cipher: std::sync::Arc::new(cipher) })
+        let secrets = Secrets { store, cipher: std::sync::Arc::new(cipher) };
+        if let Some(name) = secrets.store.secrets()?.into_iter().next().map(|s| s.name)
+            && matches!(secrets.read(&name), Err(Error::Unsealable(_)))
+        {
+            return Err(Error::KeyMismatch { path: key_file.to_owned(), name });
+        }
+        Ok(secrets)
     }
 
     /// Stores `value` as the secret `name`; whether it is new.
@@ -145,11 +160,15 @@ mod tests {
         // Moved under another name, it does not open.
         store.put_secret("MOVED", &sealed).await.unwrap();
         assert!(matches!(secrets.read("MOVED"), Err(Error::Unsealable(_))));
-        // The same key file opens them again; another key does not.
+        // The same key file opens them again; another key is refused at once.
         let again = Secrets::open(store.clone(), &key).unwrap();
         assert_eq!(again.read("API_KEY").unwrap().as_deref(), Some("hunter2-value"));
-        let other = Secrets::open(store, &dir.path().join("other.key")).unwrap();
-        assert!(matches!(other.read("API_KEY"), Err(Error::Unsealable(_))));
+        let refused = Secrets::open(store, &dir.path().join("other.key")).unwrap_err();
+        assert!(matches!(refused, Error::KeyMismatch { ref name, .. } if name == "API_KEY"), "{refused}");
+        assert!(
+            refused.to_string().contains("every host of a store must use the same key file"),
+            "{refused}"
+        );
         assert!(matches!(secrets.set("bad-name", b"x").await, Err(Error::Invalid(_))));
         assert!(secrets.delete("API_KEY").await.unwrap());
         assert!(!secrets.delete("API_KEY").await.unwrap());

@@ -1,7 +1,8 @@
 //! `GET /v1/jobs/{id}/events`: server-sent events of a job's state, so
 //! clients do not poll. The first event is the job as it is; another follows
 //! each change; the stream ends once the job has ended (completed, or halted
-//! with nothing running), or when the host stops. At most `MAX_FOLLOWERS`
+//! with nothing running), when the host stops, or when it stops leading its
+//! store (its scheduler closed). At most `MAX_FOLLOWERS`
 //! streams are open at once.
 
 use std::convert::Infallible;

@@ -325,7 +325,8 @@ pub struct Scheduler {
     tx: mpsc::UnboundedSender<Command>,
     registry: Arc<RwLock<Registry>>,
     clusters: Arc<RwLock<Clusters>>,
-    events: tokio::sync::broadcast::Sender<JobId>,
+    /// The writer holds the sender: its receivers end when the writer does.
+    events: tokio::sync::broadcast::WeakSender<JobId>,
     stats: Arc<Stats>,
     /// Counts changes to the registry and the clusters (what remote runners
     /// keep a copy of).
@@ -363,11 +364,12 @@ impl Scheduler {
         let stats = Arc::new(Stats::default());
         let clock = settings.clock.clone();
         let shared = writer::Shared { registry: registry.clone(), clusters: clusters.clone() };
-        let writer = writer::Writer::recover(store, shared, settings, events.clone(), stats.clone()).await?;
+        let weak_events = events.downgrade();
+        let writer = writer::Writer::recover(store, shared, settings, events, stats.clone()).await?;
         tokio::spawn(writer.run(rx, tx.downgrade()));
         let waiting = Arc::new(tokio::sync::Semaphore::new(MAX_WAITING));
         let config = Arc::new(AtomicU64::new(1));
-        Ok(Scheduler { tx, registry, clusters, events, stats, config, waiting, clock })
+        Ok(Scheduler { tx, registry, clusters, events: weak_events, stats, config, waiting, clock })
     }
 
     /// What the writer has done since the host started.
@@ -403,9 +405,13 @@ impl Scheduler {
 
     /// Ids of jobs as they change (each applied group sends the jobs it
     /// changed). A receiver that falls behind gets `Lagged` and should read
-    /// the current state.
+    /// the current state. Once the writer has ended (the scheduler was
+    /// closed), the receiver answers `Closed`.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<JobId> {
-        self.events.subscribe()
+        match self.events.upgrade() {
+            Some(events) => events.subscribe(),
+            None => tokio::sync::broadcast::channel(1).1,
+        }
     }
 
     /// The version of the registry and the clusters: it changes whenever

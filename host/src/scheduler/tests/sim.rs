@@ -176,16 +176,23 @@ async fn commands_past_the_waiting_bound_are_refused_as_busy() {
 }
 
 /// A closed scheduler ends its writer: a claim waiting for work and every
-/// later call answer `Closed` (the runners of a host that let its store go
-/// end on it).
+/// later call answer `Closed`, and the job changes' receivers end (the
+/// runners and event streams of a host that let its store go end on it).
 #[tokio::test]
 async fn a_closed_scheduler_answers_closed_to_waiting_claims_and_later_calls() {
     let sim = Sim::start(Settings::default()).await;
     let scheduler = sim.scheduler.clone();
+    let mut changes = sim.scheduler.subscribe();
     let waiting = tokio::spawn(async move { scheduler.claim("default").await });
     sim.scheduler.close();
     let claimed = waiting.await.unwrap();
     assert!(matches!(claimed, Err(Error::Closed)), "{claimed:?}");
+    let ended = changes.recv().await;
+    assert!(
+        matches!(ended, Err(tokio::sync::broadcast::error::RecvError::Closed)),
+        "event streams end: {ended:?}"
+    );
+    assert!(sim.scheduler.subscribe().try_recv().is_err());
     let later = sim.scheduler.cancel(JobId::new()).await;
     assert!(matches!(later, Err(Error::Closed)), "{later:?}");
 }

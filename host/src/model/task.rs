@@ -133,7 +133,7 @@ pub struct TaskDef {
 
 /// Where a task stands: the part of a task the scheduler changes. Small
 /// and of bounded size whatever the job's shape (edge lists live in the
-/// [`TaskDef`] and in the store's dependents lists, errors apart).
+/// [`TaskDef`], errors apart).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskStatus {
     /// The task that submitted it; `None` for the root.

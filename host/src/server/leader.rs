@@ -53,7 +53,12 @@ impl Leader {
         store.resume_checkpoints();
         let exporter =
             collector.map(|c| otlp::Exporter::start(c, store.clone(), scheduler.subscribe(), finished_rx));
-        ensure_cluster(&store, &scheduler, &options.cluster).await?;
+        // Past this point a failed start closes the scheduler it started.
+        let closing = |e: Error| {
+            scheduler.close();
+            e
+        };
+        ensure_cluster(&store, &scheduler, &options.cluster).await.map_err(closing)?;
         for i in 0..options.runners {
             let source = Arc::new(LocalSource::new(
                 scheduler.clone(),
@@ -63,7 +68,7 @@ impl Leader {
                 secrets.clone(),
             ));
             runner::spawn_thread(format!("sandflow-runner-{i}"), source, sandbox.clone())
-                .map_err(|e| Error::Config(format!("could not start runner {i}: {e}")))?;
+                .map_err(|e| closing(Error::Config(format!("could not start runner {i}: {e}"))))?;
         }
         tokio::spawn(sweep_cache(store.clone(), cache.clone()));
         let fleet = Arc::new(api::Fleet::default());

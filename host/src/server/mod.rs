@@ -61,6 +61,18 @@ pub enum Error {
     StoreFault(String),
 }
 
+impl Error {
+    /// Whether the store could not be reached (worth trying again), as
+    /// opposed to a refusal that will not change by itself.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Store(e) | Error::Secrets(crate::secrets::Error::Store(e)) => e.is_unavailable(),
+            Error::Scheduler(scheduler::Error::StoreUnavailable(_)) => true,
+            _ => false,
+        }
+    }
+}
+
 /// How to run the host.
 #[derive(Debug, Clone)]
 pub struct Options {

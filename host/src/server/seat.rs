@@ -42,9 +42,17 @@ impl Seat {
     pub async fn run(self) {
         loop {
             let leading = self.led.borrow().is_some();
-            if !leading && let Err(e) = self.take_over().await {
-                tracing::error!(error = %e, "could not take the lead of the store; stopping");
-                return self.quit.notify_one();
+            match if leading { Ok(()) } else { self.take_over().await } {
+                Ok(()) => {}
+                Err(e) if e.is_unavailable() => {
+                    tracing::warn!(error = %e, "could not take the lead of the store; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not take the lead of the store; stopping");
+                    return self.quit.notify_one();
+                }
             }
             let Some(mut fault) = self.led.borrow().as_ref().map(|l| l.store.fault()) else { return };
             if fault.wait_for(Option::is_some).await.is_err() || self.stopping.borrow().is_some() {
@@ -79,7 +87,11 @@ impl Seat {
         });
         let Ok(store) = rx.await else { return Ok(()) };
         let started = std::time::Instant::now();
-        let leader = Leader::start(store, &self.options, self.stopping.clone()).await?;
+        let held = store.clone();
+        let leader = Leader::start(store, &self.options, self.stopping.clone()).await.inspect_err(|_| {
+            // Whatever the start left running must not keep the lock.
+            held.release();
+        })?;
         self.front.send_replace(api::Front::Leader(leader.router.clone()));
         self.led.send_replace(Some(leader));
         match self.announce().await {

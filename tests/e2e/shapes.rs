@@ -98,10 +98,17 @@ async fn a_stop_while_a_huge_report_commits_ends_within_the_grace_and_loses_noth
         (&json!("completed"), &json!(60_002)),
         "{job}"
     );
-    // The stop came while the root's subtasks were being written (the
-    // writes of the commit alone are over 2 MiB of log): the start deleted
-    // them and ran the root again.
+    // On the local store the stop came while the root's subtasks were being
+    // written (the writes of the commit alone are over 2 MiB of log): the
+    // start deleted them and ran the root again. A PostgreSQL store counts
+    // bytes once committed, when the writer may have applied the whole set
+    // already, and its stop commits what memory holds: the root ran once or
+    // twice, and either way nothing was lost.
     let root = &host.tasks(&id).await?[0];
-    assert_eq!(root["attempts"], 2, "{root}");
+    if crate::harness::postgres_store() {
+        assert!(root["attempts"] == 1 || root["attempts"] == 2, "{root}");
+    } else {
+        assert_eq!(root["attempts"], 2, "{root}");
+    }
     Ok(())
 }

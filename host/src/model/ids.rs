@@ -89,6 +89,63 @@ uuid_id!(
     /// Identifies a task within the whole host.
     TaskId
 );
+/// Ids in one block ([`TaskId::block`]) differ in their low 24 bits only.
+const BLOCK_BITS: u32 = 24;
+
+/// The most ids one block holds.
+const MAX_BLOCK: usize = 1 << BLOCK_BITS;
+
+impl TaskId {
+    /// `n` new ids that are consecutive 128-bit numbers (each
+    /// 2^24 of them; a larger `n` takes several blocks), in time
+    /// order like any other: a block's first id is a version 7 id of this
+    /// millisecond with 50 random bits and its low 24 bits zero. A list of
+    /// them is stored as offsets from the first.
+    pub fn block(n: usize) -> Vec<TaskId> {
+        let mut ids = Vec::with_capacity(n);
+        while ids.len() < n {
+            let first = Self::block_start();
+            let len = (n - ids.len()).min(MAX_BLOCK) as u128;
+            ids.extend((0..len).map(|i| TaskId(Uuid::from_u128(first + i))));
+        }
+        ids
+    }
+
+    fn block_start() -> u128 {
+        let random: [u8; 16] = *Uuid::new_v4().as_bytes();
+        let random: [u8; 10] = random[..10].try_into().expect("10 bytes");
+        let id = uuid::Builder::from_unix_timestamp_millis(super::now_ms(), &random).into_uuid();
+        id.as_u128() & !((1u128 << BLOCK_BITS) - 1)
+    }
+
+    /// The id `by` past this one, within its block's reach.
+    pub fn offset(self, by: u32) -> Option<TaskId> {
+        let id = self.0.as_u128().checked_add(u128::from(by))?;
+        (by < 1 << BLOCK_BITS).then(|| TaskId(Uuid::from_u128(id)))
+    }
+
+    /// The first id of the block this id would belong to, and its offset
+    /// in it (an id not made by [`TaskId::block`] is still split so, but
+    /// shares its block with no other id).
+    pub fn in_block(self) -> (TaskId, u32) {
+        let id = self.0.as_u128();
+        let low = (1u128 << BLOCK_BITS) - 1;
+        (TaskId(Uuid::from_u128(id & !low)), (id & low) as u32)
+    }
+
+    /// The id `by` before this one, within a block's reach.
+    pub fn minus(self, by: u32) -> Option<TaskId> {
+        let id = self.0.as_u128().checked_sub(u128::from(by))?;
+        (by < 1 << BLOCK_BITS).then(|| TaskId(Uuid::from_u128(id)))
+    }
+
+    /// How far past `base` this id lies, when it is within a block's reach.
+    pub fn offset_from(self, base: TaskId) -> Option<u32> {
+        let by = self.0.as_u128().checked_sub(base.0.as_u128())?;
+        u32::try_from(by).ok().filter(|b| *b < 1 << BLOCK_BITS)
+    }
+}
+
 uuid_id!(
     /// Identifies an automation (a schedule that submits jobs).
     AutomationId
@@ -115,6 +172,28 @@ mod tests {
         assert!(a.as_bytes() < b.as_bytes());
         assert_eq!(a.to_string().parse::<JobId>().unwrap(), a);
         assert!("nope".parse::<JobId>().is_err());
+    }
+
+    #[test]
+    fn a_block_is_consecutive_time_ordered_and_apart_from_the_next() {
+        let before = TaskId::new();
+        let block = TaskId::block(1000);
+        let next = TaskId::block(3);
+        assert_eq!(block.len(), 1000);
+        for (i, id) in block.iter().enumerate() {
+            assert_eq!(block[0].offset(i as u32), Some(*id));
+            assert_eq!(id.offset_from(block[0]), Some(i as u32));
+            assert_eq!(id.created_ms(), block[0].created_ms());
+            assert_eq!(id.0.get_version_num(), 7);
+            assert!(!next.contains(id));
+        }
+        assert!(block.is_sorted());
+        assert!(before.created_ms() <= block[0].created_ms());
+        assert_eq!(block[0].offset_from(block[1]), None);
+        assert_eq!(block[0].offset(1 << BLOCK_BITS), None);
+        assert_eq!(before.offset_from(block[0]), None);
+        assert_eq!(block[999].in_block(), (block[0], 999));
+        assert_ne!(next[0].in_block().0, block[0]);
     }
 
     #[test]

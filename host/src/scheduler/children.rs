@@ -70,7 +70,7 @@ impl Children {
             }
             work += work_of(spec);
         }
-        let ids = (0..specs.len()).map(|_| TaskId::new()).collect();
+        let ids = TaskId::block(specs.len());
         let staged = work > CHUNK_WORK;
         let cluster = cluster.to_owned();
         Ok(Children { parent, cluster, guard, specs, ids, next: 0, ready: Vec::new(), staged })

@@ -12,6 +12,7 @@ mod automations;
 mod checkpoint;
 mod chunk;
 mod copy;
+mod edges;
 mod fault;
 mod keys;
 mod kv;
@@ -659,7 +660,7 @@ fn assemble(
 ) -> Result<Task, Error> {
     Ok(Task {
         key,
-        def: records::decode::<DefRecord>("def", def)?.into_def(),
+        def: records::decode::<DefRecord>("def", def)?.into_def()?,
         status: records::decode::<TaskRecord>("task", status)?.into_status()?,
         errors,
     })

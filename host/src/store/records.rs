@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::Error;
+use super::{Error, edges};
 use crate::model::{
     AttemptError, Automation, AutomationId, Backoff, Cluster, ConcurrencyLimit, Digest, HostPattern, Job,
     JobId, JobStats, LogEntry, LogLevel, ModuleInfo, SpanEntry, StoredOutput, TaskCounts, TaskDef, TaskId,
@@ -416,36 +416,52 @@ pub enum DefRecord {
         depends_on: Vec<u8>,
         handles: Vec<u32>,
     },
+    /// V2 with the dependencies packed as offsets from their block's first
+    /// id (`edges.rs`); `None` when there are none.
+    V3 { type_name: String, version: (u32, u32), input: String, deps: Option<edges::Packed> },
 }
 
 impl From<&TaskDef> for DefRecord {
     fn from(d: &TaskDef) -> Self {
-        DefRecord::V2 {
-            type_name: d.task_type.name.clone(),
-            version: (d.task_type.version.major, d.task_type.version.minor),
-            input: d.input.clone(),
-            depends_on: id_bytes(&d.depends_on),
-            handles: d.handles.clone(),
+        let (type_name, version) =
+            (d.task_type.name.clone(), (d.task_type.version.major, d.task_type.version.minor));
+        let input = d.input.clone();
+        if d.depends_on.is_empty() {
+            return DefRecord::V3 { type_name, version, input, deps: None };
+        }
+        match edges::pack(&d.depends_on, &d.handles) {
+            Some(packed) => DefRecord::V3 { type_name, version, input, deps: Some(packed) },
+            None => DefRecord::V2 {
+                type_name,
+                version,
+                input,
+                depends_on: id_bytes(&d.depends_on),
+                handles: d.handles.clone(),
+            },
         }
     }
 }
 
 impl DefRecord {
-    pub fn into_def(self) -> TaskDef {
+    pub fn into_def(self) -> Result<TaskDef, Error> {
         let (type_name, v, input, depends_on, handles) = match self {
             DefRecord::V1 { type_name, version, input, depends_on } => {
-                (type_name, version, input, depends_on, Vec::new())
+                (type_name, version, input, ids_of(&depends_on).collect(), Vec::new())
             }
             DefRecord::V2 { type_name, version, input, depends_on, handles } => {
+                (type_name, version, input, ids_of(&depends_on).collect(), handles)
+            }
+            DefRecord::V3 { type_name, version, input, deps } => {
+                let (depends_on, handles) = deps.as_ref().map(edges::unpack).transpose()?.unwrap_or_default();
                 (type_name, version, input, depends_on, handles)
             }
         };
-        TaskDef {
+        Ok(TaskDef {
             task_type: TaskType { name: type_name, version: version(v) },
             input,
-            depends_on: ids_of(&depends_on).collect(),
+            depends_on,
             handles,
-        }
+        })
     }
 }
 
@@ -830,7 +846,15 @@ mod tests {
             depends_on: vec![TaskId::new(), TaskId::new()],
             handles: vec![0, 3],
         };
-        assert_eq!(decode::<DefRecord>("def", &encode(&DefRecord::from(&def))).unwrap().into_def(), def);
+        let round_trip = |def: &TaskDef| decode::<DefRecord>("def", &encode(&DefRecord::from(def))).unwrap();
+        assert!(matches!(round_trip(&def), DefRecord::V2 { .. }), "ids of no block stay explicit");
+        assert_eq!(round_trip(&def).into_def().unwrap(), def);
+        let block = TaskId::block(5);
+        let packed = TaskDef { depends_on: vec![block[0], block[3]], ..def.clone() };
+        assert!(matches!(round_trip(&packed), DefRecord::V3 { deps: Some(_), .. }));
+        assert_eq!(round_trip(&packed).into_def().unwrap(), packed);
+        let leaf = TaskDef { depends_on: vec![], handles: vec![], ..def };
+        assert_eq!(round_trip(&leaf).into_def().unwrap(), leaf);
         let usage = Some(Usage { cpu_us: 7, peak_memory_bytes: 1 << 20 });
         let error = AttemptError { attempt: 1, message: "boom".into(), ran: Some((5, 9)), usage };
         let back = decode::<ErrorRecord>("error", &encode(&ErrorRecord::from(&error))).unwrap();

@@ -195,7 +195,7 @@ impl Unit {
             return Ok(Some(def.clone()));
         }
         let Some(bytes) = self.kv.get(keys::def(key))? else { return Ok(None) };
-        let def = Arc::new(records::decode::<DefRecord>("def", &bytes)?.into_def());
+        let def = Arc::new(records::decode::<DefRecord>("def", &bytes)?.into_def()?);
         self.defs.insert(key, def.clone());
         Ok(Some(def))
     }

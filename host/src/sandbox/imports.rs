@@ -164,7 +164,7 @@ fn submit(
         )),));
     }
     let input = input.into_owned();
-    let depends_on = s.depends_on.iter(&mut store)?.collect::<Result<Vec<u32>>>()?;
+    let depends_on: Vec<u32> = s.depends_on.as_le_slice(&store).iter().map(|h| u32::from_le(*h)).collect();
     let name = text(&store, &s.task_type.name, b.name_bytes + 1)?;
     let version = text(&store, &s.task_type.version, 64)?;
     let cluster = s.cluster.as_ref().map(|c| text(&store, c, 256)).transpose()?;

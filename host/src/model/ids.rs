@@ -138,12 +138,6 @@ impl TaskId {
         let id = self.0.as_u128().checked_sub(u128::from(by))?;
         (by < 1 << BLOCK_BITS).then(|| TaskId(Uuid::from_u128(id)))
     }
-
-    /// How far past `base` this id lies, when it is within a block's reach.
-    pub fn offset_from(self, base: TaskId) -> Option<u32> {
-        let by = self.0.as_u128().checked_sub(base.0.as_u128())?;
-        u32::try_from(by).ok().filter(|b| *b < 1 << BLOCK_BITS)
-    }
 }
 
 uuid_id!(
@@ -182,16 +176,16 @@ mod tests {
         assert_eq!(block.len(), 1000);
         for (i, id) in block.iter().enumerate() {
             assert_eq!(block[0].offset(i as u32), Some(*id));
-            assert_eq!(id.offset_from(block[0]), Some(i as u32));
+            assert_eq!(id.in_block(), (block[0], i as u32));
             assert_eq!(id.created_ms(), block[0].created_ms());
             assert_eq!(id.0.get_version_num(), 7);
             assert!(!next.contains(id));
         }
         assert!(block.is_sorted());
         assert!(before.created_ms() <= block[0].created_ms());
-        assert_eq!(block[0].offset_from(block[1]), None);
+        assert_eq!(block[3].minus(3), Some(block[0]));
         assert_eq!(block[0].offset(1 << BLOCK_BITS), None);
-        assert_eq!(before.offset_from(block[0]), None);
+        assert_ne!(before.in_block().0, block[0]);
         assert_eq!(block[999].in_block(), (block[0], 999));
         assert_ne!(next[0].in_block().0, block[0]);
     }

@@ -15,7 +15,8 @@ use std::process::{Command, ExitCode, Stdio};
 
 use wasmtime::Engine;
 
-use super::{Error, Settings, engine_config};
+use super::engines::{Reset, engine_config};
+use super::{Error, Settings};
 use crate::sandbox::limits::Limits;
 
 /// The hidden subcommand that compiles in a child.
@@ -72,7 +73,7 @@ pub fn child_main(args: &[String]) -> ExitCode {
         eprintln!("reading the component: {e}");
         return ExitCode::FAILURE;
     }
-    let engine = match Engine::new(&engine_config(&settings)) {
+    let engine = match Engine::new(&engine_config(&settings, Reset::DirtyPages)) {
         Ok(engine) => engine,
         Err(e) => {
             eprintln!("wasmtime engine setup failed: {e:#}");

@@ -100,7 +100,7 @@ impl Sandbox {
         let captured = Captured::new(self.settings.limits.output_bytes);
         let key = TaskKey { job: exec.job, task: exec.task };
         let cancel = self.interrupts.register(key);
-        let mut store = self.store(&exec, &captured, cancel.clone());
+        let mut store = self.store(prepared, &exec, &captured, cancel.clone());
         let limits = store.data().limits.clone();
         let cpu_ns = Arc::new(AtomicU64::new(0));
         let call =
@@ -146,9 +146,10 @@ impl Sandbox {
 
     /// A fresh store for one attempt: no filesystem, environment, sockets or
     /// name lookups; clocks and randomness; stdout and stderr captured;
-    /// limits applied.
+    /// limits applied; on the engine `prepared` was loaded into.
     pub(super) fn store(
         &self,
+        prepared: &Prepared,
         exec: &Execution,
         captured: &Captured,
         cancel: Arc<Cancel>,
@@ -173,7 +174,7 @@ impl Sandbox {
         let key = TaskKey { job: exec.job, task: exec.task };
         state.secrets =
             AttemptSecrets::new(key, exec.lease, exec.limits.secrets.clone(), exec.secrets.clone());
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(prepared.pre.instance_pre().engine(), state);
         store.limiter(|s| s);
         // At every tick the guest yields, and a forced cancel traps it.
         store.set_epoch_deadline(1);

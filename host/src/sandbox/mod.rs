@@ -1,8 +1,9 @@
 //! The sandbox: the only code that touches wasmtime.
 //!
-//! One [`Sandbox`] owns the engine (component model, pooling allocator, epoch
-//! interruption), the linker with WASI and the Sandflow host functions, and a
-//! cache of prepared modules. [`Sandbox::inspect`] validates an uploaded
+//! One [`Sandbox`] owns two engines (component model, pooling allocator,
+//! epoch interruption; they differ in how a slot's memory is reset, see
+//! `engines.rs`), their linkers with WASI and the Sandflow host functions,
+//! and a cache of prepared modules. [`Sandbox::inspect`] validates an uploaded
 //! component and lists its task types; [`Sandbox::prepare`] loads a module
 //! (precompiled artifact from disk when present); [`Sandbox::execute`] runs
 //! one attempt in a fresh store and returns its outcome and everything it
@@ -16,6 +17,7 @@ mod cache_imports;
 pub mod compile;
 mod dependencies;
 mod egress;
+mod engines;
 mod execute;
 mod failure;
 mod host;
@@ -34,9 +36,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use wasmtime::component::Linker;
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
-
 pub use cache::{CacheAccess, CacheUpload, CacheValue};
 pub use dependencies::{Dependencies, OutputReader};
 pub use execute::{Execution, ExecutionResult, SubtaskCheck};
@@ -45,7 +44,6 @@ pub use module::{Inspected, Prepared};
 pub use secrets::SecretReader;
 
 use crate::model::{Digest, HostPattern, JobId};
-use host::HostState;
 
 /// How often the epoch advances; the resolution of timeouts.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -110,10 +108,9 @@ pub fn check_max_task_types(n: usize) -> Result<usize, String> {
     }
 }
 
-/// The wasmtime engine and everything derived from it.
+/// The wasmtime engines and everything derived from them.
 pub struct Sandbox {
-    engine: Engine,
-    linker: Linker<HostState>,
+    engines: engines::Engines,
     settings: Settings,
     prepared: Mutex<HashMap<Digest, Arc<Prepared>>>,
     interrupts: interrupts::Interrupts,
@@ -124,24 +121,15 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Creates the engine and linker, and starts the epoch ticker.
+    /// Creates the engines and linkers, and starts the epoch ticker.
     pub fn new(settings: Settings) -> Result<Arc<Self>, Error> {
-        let engine = Engine::new(&engine_config(&settings)).map_err(|e| Error::Engine(format!("{e:#}")))?;
-        let linker = host::linker(&engine).map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let engines = engines::Engines::new(&settings)?;
         std::fs::create_dir_all(&settings.cache_dir)?;
-        let weak = engine.weak();
-        std::thread::Builder::new().name("sandflow-epoch".into()).spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })?;
-        let engine_tag = module::engine_tag(&engine);
+        engines.start_ticker(EPOCH_TICK)?;
+        let engine_tag = module::engine_tag(engines.compiler());
         Ok(Arc::new(Sandbox {
             engine_tag,
-            engine,
-            linker,
+            engines,
             settings,
             prepared: Mutex::new(HashMap::new()),
             interrupts: interrupts::Interrupts::default(),
@@ -170,39 +158,4 @@ impl Sandbox {
     pub fn forget_interrupt(&self, job: JobId) {
         self.interrupts.forget(job);
     }
-}
-
-/// What one sandbox slot holds at most: components made by language
-/// toolchains (a Python or JavaScript interpreter, WASI adapters) have a
-/// dozen core instances and several memories and tables. A component over
-/// these is refused at upload with wasmtime's message naming the maximum.
-const CORE_INSTANCES_PER_SLOT: u32 = 64;
-const MEMORIES_PER_SLOT: u32 = 16;
-const TABLES_PER_SLOT: u32 = 64;
-
-fn engine_config(settings: &Settings) -> Config {
-    let mut pool = PoolingAllocationConfig::new();
-    let instances = settings.max_instances.max(1);
-    // Totals for every slot at its maxima (virtual address space only), so
-    // any runner count can run such components at once.
-    pool.total_component_instances(instances)
-        .max_core_instances_per_component(CORE_INSTANCES_PER_SLOT)
-        .max_memories_per_component(MEMORIES_PER_SLOT)
-        .max_tables_per_component(TABLES_PER_SLOT)
-        .total_core_instances(instances * CORE_INSTANCES_PER_SLOT)
-        .total_memories(instances * MEMORIES_PER_SLOT)
-        .total_tables(instances * TABLES_PER_SLOT)
-        // Every attempt runs on an async stack of its own.
-        .total_stacks(instances)
-        .async_stack_keep_resident(64 << 10)
-        .max_memory_size(settings.limits.memory_bytes.saturating_mul(2))
-        .linear_memory_keep_resident(2 << 20)
-        .table_keep_resident(64 << 10)
-        .pagemap_scan(Enabled::Auto);
-    let mut config = Config::new();
-    config
-        .wasm_component_model(true)
-        .epoch_interruption(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    config
 }

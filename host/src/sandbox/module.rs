@@ -8,6 +8,7 @@ use std::sync::Arc;
 use wasmtime::component::Component;
 
 use super::bindings::sandflow::task::types::TaskType as GuestTaskType;
+use super::engines::Reset;
 use super::host::HostState;
 use super::listing::Listed;
 use super::world::Pre;
@@ -49,7 +50,11 @@ impl Sandbox {
                 return Err(e);
             }
         };
-        self.prepared.lock().expect("prepared cache lock").insert(digest, Arc::new(prepared));
+        // A component for the other engine is loaded into it when a task
+        // of it first runs.
+        if Reset::of(prepared.pre.instance_pre().component()) == Reset::DirtyPages {
+            self.prepared.lock().expect("prepared cache lock").insert(digest, Arc::new(prepared));
+        }
         Ok(Inspected { digest, task_types })
     }
 
@@ -88,6 +93,7 @@ impl Sandbox {
                 compiled.await.map_err(|e| Error::Engine(e.to_string()))??
             }
         };
+        let component = self.runnable(digest, component)?;
         let prepared = Arc::new(self.instantiate_pre(&component)?);
         self.prepared.lock().expect("prepared cache lock").insert(*digest, prepared.clone());
         Ok(prepared)
@@ -114,7 +120,7 @@ impl Sandbox {
             }
         }
         self.compiled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut file = super::compile::precompile(&self.engine, &self.settings, bytes)?;
+        let mut file = super::compile::precompile(self.engines.compiler(), &self.settings, bytes)?;
         let checksum = Digest::of(&file);
         file.extend_from_slice(&checksum.0);
         self.store_artifact(digest, file)?;
@@ -127,9 +133,23 @@ impl Sandbox {
         })
     }
 
+    /// `component`, loaded by the compiling engine, in the engine that
+    /// suits it (`engines.rs`): mapped again from its artifact file, which
+    /// was checked just before and is never changed in place.
+    fn runnable(&self, digest: &Digest, component: Component) -> Result<Component, Error> {
+        match Reset::of(&component) {
+            Reset::DirtyPages => Ok(component),
+            reset => {
+                let engine = &self.engines.get(reset).engine;
+                self.map_artifact(engine, &self.artifact_path(digest)).map_err(Error::Engine)
+            }
+        }
+    }
+
     fn instantiate_pre(&self, component: &Component) -> Result<Prepared, Error> {
-        let pre =
-            self.linker.instantiate_pre(component).map_err(|e| Error::Incompatible(format!("{e:#}")))?;
+        let pre = (self.engines.of(component).linker)
+            .instantiate_pre(component)
+            .map_err(|e| Error::Incompatible(format!("{e:#}")))?;
         let pre = Pre::new(pre).map_err(Error::Incompatible)?;
         Ok(Prepared { pre })
     }
@@ -149,7 +169,7 @@ impl Sandbox {
             secrets: None,
         };
         let captured = super::failure::Captured::new(4096);
-        let mut store = self.store(&exec, &captured, Default::default());
+        let mut store = self.store(prepared, &exec, &captured, Default::default());
         match tokio::time::timeout(INSPECT_TIMEOUT, self.listed(prepared, &mut store)).await {
             Ok(listed) => listed,
             Err(_) => Err(Error::TaskTypes(format!("it did not answer within {INSPECT_TIMEOUT:?}"))),
@@ -251,17 +271,23 @@ impl Sandbox {
     }
 
     /// The component in the artifact file at `path` (the artifact, then
-    /// its sha256), checked by reading it in pieces, then mapped.
+    /// its sha256), checked by reading it in pieces, then mapped into the
+    /// compiling engine.
     fn load_artifact(&self, path: &std::path::Path) -> Result<Component, String> {
         let mut file = std::fs::File::open(path).map_err(|e| format!("unreadable: {e}"))?;
         checked_file(&mut file)?;
+        self.map_artifact(self.engines.compiler(), path)
+    }
+
+    /// Maps the checked artifact file at `path` into `engine`.
+    fn map_artifact(&self, engine: &wasmtime::Engine, path: &std::path::Path) -> Result<Component, String> {
         // SAFETY: the bytes were serialized by an engine with this engine's
         // tag (the file name or the fetch says so) and are checked by
         // sha256: this runner's own cache, or the host it runs tasks for,
         // whose code it trusts as it trusts the modules the host hands out.
         // The file is never changed in place (`store_artifact` renames a
         // new file over it), so the mapping stays what was checked.
-        unsafe { Component::deserialize_file(&self.engine, path) }.map_err(|e| format!("{e:#}"))
+        unsafe { Component::deserialize_file(engine, path) }.map_err(|e| format!("{e:#}"))
     }
 
     fn store_artifact(&self, digest: &Digest, file: Vec<u8>) -> Result<(), Error> {

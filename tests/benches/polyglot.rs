@@ -34,10 +34,9 @@ pub async fn tasks(lang: &Language, n: u32, runs: usize) -> anyhow::Result<()> {
     host.upload(lang.component).await?;
     let upload = start.elapsed().as_secs_f64();
     let after = rss_bytes(host.pid())?;
-    // The linear memory of the instance that listed the task types (over
-    // 100 MiB for an interpreter) stays resident in its pool slot for a
-    // second or two after the answer, then is released; the second figure
-    // is the host's RSS once it settled.
+    // What the upload freed on the heap is given back to the system by
+    // the allocator a second or two later; the second figure is the
+    // host's RSS once it settled.
     tokio::time::sleep(SETTLE).await;
     let settled = rss_bytes(host.pid())?;
     println!(

@@ -297,7 +297,7 @@ async fn sandbox_runs(runs: usize, calls: usize) -> anyhow::Result<Vec<f64>> {
         compile_with: None,
     };
     let sandbox = Sandbox::new(settings)?;
-    let inspected = sandbox.inspect(std::fs::read(component("probe"))?).await?;
+    let inspected = sandbox.inspect(std::fs::read(component("probe"))?.into()).await?;
     let prepared = sandbox.prepare(&inspected.digest, async { None }, async { None }).await?;
     let check: sandflow_host::sandbox::SubtaskCheck = std::sync::Arc::new(|_, _| Ok(()));
     let mut micros = Vec::new();

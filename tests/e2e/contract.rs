@@ -297,3 +297,23 @@ async fn requests_hyper_cannot_read_get_json_errors() -> anyhow::Result<()> {
     assert_eq!(status, StatusCode::OK);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_module_sent_without_a_length_uploads_as_one_with_one() -> anyhow::Result<()> {
+    let host = Host::start(&["--runners", "1"]).await?;
+    let bytes = std::fs::read(crate::harness::component("probe"))?;
+    // Chunked transfer: no `Content-Length` to size the buffer by.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(64 << 10).map(|c| Ok(c.to_vec())).collect();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let req = reqwest::Client::new()
+        .post(format!("{}/v1/modules", host.base))
+        .header("content-type", "application/wasm")
+        .body(body);
+    let (status, module) = host.send(req).await?;
+    assert_eq!(status, StatusCode::CREATED, "{module}");
+    assert_eq!(module["size"], bytes.len(), "{module}");
+    let job = host.submit("Noop", serde_json::json!({})).await?;
+    assert_eq!(host.wait(&job, std::time::Duration::from_secs(60)).await?["state"], "completed");
+    Ok(())
+}

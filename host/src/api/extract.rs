@@ -127,7 +127,7 @@ pub struct WasmBody(pub Bytes);
 impl<S: Send + Sync> FromRequest<S> for WasmBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if !media_type(&req).is_some_and(|e| e.eq_ignore_ascii_case("application/wasm")) {
             return Err(ApiError::new(
                 e415(),
@@ -135,8 +135,41 @@ impl<S: Send + Sync> FromRequest<S> for WasmBody {
                 "expected `Content-Type: application/wasm`",
             ));
         }
-        body_bytes(req, state).await.map(WasmBody)
+        presized_body(req).await.map(WasmBody)
     }
+}
+
+/// The whole body, within the route's limit (413 beyond it), read into one
+/// buffer of its announced length (which `announced_length` bounds): a
+/// large upload is held once, not once in pieces and again joined.
+async fn presized_body(req: Request) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt as _;
+    let announced = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut body = axum::RequestExt::into_limited_body(req);
+    let mut buf = bytes::BytesMut::with_capacity(announced.unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(unread)?;
+        if let Ok(data) = frame.into_data() {
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Why a body could not be read: over the route's limit (413), or cut off.
+fn unread(e: axum::Error) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(cause) = source {
+        if cause.is::<http_body_util::LengthLimitError>() {
+            return too_large(cause.to_string());
+        }
+        source = cause.source();
+    }
+    ApiError::bad_request("invalid_body", format!("the request body could not be read: {e}"))
 }
 
 fn e415() -> StatusCode {

@@ -1,5 +1,6 @@
 //! Module routes: upload, list, and the task-type registry.
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -133,7 +134,7 @@ async fn register(
     state: &AppState,
     query: &UploadQuery,
     limits: TaskLimits,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<(StatusCode, ModuleView), ApiError> {
     let asked = query.timeout.is_some()
         || query.memory_mib.is_some()
@@ -142,7 +143,7 @@ async fn register(
     if let Some(existing) = state.store.module(&crate::model::Digest::of(body))? {
         return reuploaded(state, existing, asked.then_some(limits)).await;
     }
-    let inspected = state.sandbox.inspect(body.to_vec()).await?;
+    let inspected = state.sandbox.inspect(body.clone()).await?;
     // The same bytes may have been stored while these compiled.
     if let Some(existing) = state.store.module(&inspected.digest)? {
         return reuploaded(state, existing, asked.then_some(limits)).await;

@@ -2,6 +2,7 @@
 //! of precompiled artifacts, and the in-memory cache of prepared instances.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -35,7 +36,7 @@ pub struct Inspected {
 impl Sandbox {
     /// Validates and compiles an uploaded component (on a blocking thread),
     /// asks it for its task types, and caches its precompiled artifact.
-    pub async fn inspect(self: &Arc<Self>, bytes: Vec<u8>) -> Result<Inspected, Error> {
+    pub async fn inspect(self: &Arc<Self>, bytes: bytes::Bytes) -> Result<Inspected, Error> {
         let digest = Digest::of(&bytes);
         let this = self.clone();
         let compiled = tokio::task::spawn_blocking(move || {
@@ -120,10 +121,12 @@ impl Sandbox {
             }
         }
         self.compiled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut file = super::compile::precompile(self.engines.compiler(), &self.settings, bytes)?;
-        let checksum = Digest::of(&file);
-        file.extend_from_slice(&checksum.0);
-        self.store_artifact(digest, file)?;
+        self.store_artifact(digest, |out| {
+            let mut hashed = Hashed { inner: out, hasher: Default::default() };
+            super::compile::precompile(self.engines.compiler(), &self.settings, bytes, &mut hashed)?;
+            let checksum = sha2::Digest::finalize(hashed.hasher);
+            Ok(hashed.inner.write_all(&checksum)?)
+        })?;
         // Loading compiled code checks it against the pool's slot: the
         // numbers of core instances, memories and tables, and their sizes.
         let path = self.artifact_path(digest);
@@ -258,7 +261,7 @@ impl Sandbox {
             tracing::warn!(%digest, "the host's artifact is truncated or corrupted; compiling the module");
             return None;
         }
-        if let Err(e) = self.store_artifact(digest, file) {
+        if let Err(e) = self.store_artifact(digest, |out| Ok(out.write_all(&file)?)) {
             tracing::warn!(%digest, error = %e, "could not keep a fetched artifact; compiling the module");
             return None;
         }
@@ -290,16 +293,47 @@ impl Sandbox {
         unsafe { Component::deserialize_file(engine, path) }.map_err(|e| format!("{e:#}"))
     }
 
-    fn store_artifact(&self, digest: &Digest, file: Vec<u8>) -> Result<(), Error> {
+    /// Writes the artifact file of `digest` by `fill`, as a new file
+    /// renamed over the old one (none is left when `fill` fails).
+    fn store_artifact(
+        &self,
+        digest: &Digest,
+        fill: impl FnOnce(&mut dyn Write) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         let path = self.artifact_path(digest);
         // Several threads may store the same module at once: each writes
         // its own file, and the renames replace one another atomically.
         static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
-        std::fs::write(&tmp, file)?;
-        std::fs::rename(&tmp, &path)?;
-        Ok(())
+        let written = std::fs::File::create(&tmp).map_err(Error::from).and_then(|file| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            fill(&mut out)?;
+            Ok(out.flush()?)
+        });
+        let stored = written.and_then(|()| Ok(std::fs::rename(&tmp, &path)?));
+        if stored.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        stored
+    }
+}
+
+/// Writes through to `inner`, hashing what it took.
+struct Hashed<W> {
+    inner: W,
+    hasher: sha2::Sha256,
+}
+
+impl<W: Write> Write for Hashed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
